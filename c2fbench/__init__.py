@@ -1,0 +1,3 @@
+"""c2fbench: coarse-to-fine weakly supervised segmentation, benchmarked."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Readers and writers for VOC 2012, ImageNet folders and MIT Object Discovery."""

@@ -1,0 +1,83 @@
+"""Label PNG I/O: the one place that reads and writes class-index maps.
+
+VOC label PNGs are palette ("P" mode) images whose pixel values are class indices; they
+must be read with PIL, never ``cv2.imread`` (which returns the palette colours). 255 is
+void. Grayscale ("L") PNGs of class indices are accepted too; colour PNGs are refused.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from c2fbench.data.atomic import atomic_write_bytes
+from c2fbench.errors import InputError
+
+VOID = 255
+
+
+def voc_colormap(n: int = 256) -> np.ndarray:
+    """The PASCAL VOC colour map, from the devkit's bit-interleaving formula.
+
+    Returns (n, 3) uint8: for label ``i`` and bit plane ``j`` (0..7), bit 0 of ``i`` goes to
+    red at position ``7 - j``, bit 1 to green, bit 2 to blue, then ``i >>= 3``.
+
+    >>> voc_colormap()[[0, 1, 20, 255]].tolist()
+    [[0, 0, 0], [128, 0, 0], [0, 64, 128], [224, 224, 192]]
+    """
+    cmap = np.zeros((n, 3), dtype=np.uint8)
+    for label in range(n):
+        rgb = [0, 0, 0]
+        c = label
+        for j in range(8):
+            for channel in range(3):
+                rgb[channel] |= ((c >> channel) & 1) << (7 - j)
+            c >>= 3
+        cmap[label] = rgb
+    return cmap
+
+
+_PALETTE = voc_colormap().flatten().tolist()
+
+
+def read_label_png(path: str | os.PathLike) -> np.ndarray:
+    """Read a single-channel PNG of class indices as (H, W) uint8.
+
+    Raises InputError naming the file if it is missing, not a PNG, corrupt, or a colour
+    image (an RGB rendering of a palette is the most common mistake).
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            if im.format != "PNG":
+                raise InputError(f"{path}: expected a PNG label map, found {im.format or 'unknown'} data")
+            if im.mode not in ("P", "L"):
+                raise InputError(
+                    f"{path}: expected a single-channel (palette or grayscale) PNG of class "
+                    f"indices, found mode {im.mode}"
+                )
+            return np.asarray(im)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{path}: corrupt or unreadable PNG ({e})") from None
+
+
+def encode_label_png(label: np.ndarray) -> bytes:
+    """Encode (H, W) uint8 class indices as a VOC-palette PNG."""
+    if label.ndim != 2 or label.dtype != np.uint8:
+        raise ValueError(f"label map must be (H, W) uint8, got {label.shape} {label.dtype}")
+    im = Image.frombytes("P", (label.shape[1], label.shape[0]), np.ascontiguousarray(label).tobytes())
+    im.putpalette(_PALETTE)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def write_label_png(path: str | os.PathLike, label: np.ndarray) -> None:
+    """Write (H, W) uint8 class indices as a VOC-palette PNG, atomically."""
+    atomic_write_bytes(path, encode_label_png(label))

@@ -1,0 +1,58 @@
+"""PASCAL VOC 2012 segmentation on disk.
+
+Layout (``VOCdevkit/VOC2012``): ``JPEGImages/<id>.jpg``, ``SegmentationClass/<id>.png``
+(palette PNG, 255 = void) and ``ImageSets/Segmentation/{train,val,trainval}.txt``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from c2fbench.errors import InputError
+
+VOC_CLASSES: tuple[str, ...] = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
+    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
+    "sheep", "sofa", "train", "tvmonitor",
+)
+NUM_VOC_CLASSES = len(VOC_CLASSES)
+
+
+def find_voc_root(data_root: str | os.PathLike) -> Path:
+    """Return the ``VOC2012`` folder at or below ``data_root``.
+
+    Accepts ``VOCdevkit/VOC2012`` itself, ``VOCdevkit``, or any folder holding
+    ``VOCdevkit/VOC2012``.
+    """
+    root = Path(data_root)
+    if not root.is_dir():
+        raise InputError(f"{root}: data root not found (expected VOCdevkit/VOC2012 or a folder above it)")
+    for candidate in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
+        if (candidate / "ImageSets" / "Segmentation").is_dir():
+            return candidate
+    raise InputError(
+        f"{root}: no VOC 2012 data found (expected ImageSets/Segmentation in it, "
+        f"in VOC2012/ or in VOCdevkit/VOC2012/)"
+    )
+
+
+def read_split(voc_root: Path, split: str) -> list[str]:
+    """Image ids listed in ``ImageSets/Segmentation/<split>.txt``, in file order."""
+    path = voc_root / "ImageSets" / "Segmentation" / f"{split}.txt"
+    if not path.is_file():
+        raise InputError(f"{path}: split file not found")
+    ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not ids:
+        raise InputError(f"{path}: split file is empty (expected one image id per line)")
+    if len(set(ids)) != len(ids):
+        raise InputError(f"{path}: split lists some image ids twice")
+    return ids
+
+
+def image_path(voc_root: Path, image_id: str) -> Path:
+    return voc_root / "JPEGImages" / f"{image_id}.jpg"
+
+
+def label_path(voc_root: Path, image_id: str) -> Path:
+    return voc_root / "SegmentationClass" / f"{image_id}.png"
