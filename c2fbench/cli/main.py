@@ -1,2 +1,58 @@
-def main():
-    pass
+"""The ``c2fbench`` command: a click group whose subcommands load on demand.
+
+Subcommand modules import their heavy dependencies inside the command body, so
+``c2fbench --help`` is instant. Bad input (:class:`~c2fbench.errors.InputError`) becomes
+one line on stderr and exit status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from c2fbench import __version__
+
+# name -> "module:attribute" of the click command; the module loads only when used.
+COMMANDS = {
+    "data": "c2fbench.cli.data:data",
+    "eval": "c2fbench.cli.eval:eval_command",
+    "demo": "c2fbench.cli.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def invoke(self, ctx):
+        from c2fbench.errors import InputError
+
+        try:
+            return super().invoke(ctx)
+        except InputError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            from c2fbench.console import error
+
+            error(str(e))
+            ctx.exit(2)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="c2fbench")
+@click.option("--debug", is_flag=True, help="Show tracebacks for input errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Coarse-to-fine weakly supervised segmentation: train, evaluate, deploy, report."""
+    ctx.obj = {"debug": debug}
+
+
+def main() -> None:
+    cli(prog_name="c2fbench")

@@ -81,3 +81,15 @@ def encode_label_png(label: np.ndarray) -> bytes:
 def write_label_png(path: str | os.PathLike, label: np.ndarray) -> None:
     """Write (H, W) uint8 class indices as a VOC-palette PNG, atomically."""
     atomic_write_bytes(path, encode_label_png(label))
+
+
+def encode_mask_png(mask: np.ndarray) -> bytes:
+    """Encode an (H, W) foreground mask as a grayscale 0/255 PNG."""
+    buf = io.BytesIO()
+    Image.fromarray(np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8), mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_mask_png(path: str | os.PathLike, mask: np.ndarray) -> None:
+    """Write an (H, W) foreground mask as a 0/255 grayscale PNG, atomically."""
+    atomic_write_bytes(path, encode_mask_png(mask))

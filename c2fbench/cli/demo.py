@@ -1,0 +1,17 @@
+"""``c2fbench demo``: the main job on the embedded synthetic benchmark."""
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("c2fbench-demo"),
+              show_default=True, help="Folder for the synthetic data, predictions and results.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for evaluation.")
+def demo(out: Path, seed: int, workers: int | None) -> None:
+    """Generate the synthetic benchmark, predict with a baseline, evaluate, print the tables."""
+    from c2fbench.demo import run_demo
+
+    run_demo(out, seed=seed, workers=workers)

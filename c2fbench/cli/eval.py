@@ -1,0 +1,49 @@
+"""``c2fbench eval BENCHMARK``: score predictions with the official protocol."""
+
+from pathlib import Path
+
+import click
+
+from c2fbench.benchmarks import BENCHMARKS
+
+
+@click.command("eval")
+@click.argument("benchmark", type=click.Choice(sorted(BENCHMARKS)))
+@click.option("--data-root", type=click.Path(path_type=Path), required=True,
+              help="VOCdevkit/VOC2012 (or a folder above it); for mit-*, the folder holding Data/.")
+@click.option("--predictions", type=click.Path(path_type=Path),
+              help="Folder of <id>.png predictions (single-channel class indices; nonzero = foreground for MIT).")
+@click.option("--model", type=click.Path(path_type=Path),
+              help="A model file (arrives with the trainer and deploy modules).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write metrics.json, per_image.npz, confusion.csv and confusion.png here.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Resamples over images for a 95% interval of mIoU (or mean J).")
+@click.option("--resize-nearest", is_flag=True, help="Resize predictions of the wrong size (nearest neighbour).")
+@click.option("--no-figures", is_flag=True, help="Skip confusion.png.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: all CPUs).")
+def eval_command(benchmark, data_root, predictions, model, out, bootstrap, resize_nearest, no_figures, workers):
+    """Score predictions on BENCHMARK (voc-val, voc-train, mit-subset, mit-full)."""
+    from c2fbench.benchmarks import load_benchmark
+    from c2fbench.console import info, progress, success, warn
+    from c2fbench.errors import InputError
+    from c2fbench.evaluator import PngPredictions, evaluate
+    from c2fbench.report.terminal import print_metrics
+    from c2fbench.results import write_eval
+
+    if (predictions is None) == (model is None):
+        raise InputError("give exactly one of --predictions DIR or --model FILE")
+    if model is not None:
+        raise InputError(f"{model}: --model needs the trainer or deploy module, not built yet; use --predictions")
+    bench = load_benchmark(benchmark, data_root)
+    if bench.skipped:
+        warn(f"{len(bench.skipped)} images have no ground truth and are not scored (first: {bench.skipped[0]})")
+    source = PngPredictions(predictions, resize_nearest=resize_nearest)
+    for message in source.check(bench):
+        warn(message)
+    with progress(len(bench.samples), f"eval {benchmark}") as advance:
+        result = evaluate(bench, source, workers=workers, bootstrap=bootstrap, advance=advance)
+    print_metrics(result.metrics)
+    if out is not None:
+        write_eval(out, result, figures=not no_figures)
+        success(f"results in {out}")

@@ -1,0 +1,63 @@
+"""The one console wrapper: messages and progress on stderr, tables on stdout.
+
+On a terminal, long work shows a rich progress bar with rate and ETA; when stderr is not
+a terminal (CI logs, pipes) it prints a plain line about every 10% instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from typing import Callable, Iterator
+
+from rich.console import Console
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def info(message: str) -> None:
+    err.print(message, markup=False)
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {message}")
+
+
+def success(message: str) -> None:
+    err.print(f"[green]✓[/] {message}")
+
+
+def error(message: str) -> None:
+    err.print(f"[red]error:[/] {message}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def progress(total: int, description: str) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``; shows a bar on a terminal and plain lines elsewhere."""
+    if err.is_terminal:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task):
+                return Text(f"{task.speed:.1f}/s" if task.speed else "-/s", style="progress.data.speed")
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+        with Progress(*columns, console=err) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)
+        return
+    state = {"done": 0, "next": max(1, total // 10), "start": time.perf_counter()}
+
+    def advance(n: int = 1) -> None:
+        state["done"] += n
+        if state["done"] >= state["next"] or state["done"] == total:
+            rate = state["done"] / max(time.perf_counter() - state["start"], 1e-9)
+            print(f"{description}: {state['done']}/{total} ({rate:.1f}/s)", file=sys.stderr, flush=True)
+            state["next"] = state["done"] + max(1, total // 10)
+
+    yield advance

@@ -1,0 +1,173 @@
+"""Score a prediction source on a named benchmark.
+
+The evaluator reads ground truth, asks a *prediction source* for each image's label map
+(a folder of PNGs here; models arrive with the trainer and deploy modules), and feeds
+both to the one metric object of its kind. Folder sources are scored by a pool of worker
+processes, each returning per-image results that the parent sums; integer sums make the
+matrix identical whatever the number of workers or the order.
+"""
+
+from __future__ import annotations
+
+import datetime
+import multiprocessing
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from c2fbench import __version__
+from c2fbench.benchmarks import Benchmark, Sample
+from c2fbench.data.labels import read_label_png
+from c2fbench.data.mit import read_mask_png
+from c2fbench.errors import InputError
+from c2fbench.metrics.bootstrap import bootstrap_mean_j, bootstrap_miou
+from c2fbench.metrics.confusion import image_confusion
+from c2fbench.metrics.foreground import foreground_scores, image_jp
+from c2fbench.metrics.semantic import semantic_scores
+
+_CHUNK = 24
+
+
+class PredictionSource(Protocol):
+    """Where predictions come from. ``load`` returns (H, W) class indices (semantic) or a
+    bool mask (foreground) for ``sample``, whose ground truth has shape ``shape``."""
+
+    def describe(self) -> dict: ...
+    def check(self, benchmark: Benchmark) -> list[str]: ...
+    def load(self, sample: Sample, shape: tuple[int, int], kind: str) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class PngPredictions:
+    """A folder of ``<id>.png`` prediction files (the layout in DESIGN.md)."""
+
+    root: Path
+    resize_nearest: bool = False
+    parallel_safe: bool = field(default=True, init=False)
+
+    def describe(self) -> dict:
+        return {"predictions": str(self.root.resolve())}
+
+    def path(self, sample: Sample) -> Path:
+        return self.root / f"{sample.id}.png"
+
+    def check(self, benchmark: Benchmark) -> list[str]:
+        """Refuse a folder that lacks predictions; return warnings (extra files are ignored)."""
+        if not self.root.is_dir():
+            raise InputError(f"{self.root}: predictions folder not found")
+        present = {str(p.relative_to(self.root).with_suffix("")) for p in self.root.rglob("*.png")}
+        wanted = [s.id for s in benchmark.samples]
+        missing = [i for i in wanted if i not in present]
+        if missing:
+            first = ", ".join(missing[:3])
+            raise InputError(f"{self.root}: {len(missing)} of {len(wanted)} predictions missing "
+                             f"(first: {first}; expected <id>.png for every id of {benchmark.name})")
+        extra = len(present) - len(wanted)
+        return [f"{self.root}: ignored {extra} PNG files that are not in {benchmark.name}"] if extra else []
+
+    def load(self, sample: Sample, shape: tuple[int, int], kind: str) -> np.ndarray:
+        path = self.path(sample)
+        pred = read_label_png(path) if kind == "semantic" else read_mask_png(path)
+        if pred.shape != shape:
+            if not self.resize_nearest:
+                raise InputError(f"{path}: prediction is {pred.shape[1]}x{pred.shape[0]} (WxH) but the ground truth "
+                                 f"of {sample.id} is {shape[1]}x{shape[0]} (pass --resize-nearest to resize it)")
+            pred = _resize_nearest(pred, shape)
+        return pred
+
+
+def _resize_nearest(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a prediction to the ground truth's (H, W); labels are never resized."""
+    import cv2
+
+    resized = cv2.resize(pred.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return resized.astype(pred.dtype)
+
+
+def score_sample(benchmark: Benchmark, source: PredictionSource, sample: Sample) -> np.ndarray:
+    """One image's result: its (C, C) confusion matrix, or [J, P] for a foreground benchmark."""
+    if benchmark.kind == "semantic":
+        gt = read_label_png(sample.label)
+        pred = source.load(sample, gt.shape, "semantic")
+        return image_confusion(gt, pred, len(benchmark.classes), image_id=sample.id)
+    gt = read_mask_png(sample.label)
+    pred = source.load(sample, gt.shape, "foreground")
+    return np.array(image_jp(gt, pred, image_id=sample.id))
+
+
+# Worker processes receive the benchmark and source once, at start-up, then index chunks.
+_worker_state: tuple | None = None
+
+
+def _init_worker(benchmark: Benchmark, source: PredictionSource) -> None:
+    global _worker_state
+    import cv2
+
+    cv2.setNumThreads(1)
+    _worker_state = (benchmark, source)
+
+
+def _score_chunk(bounds: tuple[int, int]) -> tuple[int, np.ndarray]:
+    benchmark, source = _worker_state
+    start, stop = bounds
+    return start, np.stack([score_sample(benchmark, source, s) for s in benchmark.samples[start:stop]])
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass
+class EvalResult:
+    benchmark: Benchmark
+    per_image: np.ndarray  # (N, C, C) int64 confusion matrices, or (N, 2) float [J, P] in [0, 1]
+    metrics: dict  # the metrics.json content
+
+
+def evaluate(benchmark: Benchmark, source: PredictionSource, *, workers: int | None = None,
+             bootstrap: int = 0, seed: int = 0,
+             advance: Callable[[int], None] = lambda n: None) -> EvalResult:
+    """Score every sample of ``benchmark``; ``advance(n)`` reports progress."""
+    if not benchmark.samples:
+        raise InputError(f"{benchmark.root}: {benchmark.name} has no images to score")
+    workers = workers or default_workers()
+    n = len(benchmark.samples)
+    chunks = [(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+    results: list[np.ndarray | None] = [None] * len(chunks)
+    if workers > 1 and len(chunks) > 1 and getattr(source, "parallel_safe", False):
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        with ctx.Pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(benchmark, source)) as pool:
+            for start, part in pool.imap_unordered(_score_chunk, chunks):
+                results[start // _CHUNK] = part
+                advance(len(part))
+    else:
+        for k, (start, stop) in enumerate(chunks):
+            results[k] = np.stack([score_sample(benchmark, source, s) for s in benchmark.samples[start:stop]])
+            advance(stop - start)
+    per_image = np.concatenate(results)
+    metrics = _summarise(benchmark, per_image, bootstrap=bootstrap, seed=seed)
+    metrics.update(c2fbench_version=__version__, source=source.describe(),
+                   time_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    return EvalResult(benchmark, per_image, metrics)
+
+
+def _summarise(benchmark: Benchmark, per_image: np.ndarray, *, bootstrap: int, seed: int) -> dict:
+    head = {"benchmark": benchmark.name, "num_images": len(benchmark.samples)}
+    if benchmark.kind == "semantic":
+        matrix = per_image.sum(axis=0)
+        metrics = {**head, "num_classes": len(benchmark.classes), "classes": list(benchmark.classes),
+                   **semantic_scores(matrix).to_dict(benchmark.classes), "confusion_matrix": matrix.tolist()}
+        if bootstrap:
+            metrics.update(mIoU_ci95=list(bootstrap_miou(per_image, n=bootstrap, seed=seed)), bootstrap=bootstrap)
+        return metrics
+    group = np.array([s.group for s in benchmark.samples])
+    scores = foreground_scores(benchmark.classes, group, per_image[:, 0], per_image[:, 1])
+    metrics = {**head, "classes": list(benchmark.classes), **scores.to_dict(),
+               "num_images_without_ground_truth": len(benchmark.skipped)}
+    if bootstrap:
+        metrics.update(mean_J_ci95=list(bootstrap_mean_j(group, per_image[:, 0], n=bootstrap, seed=seed)),
+                       bootstrap=bootstrap)
+    return metrics

@@ -1,0 +1,86 @@
+"""Foreground segmentation scores as in the MIT Object Discovery protocol.
+
+Per image (Rubinstein et al. 2013, as implemented by SegSwap's ``compute_acc_iou``; see
+reference/eval-anchors.md section 3):
+
+- P, pixel accuracy: the fraction of all pixels whose foreground/background label is right;
+- J, foreground IoU: |pred & gt| / |pred | gt|, defined only when the ground truth has
+  foreground. Noise images (empty ground truth) are skipped for J but scored for P.
+
+Both are averaged over the images of each class, then over the classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from c2fbench.errors import InputError
+
+
+def image_jp(gt: np.ndarray, pred: np.ndarray, *, image_id: str | None = None) -> tuple[float, float]:
+    """(J, P) of one image in [0, 1]; J is NaN when the ground truth has no foreground.
+
+    Args:
+        gt, pred: (H, W) boolean foreground masks of the same size.
+
+    >>> image_jp(np.array([[1, 1, 0, 0]], bool), np.array([[1, 0, 1, 0]], bool))
+    (0.3333333333333333, 0.5)
+    """
+    if gt.shape != pred.shape:
+        where = f"{image_id}: " if image_id else ""
+        raise InputError(f"{where}prediction is {pred.shape[1]}x{pred.shape[0]} (WxH) but the ground truth is "
+                         f"{gt.shape[1]}x{gt.shape[0]}")
+    inter = int(np.count_nonzero(gt & pred))
+    gt_area = int(np.count_nonzero(gt))
+    union = gt_area + int(np.count_nonzero(pred)) - inter
+    j = inter / union if gt_area > 0 else float("nan")
+    p = 1.0 - int(np.count_nonzero(gt ^ pred)) / gt.size
+    return j, p
+
+
+@dataclass(frozen=True)
+class ForegroundScores:
+    """Per-class and mean J and P, in percent (NaN where a class has no scored image)."""
+
+    classes: tuple[str, ...]
+    j: np.ndarray
+    p: np.ndarray
+    num_images: np.ndarray
+    num_images_scored_j: np.ndarray
+
+    @property
+    def mean_j(self) -> float:
+        return float(np.nanmean(self.j)) if np.isfinite(self.j).any() else float("nan")
+
+    @property
+    def mean_p(self) -> float:
+        return float(np.nanmean(self.p)) if np.isfinite(self.p).any() else float("nan")
+
+    def to_dict(self) -> dict:
+        per_class = {
+            name: {"J": _none_if_nan(j), "P": _none_if_nan(p), "num_images": int(n), "num_images_scored_J": int(nj)}
+            for name, j, p, n, nj in zip(self.classes, self.j, self.p, self.num_images, self.num_images_scored_j)
+        }
+        return {"per_class": per_class, "mean_J": _none_if_nan(self.mean_j), "mean_P": _none_if_nan(self.mean_p)}
+
+
+def foreground_scores(classes, group: np.ndarray, j: np.ndarray, p: np.ndarray) -> ForegroundScores:
+    """Aggregate per-image J and P (in [0, 1]) by class index ``group`` (N,)."""
+    group = np.asarray(group)
+    jc, pc, n, nj = [], [], [], []
+    for k in range(len(classes)):
+        sel = group == k
+        jk = j[sel]
+        scored = ~np.isnan(jk)
+        n.append(int(sel.sum()))
+        nj.append(int(scored.sum()))
+        jc.append(100 * jk[scored].mean() if scored.any() else np.nan)
+        pc.append(100 * p[sel].mean() if sel.any() else np.nan)
+    return ForegroundScores(tuple(classes), np.array(jc), np.array(pc), np.array(n), np.array(nj))
+
+
+def _none_if_nan(v) -> float | None:
+    v = float(v)
+    return None if np.isnan(v) else v

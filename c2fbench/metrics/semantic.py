@@ -1,0 +1,89 @@
+"""Semantic segmentation scores from a confusion matrix (rows = ground truth).
+
+Policy for absent classes (documented because the peers differ, see
+reference/eval-anchors.md): a class absent from both ground truth and prediction has
+IoU 0/0, reported as null and excluded from the mean (mmsegmentation, chainercv). A class
+predicted but absent from the ground truth scores IoU 0 and counts (the devkit, mmseg);
+detectron2 would exclude it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SemanticScores:
+    """Scores in percent. Arrays are (C,) float64 with NaN where undefined."""
+
+    iou: np.ndarray
+    acc: np.ndarray
+    miou: float
+    aacc: float
+    macc: float
+    fwiou: float
+
+    def per_class(self, classes) -> dict[str, float | None]:
+        return {name: _none_if_nan(v) for name, v in zip(classes, self.iou)}
+
+    def to_dict(self, classes) -> dict:
+        return {
+            "mIoU": _none_if_nan(self.miou),
+            "aAcc": _none_if_nan(self.aacc),
+            "mAcc": _none_if_nan(self.macc),
+            "fwIoU": _none_if_nan(self.fwiou),
+            "per_class_iou": self.per_class(classes),
+            "per_class_acc": {n: _none_if_nan(v) for n, v in zip(classes, self.acc)},
+        }
+
+
+def semantic_scores(matrix: np.ndarray) -> SemanticScores:
+    """IoU, accuracies and frequency-weighted IoU from a (C, C) count matrix.
+
+    A (..., C, C) stack gives arrays of scores, one per matrix (used by the bootstrap).
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    tp = np.diagonal(m, axis1=-2, axis2=-1)
+    gt_count = m.sum(axis=-1)
+    pred_count = m.sum(axis=-2)
+    union = gt_count + pred_count - tp
+    total = gt_count.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, tp / union, np.nan)
+        acc = np.where(gt_count > 0, tp / gt_count, np.nan)
+        freq = gt_count / total[..., None]
+        fwiou = np.nansum(np.where(gt_count > 0, freq * iou, 0.0), axis=-1)
+        aacc = tp.sum(axis=-1) / total
+    return SemanticScores(
+        iou=100 * iou,
+        acc=100 * acc,
+        miou=_scalar(100 * _nanmean(iou)),
+        aacc=_scalar(100 * aacc),
+        macc=_scalar(100 * _nanmean(acc)),
+        fwiou=_scalar(100 * np.where(total > 0, fwiou, np.nan)),
+    )
+
+
+def miou_of(matrices: np.ndarray) -> np.ndarray:
+    """mIoU in percent of each (C, C) matrix in a (..., C, C) stack; used by the bootstrap."""
+    return semantic_scores(matrices).miou
+
+
+def _nanmean(a: np.ndarray):
+    valid = ~np.isnan(a)
+    n = valid.sum(axis=-1)
+    s = np.where(valid, a, 0.0).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n > 0, s / np.maximum(n, 1), np.nan)
+
+
+def _scalar(a):
+    """A Python float for a single matrix, the array for a stack."""
+    return float(a) if np.ndim(a) == 0 else a
+
+
+def _none_if_nan(v) -> float | None:
+    v = float(v)
+    return None if np.isnan(v) else v

@@ -1,0 +1,1 @@
+"""Reports: terminal tables, matplotlib figures, Markdown and HTML pages."""

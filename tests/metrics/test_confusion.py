@@ -1,0 +1,103 @@
+"""The streaming confusion matrix against scikit-learn's confusion_matrix."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.metrics import confusion_matrix
+
+from c2fbench.errors import InputError
+from c2fbench.metrics import ConfusionMatrix, image_confusion
+
+
+def oracle(pairs, num_classes):
+    gt = np.concatenate([g.ravel() for g, _ in pairs])
+    pred = np.concatenate([p.ravel() for _, p in pairs])
+    keep = gt != 255
+    if not keep.any():  # scikit-learn refuses empty input; nothing is counted
+        return np.zeros((num_classes, num_classes), np.int64)
+    return confusion_matrix(gt[keep], pred[keep], labels=list(range(num_classes)))
+
+
+def random_pair(rng, num_classes, shape):
+    gt = rng.integers(0, num_classes, size=shape).astype(np.uint8)
+    gt[rng.random(shape) < 0.15] = 255
+    pred = rng.integers(0, num_classes, size=shape).astype(np.uint8)
+    return gt, pred
+
+
+def test_accumulated_matrix_matches_sklearn_on_random_maps_with_void():
+    rng = np.random.default_rng()
+    pairs = [random_pair(rng, 21, (int(rng.integers(5, 60)), int(rng.integers(5, 60)))) for _ in range(12)]
+    cm = ConfusionMatrix(num_classes=21)
+    for gt, pred in pairs:
+        cm.update(gt, pred)
+    np.testing.assert_array_equal(cm.matrix, oracle(pairs, 21))
+
+
+def test_wide_dtypes_take_the_same_counts():
+    rng = np.random.default_rng()
+    gt, pred = random_pair(rng, 21, (33, 47))
+    narrow = image_confusion(gt, pred, 21)
+    wide = image_confusion(gt.astype(np.int64), pred.astype(np.int32), 21)
+    np.testing.assert_array_equal(narrow, wide)
+    np.testing.assert_array_equal(narrow, oracle([(gt, pred)], 21))
+
+
+def test_merge_equals_one_accumulator_over_all_images():
+    rng = np.random.default_rng()
+    pairs = [random_pair(rng, 5, (17, 23)) for _ in range(6)]
+    left, right, whole = (ConfusionMatrix(num_classes=5) for _ in range(3))
+    for k, (gt, pred) in enumerate(pairs):
+        (left if k % 2 else right).update(gt, pred)
+        whole.update(gt, pred)
+    np.testing.assert_array_equal(left.merge(right).matrix, whole.matrix)
+
+
+def test_all_void_image_adds_nothing():
+    cm = ConfusionMatrix(num_classes=3)
+    m = cm.update(np.full((4, 4), 255, np.uint8), np.zeros((4, 4), np.uint8))
+    assert m.sum() == 0 and cm.matrix.sum() == 0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_prediction_outside_class_range_is_an_error_naming_the_image(dtype):
+    gt = np.zeros((3, 3), np.uint8)
+    pred = np.zeros((3, 3), dtype)
+    pred[1, 1] = 21
+    with pytest.raises(InputError, match=r"img7: prediction holds value 21, outside the class range 0\.\.20"):
+        image_confusion(gt, pred, 21, image_id="img7")
+
+
+def test_prediction_of_255_on_a_void_pixel_is_still_an_error():
+    # The devkit rejects any prediction above the class range, wherever it lies.
+    gt = np.full((2, 2), 255, np.uint8)
+    pred = np.full((2, 2), 255, np.uint8)
+    with pytest.raises(InputError, match="255"):
+        image_confusion(gt, pred, 21)
+
+
+def test_ground_truth_value_that_is_neither_class_nor_void_is_an_error():
+    gt = np.array([[0, 40]], np.uint8)
+    with pytest.raises(InputError, match="ground truth holds value 40"):
+        image_confusion(gt, np.zeros_like(gt), 21)
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(InputError, match="x.*but the ground truth"):
+        image_confusion(np.zeros((3, 4), np.uint8), np.zeros((4, 3), np.uint8), 21)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    num_classes=st.integers(min_value=1, max_value=8),
+    data=st.data(),
+)
+def test_property_matches_sklearn_and_counts_every_non_void_pixel(num_classes, data):
+    shape = data.draw(st.tuples(st.integers(1, 12), st.integers(1, 12)))
+    gt = data.draw(arrays(np.uint8, shape, elements=st.sampled_from(list(range(num_classes)) + [255])))
+    pred = data.draw(arrays(np.uint8, shape, elements=st.integers(0, num_classes - 1)))
+    m = image_confusion(gt, pred, num_classes)
+    np.testing.assert_array_equal(m, oracle([(gt, pred)], num_classes))
+    assert m.sum() == np.count_nonzero(gt != 255)
