@@ -61,3 +61,19 @@ def progress(total: int, description: str) -> Iterator[Callable[[int], None]]:
             state["next"] = state["done"] + max(1, total // 10)
 
     yield advance
+
+
+@contextlib.contextmanager
+def progress_callback(description: str) -> Iterator[Callable[[int, int], None]]:
+    """Yield ``report(done, total)`` for library functions that report that way; the bar
+    starts at the first report, when the total is known."""
+    with contextlib.ExitStack() as stack:
+        state = {"advance": None, "done": 0}
+
+        def report(done: int, total: int) -> None:
+            if state["advance"] is None:
+                state["advance"] = stack.enter_context(progress(total, description))
+            state["advance"](done - state["done"])
+            state["done"] = done
+
+        yield report

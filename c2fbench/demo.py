@@ -1,8 +1,8 @@
 """``c2fbench demo``: the whole benchmark loop on the embedded synthetic data, offline.
 
 Until the coarse-to-fine trainer lands, the predictions come from a deliberately simple,
-honest baseline: a per-pixel nearest-centroid classifier (scikit-learn) on local colour
-features, fitted on the VOC-format *train* split and applied to *val* and to the Object
+honest baseline: a per-pixel nearest-centroid classifier (scikit-learn; background gets
+several k-means centroids) on local colour features, fitted on the VOC-format *train* split and applied to *val* and to the Object
 Discovery subsets (any non-background class counts as foreground there). It learns only
 from training labels, so its scores say what colour alone can do on this data.
 """
@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from c2fbench.console import info, progress, success
+from c2fbench.console import info, progress, progress_callback, success
 from c2fbench.data.labels import read_label_png, write_label_png, write_mask_png
-from c2fbench.data.atomic import atomic_write_bytes
 
 PIXELS_PER_IMAGE = 400
 
@@ -30,10 +29,24 @@ def pixel_features(bgr: np.ndarray) -> np.ndarray:
     return np.concatenate([fine, coarse], axis=2).astype(np.float32)
 
 
-def fit_colour_baseline(voc_root: Path, ids: list[str], *, seed: int = 0):
-    """A NearestCentroid pixel classifier fitted on sampled non-void training pixels."""
+class ColourBaseline:
+    """Nearest centroid per pixel; background, being many things, gets several centroids
+    (k-means clusters of background pixels), which all predict class 0."""
+
+    def __init__(self, centroids: np.ndarray, classes) -> None:
+        self.centroids = np.asarray(centroids, dtype=np.float32)
+        self.classes = np.asarray(classes)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        from sklearn.metrics import pairwise_distances_argmin
+
+        return self.classes[pairwise_distances_argmin(features, self.centroids)]
+
+
+def fit_colour_baseline(voc_root: Path, ids: list[str], *, seed: int = 0, background_clusters: int = 12):
+    """Fit :class:`ColourBaseline` on sampled non-void training pixels."""
     import cv2
-    from sklearn.neighbors import NearestCentroid
+    from sklearn.cluster import KMeans
 
     rng = np.random.default_rng(seed)
     xs, ys = [], []
@@ -44,7 +57,11 @@ def fit_colour_baseline(voc_root: Path, ids: list[str], *, seed: int = 0):
         pick = rng.choice(rows.size, size=min(PIXELS_PER_IMAGE, rows.size), replace=False)
         xs.append(feats[rows[pick], cols[pick]])
         ys.append(label[rows[pick], cols[pick]])
-    return NearestCentroid().fit(np.concatenate(xs), np.concatenate(ys))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    background = KMeans(background_clusters, n_init=3, random_state=seed).fit(x[y == 0]).cluster_centers_
+    present = [k for k in range(1, 21) if (y == k).any()]
+    centroids = np.concatenate([background, [x[y == k].mean(axis=0) for k in present]])
+    return ColourBaseline(centroids, [0] * background_clusters + present)
 
 
 def predict_folder(model, images: list[tuple[Path, Path]], *, foreground: bool, description: str) -> None:
@@ -63,29 +80,23 @@ def predict_folder(model, images: list[tuple[Path, Path]], *, foreground: bool, 
             advance(1)
 
 
-def run_demo(out: Path, *, seed: int = 0, workers: int | None = None, bootstrap: int = 200) -> dict[str, Path]:
+def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int | None = None,
+             bootstrap: int = 200) -> dict[str, Path]:
     """Synthetic data, baseline predictions, VOC and MIT evaluations, results on disk."""
     from c2fbench.benchmarks import load_benchmark
-    from c2fbench.data.synth import PRESETS, write_synth
+    from c2fbench.data.synth import write_synth
     from c2fbench.evaluator import PngPredictions, evaluate
     from c2fbench.report.terminal import print_metrics
     from c2fbench.results import write_eval
 
     data = out / "data"
-    stamp = data / "synth.json"
-    wanted = {"preset": "demo", "seed": seed}
-    if stamp.is_file() and {k: json.loads(stamp.read_text()).get(k) for k in wanted} == wanted:
+    stamp = data / "synth.json"  # written last by write_synth, so the data is complete
+    done = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    if (done.get("preset"), done.get("seed")) == (preset, seed):
         info(f"reusing the synthetic benchmark in {data}")
     else:
-        with progress(PRESETS["demo"].total_images, "synthetic benchmark") as advance:
-            last = {"n": 0}
-
-            def report(done: int, total: int) -> None:
-                advance(done - last["n"])
-                last["n"] = done
-
-            summary = write_synth(data, preset="demo", seed=seed, progress=report)
-        atomic_write_bytes(stamp, (json.dumps({**wanted, "summary": summary}, indent=2) + "\n").encode())
+        with progress_callback("synthetic benchmark") as report:
+            write_synth(data, preset=preset, seed=seed, progress=report)
 
     voc = load_benchmark("voc-val", data)
     train_ids = (voc.root / "ImageSets" / "Segmentation" / "train.txt").read_text().split()

@@ -58,8 +58,11 @@ class PngPredictions:
         """Refuse a folder that lacks predictions; return warnings (extra files are ignored)."""
         if not self.root.is_dir():
             raise InputError(f"{self.root}: predictions folder not found")
-        present = {str(p.relative_to(self.root).with_suffix("")) for p in self.root.rglob("*.png")}
         wanted = [s.id for s in benchmark.samples]
+        present = set()
+        for folder in {os.path.dirname(i) for i in wanted}:  # "" for VOC, "Airplane100" for MIT
+            names = os.listdir(self.root / folder) if (self.root / folder).is_dir() else []
+            present.update(os.path.join(folder, n[:-4]) for n in names if n.endswith(".png"))
         missing = [i for i in wanted if i not in present]
         if missing:
             first = ", ".join(missing[:3])
@@ -116,6 +119,20 @@ def _score_chunk(bounds: tuple[int, int]) -> tuple[int, np.ndarray]:
     return start, np.stack([score_sample(benchmark, source, s) for s in benchmark.samples[start:stop]])
 
 
+def _start_method() -> str:
+    """fork starts workers fastest, but forking a process whose native thread pools are
+    already running (OpenCV, OpenMP after a model or scikit-learn ran) can deadlock the
+    children. Fork only a single-threaded process; otherwise use a clean forkserver."""
+    methods = multiprocessing.get_all_start_methods()
+    try:
+        single_threaded = len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        single_threaded = False
+    if "fork" in methods and single_threaded:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -138,7 +155,7 @@ def evaluate(benchmark: Benchmark, source: PredictionSource, *, workers: int | N
     chunks = [(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
     results: list[np.ndarray | None] = [None] * len(chunks)
     if workers > 1 and len(chunks) > 1 and getattr(source, "parallel_safe", False):
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        ctx = multiprocessing.get_context(_start_method())
         with ctx.Pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(benchmark, source)) as pool:
             for start, part in pool.imap_unordered(_score_chunk, chunks):
                 results[start // _CHUNK] = part

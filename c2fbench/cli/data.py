@@ -18,15 +18,11 @@ def data() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 def synth(out: Path, preset: str, seed: int) -> None:
     """Write the synthetic benchmark (VOC, ImageNet and Object Discovery formats)."""
-    from c2fbench.console import progress, success
-    from c2fbench.data.synth import PRESETS, write_synth
+    from c2fbench.console import progress_callback, success
+    from c2fbench.data.synth import write_synth
 
-    with progress(PRESETS[preset].total_images, f"synth {preset}") as advance:
-        done = {"n": 0}
-
-        def report(n_done: int, n_total: int) -> None:
-            advance(n_done - done["n"])
-            done["n"] = n_done
-
+    with progress_callback(f"synth {preset}") as report:
         summary = write_synth(out, preset=preset, seed=seed, progress=report)
-    success(f"wrote the {preset} synthetic benchmark to {out} ({summary})")
+    voc, imagenet = summary["voc"], summary["imagenet"]
+    success(f"wrote the {preset} synthetic benchmark to {out}: VOC train {voc['train']} / val {voc['val']}, "
+            f"ImageNet {imagenet['images']} images, Object Discovery in {out / 'ObjectDiscovery'}")

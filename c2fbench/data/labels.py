@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
 from c2fbench.data.atomic import atomic_write_bytes
 from c2fbench.errors import InputError
 
@@ -52,6 +51,60 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     try:
+        fast = _decode_unfiltered_png(path.read_bytes())
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    return fast if fast is not None else _read_with_pil(path)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _decode_unfiltered_png(data: bytes) -> np.ndarray | None:
+    """Fast path for the common label PNG: 8-bit palette or grayscale, not interlaced, and
+    every row stored with filter type 0 ("none", which libpng and PIL choose for palette
+    images). Returns None for anything else, or anything odd, and PIL takes over.
+
+    Why: PNG decoding dominates evaluation, and zlib-ng inflates these highly compressible
+    maps about 20x faster than zlib (benchmarks/eval_throughput.py).
+    """
+    if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    if depth != 8 or colour not in (0, 3) or interlace or not width or not height:
+        return None
+    parts, pos = [], 8
+    while pos + 8 <= len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        if pos + 12 + length > len(data):
+            return None
+        if kind == b"IDAT":
+            parts.append(data[pos + 8:pos + 8 + length])
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    else:
+        return None  # no IEND: truncated
+    from zlib_ng import zlib_ng
+
+    try:
+        raw = zlib_ng.decompress(b"".join(parts))
+    except zlib_ng.error:
+        return None
+    if len(raw) != height * (width + 1):
+        return None
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, width + 1)
+    if rows[:, 0].any():
+        return None
+    return np.ascontiguousarray(rows[:, 1:])
+
+
+def _read_with_pil(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
         with Image.open(path) as im:
             if im.format != "PNG":
                 raise InputError(f"{path}: expected a PNG label map, found {im.format or 'unknown'} data")
@@ -69,6 +122,8 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
 
 def encode_label_png(label: np.ndarray) -> bytes:
     """Encode (H, W) uint8 class indices as a VOC-palette PNG."""
+    from PIL import Image
+
     if label.ndim != 2 or label.dtype != np.uint8:
         raise ValueError(f"label map must be (H, W) uint8, got {label.shape} {label.dtype}")
     im = Image.frombytes("P", (label.shape[1], label.shape[0]), np.ascontiguousarray(label).tobytes())
@@ -85,6 +140,8 @@ def write_label_png(path: str | os.PathLike, label: np.ndarray) -> None:
 
 def encode_mask_png(mask: np.ndarray) -> bytes:
     """Encode an (H, W) foreground mask as a grayscale 0/255 PNG."""
+    from PIL import Image
+
     buf = io.BytesIO()
     Image.fromarray(np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8), mode="L").save(buf, format="PNG")
     return buf.getvalue()

@@ -6,33 +6,105 @@ truth is ``ignore_index`` (255, VOC's void) are excluded from every count. A pre
 value outside ``[0, num_classes)`` anywhere in the image is an input error, as in the
 devkit's VOCevalseg.m, never silently dropped.
 
-Speed: for uint8 maps the per-image joint histogram is OpenCV's ``calcHist`` over the
-(gt, pred) pair on a 256x256 grid, which measured ~8x faster than the usual
-``np.bincount(C * gt[mask] + pred[mask])`` on int64 (benchmarks/eval_throughput.py). The
-256x256 grid also gives the range checks for free: any count outside the top-left CxC
-block (and outside the void row) is a bad value.
+Speed (benchmarks/eval_throughput.py): label maps are made of long runs of one value, so
+for uint8 maps the matrix is counted per run of constant (gt, pred) pairs rather than per
+pixel: finding the runs is two vectorised comparisons, and the counting then touches a
+few thousand runs instead of ~190,000 pixels. Maps too noisy for that (more than one run
+per 8 pixels) go to OpenCV's ``calcHist`` on the (gt, pred) pair. Both are exact integer
+counts; the usual ``np.bincount(C * gt[mask] + pred[mask])`` remains for wide dtypes.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
 from c2fbench.errors import InputError
 
-# calcHist counts in float32, exact up to 2**24 per bin; larger images take the numpy path.
+# calcHist counts in float32, exact up to 2**24 per bin; larger images take the int64 path.
 _CALCHIST_MAX_PIXELS = 1 << 24
+_MAX_RUN_FRACTION = 8
 
 
-def _joint_histogram(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """(256, 256) int64 counts of (gt value, pred value) pairs for uint8 maps."""
+_scratch = threading.local()
+
+
+def _scratch_masks(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two reusable bool buffers of n and n - 1 elements, one pair per thread.
+
+    Fresh ~200 KB buffers per image cost more in page faults (measured ~100 us) than the
+    comparisons that fill them (~25 us).
+    """
+    buf = getattr(_scratch, "buf", None)
+    if buf is None or buf.size < 2 * n:
+        buf = _scratch.buf = np.empty(2 * n, dtype=bool)
+    return buf[:n], buf[n:2 * n - 1]
+
+
+def _check_values(gt_values: np.ndarray, pred_values: np.ndarray, c: int, ignore_index: int, where: str) -> None:
+    """Raise on a prediction outside [0, c) or a ground truth that is neither class nor void."""
+    bad = (pred_values < 0) | (pred_values >= c)
+    if bad.any():
+        raise InputError(f"{where}prediction holds value {int(pred_values[bad][0])}, outside the class range 0..{c - 1}")
+    bad = ((gt_values < 0) | (gt_values >= c)) & (gt_values != ignore_index)
+    if bad.any():
+        raise InputError(f"{where}ground truth holds value {int(gt_values[bad][0])}, "
+                         f"neither a class 0..{c - 1} nor void {ignore_index}")
+
+
+def _confusion_by_runs(gt: np.ndarray, pred: np.ndarray, c: int, ignore_index: int, where: str) -> np.ndarray | None:
+    """(C, C) counts from runs of constant (gt, pred) in row-major order; None if too noisy."""
+    g, p = np.ravel(gt), np.ravel(pred)
+    n = g.size
+    if n == 0:
+        return np.zeros((c, c), dtype=np.int64)
+    change, pred_change = _scratch_masks(n)
+    change[0] = True
+    np.not_equal(g[1:], g[:-1], out=change[1:])
+    np.not_equal(p[1:], p[:-1], out=pred_change)
+    np.logical_or(change[1:], pred_change, out=change[1:])
+    starts = np.flatnonzero(change)
+    if starts.size * _MAX_RUN_FRACTION > n:
+        return None
+    lengths = np.diff(starts, append=n)
+    g_runs, p_runs = g[starts], p[starts]
+    if p_runs.max() >= c:
+        _check_values(g_runs, p_runs, c, ignore_index, where)
+    # Each run lands in bin row(gt) + pred: rows 0..c-1 are the matrix, then one row for
+    # void and one for values that are neither class nor void (an input error).
+    index = _row_lut(c, ignore_index)[g_runs] + p_runs
+    counts = np.bincount(index, weights=lengths, minlength=(c + 2) * c)
+    if counts[(c + 1) * c:].any():
+        _check_values(g_runs, p_runs, c, ignore_index, where)
+    return counts[:c * c].astype(np.int64).reshape(c, c)
+
+
+_ROW_LUTS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _row_lut(c: int, ignore_index: int) -> np.ndarray:
+    """(256,) intp: the first bin of each ground-truth value's row (see _confusion_by_runs)."""
+    key = (c, ignore_index)
+    if key not in _ROW_LUTS:
+        lut = np.full(256, (c + 1) * c, dtype=np.intp)
+        lut[:c] = np.arange(c) * c
+        lut[ignore_index] = c * c
+        _ROW_LUTS[key] = lut
+    return _ROW_LUTS[key]
+
+
+def _confusion_by_histogram(gt: np.ndarray, pred: np.ndarray, c: int, ignore_index: int, where: str) -> np.ndarray:
+    """(C, C) counts from the 256x256 joint histogram of two uint8 maps."""
     if gt.size <= _CALCHIST_MAX_PIXELS:
         import cv2
 
-        hist = cv2.calcHist([np.ascontiguousarray(gt), np.ascontiguousarray(pred)],
-                            [0, 1], None, [256, 256], [0, 256, 0, 256])
-        return hist.astype(np.int64)
-    index = (gt.astype(np.int64) << 8) | pred
-    return np.bincount(index.ravel(), minlength=1 << 16).reshape(256, 256)
+        hist = cv2.calcHist([gt, pred], [0, 1], None, [256, 256], [0, 256, 0, 256])
+    else:
+        hist = np.bincount(((gt.astype(np.int64) << 8) | pred).ravel(), minlength=1 << 16).reshape(256, 256)
+    present = hist.sum(axis=1) > 0, hist.sum(axis=0) > 0
+    _check_values(np.flatnonzero(present[0]), np.flatnonzero(present[1]), c, ignore_index, where)
+    return hist[:c, :c].astype(np.int64)
 
 
 def image_confusion(gt: np.ndarray, pred: np.ndarray, num_classes: int, *,
@@ -54,34 +126,20 @@ def image_confusion(gt: np.ndarray, pred: np.ndarray, num_classes: int, *,
     if gt.shape != pred.shape:
         raise InputError(f"{where}prediction is {_hw(pred)} but the ground truth is {_hw(gt)}")
     c = num_classes
-    small = gt.dtype == np.uint8 and pred.dtype == np.uint8 and c <= 256 and 0 <= ignore_index < 256
+    small = gt.dtype == np.uint8 and pred.dtype == np.uint8 and c <= ignore_index < 256
     if not small:
         return _confusion_any_dtype(gt, pred, c, ignore_index=ignore_index, where=where)
-    hist = _joint_histogram(gt, pred)
-    if hist[:, c:].any():
-        bad = int(np.flatnonzero(hist[:, c:].sum(axis=0))[0]) + c
-        raise InputError(f"{where}prediction holds value {bad}, outside the class range 0..{c - 1}")
-    gt_counts = hist.sum(axis=1)
-    gt_counts[:c] = 0
-    gt_counts[ignore_index] = 0
-    if gt_counts.any():
-        bad = int(np.flatnonzero(gt_counts)[0])
-        raise InputError(f"{where}ground truth holds value {bad}, neither a class 0..{c - 1} nor void {ignore_index}")
-    return np.ascontiguousarray(hist[:c, :c])
+    counts = _confusion_by_runs(gt, pred, c, ignore_index, where)
+    return counts if counts is not None else _confusion_by_histogram(gt, pred, c, ignore_index, where)
 
 
 def _confusion_any_dtype(gt, pred, c, *, ignore_index, where):
     """The straightforward path for wide integer maps or more than 256 classes."""
     pred = np.asarray(pred).astype(np.int64, copy=False)
     gt = np.asarray(gt).astype(np.int64, copy=False)
-    bad_pred = (pred < 0) | (pred >= c)
-    if bad_pred.any():
-        raise InputError(f"{where}prediction holds value {int(pred[bad_pred][0])}, outside the class range 0..{c - 1}")
+    _check_values(gt, pred, c, ignore_index, where)
     keep = gt != ignore_index
     gt, pred = gt[keep], pred[keep]
-    bad_gt = (gt < 0) | (gt >= c)
-    if bad_gt.any():
-        raise InputError(f"{where}ground truth holds value {int(gt[bad_gt][0])}, neither a class 0..{c - 1} nor void {ignore_index}")
     return np.bincount(c * gt + pred, minlength=c * c).reshape(c, c)
 
 

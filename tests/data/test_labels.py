@@ -63,3 +63,32 @@ def test_mask_png_is_zero_or_255(tmp_path):
     with Image.open(tmp_path / "m.png") as im:
         assert im.mode == "L"
         assert np.asarray(im).tolist() == [[255, 0]]
+
+
+@pytest.mark.parametrize("mode", ["P", "L"])
+def test_fast_decoder_agrees_with_pil_on_random_and_filtered_pngs(tmp_path, mode):
+    """PIL writes palette PNGs unfiltered (the fast path) and grayscale ones with adaptive
+    filters (the PIL path); either way the indices must be PIL's own."""
+    rng = np.random.default_rng()
+    for k in range(5):
+        label = rng.integers(0, 256, size=(int(rng.integers(1, 70)), int(rng.integers(1, 70)))).astype(np.uint8)
+        label[: label.shape[0] // 2] = label[0, 0]  # long runs as in real label maps
+        Image.fromarray(label, mode="L").convert(mode).save(tmp_path / f"{k}.png")
+        with Image.open(tmp_path / f"{k}.png") as im:
+            expected = np.asarray(im)
+        np.testing.assert_array_equal(read_label_png(tmp_path / f"{k}.png"), expected)
+
+
+def test_interlaced_and_16_bit_pngs(tmp_path):
+    label = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    Image.fromarray(label, mode="L").save(tmp_path / "i.png", interlace=1)
+    np.testing.assert_array_equal(read_label_png(tmp_path / "i.png"), label)
+    Image.fromarray(label.astype(np.uint16) * 300).save(tmp_path / "w.png")
+    with pytest.raises(InputError, match="w.png: expected a single-channel"):
+        read_label_png(tmp_path / "w.png")
+
+
+def test_a_folder_in_place_of_a_file(tmp_path):
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(InputError, match="d.png"):
+        read_label_png(tmp_path / "d.png")

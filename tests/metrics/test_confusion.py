@@ -36,6 +36,48 @@ def test_accumulated_matrix_matches_sklearn_on_random_maps_with_void():
     np.testing.assert_array_equal(cm.matrix, oracle(pairs, 21))
 
 
+def blocky_pair(rng, num_classes, shape):
+    """Label-map-like pairs: constant blocks, so the run-length path is taken."""
+    small = rng.integers(0, num_classes, size=(shape[0] // 8 + 1, shape[1] // 16 + 1))
+    gt = np.kron(small, np.ones((8, 16), np.int64))[: shape[0], : shape[1]].astype(np.uint8)
+    gt[:, ::37] = 255
+    pred = gt.copy()
+    pred[pred == 255] = 0
+    pred[rng.integers(0, shape[0]), :] = rng.integers(0, num_classes)
+    return gt, pred
+
+
+def test_blocky_label_maps_match_sklearn():
+    rng = np.random.default_rng()
+    pairs = [blocky_pair(rng, 21, (int(rng.integers(20, 90)), int(rng.integers(40, 130)))) for _ in range(8)]
+    cm = ConfusionMatrix(num_classes=21)
+    for gt, pred in pairs:
+        cm.update(gt, pred)
+    np.testing.assert_array_equal(cm.matrix, oracle(pairs, 21))
+
+
+def test_strided_views_are_counted_correctly():
+    rng = np.random.default_rng()
+    gt, pred = blocky_pair(rng, 21, (64, 96))
+    np.testing.assert_array_equal(image_confusion(gt[:, 1:], pred[:, 1:], 21), oracle([(gt[:, 1:], pred[:, 1:])], 21))
+    np.testing.assert_array_equal(image_confusion(gt[::2, ::3], pred[::2, ::3], 21),
+                                  oracle([(gt[::2, ::3], pred[::2, ::3])], 21))
+
+
+@pytest.mark.parametrize("make", [random_pair, blocky_pair])
+def test_out_of_range_values_are_caught_on_both_paths(make):
+    rng = np.random.default_rng()
+    gt, pred = make(rng, 21, (40, 80))
+    pred = pred.copy()
+    pred[5, 7] = 22
+    with pytest.raises(InputError, match="value 22"):
+        image_confusion(gt, pred, 21)
+    gt = gt.copy()
+    gt[3, 3] = 100
+    with pytest.raises(InputError, match="value 100|value 22"):
+        image_confusion(gt, pred, 21)
+
+
 def test_wide_dtypes_take_the_same_counts():
     rng = np.random.default_rng()
     gt, pred = random_pair(rng, 21, (33, 47))
@@ -78,10 +120,16 @@ def test_prediction_of_255_on_a_void_pixel_is_still_an_error():
         image_confusion(gt, pred, 21)
 
 
-def test_ground_truth_value_that_is_neither_class_nor_void_is_an_error():
-    gt = np.array([[0, 40]], np.uint8)
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_ground_truth_value_that_is_neither_class_nor_void_is_an_error(dtype):
+    gt = np.array([[0, 40]], dtype)
     with pytest.raises(InputError, match="ground truth holds value 40"):
         image_confusion(gt, np.zeros_like(gt), 21)
+
+
+def test_negative_prediction_in_a_wide_map_is_an_error():
+    with pytest.raises(InputError, match="value -1"):
+        image_confusion(np.zeros((2, 2), np.int64), np.full((2, 2), -1), 21)
 
 
 def test_shape_mismatch_is_an_error():

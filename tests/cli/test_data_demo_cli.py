@@ -1,0 +1,72 @@
+"""``data synth`` and ``demo`` end to end on the tiny preset, through click's CliRunner."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from c2fbench.cli.main import cli
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    result = CliRunner().invoke(cli, ["data", "synth", "--out", str(root), "--preset", "tiny", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_ground_truth_scored_as_its_own_prediction_is_perfect(synth_root, tmp_path):
+    """The synthetic VOC split through the real eval path: void must be excluded, so a
+    prediction equal to the labels (void replaced by background) scores 100."""
+    voc = synth_root / "VOCdevkit" / "VOC2012"
+    for image_id in (voc / "ImageSets/Segmentation/val.txt").read_text().split():
+        label = (voc / "SegmentationClass" / f"{image_id}.png").read_bytes()
+        (tmp_path / "pred").mkdir(exist_ok=True)
+        (tmp_path / "pred" / f"{image_id}.png").write_bytes(label)
+    result = CliRunner().invoke(cli, ["eval", "voc-val", "--data-root", str(synth_root), "--predictions",
+                                      str(tmp_path / "pred"), "--out", str(tmp_path / "res"), "--no-figures"])
+    # the labels hold 255 (void), which is not a valid prediction value: refused, as the devkit does
+    assert result.exit_code == 2 and "value 255" in result.output
+    from c2fbench.data.labels import read_label_png, write_label_png
+
+    for path in (tmp_path / "pred").iterdir():
+        label = read_label_png(path).copy()
+        label[label == 255] = 0
+        write_label_png(path, label)
+    result = CliRunner().invoke(cli, ["eval", "voc-val", "--data-root", str(synth_root), "--predictions",
+                                      str(tmp_path / "pred"), "--out", str(tmp_path / "res"), "--no-figures"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "res" / "metrics.json").read_text())
+    present = [v for v in metrics["per_class_iou"].values() if v is not None]
+    assert present and all(v == 100.0 for v in present)
+
+
+def test_mit_ground_truth_copied_as_predictions_scores_100(synth_root, tmp_path):
+    data = synth_root / "ObjectDiscovery" / "Data"
+    for folder in ("Airplane100", "Car100", "Horse100"):
+        shutil.copytree(data / folder / "GroundTruth", tmp_path / "pred" / folder)
+    result = CliRunner().invoke(cli, ["eval", "mit-subset", "--data-root", str(synth_root), "--predictions",
+                                      str(tmp_path / "pred"), "--out", str(tmp_path / "res")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "res" / "metrics.json").read_text())
+    assert metrics["mean_J"] == 100.0 and metrics["mean_P"] == 100.0
+    npz = np.load(tmp_path / "res" / "per_image.npz")
+    assert np.isnan(npz["J"]).sum() == sum(r["num_images"] - r["num_images_scored_J"]
+                                           for r in metrics["per_class"].values()) > 0
+
+
+def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--preset", "tiny", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    for name in ("voc-val", "mit-subset"):
+        metrics = json.loads((tmp_path / "demo" / f"eval-{name}" / "metrics.json").read_text())
+        assert metrics["benchmark"] == name
+    assert "mIoU" in result.output and "mean" in result.output
+
+
+def test_unknown_benchmark_and_preset_are_usage_errors(tmp_path):
+    assert CliRunner().invoke(cli, ["eval", "voc-test", "--data-root", str(tmp_path)]).exit_code == 2
+    assert CliRunner().invoke(cli, ["data", "synth", "--out", str(tmp_path), "--preset", "huge"]).exit_code == 2
