@@ -10,7 +10,6 @@ matrix identical whatever the number of workers or the order.
 from __future__ import annotations
 
 import datetime
-import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from c2fbench.metrics.bootstrap import bootstrap_mean_j, bootstrap_miou
 from c2fbench.metrics.confusion import image_confusion
 from c2fbench.metrics.foreground import foreground_scores, image_jp
 from c2fbench.metrics.semantic import semantic_scores
+from c2fbench.parallel import default_workers, pool
 
 _CHUNK = 24
 
@@ -119,24 +119,6 @@ def _score_chunk(bounds: tuple[int, int]) -> tuple[int, np.ndarray]:
     return start, np.stack([score_sample(benchmark, source, s) for s in benchmark.samples[start:stop]])
 
 
-def _start_method() -> str:
-    """fork starts workers fastest, but forking a process whose native thread pools are
-    already running (OpenCV, OpenMP after a model or scikit-learn ran) can deadlock the
-    children. Fork only a single-threaded process; otherwise use a clean forkserver."""
-    methods = multiprocessing.get_all_start_methods()
-    try:
-        single_threaded = len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        single_threaded = False
-    if "fork" in methods and single_threaded:
-        return "fork"
-    return "forkserver" if "forkserver" in methods else "spawn"
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 @dataclass
 class EvalResult:
     benchmark: Benchmark
@@ -155,9 +137,8 @@ def evaluate(benchmark: Benchmark, source: PredictionSource, *, workers: int | N
     chunks = [(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
     results: list[np.ndarray | None] = [None] * len(chunks)
     if workers > 1 and len(chunks) > 1 and getattr(source, "parallel_safe", False):
-        ctx = multiprocessing.get_context(_start_method())
-        with ctx.Pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(benchmark, source)) as pool:
-            for start, part in pool.imap_unordered(_score_chunk, chunks):
+        with pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(benchmark, source)) as workers_pool:
+            for start, part in workers_pool.imap_unordered(_score_chunk, chunks):
                 results[start // _CHUNK] = part
                 advance(len(part))
     else:

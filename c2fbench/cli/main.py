@@ -18,6 +18,7 @@ COMMANDS = {
     "data": "c2fbench.cli.data:data",
     "eval": "c2fbench.cli.eval:eval_command",
     "demo": "c2fbench.cli.demo:demo",
+    "masks": "c2fbench.cli.masks:masks",
 }
 
 

@@ -138,13 +138,18 @@ def write_label_png(path: str | os.PathLike, label: np.ndarray) -> None:
     atomic_write_bytes(path, encode_label_png(label))
 
 
-def encode_mask_png(mask: np.ndarray) -> bytes:
-    """Encode an (H, W) foreground mask as a grayscale 0/255 PNG."""
+def encode_gray_png(values: np.ndarray) -> bytes:
+    """Encode (H, W) uint8 values as a grayscale ("L") PNG."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8), mode="L").save(buf, format="PNG")
+    Image.fromarray(np.ascontiguousarray(values, dtype=np.uint8), mode="L").save(buf, format="PNG")
     return buf.getvalue()
+
+
+def encode_mask_png(mask: np.ndarray) -> bytes:
+    """Encode an (H, W) foreground mask as a grayscale 0/255 PNG."""
+    return encode_gray_png(np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8))
 
 
 def write_mask_png(path: str | os.PathLike, mask: np.ndarray) -> None:
