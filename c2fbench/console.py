@@ -17,20 +17,27 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+# Messages are never wrapped: one message, one line, whatever the terminal's width.
 def info(message: str) -> None:
-    err.print(message, markup=False)
+    err.print(message, markup=False, soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}")
+    err.print(f"[yellow]warning:[/] {_escape(message)}", soft_wrap=True)
 
 
 def success(message: str) -> None:
-    err.print(f"[green]✓[/] {message}")
+    err.print(f"[green]✓[/] {_escape(message)}", soft_wrap=True)
 
 
 def error(message: str) -> None:
-    err.print(f"[red]error:[/] {message}", soft_wrap=True)
+    err.print(f"[red]error:[/] {_escape(message)}", soft_wrap=True)
+
+
+def _escape(message: str) -> str:
+    from rich.markup import escape
+
+    return escape(message)
 
 
 @contextlib.contextmanager
