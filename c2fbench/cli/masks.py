@@ -118,3 +118,16 @@ def labels(masks_dir, out, workers, shard, strict):
 
     job = LabelJob(masks_dir, out, wnid_to_voc_label())
     _run(job, list_images(masks_dir), out, workers=workers, shard=shard, strict=strict, options={})
+
+
+@masks.command()
+@click.option("--masks", "masks_dir", type=DirPath, required=True, help="Tree of foreground masks <id>.png.")
+@click.option("--truth", type=DirPath, required=True, help="Ground-truth masks with the same ids (e.g. imagenet/masks).")
+def score(masks_dir, truth):
+    """Mask quality: IoU of each mask with its hidden ground truth (synthetic data has it)."""
+    from c2fbench.console import out
+    from c2fbench.masks.quality import score_masks
+
+    result = score_masks(masks_dir, truth)
+    out.print(f"{result['num_images']} masks: mean IoU {result['mean_iou']:.2f}, dataset IoU "
+              f"{result['dataset_iou']:.2f}, empty {result['empty_masks']}")
