@@ -152,6 +152,29 @@ def evaluate(benchmark: Benchmark, source: PredictionSource, *, workers: int | N
     return EvalResult(benchmark, per_image, metrics)
 
 
+def evaluate_distributed(benchmark: Benchmark, source: PredictionSource, *, rank: int, world: int,
+                         reduce_sum: Callable[[np.ndarray], np.ndarray]) -> dict:
+    """Metrics when ``world`` processes share the work (training-time validation under
+    torchrun): each scores every ``world``-th image into a full-size per-image array of
+    zeros, and ``reduce_sum`` (an all_reduce) fills in the rest. In one process
+    (``world == 1``, ``reduce_sum`` the identity) this is :func:`evaluate`'s result."""
+    mine = range(rank, len(benchmark.samples), world)
+    parts = [score_sample(benchmark, source, benchmark.samples[i]) for i in mine]
+    shape = (len(benchmark.samples), *(parts[0].shape if parts else _result_shape(benchmark)))
+    per_image = np.zeros(shape, dtype=np.int64 if benchmark.kind == "semantic" else np.float64)
+    for i, part in zip(mine, parts):
+        per_image[i] = part
+    metrics = _summarise(benchmark, reduce_sum(per_image), bootstrap=0, seed=0)
+    metrics.update(c2fbench_version=__version__, source=source.describe(),
+                   time_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    return metrics
+
+
+def _result_shape(benchmark: Benchmark) -> tuple[int, ...]:
+    c = len(benchmark.classes)
+    return (c, c) if benchmark.kind == "semantic" else (2,)
+
+
 def _summarise(benchmark: Benchmark, per_image: np.ndarray, *, bootstrap: int, seed: int) -> dict:
     head = {"benchmark": benchmark.name, "num_images": len(benchmark.samples)}
     if benchmark.kind == "semantic":

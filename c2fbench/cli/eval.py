@@ -14,7 +14,9 @@ from c2fbench.benchmarks import BENCHMARKS
 @click.option("--predictions", type=click.Path(path_type=Path),
               help="Folder of <id>.png predictions (single-channel class indices; nonzero = foreground for MIT).")
 @click.option("--model", type=click.Path(path_type=Path),
-              help="A model file (arrives with the trainer and deploy modules).")
+              help="A c2fbench checkpoint (.pt); scored with the same evaluator as --predictions.")
+@click.option("--tta", is_flag=True, help="With --model: multi-scale and flip test-time augmentation.")
+@click.option("--device", default="cpu", show_default=True, help="With --model.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write metrics.json, per_image.npz, confusion.csv and confusion.png here.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
@@ -22,7 +24,8 @@ from c2fbench.benchmarks import BENCHMARKS
 @click.option("--resize-nearest", is_flag=True, help="Resize predictions of the wrong size (nearest neighbour).")
 @click.option("--no-figures", is_flag=True, help="Skip confusion.png.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: all CPUs).")
-def eval_command(benchmark, data_root, predictions, model, out, bootstrap, resize_nearest, no_figures, workers):
+def eval_command(benchmark, data_root, predictions, model, tta, device, out, bootstrap, resize_nearest, no_figures,
+                 workers):
     """Score predictions on BENCHMARK (voc-val, voc-train, mit-subset, mit-full)."""
     from c2fbench.benchmarks import load_benchmark
     from c2fbench.console import info, progress, success, warn
@@ -33,12 +36,15 @@ def eval_command(benchmark, data_root, predictions, model, out, bootstrap, resiz
 
     if (predictions is None) == (model is None):
         raise InputError("give exactly one of --predictions DIR or --model FILE")
-    if model is not None:
-        raise InputError(f"{model}: --model needs the trainer or deploy module, not built yet; use --predictions")
     bench = load_benchmark(benchmark, data_root)
     if bench.skipped:
         warn(f"{len(bench.skipped)} images have no ground truth and are not scored (first: {bench.skipped[0]})")
-    source = PngPredictions(predictions, resize_nearest=resize_nearest)
+    if model is not None:
+        from c2fbench.inference import ModelPredictions, load_torch_runtime
+
+        source = ModelPredictions(load_torch_runtime(model, device=device), tta=tta)
+    else:
+        source = PngPredictions(predictions, resize_nearest=resize_nearest)
     for message in source.check(bench):
         warn(message)
     with progress(len(bench.samples), f"eval {benchmark}") as advance:

@@ -19,6 +19,8 @@ COMMANDS = {
     "eval": "c2fbench.cli.eval:eval_command",
     "demo": "c2fbench.cli.demo:demo",
     "masks": "c2fbench.cli.masks:masks",
+    "predict": "c2fbench.cli.predict:predict",
+    "train": "c2fbench.cli.train:train",
 }
 
 

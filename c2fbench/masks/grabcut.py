@@ -60,6 +60,16 @@ def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1)
 
 
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected foreground component of a bool mask (empty stays empty)."""
+    import cv2
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return mask.astype(bool)
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
 def robust_box(mask: np.ndarray, *, percentile: float = ROBUST_PERCENTILE) -> tuple[int, int, int, int] | None:
     """(x, y, w, h) spanning the ``percentile``-th to ``100 - percentile``-th percentile of
     the foreground's rows and columns; None if empty."""

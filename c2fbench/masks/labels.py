@@ -36,6 +36,9 @@ class LabelJob:
     masks: Path
     out: Path
     wnid_labels: dict
+    drop_outside: bool = False  # between-round strategy (a), see trainers/refine.py
+    min_foreground: float = 0.01
+    max_foreground: float = 0.80
     name: str = "masks labels"
 
     def outputs(self, image_id: str) -> list[Path]:
@@ -50,5 +53,10 @@ class LabelJob:
             mask = read_mask_png(self.masks / f"{image_id}.png")
         except InputError as e:
             return ItemResult(image_id, "failed", error=str(e))
+        fraction = float(mask.mean())
+        if self.drop_outside and not self.min_foreground <= fraction <= self.max_foreground:
+            event = "dropped_small" if fraction < self.min_foreground else "dropped_large"
+            write_label_png(self.out / f"{image_id}.png", np.full(mask.shape, 255, np.uint8))
+            return ItemResult(image_id, "done", stat=event)
         write_label_png(self.out / f"{image_id}.png", assign_label(mask, category))
         return ItemResult(image_id, "done")

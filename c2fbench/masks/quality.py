@@ -12,17 +12,34 @@ from c2fbench.data.mit import read_mask_png
 from c2fbench.errors import InputError
 
 
-def score_masks(masks: Path, truth: Path) -> dict:
+def read_foreground(path: Path) -> np.ndarray | None:
+    """Foreground of a 0/255 mask PNG, or of a palette label map (class > 0, void 255
+    excluded); None for a label map that is entirely void (an image dropped between rounds)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode != "P":
+            return read_mask_png(path)
+        label = np.asarray(im)
+    return None if (label == 255).all() else (label > 0) & (label != 255)
+
+
+def score_masks(masks: Path, truth: Path, ids: list[str] | None = None) -> dict:
     """Compare every mask under ``masks`` with ``truth/<id>.png`` (nonzero = foreground).
 
-    Returns ``num_images``, ``mean_iou`` (mean of per-image IoUs, percent), ``dataset_iou``
-    (one intersection over one union summed over images, percent) and ``empty_masks``.
+    Masks may be 0/255 PNGs or palette label maps (then void is not foreground, and maps
+    that are entirely void, dropped images, are not scored). Returns ``num_images``,
+    ``mean_iou`` (mean of per-image IoUs, percent), ``dataset_iou`` (one intersection over
+    one union summed over images, percent), ``empty_masks`` and ``dropped``.
     """
-    ids = list_images(masks)
+    ids = list_images(masks) if ids is None else ids
     inter = union = 0
-    ious, empty = [], 0
+    ious, empty, dropped = [], 0, 0
     for image_id in ids:
-        mask = read_mask_png(masks / f"{image_id}.png")
+        mask = read_foreground(masks / f"{image_id}.png")
+        if mask is None:
+            dropped += 1
+            continue
         gt = read_mask_png(truth / f"{image_id}.png")
         if mask.shape != gt.shape:
             raise InputError(f"{masks / image_id}.png: mask is {mask.shape[::-1]} but the ground truth is {gt.shape[::-1]}")
@@ -30,5 +47,5 @@ def score_masks(masks: Path, truth: Path) -> dict:
         inter, union = inter + i, union + u
         ious.append(i / u if u else 1.0)
         empty += not mask.any()
-    return {"num_images": len(ids), "mean_iou": 100 * float(np.mean(ious)),
-            "dataset_iou": 100 * inter / union if union else 100.0, "empty_masks": empty}
+    return {"num_images": len(ious), "mean_iou": 100 * float(np.mean(ious)) if ious else None,
+            "dataset_iou": 100 * inter / union if union else 100.0, "empty_masks": empty, "dropped": dropped}

@@ -1,0 +1,126 @@
+"""DeepLab v2 (Chen et al., TPAMI 2018) as the paper trains it: dilated backbone + ASPP-v2.
+
+The paper (section IV) uses DeepLab with a ResNet-101 backbone. Following DeepLab v2 the
+last two ResNet stages trade their stride for dilation 2 and 4, so the features have output
+stride 8; :class:`~c2fbench.models.aspp.ASPPv2` turns them into class scores, and the scores
+are upsampled bilinearly to the input size.
+
+Differences from the Caffe original, all deliberate:
+
+- The backbone is torchvision's ResNet ("v1.5": stride on the 3x3 conv of a bottleneck,
+  not the 1x1), so ImageNet weights come from torchvision's weights API; the COCO-pretrained
+  Caffe model that DeepLab v2 starts from is not used.
+- Inputs are RGB in [0, 1] normalised with ImageNet mean/std (torchvision's convention),
+  not BGR minus the Caffe mean.
+- No multi-scale (MSC) branches; a trainer may add them around the model.
+
+``deeplab_v2_mobilenet`` is a light variant for CPU runs (the demo), not in the paper.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from c2fbench.errors import InputError
+from c2fbench.models.aspp import PAPER_RATES, ASPPv2
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, for inputs scaled to [0, 1]
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Rates for the MobileNet variant. The paper's rates 6..24 on 41x41 features (321 crops at
+# stride 8) reach 0.15..0.59 of the map; the demo's 128x128 images give 8x8 features at
+# stride 16, where 6..24 would sample almost only zero padding. (1, 2, 3, 4) keeps about
+# the paper's proportions (0.12..0.5 of the map).
+MOBILENET_RATES = (1, 2, 3, 4)
+
+
+class DeepLabV2(nn.Module):
+    """Logits (B, num_classes, H, W) of normalised images (B, 3, H, W).
+
+    ``backbone`` maps (B, 3, H, W) to (B, C, H / output_stride, W / output_stride) (rounded
+    up); ``head`` maps those features to class scores. Build it with a function of
+    :data:`c2fbench.models.MODELS` rather than directly.
+    """
+
+    def __init__(self, backbone: nn.Module, head: ASPPv2, *, num_classes: int, output_stride: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.num_classes = num_classes
+        self.output_stride = output_stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"DeepLabV2 expects (B, 3, H, W) images, got shape {tuple(x.shape)}")
+        logits = self.head(self.backbone(x))
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+    def param_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(backbone parameters, head parameters): the DeepLab recipe gives the head 10x lr.
+
+        Every parameter of the model is in exactly one of the two lists.
+        """
+        return list(self.backbone.parameters()), list(self.head.parameters())
+
+
+def _check_num_classes(num_classes: int) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
+    return num_classes
+
+
+def _resnet_features(resnet: torchvision.models.ResNet) -> nn.Sequential:
+    """The convolutional part of a torchvision ResNet (no pooling, no fc), names kept."""
+    names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+    return nn.Sequential(OrderedDict((name, getattr(resnet, name)) for name in names))
+
+
+def _deeplab_v2_resnet(depth: int, *, num_classes: int, pretrained_backbone: bool,
+                       rates: Sequence[int]) -> DeepLabV2:
+    num_classes = _check_num_classes(num_classes)
+    if depth == 101:
+        build, weights = torchvision.models.resnet101, torchvision.models.ResNet101_Weights.IMAGENET1K_V1
+    else:
+        build, weights = torchvision.models.resnet50, torchvision.models.ResNet50_Weights.IMAGENET1K_V1
+    resnet = build(weights=weights if pretrained_backbone else None,
+                   replace_stride_with_dilation=[False, True, True])  # layer3 dilation 2, layer4 4
+    head = ASPPv2(resnet.fc.in_features, num_classes, rates=rates)  # 2048 channels
+    return DeepLabV2(_resnet_features(resnet), head, num_classes=num_classes, output_stride=8)
+
+
+def deeplab_v2_resnet101(*, num_classes: int = 21, pretrained_backbone: bool = False,
+                         rates: Sequence[int] = PAPER_RATES) -> DeepLabV2:
+    """DeepLab v2 with ResNet-101, output stride 8, ASPP rates 6, 12, 18, 24: the paper's model.
+
+    ``pretrained_backbone`` loads torchvision's ``ResNet101_Weights.IMAGENET1K_V1`` (a
+    download on first use); the ASPP head always starts fresh.
+    """
+    return _deeplab_v2_resnet(101, num_classes=num_classes, pretrained_backbone=pretrained_backbone, rates=rates)
+
+
+def deeplab_v2_resnet50(*, num_classes: int = 21, pretrained_backbone: bool = False,
+                        rates: Sequence[int] = PAPER_RATES) -> DeepLabV2:
+    """As :func:`deeplab_v2_resnet101` with ResNet-50 (``ResNet50_Weights.IMAGENET1K_V1``)."""
+    return _deeplab_v2_resnet(50, num_classes=num_classes, pretrained_backbone=pretrained_backbone, rates=rates)
+
+
+def deeplab_v2_mobilenet(*, num_classes: int = 21, pretrained_backbone: bool = False,
+                         rates: Sequence[int] = MOBILENET_RATES) -> DeepLabV2:
+    """A light DeepLab v2 for CPU runs: MobileNetV3-Large features + ASPP-v2, output stride 16.
+
+    As torchvision's ``deeplabv3_mobilenet_v3_large``: ``mobilenet_v3_large(dilated=True)``
+    (the last stage dilated instead of strided), all of ``features`` (960 channels out).
+    ``pretrained_backbone`` loads ``MobileNet_V3_Large_Weights.IMAGENET1K_V1``. The default
+    rates suit ~128x128 inputs (see ``MOBILENET_RATES``).
+    """
+    num_classes = _check_num_classes(num_classes)
+    weights = torchvision.models.MobileNet_V3_Large_Weights.IMAGENET1K_V1 if pretrained_backbone else None
+    features = torchvision.models.mobilenet_v3_large(weights=weights, dilated=True).features
+    head = ASPPv2(features[-1].out_channels, num_classes, rates=rates)
+    return DeepLabV2(features, head, num_classes=num_classes, output_stride=16)

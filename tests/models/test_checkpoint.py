@@ -1,0 +1,189 @@
+"""The checkpoint format: exact round trip, weights-only reading, and refusals naming the file."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from c2fbench.errors import InputError
+from c2fbench.models import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    deeplab_v2_mobilenet,
+    load_checkpoint,
+    read_checkpoint_meta,
+    save_checkpoint,
+)
+
+CLASSES = ["background", "cat", "dog", "horse"]
+KWARGS = {"num_classes": 4, "rates": (1, 2, 3, 4)}
+RAN = []  # set by _record_run if unpickling ever executes code
+
+
+def _record_run(*args):
+    RAN.append(args)
+    return args
+
+
+class Plain:
+    """An ordinary user class."""
+
+
+class Payload:
+    """An object whose unpickling would run ``_record_run``."""
+
+    def __reduce__(self):
+        return (_record_run, ("unpickled",))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """(path, model, extra) of a mobilenet DeepLab with random BN statistics, saved once."""
+    model = deeplab_v2_mobilenet(**KWARGS)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2.0)
+    backbone, head = model.param_groups()
+    optimizer = torch.optim.SGD([{"params": backbone}, {"params": head, "lr": 0.1}], lr=0.01, momentum=0.9)
+    model(torch.randn(2, 3, 32, 32)).mean().backward()
+    optimizer.step()
+    path = tmp_path_factory.mktemp("ckpt") / "round-01" / "model.pt"
+    extra = {"round": 1, "epoch": 3, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+             "python_rng": random.Random(7).getstate(), "numpy_rng": np.random.default_rng(5).bit_generator.state}
+    save_checkpoint(path, model, arch="deeplab_v2_mobilenet", kwargs={**KWARGS, "pretrained_backbone": True},
+                    classes=CLASSES, extra=extra)
+    return path, model.eval(), extra
+
+
+def _payload(path):
+    return torch.load(path, weights_only=True)
+
+
+def test_round_trip_gives_identical_outputs_and_meta(saved):
+    path, model, extra = saved
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left behind
+    loaded, meta = load_checkpoint(path, expect_classes=CLASSES)
+    assert not loaded.training
+    x = torch.randn(2, 3, 40, 36)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+    state = model.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items())
+    assert meta["format"] == "c2fbench-checkpoint" and meta["version"] == 1
+    assert meta["arch"] == "deeplab_v2_mobilenet" and meta["classes"] == CLASSES
+    assert meta["kwargs"] == {"num_classes": 4, "rates": (1, 2, 3, 4), "pretrained_backbone": False}
+    assert meta["normalization"] == {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    assert "state_dict" not in meta and meta["round"] == 1 and meta["epoch"] == 3
+    fresh = torch.optim.SGD([{"params": loaded.param_groups()[0]}, {"params": loaded.param_groups()[1], "lr": 0.1}],
+                            lr=0.01, momentum=0.9)
+    fresh.load_state_dict(meta["optimizer"])
+    assert fresh.param_groups[1]["lr"] == 0.1
+    assert torch.equal(meta["torch_rng"], extra["torch_rng"])
+    python_rng = random.Random()
+    python_rng.setstate(meta["python_rng"])
+    numpy_rng = np.random.default_rng()
+    numpy_rng.bit_generator.state = meta["numpy_rng"]
+    assert python_rng.random() == random.Random(7).random()
+    assert numpy_rng.integers(1 << 30) == np.random.default_rng(5).integers(1 << 30)
+    assert read_checkpoint_meta(path).keys() == meta.keys()
+
+
+def test_custom_objects_are_refused_without_running_code(saved, tmp_path):
+    for obj, name in ((Payload(), "_record_run"), (Plain(), "Plain")):
+        path = tmp_path / f"evil-{name}.pt"
+        payload = _payload(saved[0])
+        payload["extra_object"] = obj
+        torch.save(payload, path)
+        for read in (load_checkpoint, read_checkpoint_meta):
+            with pytest.raises(InputError, match=rf"evil-{name}\.pt: .*pickled object \(\S*{name}\).*weights-only"):
+                read(path)
+    assert RAN == []
+    torch.load(tmp_path / "evil-_record_run.pt", weights_only=False)  # oracle: unrestricted loading runs it
+    assert RAN == [("unpickled",)]
+    with pytest.raises(TypeError, match=r"extra\['mask'\] is a numpy.ndarray"):
+        save_checkpoint(tmp_path / "x.pt", saved[1], arch="deeplab_v2_mobilenet", kwargs=KWARGS, classes=CLASSES,
+                        extra={"mask": np.zeros(3)})
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_other_classes_are_refused(saved):
+    with pytest.raises(InputError, match=r"model\.pt: checkpoint has 4 classes, expected 21"):
+        load_checkpoint(saved[0], expect_classes=[f"c{i}" for i in range(21)])
+    with pytest.raises(InputError, match=r"class 2 is 'dog', expected 'cow'"):
+        load_checkpoint(saved[0], expect_classes=["background", "cat", "cow", "horse"])
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p.update(arch="deeplab_v9"), r"unknown model architecture 'deeplab_v9'.*deeplab_v2_resnet101"),
+    (lambda p: p.pop("format"), r"not a c2fbench checkpoint.*no 'format'"),
+    (lambda p: p.update(version=2), r"format version 2"),
+    (lambda p: p["kwargs"].update(num_classes=5) or p.update(classes=CLASSES + ["cow"]),
+     r"weights do not fit.*shape mismatches.*head\.branches\.0\.weight \(4, 960, 3, 3\) vs \(5, 960, 3, 3\)"),
+    (lambda p: p["state_dict"].pop("backbone.0.0.weight"), r"1 missing keys \(backbone\.0\.0\.weight\)"),
+    (lambda p: p.update(state_dict={f"module.{k}": v for k, v in p["state_dict"].items()}),
+     r"missing keys.*unexpected keys.*DistributedDataParallel"),
+    (lambda p: p.update(classes=CLASSES[:3]), r"names 3 classes but its model has num_classes=4"),
+    (lambda p: p["kwargs"].update(width=3), r"bad arguments.*width"),
+    (lambda p: p.update(normalization={"mean": [0.5]}), r"normalization"),
+])
+def test_bad_contents_are_input_errors_naming_the_file(saved, tmp_path, change, message):
+    payload = _payload(saved[0])
+    change(payload)
+    path = tmp_path / "bad.pt"
+    torch.save(payload, path)
+    with pytest.raises(InputError, match=r"bad\.pt: .*" + message):
+        load_checkpoint(path)
+
+
+def test_unreadable_files_are_input_errors(saved, tmp_path):
+    data = saved[0].read_bytes()
+    files = {
+        "missing.pt": None,
+        "garbage.pt": np.random.default_rng().integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "empty.pt": b"",
+        "text.pt": b"not a checkpoint\n",
+        "truncated.pt": data[: len(data) // 2],
+    }
+    for name, content in files.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        for read in (load_checkpoint, read_checkpoint_meta):
+            with pytest.raises(InputError, match=rf"{name}: .*expected a c2fbench checkpoint"):
+                read(tmp_path / name)
+    bare = tmp_path / "bare.pt"
+    torch.save(saved[1].state_dict(), bare)
+    with pytest.raises(InputError, match=r"bare\.pt: not a c2fbench checkpoint \(.*bare state dict"):
+        load_checkpoint(bare)
+
+
+def test_save_refuses_inconsistent_arguments(saved, tmp_path):
+    model = saved[1]
+    with pytest.raises(ValueError, match="3 class names.*num_classes=4"):
+        save_checkpoint(tmp_path / "a.pt", model, arch="deeplab_v2_mobilenet", kwargs=KWARGS, classes=CLASSES[:3])
+    with pytest.raises(ValueError, match="reserved"):
+        save_checkpoint(tmp_path / "a.pt", model, arch="deeplab_v2_mobilenet", kwargs=KWARGS, classes=CLASSES,
+                        extra={"state_dict": {}})
+    with pytest.raises(ValueError, match="unknown arch"):
+        save_checkpoint(tmp_path / "a.pt", model, arch="fpn", kwargs=KWARGS, classes=CLASSES)
+    with pytest.raises(ValueError, match="normalization"):
+        save_checkpoint(tmp_path / "a.pt", model, arch="deeplab_v2_mobilenet", kwargs=KWARGS, classes=CLASSES,
+                        normalization={"mean": [0, 0, 0], "std": [1, 0, 1]})
+    assert not (tmp_path / "a.pt").exists()
+    save_checkpoint(tmp_path / "b.pt", model, arch="deeplab_v2_mobilenet", kwargs={"rates": (1, 2, 3, 4)},
+                    classes=CLASSES, normalization={"mean": [0.5] * 3, "std": [0.25] * 3})
+    meta = read_checkpoint_meta(tmp_path / "b.pt")
+    assert meta["kwargs"]["num_classes"] == 4  # filled in from the model
+    assert meta["normalization"] == {"mean": [0.5] * 3, "std": [0.25] * 3}

@@ -1,0 +1,128 @@
+"""The recursive trainer end to end on the tiny preset: run directory, resume, config,
+``eval --model`` against ``predict`` + ``eval --predictions``."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from c2fbench.cli.main import cli
+from trainers.config import TrainConfig, resolve_config
+from trainers.recursive import train_recursive
+
+TINY = dict(arch="deeplab_v2_mobilenet", rounds=2, epochs=2, batch_size=4, lr=0.05, resize=80, crop=64,
+            coarse_box="robust", grabcut_iterations=2, min_foreground=0.0, max_foreground=1.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    from c2fbench.data.synth import write_synth
+
+    root = tmp_path_factory.mktemp("synth")
+    write_synth(root, preset="tiny", seed=2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def straight_run(synth, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "run"
+    cfg = TrainConfig(**TINY, val_root=str(synth))
+    train_recursive(cfg, imagenet=synth / "imagenet", out=out, workers=1)
+    return out
+
+
+def test_run_directory_matches_the_contract(straight_run):
+    out = straight_run
+    for path in ("config.json", "masks/round-00", "masks/round-01", "round-01/model.pt", "round-02/model.pt",
+                 "final.pt", "metrics.jsonl"):
+        assert (out / path).exists(), path
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [line["round"] for line in lines] == [1, 2]
+    for line in lines:
+        assert len(line["losses"]) == 2 and all(np.isfinite(line["losses"]))
+        assert 0 <= line["val"]["mIoU"] <= 100 and line["val"]["benchmark"] == "voc-val"
+        assert line["train_masks"]["iou"] is not None  # synthetic data has hidden ground truth
+    assert not list(out.rglob("last.pt"))  # epoch checkpoints are removed once a round is saved
+    payload = torch.load(out / "final.pt", weights_only=True)
+    assert payload["arch"] == "deeplab_v2_mobilenet" and len(payload["classes"]) == 21
+
+
+def test_config_json_reproduces_the_configuration(straight_run):
+    cfg = resolve_config(recipe=None, config=straight_run / "config.json", overrides={})
+    assert cfg.to_json() == (straight_run / "config.json").read_text()
+
+
+def test_an_interrupted_run_resumes_to_the_same_final_weights(synth, straight_run, tmp_path):
+    cfg = TrainConfig(**TINY, val_root=str(synth))
+
+    def interrupt(round_index, epoch):
+        if (round_index, epoch) == (2, 1):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_recursive(cfg, imagenet=synth / "imagenet", out=tmp_path / "run", workers=1, on_epoch_end=interrupt)
+    assert (tmp_path / "run" / "round-02" / "last.pt").is_file() and not (tmp_path / "run" / "final.pt").exists()
+    train_recursive(cfg, imagenet=synth / "imagenet", out=tmp_path / "run", resume=True, workers=1)
+    resumed = torch.load(tmp_path / "run" / "final.pt", weights_only=True)["state_dict"]
+    straight = torch.load(straight_run / "final.pt", weights_only=True)["state_dict"]
+    assert resumed.keys() == straight.keys()
+    for key in straight:
+        assert torch.equal(resumed[key], straight[key]), key
+
+
+def test_an_existing_run_is_not_overwritten_without_resume(synth, straight_run):
+    result = CliRunner().invoke(cli, ["train", "deeplab", "--imagenet", str(synth / "imagenet"),
+                                      "--out", str(straight_run), "--arch", "deeplab_v2_mobilenet"])
+    assert result.exit_code == 2 and "--resume" in result.output
+
+
+def test_eval_model_equals_predict_then_eval_predictions(synth, straight_run, tmp_path):
+    model = straight_run / "final.pt"
+    voc = synth / "VOCdevkit" / "VOC2012"
+    (tmp_path / "val").mkdir()
+    for image_id in (voc / "ImageSets/Segmentation/val.txt").read_text().split():
+        (tmp_path / "val" / f"{image_id}.jpg").write_bytes((voc / "JPEGImages" / f"{image_id}.jpg").read_bytes())
+    runner = CliRunner()
+    assert runner.invoke(cli, ["predict", "--model", str(model), "--images", str(tmp_path / "val"),
+                               "--out", str(tmp_path / "pred")]).exit_code == 0
+    a = runner.invoke(cli, ["eval", "voc-val", "--data-root", str(synth), "--model", str(model),
+                            "--out", str(tmp_path / "a"), "--no-figures"])
+    b = runner.invoke(cli, ["eval", "voc-val", "--data-root", str(synth), "--predictions", str(tmp_path / "pred"),
+                            "--out", str(tmp_path / "b"), "--no-figures"])
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    ma, mb = (json.loads((tmp_path / k / "metrics.json").read_text()) for k in "ab")
+    assert ma["confusion_matrix"] == mb["confusion_matrix"] and ma["mIoU"] == mb["mIoU"]
+    assert ma["source"]["sha256"] and ma["source"]["model"].endswith("final.pt")
+
+
+def test_eval_refuses_a_checkpoint_with_the_wrong_class_count(synth, straight_run, tmp_path):
+    from c2fbench.models import build_model
+    from c2fbench.models.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "m.pt", build_model("deeplab_v2_mobilenet", num_classes=3),
+                    arch="deeplab_v2_mobilenet", kwargs={"num_classes": 3}, classes=["a", "b", "c"])
+    result = CliRunner().invoke(cli, ["eval", "voc-val", "--data-root", str(synth), "--model", str(tmp_path / "m.pt")])
+    assert result.exit_code == 2 and "3 classes" in result.output
+
+
+def test_recipes_and_bad_configurations(tmp_path):
+    from c2fbench.errors import InputError
+
+    assert resolve_config(recipe="paper-voc", config=None, overrides={}).arch == "deeplab_v2_resnet101"
+    with pytest.raises(InputError, match="unknown recipe"):
+        resolve_config(recipe="nope", config=None, overrides={})
+    (tmp_path / "c.json").write_text('{"learning_rate": 1}')
+    with pytest.raises(InputError, match="unknown options learning_rate"):
+        resolve_config(recipe=None, config=tmp_path / "c.json", overrides={})
+    with pytest.raises(InputError, match="crop"):
+        resolve_config(recipe=None, config=None, overrides={"crop": 400, "resize": 300})

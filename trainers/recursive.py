@@ -1,0 +1,268 @@
+"""The recursive coarse-to-fine loop (Algorithm 1).
+
+    round 0   coarse masks -> GrabCut -> label maps                 (lines 1-2)
+    round r   train on round r-1's masks (line 4), predict every training image (line 5),
+              refine with strategies (a), (b), (c) into round r's masks (lines 6-7)
+
+Run directory (DESIGN.md): ``config.json``, ``masks/round-00/`` ..., ``round-XX/model.pt``,
+``metrics.jsonl`` (one line per round), ``final.pt``. Every step is skipped when its
+outputs exist, and an interrupted round resumes from its last finished epoch
+(``round-XX/last.pt``), so ``--resume`` reaches the same final weights as a straight run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from c2fbench.console import info, progress, warn
+from c2fbench.data.atomic import atomic_write_text
+from c2fbench.errors import InputError
+from trainers.config import TrainConfig
+from trainers.distributed import Dist, barrier, broadcast_model, init_distributed, wrap
+
+
+@dataclass
+class Run:
+    cfg: TrainConfig
+    out: Path
+    images: Path  # the ImageNet train folder
+    samples: list  # ImageNetSample
+    dist: Dist
+    device: object
+    workers: int
+
+    def masks(self, r: int) -> Path:
+        return self.out / "masks" / f"round-{r:02d}"
+
+    def model_path(self, r: int) -> Path:
+        return self.out / f"round-{r:02d}" / "model.pt"
+
+
+def train_recursive(cfg: TrainConfig, *, imagenet: Path, out: Path, resume: bool = False, workers: int = 1,
+                    device: str | None = None, on_epoch_end: Callable[[int, int], None] = lambda r, e: None) -> dict:
+    """Run (or resume) Algorithm 1; returns the last round's metrics line."""
+    import torch
+
+    from c2fbench.data.imagenet import find_imagenet_train, list_imagenet
+
+    out = Path(out)
+    if (out / "config.json").is_file() and not resume:
+        raise InputError(f"{out}: a run exists here; pass --resume to continue it, or choose another --out")
+    if resume:
+        if not (out / "config.json").is_file():
+            raise InputError(f"{out}/config.json: nothing to resume (no run directory here)")
+        cfg = TrainConfig(**json.loads((out / "config.json").read_text()))
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dist = init_distributed(dev.type)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", dist.local_rank)
+    run = Run(cfg, out, find_imagenet_train(imagenet), list_imagenet(imagenet), dist, dev, workers)
+    if dist.is_main:
+        atomic_write_text(out / "config.json", cfg.to_json())
+    initial_masks(run)
+    line = {}
+    for r in range(1, cfg.rounds + 1):
+        line = train_one_round(run, r, on_epoch_end=on_epoch_end)
+    if dist.is_main:
+        shutil.copyfile(run.model_path(cfg.rounds), out / ".final.pt.tmp")
+        (out / ".final.pt.tmp").replace(out / "final.pt")
+    barrier(dist)
+    return line
+
+
+def _run_masks_job(run: Run, job, ids, out: Path):
+    from c2fbench.masks.runner import Shard, run_job
+
+    with progress(len(ids[run.dist.rank::run.dist.world]), job.name) as advance:
+        summary = run_job(job, ids, out=out, shard=Shard(run.dist.rank, run.dist.world), workers=run.workers,
+                          advance=advance, warn=warn)
+    barrier(run.dist)
+    return summary
+
+
+def initial_masks(run: Run) -> None:
+    """Round-0 label maps: coarse masks, GrabCut, the image's category on the foreground."""
+    from c2fbench.data.imagenet import wnid_to_voc_label
+    from c2fbench.masks.coarse import CoarseJob
+    from c2fbench.masks.enhance import EnhanceJob
+    from c2fbench.masks.labels import LabelJob
+
+    cfg, root = run.cfg, run.out / "masks"
+    ids = [s.rel for s in run.samples]
+    weights = Path(cfg.student_weights) if cfg.student_weights else None
+    _run_masks_job(run, CoarseJob(run.images, root / "coarse", method=cfg.coarse_method, saliency=cfg.saliency,
+                                  weights=weights), ids, root / "coarse")
+    _run_masks_job(run, EnhanceJob(run.images, root / "coarse", root / "enhanced", box=cfg.coarse_box,
+                                   iterations=cfg.grabcut_iterations, seed=cfg.seed), ids, root / "enhanced")
+    _run_masks_job(run, LabelJob(root / "enhanced", run.masks(0), wnid_to_voc_label(),
+                                 drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
+                                 max_foreground=cfg.max_foreground), ids, run.masks(0))
+
+
+def train_one_round(run: Run, r: int, *, on_epoch_end) -> dict:
+    """Train round ``r`` (or load it when finished), predict, refine, evaluate, log."""
+    from c2fbench.models.checkpoint import load_checkpoint
+
+    cfg = run.cfg
+    logged = _read_log(run.out).get(r)
+    if logged is not None:  # the log line is a round's last step: the round is complete
+        return logged
+    if run.model_path(r).is_file():
+        model, meta = load_checkpoint(run.model_path(r))
+        losses = meta.get("losses", [])
+    else:
+        model, losses = _train(run, r, on_epoch_end=on_epoch_end)
+    model = model.to(run.device)
+    line = {"round": r, "losses": list(losses)}
+    line["train_masks"] = _mask_stats(run, r - 1)
+    if r < cfg.rounds:
+        _predict_and_refine(run, model, r)
+    if cfg.val_root:
+        line["val"] = _validate(run, model)
+        info(f"round {r}: {cfg.val_benchmark} mIoU {line['val'].get('mIoU', line['val'].get('mean_J')):.2f}")
+    if run.dist.is_main:
+        _append_log(run.out, line)
+    barrier(run.dist)
+    return line
+
+
+def _train(run: Run, r: int, *, on_epoch_end):
+    import torch
+
+    from c2fbench.data.voc import VOC_CLASSES
+    from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD, build_model
+    from c2fbench.models.checkpoint import load_checkpoint, save_checkpoint
+    from trainers.data import MaskDataset
+    from trainers.train import EpochState, train_round
+
+    cfg = run.cfg
+    kwargs = {"num_classes": len(VOC_CLASSES), "pretrained_backbone": cfg.pretrained_backbone}
+    norm = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    last = run.out / f"round-{r:02d}" / "last.pt"
+    resume = None
+    if last.is_file():
+        model, meta = load_checkpoint(last)
+        resume = EpochState(meta["epoch"], meta["optimizer"], meta["losses"])
+        info(f"round {r}: resuming after epoch {resume.epoch}")
+    elif r > 1 and not cfg.reinit:
+        model, _ = load_checkpoint(run.model_path(r - 1))
+    else:
+        torch.manual_seed(cfg.seed * 1000 + r)
+        model = build_model(cfg.arch, **kwargs)
+    broadcast_model(run.dist, model)
+    model = model.to(run.device)
+    if cfg.channels_last and run.device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    dataset = MaskDataset(run.samples, run.masks(r - 1), resize=cfg.resize, crop=cfg.crop, flip=cfg.flip,
+                          normalization=norm, seed=cfg.seed)
+    if len(dataset) == 0:
+        raise InputError(f"{run.masks(r - 1)}: every mask was dropped; nothing to train round {r} on")
+    net = wrap(run.dist, model, run.device)
+
+    def loader_for_epoch(epoch: int):
+        dataset.set_epoch(r, epoch)
+        if run.dist.enabled:
+            sampler = torch.utils.data.DistributedSampler(dataset, run.dist.world, run.dist.rank, seed=cfg.seed)
+            sampler.set_epoch(r * 1000 + epoch)
+        else:
+            generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + r * 1000 + epoch)
+            sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
+        return torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
+                                           num_workers=cfg.loader_workers, pin_memory=run.device.type == "cuda")
+
+    def save_epoch(state: EpochState) -> None:
+        if run.dist.is_main:
+            save_checkpoint(last, model, arch=cfg.arch, kwargs=kwargs, classes=list(VOC_CLASSES), normalization=norm,
+                            extra={"round": r, "epoch": state.epoch, "optimizer": state.optimizer,
+                                   "losses": state.losses})
+        barrier(run.dist)
+        on_epoch_end(r, state.epoch)
+
+    total = len(dataset) * (cfg.epochs - (resume.epoch if resume else 0))
+    with progress(max(total // run.dist.world, 1), f"train round {r}") as advance:
+        losses = train_round(net, loader_for_epoch, cfg, round_index=r, device=run.device, resume=resume,
+                             on_epoch_end=save_epoch, advance=advance)
+    if run.dist.is_main:
+        save_checkpoint(run.model_path(r), model, arch=cfg.arch, kwargs=kwargs, classes=list(VOC_CLASSES),
+                        normalization=norm, extra={"round": r, "losses": losses})
+        last.unlink(missing_ok=True)
+    barrier(run.dist)
+    return model, losses
+
+
+def _predict_and_refine(run: Run, model, r: int) -> None:
+    """Predict every training image (this rank's share), then strategies (a)-(c)."""
+    from c2fbench.data.imagenet import wnid_to_voc_label
+    from c2fbench.data.images import read_rgb
+    from c2fbench.data.labels import write_label_png
+    from c2fbench.data.voc import VOC_CLASSES
+    from c2fbench.inference import ModuleRuntime, predict_label
+    from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
+    from trainers.refine import RefineJob
+
+    cfg = run.cfg
+    pred_dir = run.out / "predictions" / f"round-{r:02d}"
+    runtime = ModuleRuntime(model, classes=VOC_CLASSES, device=str(run.device),
+                            normalization={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})
+    mine = [s for s in run.samples[run.dist.rank::run.dist.world] if not (pred_dir / f"{s.rel}.png").is_file()]
+    with progress(len(mine), f"predict round {r}") as advance:
+        for sample in mine:
+            write_label_png(pred_dir / f"{sample.rel}.png", predict_label(runtime, read_rgb(sample.path)))
+            advance(1)
+    barrier(run.dist)
+    job = RefineJob(run.images, pred_dir, run.masks(r), wnid_to_voc_label(), keep_own_category=cfg.keep_own_category,
+                    grabcut=cfg.refine_grabcut, init=cfg.refine_init, iterations=cfg.grabcut_iterations,
+                    seed=cfg.seed + r, drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
+                    max_foreground=cfg.max_foreground)
+    _run_masks_job(run, job, [s.rel for s in run.samples], run.masks(r))
+
+
+def _validate(run: Run, model) -> dict:
+    """The val benchmark's metrics.json content, scored by the evaluator of ``c2fbench eval``."""
+    from c2fbench.benchmarks import load_benchmark
+    from c2fbench.data.voc import VOC_CLASSES
+    from c2fbench.evaluator import evaluate_distributed
+    from c2fbench.inference import ModelPredictions, ModuleRuntime
+    from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
+
+    bench = load_benchmark(run.cfg.val_benchmark, run.cfg.val_root)
+    runtime = ModuleRuntime(model, classes=VOC_CLASSES, device=str(run.device),
+                            normalization={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})
+    from trainers.distributed import all_reduce_sum
+
+    return evaluate_distributed(bench, ModelPredictions(runtime), rank=run.dist.rank, world=run.dist.world,
+                                reduce_sum=lambda a: all_reduce_sum(run.dist, a))
+
+
+def _mask_stats(run: Run, r: int) -> dict:
+    """Statistics of the masks a round trained on; with hidden ground truth (the synthetic
+    benchmark's imagenet/masks), their IoU with it."""
+    summary_path = run.masks(r) / "summary.json"
+    stats = json.loads(summary_path.read_text()).get("stats", {}) if summary_path.is_file() else {}
+    result = {"round": r, "dropped": stats.get("dropped_small", 0) + stats.get("dropped_large", 0), "events": stats}
+    truth = run.images.parent / "masks"
+    if truth.is_dir() and run.dist.is_main:
+        from c2fbench.masks.quality import score_masks
+
+        quality = score_masks(run.masks(r), truth, ids=[s.rel for s in run.samples])
+        result.update(iou=quality["mean_iou"], dataset_iou=quality["dataset_iou"])
+    return result
+
+
+def _read_log(out: Path) -> dict[int, dict]:
+    path = out / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    return {line["round"]: line for line in map(json.loads, path.read_text().splitlines()) if line}
+
+
+def _append_log(out: Path, line: dict) -> None:
+    lines = _read_log(out)
+    lines[line["round"]] = line
+    atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(lines[k]) + "\n" for k in sorted(lines)))
