@@ -59,3 +59,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def main() -> None:
     cli(prog_name="c2fbench")
+
+
+if __name__ == "__main__":
+    main()
