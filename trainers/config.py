@@ -44,6 +44,7 @@ class TrainConfig:
     saliency: str = "spectral"
     student_weights: str | None = None
     coarse_box: str = "tight"  # the paper: the smallest box
+    enhance_initial: bool = True  # GrabCut on the coarse masks (False: train on coarse masks, Table I)
     grabcut_iterations: int = 5
     # between rounds (section IV-C): (a) drop, (b) keep own category, (c) GrabCut
     drop_outside: bool = True

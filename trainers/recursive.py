@@ -98,9 +98,12 @@ def initial_masks(run: Run) -> None:
     weights = Path(cfg.student_weights) if cfg.student_weights else None
     _run_masks_job(run, CoarseJob(run.images, root / "coarse", method=cfg.coarse_method, saliency=cfg.saliency,
                                   weights=weights), ids, root / "coarse")
-    _run_masks_job(run, EnhanceJob(run.images, root / "coarse", root / "enhanced", box=cfg.coarse_box,
-                                   iterations=cfg.grabcut_iterations, seed=cfg.seed), ids, root / "enhanced")
-    _run_masks_job(run, LabelJob(root / "enhanced", run.masks(0), wnid_to_voc_label(),
+    foreground = root / "coarse"
+    if cfg.enhance_initial:
+        foreground = root / "enhanced"
+        _run_masks_job(run, EnhanceJob(run.images, root / "coarse", foreground, box=cfg.coarse_box,
+                                       iterations=cfg.grabcut_iterations, seed=cfg.seed), ids, foreground)
+    _run_masks_job(run, LabelJob(foreground, run.masks(0), wnid_to_voc_label(),
                                  drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
                                  max_foreground=cfg.max_foreground), ids, run.masks(0))
 

@@ -59,12 +59,22 @@ def test_mit_ground_truth_copied_as_predictions_scores_100(synth_root, tmp_path)
 
 
 def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
-    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--preset", "tiny", "--workers", "1"])
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--preset", "tiny",
+                                          "--recipe", "tiny", "--workers", "1"])
+    finally:
+        torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
-    for name in ("voc-val", "mit-subset"):
-        metrics = json.loads((tmp_path / "demo" / f"eval-{name}" / "metrics.json").read_text())
-        assert metrics["benchmark"] == name
-    assert "mIoU" in result.output and "mean" in result.output
+    metrics = json.loads((tmp_path / "demo" / "eval-voc-val" / "metrics.json").read_text())
+    assert metrics["benchmark"] == "voc-val" and "mIoU_ci95" in metrics
+    rounds = (tmp_path / "demo" / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(rounds) == 2 and (tmp_path / "demo" / "run-coarse-masks" / "final.pt").is_file()
+    for fragment in ("colour baseline", "coarse (no GrabCut)", "round 2", "run directory"):
+        assert fragment in result.output, fragment
 
 
 def test_unknown_benchmark_and_preset_are_usage_errors(tmp_path):

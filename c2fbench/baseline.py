@@ -1,7 +1,6 @@
-"""``c2fbench demo``: the whole benchmark loop on the embedded synthetic data, offline.
+"""A deliberately simple, honest reference: what colour alone does on a benchmark.
 
-Until the coarse-to-fine trainer lands, the predictions come from a deliberately simple,
-honest baseline: a per-pixel nearest-centroid classifier (scikit-learn; background gets
+ a per-pixel nearest-centroid classifier (scikit-learn; background gets
 several k-means centroids) on local colour features, fitted on the VOC-format *train* split and applied to *val* and to the Object
 Discovery subsets (any non-background class counts as foreground there). It learns only
 from training labels, so its scores say what colour alone can do on this data.
@@ -9,12 +8,11 @@ from training labels, so its scores say what colour alone can do on this data.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from c2fbench.console import info, progress, progress_callback, success
+from c2fbench.console import progress
 from c2fbench.data.labels import read_label_png, write_label_png, write_mask_png
 
 PIXELS_PER_IMAGE = 400
@@ -78,40 +76,3 @@ def predict_folder(model, images: list[tuple[Path, Path]], *, foreground: bool, 
             else:
                 write_label_png(out_path, pred)
             advance(1)
-
-
-def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int | None = None,
-             bootstrap: int = 200) -> dict[str, Path]:
-    """Synthetic data, baseline predictions, VOC and MIT evaluations, results on disk."""
-    from c2fbench.benchmarks import load_benchmark
-    from c2fbench.data.synth import write_synth
-    from c2fbench.evaluator import PngPredictions, evaluate
-    from c2fbench.report.terminal import print_metrics
-    from c2fbench.results import write_eval
-
-    data = out / "data"
-    stamp = data / "synth.json"  # written last by write_synth, so the data is complete
-    done = json.loads(stamp.read_text()) if stamp.is_file() else {}
-    if (done.get("preset"), done.get("seed")) == (preset, seed):
-        info(f"reusing the synthetic benchmark in {data}")
-    else:
-        with progress_callback("synthetic benchmark") as report:
-            write_synth(data, preset=preset, seed=seed, progress=report)
-
-    voc = load_benchmark("voc-val", data)
-    train_ids = (voc.root / "ImageSets" / "Segmentation" / "train.txt").read_text().split()
-    info(f"fitting the colour baseline on {len(train_ids)} training images")
-    model = fit_colour_baseline(voc.root, train_ids, seed=seed)
-    paths = {}
-    for name, foreground in (("voc-val", False), ("mit-subset", True)):
-        bench = voc if name == "voc-val" else load_benchmark(name, data)
-        pred_dir = out / "predictions" / name
-        predict_folder(model, [(s.image, pred_dir / f"{s.id}.png") for s in bench.samples],
-                       foreground=foreground, description=f"predict {name}")
-        with progress(len(bench.samples), f"eval {name}") as advance:
-            result = evaluate(bench, PngPredictions(pred_dir), workers=workers, bootstrap=bootstrap, advance=advance)
-        print_metrics(result.metrics)
-        paths[name] = out / f"eval-{name}"
-        write_eval(paths[name], result)
-    success(f"demo results in {out} (metrics.json, per_image.npz, confusion.png per benchmark)")
-    return paths
