@@ -103,6 +103,9 @@ def test_eval_model_equals_predict_then_eval_predictions(synth, straight_run, tm
     ma, mb = (json.loads((tmp_path / k / "metrics.json").read_text()) for k in "ab")
     assert ma["confusion_matrix"] == mb["confusion_matrix"] and ma["mIoU"] == mb["mIoU"]
     assert ma["source"]["sha256"] and ma["source"]["model"].endswith("final.pt")
+    tta = runner.invoke(cli, ["predict", "--model", str(model), "--images", str(tmp_path / "val"),
+                              "--out", str(tmp_path / "tta"), "--tta"])
+    assert tta.exit_code == 0 and len(list((tmp_path / "tta").glob("*.png"))) == len(list((tmp_path / "pred").glob("*.png")))
 
 
 def test_eval_refuses_a_checkpoint_with_the_wrong_class_count(synth, straight_run, tmp_path):
