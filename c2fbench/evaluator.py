@@ -46,10 +46,12 @@ class PngPredictions:
 
     root: Path
     resize_nearest: bool = False
+    threshold: float | None = None  # foreground benchmarks: soft maps, foreground at >= threshold
     parallel_safe: bool = field(default=True, init=False)
 
     def describe(self) -> dict:
-        return {"predictions": str(self.root.resolve())}
+        described = {"predictions": str(self.root.resolve())}
+        return described if self.threshold is None else {**described, "threshold": self.threshold}
 
     def path(self, sample: Sample) -> Path:
         return self.root / f"{sample.id}.png"
@@ -73,7 +75,7 @@ class PngPredictions:
 
     def load(self, sample: Sample, shape: tuple[int, int], kind: str) -> np.ndarray:
         path = self.path(sample)
-        pred = read_label_png(path) if kind == "semantic" else read_mask_png(path)
+        pred = read_label_png(path) if kind == "semantic" else read_mask_png(path, threshold=self.threshold)
         if pred.shape != shape:
             if not self.resize_nearest:
                 raise InputError(f"{path}: prediction is {pred.shape[1]}x{pred.shape[0]} (WxH) but the ground truth "

@@ -17,8 +17,14 @@ from c2fbench.errors import InputError
 RECIPES_DIR = Path(__file__).with_name("recipes")
 
 
+TASKS = ("semantic", "foreground")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
+    # task: "semantic" (DeepLab, 21 VOC classes from ImageNet folder labels) or "foreground"
+    # (FPN / DFPN, one foreground channel, section III-F)
+    task: str = "semantic"
     # model
     arch: str = "deeplab_v2_resnet101"  # the paper: DeepLab v2, ResNet-101
     pretrained_backbone: bool = False  # open: ImageNet weights need the network; off by default here
@@ -99,6 +105,7 @@ def resolve_config(*, recipe: str | None, config: Path | None, overrides: dict) 
 
 def _validate(cfg: TrainConfig) -> None:
     checks = [
+        (cfg.task in TASKS, f"task must be one of {TASKS}"),
         (cfg.rounds >= 1, "rounds must be at least 1"),
         (cfg.epochs >= 1, "epochs must be at least 1"),
         (cfg.batch_size >= 1, "batch_size must be at least 1"),

@@ -36,7 +36,7 @@ def _train(cfg, data: Path, run: Path, workers: int) -> list[dict]:
     resume = (run / "config.json").is_file()
     if resume:
         info(f"resuming the run in {run}")
-    train_recursive(cfg, imagenet=data / "imagenet", out=run, resume=resume, workers=workers)
+    train_recursive(cfg, images=data / "imagenet", out=run, resume=resume, workers=workers)
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 

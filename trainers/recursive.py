@@ -27,15 +27,41 @@ from trainers.config import TrainConfig
 from trainers.distributed import Dist, barrier, broadcast_model, init_distributed, wrap
 
 
+@dataclass(frozen=True)
+class TrainImage:
+    rel: str  # the id: the image's path under the images folder, without suffix
+    path: Path
+
+
 @dataclass
 class Run:
     cfg: TrainConfig
     out: Path
-    images: Path  # the ImageNet train folder
-    samples: list  # ImageNetSample
+    images: Path  # the training image folder (for DeepLab, ImageNet's train/)
+    samples: list  # with .rel and .path
     dist: Dist
     device: object
     workers: int
+
+    @property
+    def classes(self) -> list[str]:
+        from c2fbench.data.voc import VOC_CLASSES
+
+        return list(VOC_CLASSES) if self.cfg.task == "semantic" else ["foreground"]
+
+    @property
+    def wnid_labels(self) -> dict | None:
+        """ImageNet folder -> VOC class for DeepLab; None (category 1) for the foreground task."""
+        from c2fbench.data.imagenet import wnid_to_voc_label
+
+        return wnid_to_voc_label() if self.cfg.task == "semantic" else None
+
+    def runtime(self, model):
+        from c2fbench.inference import ModuleRuntime
+        from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
+
+        return ModuleRuntime(model, classes=self.classes, device=str(self.device),
+                             normalization={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})
 
     def masks(self, r: int) -> Path:
         return self.out / "masks" / f"round-{r:02d}"
@@ -44,12 +70,14 @@ class Run:
         return self.out / f"round-{r:02d}" / "model.pt"
 
 
-def train_recursive(cfg: TrainConfig, *, imagenet: Path, out: Path, resume: bool = False, workers: int = 1,
+def train_recursive(cfg: TrainConfig, *, images: Path, out: Path, resume: bool = False, workers: int = 1,
                     device: str | None = None, on_epoch_end: Callable[[int, int], None] = lambda r, e: None) -> dict:
-    """Run (or resume) Algorithm 1; returns the last round's metrics line."""
-    import torch
+    """Run (or resume) Algorithm 1; returns the last round's metrics line.
 
-    from c2fbench.data.imagenet import find_imagenet_train, list_imagenet
+    ``images`` is an ImageNet-format folder (semantic task: each image's category is its
+    folder's VOC class) or any image folder (foreground task).
+    """
+    import torch
 
     out = Path(out)
     if (out / "config.json").is_file() and not resume:
@@ -62,7 +90,8 @@ def train_recursive(cfg: TrainConfig, *, imagenet: Path, out: Path, resume: bool
     dist = init_distributed(dev.type)
     if dev.type == "cuda":
         dev = torch.device("cuda", dist.local_rank)
-    run = Run(cfg, out, find_imagenet_train(imagenet), list_imagenet(imagenet), dist, dev, workers)
+    root, samples = _training_images(cfg, Path(images))
+    run = Run(cfg, out, root, samples, dist, dev, workers)
     if dist.is_main:
         atomic_write_text(out / "config.json", cfg.to_json())
     initial_masks(run)
@@ -74,6 +103,16 @@ def train_recursive(cfg: TrainConfig, *, imagenet: Path, out: Path, resume: bool
         (out / ".final.pt.tmp").replace(out / "final.pt")
     barrier(dist)
     return line
+
+
+def _training_images(cfg: TrainConfig, images: Path) -> tuple[Path, list]:
+    if cfg.task == "semantic":
+        from c2fbench.data.imagenet import find_imagenet_train, list_imagenet
+
+        return find_imagenet_train(images), list_imagenet(images)
+    from c2fbench.data.images import find_image, list_images
+
+    return images, [TrainImage(rel, find_image(images, rel)) for rel in list_images(images)]
 
 
 def _run_masks_job(run: Run, job, ids, out: Path):
@@ -88,7 +127,6 @@ def _run_masks_job(run: Run, job, ids, out: Path):
 
 def initial_masks(run: Run) -> None:
     """Round-0 label maps: coarse masks, GrabCut, the image's category on the foreground."""
-    from c2fbench.data.imagenet import wnid_to_voc_label
     from c2fbench.masks.coarse import CoarseJob
     from c2fbench.masks.enhance import EnhanceJob
     from c2fbench.masks.labels import LabelJob
@@ -103,7 +141,7 @@ def initial_masks(run: Run) -> None:
         foreground = root / "enhanced"
         _run_masks_job(run, EnhanceJob(run.images, root / "coarse", foreground, box=cfg.coarse_box,
                                        iterations=cfg.grabcut_iterations, seed=cfg.seed), ids, foreground)
-    _run_masks_job(run, LabelJob(foreground, run.masks(0), wnid_to_voc_label(),
+    _run_masks_job(run, LabelJob(foreground, run.masks(0), run.wnid_labels,
                                  drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
                                  max_foreground=cfg.max_foreground), ids, run.masks(0))
 
@@ -138,14 +176,13 @@ def train_one_round(run: Run, r: int, *, on_epoch_end) -> dict:
 def _train(run: Run, r: int, *, on_epoch_end):
     import torch
 
-    from c2fbench.data.voc import VOC_CLASSES
     from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD, build_model
     from c2fbench.models.checkpoint import load_checkpoint, save_checkpoint
     from trainers.data import MaskDataset
     from trainers.train import EpochState, train_round
 
     cfg = run.cfg
-    kwargs = {"num_classes": len(VOC_CLASSES), "pretrained_backbone": cfg.pretrained_backbone}
+    kwargs = {"num_classes": len(run.classes), "pretrained_backbone": cfg.pretrained_backbone}
     norm = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
     last = run.out / f"round-{r:02d}" / "last.pt"
     resume = None
@@ -181,7 +218,7 @@ def _train(run: Run, r: int, *, on_epoch_end):
 
     def save_epoch(state: EpochState) -> None:
         if run.dist.is_main:
-            save_checkpoint(last, model, arch=cfg.arch, kwargs=kwargs, classes=list(VOC_CLASSES), normalization=norm,
+            save_checkpoint(last, model, arch=cfg.arch, kwargs=kwargs, classes=run.classes, normalization=norm,
                             extra={"round": r, "epoch": state.epoch, "optimizer": state.optimizer,
                                    "losses": state.losses})
         barrier(run.dist)
@@ -192,7 +229,7 @@ def _train(run: Run, r: int, *, on_epoch_end):
         losses = train_round(net, loader_for_epoch, cfg, round_index=r, device=run.device, resume=resume,
                              on_epoch_end=save_epoch, advance=advance)
     if run.dist.is_main:
-        save_checkpoint(run.model_path(r), model, arch=cfg.arch, kwargs=kwargs, classes=list(VOC_CLASSES),
+        save_checkpoint(run.model_path(r), model, arch=cfg.arch, kwargs=kwargs, classes=run.classes,
                         normalization=norm, extra={"round": r, "losses": losses})
         last.unlink(missing_ok=True)
     barrier(run.dist)
@@ -201,25 +238,21 @@ def _train(run: Run, r: int, *, on_epoch_end):
 
 def _predict_and_refine(run: Run, model, r: int) -> None:
     """Predict every training image (this rank's share), then strategies (a)-(c)."""
-    from c2fbench.data.imagenet import wnid_to_voc_label
     from c2fbench.data.images import read_rgb
     from c2fbench.data.labels import write_label_png
-    from c2fbench.data.voc import VOC_CLASSES
-    from c2fbench.inference import ModuleRuntime, predict_label
-    from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
+    from c2fbench.inference import predict_label
     from trainers.refine import RefineJob
 
     cfg = run.cfg
     pred_dir = run.out / "predictions" / f"round-{r:02d}"
-    runtime = ModuleRuntime(model, classes=VOC_CLASSES, device=str(run.device),
-                            normalization={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})
+    runtime = run.runtime(model)
     mine = [s for s in run.samples[run.dist.rank::run.dist.world] if not (pred_dir / f"{s.rel}.png").is_file()]
     with progress(len(mine), f"predict round {r}") as advance:
         for sample in mine:
             write_label_png(pred_dir / f"{sample.rel}.png", predict_label(runtime, read_rgb(sample.path)))
             advance(1)
     barrier(run.dist)
-    job = RefineJob(run.images, pred_dir, run.masks(r), wnid_to_voc_label(), keep_own_category=cfg.keep_own_category,
+    job = RefineJob(run.images, pred_dir, run.masks(r), run.wnid_labels, keep_own_category=cfg.keep_own_category,
                     grabcut=cfg.refine_grabcut, init=cfg.refine_init, iterations=cfg.grabcut_iterations,
                     seed=cfg.seed + r, drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
                     max_foreground=cfg.max_foreground)
@@ -229,17 +262,12 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
 def _validate(run: Run, model) -> dict:
     """The val benchmark's metrics.json content, scored by the evaluator of ``c2fbench eval``."""
     from c2fbench.benchmarks import load_benchmark
-    from c2fbench.data.voc import VOC_CLASSES
     from c2fbench.evaluator import evaluate_distributed
-    from c2fbench.inference import ModelPredictions, ModuleRuntime
-    from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
-
-    bench = load_benchmark(run.cfg.val_benchmark, run.cfg.val_root)
-    runtime = ModuleRuntime(model, classes=VOC_CLASSES, device=str(run.device),
-                            normalization={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})
+    from c2fbench.inference import ModelPredictions
     from trainers.distributed import all_reduce_sum
 
-    return evaluate_distributed(bench, ModelPredictions(runtime), rank=run.dist.rank, world=run.dist.world,
+    bench = load_benchmark(run.cfg.val_benchmark, run.cfg.val_root)
+    return evaluate_distributed(bench, ModelPredictions(run.runtime(model)), rank=run.dist.rank, world=run.dist.world,
                                 reduce_sum=lambda a: all_reduce_sum(run.dist, a))
 
 

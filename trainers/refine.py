@@ -60,7 +60,7 @@ class RefineJob:
     images: Path
     predictions: Path
     out: Path
-    wnid_labels: dict
+    wnid_labels: dict | None  # None: foreground task (category 1; strategy (b) has no meaning)
     keep_own_category: bool = True
     grabcut: bool = True
     init: str = "mask"

@@ -70,7 +70,7 @@ def train_round(model: torch.nn.Module, loader_for_epoch: Callable[[int], torch.
                 advance(len(images))
                 continue  # an all-void batch has no loss to learn from
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                loss = F.cross_entropy(model(images), labels, ignore_index=255)
+                loss = segmentation_loss(model(images), labels)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"round {round_index}, epoch {epoch + 1}, step {step + 1}: loss is "
                                        f"{loss.item()}; the last good checkpoint is kept (try a lower --lr)")
@@ -83,6 +83,19 @@ def train_round(model: torch.nn.Module, loader_for_epoch: Callable[[int], torch.
         losses.append(running / max(batches, 1))
         on_epoch_end(EpochState(epoch + 1, optimizer.state_dict(), losses))
     return losses
+
+
+def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy ignoring void (255); for one foreground channel (FPN / DFPN), binary
+    cross-entropy on the non-void pixels.
+
+    Args:
+        logits: (B, C, H, W); labels: (B, H, W) int64 class indices (0/1 for one channel).
+    """
+    if logits.shape[1] == 1:
+        valid = labels != 255
+        return F.binary_cross_entropy_with_logits(logits[:, 0][valid].float(), labels[valid].float())
+    return F.cross_entropy(logits, labels, ignore_index=255)
 
 
 def _poly_lr(optimizer: torch.optim.Optimizer, progress: float, power: float) -> None:

@@ -21,11 +21,14 @@ from c2fbench.benchmarks import BENCHMARKS
               help="Write metrics.json, per_image.npz, confusion.csv and confusion.png here.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               help="Resamples over images for a 95% interval of mIoU (or mean J).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="mit-*: predictions are soft maps (8-bit 0..255); foreground where value >= threshold * 255. "
+                   "Without it, nonzero is foreground.")
 @click.option("--resize-nearest", is_flag=True, help="Resize predictions of the wrong size (nearest neighbour).")
 @click.option("--no-figures", is_flag=True, help="Skip confusion.png.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: all CPUs).")
-def eval_command(benchmark, data_root, predictions, model, tta, device, out, bootstrap, resize_nearest, no_figures,
-                 workers):
+def eval_command(benchmark, data_root, predictions, model, tta, device, out, bootstrap, threshold, resize_nearest,
+                 no_figures, workers):
     """Score predictions on BENCHMARK (voc-val, voc-train, mit-subset, mit-full)."""
     from c2fbench.benchmarks import load_benchmark
     from c2fbench.console import info, progress, success, warn
@@ -36,6 +39,8 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
 
     if (predictions is None) == (model is None):
         raise InputError("give exactly one of --predictions DIR or --model FILE")
+    if threshold is not None and (model is not None or not benchmark.startswith("mit")):
+        raise InputError("--threshold applies to --predictions on the foreground benchmarks (mit-subset, mit-full)")
     bench = load_benchmark(benchmark, data_root)
     if bench.skipped:
         warn(f"{len(bench.skipped)} images have no ground truth and are not scored (first: {bench.skipped[0]})")
@@ -44,7 +49,7 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
 
         source = ModelPredictions(load_torch_runtime(model, device=device), tta=tta)
     else:
-        source = PngPredictions(predictions, resize_nearest=resize_nearest)
+        source = PngPredictions(predictions, resize_nearest=resize_nearest, threshold=threshold)
     for message in source.check(bench):
         warn(message)
     with progress(len(bench.samples), f"eval {benchmark}") as advance:

@@ -5,50 +5,47 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-# command-line option -> TrainConfig field, for options that override the recipe
-CONFIG_OPTIONS = ("arch", "rounds", "epochs", "batch_size", "lr", "resize", "crop", "seed", "reinit",
-                  "coarse_method", "student_weights", "coarse_box", "refine_init", "drop_outside",
-                  "keep_own_category", "refine_grabcut", "val_root", "pretrained_backbone", "loader_workers")
-
-
 @click.group()
 def train() -> None:
     """Train the paper's networks."""
 
 
-@train.command()
-@click.option("--imagenet", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="ImageNet-format folder (train/<wnid>/*.JPEG), e.g. the synthetic DATA/imagenet.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
-@click.option("--recipe", help="Shipped recipe: paper-voc (GPU, the paper's settings) or demo (CPU).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON file of options (a run's own config.json reproduces it).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last completed step.")
-@click.option("--arch", help="deeplab_v2_resnet101 (the paper), deeplab_v2_resnet50, deeplab_v2_mobilenet (CPU).")
-@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True, help="Epochs per round.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=12, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2.5e-4, show_default=True)
-@click.option("--resize", type=click.IntRange(min=8), default=321, show_default=True)
-@click.option("--crop", type=click.IntRange(min=8), default=256, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--reinit", is_flag=True, help="Start each round from fresh weights instead of the last round's.")
-@click.option("--pretrained-backbone", is_flag=True, help="ImageNet backbone weights (downloads once; needs network).")
-@click.option("--coarse-method", type=click.Choice(["saliency", "student"]), default="saliency", show_default=True)
-@click.option("--student-weights", type=click.Path(dir_okay=False), help="Student network for --coarse-method student.")
-@click.option("--coarse-box", type=click.Choice(["tight", "robust"]), default="tight", show_default=True)
-@click.option("--refine-init", type=click.Choice(["mask", "rect"]), default="mask", show_default=True,
-              help="How GrabCut starts from a prediction between rounds (see README).")
-@click.option("--drop-outside/--no-drop-outside", default=True, help="Strategy (a): drop images under 1%/over 80% fg.")
-@click.option("--keep-own-category/--no-keep-own-category", default=True, help="Strategy (b).")
-@click.option("--refine-grabcut/--no-refine-grabcut", default=True, help="Strategy (c): GrabCut between rounds.")
-@click.option("--val-root", type=click.Path(file_okay=False), help="VOC-format folder to evaluate every round on.")
-@click.option("--loader-workers", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for masks and GrabCut.")
-@click.option("--device", help="cpu, cuda, cuda:1 (default: cuda when present).")
-@click.pass_context
-def deeplab(ctx, imagenet, out, recipe, config_file, resume, workers, device, **options):
-    """Recursive DeepLab training on image-level labels (Algorithm 1)."""
+def _options(f):
+    """Options shared by both trainers (the paper's settings as defaults)."""
+    options = [
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory."),
+        click.option("--recipe", help="Shipped recipe (trainers/recipes/NAME.json): paper-voc, demo, dfpn-demo, ..."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="JSON file of options (a run's own config.json reproduces it)."),
+        click.option("--resume", is_flag=True, help="Continue the run in --out from its last completed step."),
+        click.option("--arch", help="Model name from c2fbench.models.MODELS."),
+        click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True),
+        click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True, help="Epochs per round."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=12, show_default=True),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2.5e-4, show_default=True),
+        click.option("--resize", type=click.IntRange(min=8), default=321, show_default=True),
+        click.option("--crop", type=click.IntRange(min=8), default=256, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--reinit", is_flag=True, help="Start each round from fresh weights instead of the last round's."),
+        click.option("--pretrained-backbone", is_flag=True, help="ImageNet backbone weights (downloads; needs network)."),
+        click.option("--coarse-method", type=click.Choice(["saliency", "student"]), default="saliency",
+                     show_default=True),
+        click.option("--student-weights", type=click.Path(dir_okay=False), help="For --coarse-method student."),
+        click.option("--coarse-box", type=click.Choice(["tight", "robust"]), default="tight", show_default=True),
+        click.option("--refine-init", type=click.Choice(["mask", "rect"]), default="mask", show_default=True,
+                     help="How GrabCut starts from a prediction between rounds (see README)."),
+        click.option("--drop-outside/--no-drop-outside", default=True, help="Strategy (a): drop <1% or >80% fg."),
+        click.option("--refine-grabcut/--no-refine-grabcut", default=True, help="Strategy (c): GrabCut between rounds."),
+        click.option("--loader-workers", type=click.IntRange(min=0), default=0, show_default=True),
+        click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for masks and GrabCut."),
+        click.option("--device", help="cpu, cuda, cuda:1 (default: cuda when present)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _run(ctx, images, out, recipe, config_file, resume, workers, device, options, fixed):
     from c2fbench.console import success
     from c2fbench.parallel import default_workers
     from trainers.config import resolve_config
@@ -58,12 +55,44 @@ def deeplab(ctx, imagenet, out, recipe, config_file, resume, workers, device, **
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     defaults = {k: v for k, v in options.items() if k not in explicit and v is not None}
     base = {} if (recipe or config_file) else defaults
-    cfg = resolve_config(recipe=recipe, config=config_file, overrides={**base, **explicit})
+    cfg = resolve_config(recipe=recipe, config=config_file, overrides={**base, **fixed, **explicit})
     try:
-        line = train_recursive(cfg, imagenet=imagenet, out=out, resume=resume, workers=workers or default_workers(),
+        line = train_recursive(cfg, images=images, out=out, resume=resume, workers=workers or default_workers(),
                                device=device)
     except TrainingDiverged as e:
         raise click.ClickException(str(e)) from None
     val = line.get("val", {})
-    summary = f", val mIoU {val['mIoU']:.2f}" if "mIoU" in val else ""
-    success(f"trained {cfg.rounds} rounds{summary}; run directory {out} (final.pt, metrics.jsonl)")
+    score = f", val mIoU {val['mIoU']:.2f}" if "mIoU" in val else (
+        f", val mean J {val['mean_J']:.2f}" if val.get("mean_J") is not None else "")
+    success(f"trained {cfg.rounds} rounds{score}; run directory {out} (final.pt, metrics.jsonl)")
+
+
+@train.command()
+@click.option("--imagenet", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="ImageNet-format folder (train/<wnid>/*.JPEG), e.g. the synthetic DATA/imagenet.")
+@_options
+@click.option("--keep-own-category/--no-keep-own-category", default=True, help="Strategy (b).")
+@click.option("--val-root", type=click.Path(file_okay=False), help="VOC-format folder to evaluate every round on.")
+@click.pass_context
+def deeplab(ctx, imagenet, out, recipe, config_file, resume, workers, device, **options):
+    """Recursive DeepLab training on image-level labels (Algorithm 1)."""
+    if options.get("arch") is None:
+        options.pop("arch")
+    _run(ctx, imagenet, out, recipe, config_file, resume, workers, device, options, {})
+
+
+@train.command()
+@click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Training images (any folder tree; e.g. the synthetic DATA/imagenet/train).")
+@_options
+@click.option("--val-root", type=click.Path(file_okay=False),
+              help="Object Discovery folder (holding Data/) to score J and P on every round.")
+@click.option("--val-benchmark", type=click.Choice(["mit-subset", "mit-full"]), default="mit-subset",
+              show_default=True)
+@click.pass_context
+def dfpn(ctx, images, out, recipe, config_file, resume, workers, device, **options):
+    """Recursive foreground training (FPN / DFPN, section III-F): strategies (a) and (c)."""
+    if options.get("arch") is None:
+        options["arch"] = "dfpn_resnet101"
+    _run(ctx, images, out, recipe, config_file, resume, workers, device, options,
+         {"task": "foreground", "keep_own_category": True})

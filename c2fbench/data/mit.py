@@ -51,8 +51,12 @@ def list_folder(data_dir: Path, folder: str) -> tuple[list[str], list[str]]:
     return [s for s in stems if s in have], [s for s in stems if s not in have]
 
 
-def read_mask_png(path: str | os.PathLike) -> np.ndarray:
-    """Read a foreground mask PNG as (H, W) bool: nonzero (in any channel) is foreground."""
+def read_mask_png(path: str | os.PathLike, *, threshold: float | None = None) -> np.ndarray:
+    """Read a foreground mask PNG as (H, W) bool: nonzero (in any channel) is foreground.
+
+    With ``threshold`` (in [0, 1]), the PNG is a soft map instead: 8-bit values at or above
+    ``threshold * 255`` (16-bit: ``* 65535``) are foreground.
+    """
     path = Path(path)
     try:
         with Image.open(path) as im:
@@ -63,4 +67,9 @@ def read_mask_png(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{path}: file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: corrupt or unreadable PNG ({e})") from None
+    if threshold is not None:
+        if a.ndim == 3:
+            raise InputError(f"{path}: a soft map must be a single-channel PNG, found {a.shape[2]} channels")
+        scale = 65535 if a.dtype == np.uint16 or a.max(initial=0) > 255 else 255
+        return a >= threshold * scale
     return a.any(axis=2) if a.ndim == 3 else a > 0

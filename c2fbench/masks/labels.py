@@ -23,8 +23,13 @@ def assign_label(mask: np.ndarray, category: int) -> np.ndarray:
     return np.where(mask, category, 0).astype(np.uint8)
 
 
-def category_of(image_id: str, wnid_labels: dict[str, int]) -> int:
-    """The VOC class of ``<wnid>/<stem>`` from its folder; InputError if unmapped."""
+def category_of(image_id: str, wnid_labels: dict[str, int] | None) -> int:
+    """The VOC class of ``<wnid>/<stem>`` from its folder; InputError if unmapped.
+
+    ``wnid_labels=None`` is the foreground task: every image's category is 1.
+    """
+    if wnid_labels is None:
+        return 1
     wnid = image_id.split("/", 1)[0]
     if wnid not in wnid_labels:
         raise InputError(f"{image_id}: folder {wnid!r} is not an ImageNet synset mapped to a VOC class")
@@ -35,7 +40,7 @@ def category_of(image_id: str, wnid_labels: dict[str, int]) -> int:
 class LabelJob:
     masks: Path
     out: Path
-    wnid_labels: dict
+    wnid_labels: dict | None  # None: foreground task, category 1 everywhere
     drop_outside: bool = False  # between-round strategy (a), see trainers/refine.py
     min_foreground: float = 0.01
     max_foreground: float = 0.80

@@ -24,11 +24,26 @@ from c2fbench.models.deeplab import (
     deeplab_v2_resnet50,
     deeplab_v2_resnet101,
 )
+from c2fbench.models.fpn import (
+    dfpn_mobilenet,
+    dfpn_resnet50,
+    dfpn_resnet101,
+    fpn_mobilenet,
+    fpn_resnet50,
+    fpn_resnet101,
+)
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "deeplab_v2_resnet101": deeplab_v2_resnet101,  # the paper's model
     "deeplab_v2_resnet50": deeplab_v2_resnet50,
     "deeplab_v2_mobilenet": deeplab_v2_mobilenet,  # light, for CPU runs and the demo
+    # foreground segmentation, one logit (section III-F, Table IV)
+    "fpn_resnet101": fpn_resnet101,  # the paper's FPN-Baseline
+    "fpn_resnet50": fpn_resnet50,
+    "fpn_mobilenet": fpn_mobilenet,
+    "dfpn_resnet101": dfpn_resnet101,  # the paper's DFPN
+    "dfpn_resnet50": dfpn_resnet50,
+    "dfpn_mobilenet": dfpn_mobilenet,
 }
 
 

@@ -182,3 +182,22 @@ def test_model_and_predictions_are_exclusive(voc_tree, tmp_path):
     data_root, _, _ = voc_tree
     r = run("eval", "voc-val", "--data-root", data_root)
     assert_refused(r, tmp_path, "exactly one of --predictions")
+
+
+def test_mit_soft_maps_are_thresholded_when_asked(mit_tree, tmp_path):
+    data_root, masks = mit_tree
+    pred_dir = tmp_path / "soft"
+    ramp = np.tile(np.linspace(0, 255, 30).round().astype(np.uint8), (20, 1))  # soft map rising left to right
+    for image_id in masks:
+        (pred_dir / image_id).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(ramp).save(pred_dir / f"{image_id}.png")
+    result = run("eval", "mit-subset", "--data-root", data_root, "--predictions", pred_dir, "--threshold", 0.5,
+                 "--out", tmp_path / "res")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "res" / "metrics.json").read_text())
+    fg = ramp >= 127.5
+    js = [(masks[f"Car100/{k:04d}"] & fg).sum() / (masks[f"Car100/{k:04d}"] | fg).sum() for k in (1, 2)]
+    assert metrics["per_class"]["Car"]["J"] == pytest.approx(100 * np.mean(js))
+    assert metrics["source"]["threshold"] == 0.5
+    refused = run("eval", "voc-val", "--data-root", data_root, "--predictions", pred_dir, "--threshold", 0.5)
+    assert refused.exit_code == 2 and "--threshold applies" in refused.output

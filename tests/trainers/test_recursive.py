@@ -37,7 +37,7 @@ def synth(tmp_path_factory):
 def straight_run(synth, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "run"
     cfg = TrainConfig(**TINY, val_root=str(synth))
-    train_recursive(cfg, imagenet=synth / "imagenet", out=out, workers=1)
+    train_recursive(cfg, images=synth / "imagenet", out=out, workers=1)
     return out
 
 
@@ -70,9 +70,9 @@ def test_an_interrupted_run_resumes_to_the_same_final_weights(synth, straight_ru
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_recursive(cfg, imagenet=synth / "imagenet", out=tmp_path / "run", workers=1, on_epoch_end=interrupt)
+        train_recursive(cfg, images=synth / "imagenet", out=tmp_path / "run", workers=1, on_epoch_end=interrupt)
     assert (tmp_path / "run" / "round-02" / "last.pt").is_file() and not (tmp_path / "run" / "final.pt").exists()
-    train_recursive(cfg, imagenet=synth / "imagenet", out=tmp_path / "run", resume=True, workers=1)
+    train_recursive(cfg, images=synth / "imagenet", out=tmp_path / "run", resume=True, workers=1)
     resumed = torch.load(tmp_path / "run" / "final.pt", weights_only=True)["state_dict"]
     straight = torch.load(straight_run / "final.pt", weights_only=True)["state_dict"]
     assert resumed.keys() == straight.keys()
