@@ -73,3 +73,15 @@ def mit_tree(tmp_path):
                 Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(data / folder / f"{name}.jpg")
                 Image.fromarray(mask.astype(np.uint8) * 255).save(data / folder / "GroundTruth" / f"{name}.png")
     return tmp_path, masks
+
+
+@pytest.fixture(autouse=True, scope="session")
+def torch_one_thread():
+    """One torch thread for the whole test session: the tests share 2 cores with worker
+    processes, and two torch threads on two busy cores ran 10-100x slower (measured)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-
-import numpy as np
 
 from c2fbench.console import info, progress, warn
 from c2fbench.data.atomic import atomic_write_text

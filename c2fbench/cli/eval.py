@@ -14,7 +14,8 @@ from c2fbench.benchmarks import BENCHMARKS
 @click.option("--predictions", type=click.Path(path_type=Path),
               help="Folder of <id>.png predictions (single-channel class indices; nonzero = foreground for MIT).")
 @click.option("--model", type=click.Path(path_type=Path),
-              help="A c2fbench checkpoint (.pt); scored with the same evaluator as --predictions.")
+              help="A checkpoint (.pt), ONNX file (.onnx) or TensorRT engine (.engine); "
+                   "scored with the same evaluator as --predictions.")
 @click.option("--tta", is_flag=True, help="With --model: multi-scale and flip test-time augmentation.")
 @click.option("--device", default="cpu", show_default=True, help="With --model.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -31,7 +32,7 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
                  no_figures, workers):
     """Score predictions on BENCHMARK (voc-val, voc-train, mit-subset, mit-full)."""
     from c2fbench.benchmarks import load_benchmark
-    from c2fbench.console import info, progress, success, warn
+    from c2fbench.console import progress, success, warn
     from c2fbench.errors import InputError
     from c2fbench.evaluator import PngPredictions, evaluate
     from c2fbench.report.terminal import print_metrics
@@ -45,9 +46,10 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
     if bench.skipped:
         warn(f"{len(bench.skipped)} images have no ground truth and are not scored (first: {bench.skipped[0]})")
     if model is not None:
-        from c2fbench.inference import ModelPredictions, load_torch_runtime
+        from c2fbench.inference import ModelPredictions
+        from deploy.runtimes import load_runtime
 
-        source = ModelPredictions(load_torch_runtime(model, device=device), tta=tta)
+        source = ModelPredictions(load_runtime(model, device=device), tta=tta)
     else:
         source = PngPredictions(predictions, resize_nearest=resize_nearest, threshold=threshold)
     for message in source.check(bench):

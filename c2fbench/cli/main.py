@@ -18,6 +18,7 @@ COMMANDS = {
     "data": "c2fbench.cli.data:data",
     "eval": "c2fbench.cli.eval:eval_command",
     "demo": "c2fbench.cli.demo:demo",
+    "deploy": "c2fbench.cli.deploy:deploy",
     "masks": "c2fbench.cli.masks:masks",
     "predict": "c2fbench.cli.predict:predict",
     "train": "c2fbench.cli.train:train",

@@ -6,7 +6,8 @@ import click
 
 
 @click.command()
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Checkpoint (.pt).")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Checkpoint (.pt), ONNX file (.onnx) or TensorRT engine (.engine).")
 @click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Mirrored tree of VOC palette PNGs (<id>.png).")
@@ -18,9 +19,10 @@ def predict(model, images, out, tta, crf, device):
     from c2fbench.console import progress, success
     from c2fbench.data.images import find_image, list_images, read_rgb
     from c2fbench.data.labels import write_label_png
-    from c2fbench.inference import load_torch_runtime, predict_label
+    from c2fbench.inference import predict_label
+    from deploy.runtimes import load_runtime
 
-    runtime = load_torch_runtime(model, device=device)
+    runtime = load_runtime(model, device=device)
     ids = list_images(images)
     with progress(len(ids), "predict") as advance:
         for image_id in ids:

@@ -59,15 +59,8 @@ def test_mit_ground_truth_copied_as_predictions_scores_100(synth_root, tmp_path)
 
 
 def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--preset", "tiny",
-                                          "--recipe", "tiny", "--workers", "1"])
-    finally:
-        torch.set_num_threads(threads)
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--preset", "tiny",
+                                      "--recipe", "tiny", "--workers", "1"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "demo" / "eval-voc-val" / "metrics.json").read_text())
     assert metrics["benchmark"] == "voc-val" and "mIoU_ci95" in metrics

@@ -13,14 +13,6 @@ from c2fbench.masks.student import StudentNet, load_student, predict_soft, save_
 from c2fbench.masks.student_train import kept_count, progress_total, select_confident, train_student
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On a 2-core machine shared with another busy process, torch's second OpenMP thread
-    makes these tiny convolutions ~25x slower (measured: 12 s against 0.44 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def small_net(seed: int = 0) -> StudentNet:

@@ -39,13 +39,6 @@ class Payload:
         return (_record_run, ("unpickled",))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):

@@ -15,13 +15,6 @@ from c2fbench.models import MODELS, ASPPv2, build_model, deeplab_v2_mobilenet
 RESNETS = ("deeplab_v2_resnet101", "deeplab_v2_resnet50")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def strided_size(n: int, output_stride: int) -> int:
     """Size after log2(output_stride) convs/pools of stride 2 with 'same' padding: ceil(n / 2) each."""

@@ -19,13 +19,6 @@ from c2fbench.models.fpn import PAPER_BRANCH_RATES, DilatedBranches, dfpn_mobile
 ARCHS = ("fpn_resnet101", "fpn_resnet50", "fpn_mobilenet", "dfpn_resnet101", "dfpn_resnet50", "dfpn_mobilenet")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def strided_size(n: int, stride: int) -> int:
     """Size after log2(stride) convs/pools of stride 2 with 'same' padding: ceil(n / 2) each."""

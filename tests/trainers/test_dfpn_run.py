@@ -11,13 +11,6 @@ from click.testing import CliRunner
 from c2fbench.cli.main import cli
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def dfpn_run(tmp_path_factory):

@@ -16,13 +16,6 @@ TINY = dict(arch="deeplab_v2_mobilenet", rounds=2, epochs=2, batch_size=4, lr=0.
             coarse_box="robust", grabcut_iterations=2, min_foreground=0.0, max_foreground=1.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):

@@ -23,13 +23,6 @@ class Tiny(torch.nn.Module):
         return list(self.body.parameters()), list(self.head.parameters())
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def loader(epoch):
     g = torch.Generator().manual_seed(epoch)

@@ -1,0 +1,110 @@
+"""Inference latency: ONNX Runtime FP32 (and INT8) against PyTorch eager, same threads.
+
+Models: the paper's DeepLab-v2 ResNet-101 (random weights; latency does not depend on
+them) at 1x3x321x321, and the demo's light model (DeepLab-v2 MobileNet; the trained demo
+checkpoint when given, else random weights) at 1x3x128x128 (its training crop) and
+1x3x321x321. Each model is profiled by ``deploy.profile.profile_model`` on both backends
+in one run, with the same random input and the same thread count (torch.set_num_threads
+and ORT intra-op threads), so the ratio compares like with like. The peer is PyTorch eager
+(``model(x)`` under ``inference_mode``), the way a checkpoint is usually run.
+
+    python benchmarks/inference_latency.py [--threads 2] [--iterations 20] [--warmup 3]
+        [--demo-checkpoint /tmp/e8/final.pt] [--int8-calib DIR] [--out FILE.json]
+
+Ratio = torch median / ORT median (> 1: ORT faster). The machine's 1-minute load average
+is printed with the numbers: on a shared machine, both backends suffer alike but the
+spread (p90, max) grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+
+def random_checkpoint(path: Path, arch: str, num_classes: int = 21) -> Path:
+    """A checkpoint of ``arch`` with random weights (no download)."""
+    import torch
+
+    from c2fbench.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes=num_classes)
+    save_checkpoint(path, model, arch=arch, kwargs={"num_classes": num_classes},
+                    classes=[f"class{i}" for i in range(num_classes)])
+    return path
+
+
+def cases(tmp: Path, demo_checkpoint: Path | None) -> list[tuple[str, Path, tuple]]:
+    """(label, checkpoint, shape) for every measurement."""
+    paper = random_checkpoint(tmp / "resnet101.pt", "deeplab_v2_resnet101")
+    if demo_checkpoint is not None and demo_checkpoint.is_file():
+        light, label = demo_checkpoint, "demo model (deeplab_v2_mobilenet, trained)"
+    else:
+        light, label = random_checkpoint(tmp / "mobilenet.pt", "deeplab_v2_mobilenet"), "deeplab_v2_mobilenet (random)"
+    return [("deeplab_v2_resnet101 (random)", paper, (1, 3, 321, 321)),
+            (label, light, (1, 3, 128, 128)), (label, light, (1, 3, 321, 321))]
+
+
+def measure(label: str, checkpoint: Path, shape: tuple, args, int8: Path | None) -> dict:
+    """Profile torch and ORT FP32 on one model (plus ORT INT8 when ``int8`` is given)."""
+    from deploy.profile import profile_model
+
+    common = dict(shape=shape, warmup=args.warmup, iterations=args.iterations, threads=args.threads)
+    results = profile_model(checkpoint, backends=["torch", "onnxruntime"], **common)["results"]
+    if int8 is not None:
+        results += profile_model(int8, backends=["onnxruntime"], **common)["results"]
+    torch_ms = results[0]["median_ms"]
+    row = {"model": label, "shape": list(shape), "threads": args.threads,
+           "load_average_1m": round(os.getloadavg()[0], 2),
+           **{f"{r['backend']}_{r['precision']}_median_ms": round(r["median_ms"], 2) for r in results},
+           **{f"ratio_{r['backend']}_{r['precision']}": round(torch_ms / r["median_ms"], 3) for r in results[1:]},
+           "results": results}
+    return row
+
+
+def int8_model(checkpoint: Path, shape: tuple, calib: Path, tmp: Path) -> Path:
+    """Static INT8 (QDQ, per channel) of ``checkpoint`` at ``shape``, calibrated on ``calib``."""
+    from deploy.export import export_onnx
+    from deploy.quantize import quantize_static_int8
+
+    fp32 = tmp / f"{checkpoint.stem}-{shape[2]}.onnx"
+    export_onnx(checkpoint, fp32, height=shape[2], width=shape[3], verify=False)
+    out = tmp / f"{checkpoint.stem}-{shape[2]}-int8.onnx"
+    quantize_static_int8(fp32, out, calib_images=calib, num=32)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--demo-checkpoint", type=Path, default=Path("/tmp/e8/final.pt"))
+    parser.add_argument("--int8-calib", type=Path, default=None,
+                        help="Training images for INT8 calibration (adds ORT INT8 to the light model's rows).")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    import onnxruntime
+    import torch
+
+    print(f"{platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"onnxruntime {onnxruntime.__version__}, threads {args.threads}, iterations {args.iterations}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, checkpoint, shape in cases(Path(tmp), args.demo_checkpoint):
+            int8 = None
+            if args.int8_calib is not None and "mobilenet" in label:
+                int8 = int8_model(checkpoint, shape, args.int8_calib, Path(tmp))
+            rows.append(measure(label, checkpoint, shape, args, int8))
+            print(json.dumps({k: v for k, v in rows[-1].items() if k != "results"}), flush=True)
+    if args.out is not None:
+        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

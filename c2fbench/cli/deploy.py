@@ -1,0 +1,146 @@
+"""``c2fbench deploy``: export to ONNX, build TensorRT engines, quantize, profile, check parity.
+
+Each command parses its options and calls one function of the ``deploy`` package, imported
+inside the body (``c2fbench --help`` needs neither torch nor onnxruntime).
+"""
+
+from pathlib import Path
+
+import click
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.group()
+def deploy():
+    """Deploy models: ONNX export, TensorRT engines, INT8, latency profiles, accuracy parity."""
+
+
+@deploy.command("export")
+@click.option("--model", type=_FILE, required=True, help="A c2fbench checkpoint (.pt).")
+@click.option("--out", type=_FILE, required=True, help="The ONNX file to write (atomically).")
+@click.option("--dynamic", is_flag=True, help="Dynamic batch, height and width (needed to run whole images).")
+@click.option("--height", type=click.IntRange(min=8), default=321, show_default=True,
+              help="Input height (the graph's, when static; the first verification size, when dynamic).")
+@click.option("--width", type=click.IntRange(min=8), default=321, show_default=True)
+@click.option("--opset", type=click.IntRange(min=11), default=17, show_default=True)
+@click.option("--verify-images", type=click.Path(file_okay=False, path_type=Path),
+              help="Also compare with PyTorch on (up to --num) real images from this folder.")
+@click.option("--num", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--no-verify", is_flag=True, help="Skip the comparison with PyTorch.")
+def export(model, out, dynamic, height, width, opset, verify_images, num, no_verify):
+    """Export a checkpoint to ONNX, check it, and compare ONNX Runtime with PyTorch."""
+    from c2fbench.console import success
+    from deploy.export import export_onnx
+
+    images = _some_images(verify_images, num) if verify_images else []
+    report = export_onnx(model, out, dynamic=dynamic, height=height, width=width, opset=opset,
+                         verify=not no_verify, images=images)
+    if report.checks:
+        _print_checks(report.checks, title=f"{out}: ONNX Runtime vs PyTorch")
+    shape = "x".join(str(d) for d in report.input_shape)
+    success(f"wrote {out} (input {shape}, opset {opset})")
+
+
+def _some_images(folder: Path, num: int) -> list[Path]:
+    from c2fbench.data.images import find_image, list_images
+
+    return [find_image(folder, i) for i in list_images(folder)[:num]]
+
+
+def _print_checks(checks: list[dict], *, title: str) -> None:
+    from rich.table import Table
+
+    from c2fbench.console import out
+
+    table = Table(title=title)
+    for column in ("input", "max |diff|", "mean |diff|", "argmax agree %"):
+        table.add_column(column, justify="left" if column == "input" else "right")
+    for c in checks:
+        table.add_row(c["input"], f"{c['max_abs_diff']:.2e}", f"{c['mean_abs_diff']:.2e}",
+                      f"{c['argmax_agreement']:.3f}")
+    out.print(table)
+
+
+@deploy.command("parity")
+@click.option("--model", type=_FILE, required=True, help="The reference: a c2fbench checkpoint (.pt).")
+@click.option("--deployed", type=_FILE, required=True, help="Its deployed form (.onnx or .engine).")
+@click.option("--benchmark", default="voc-val", show_default=True, help="A benchmark name (see c2fbench eval).")
+@click.option("--data-root", type=click.Path(path_type=Path), required=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--tolerance", type=float, default=0.1, show_default=True, help="Allowed |delta| in metric points.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write parity.json here.")
+def parity(model, deployed, benchmark, data_root, device, tolerance, out):
+    """Score a checkpoint and its deployed form with the same evaluator; exit 1 if they differ
+    by more than --tolerance."""
+    import json
+
+    from c2fbench.benchmarks import BENCHMARKS, load_benchmark
+    from c2fbench.console import out as console, progress, success, warn
+    from c2fbench.data.atomic import atomic_write_text
+    from c2fbench.errors import InputError
+    from deploy.parity import parity as run_parity, summary_rows
+    from deploy.runtimes import load_runtime
+
+    if benchmark not in BENCHMARKS:
+        raise InputError(f"unknown benchmark {benchmark!r}; known: {', '.join(sorted(BENCHMARKS))}")
+    bench = load_benchmark(benchmark, data_root)
+    reference, runtime = load_runtime(model, device=device), load_runtime(deployed, device=device)
+    with progress(len(bench.samples), f"parity {benchmark}") as advance:
+        result = run_parity(reference, runtime, bench, tolerance=tolerance, advance=advance)
+    for label, value in summary_rows(result):
+        console.print(f"{label:>20}  {value}", markup=False)
+    if out is not None:
+        atomic_write_text(out / "parity.json", json.dumps(result, indent=2) + "\n")
+    if not result["within_tolerance"]:
+        warn(f"{deployed}: {result['metric']} differs by {result['delta']:+.3f} points (> {tolerance})")
+        raise SystemExit(1)
+    success(f"{deployed}: within {tolerance} {result['metric']} points of {model}")
+
+
+@deploy.command("profile")
+@click.option("--model", type=_FILE, required=True, help="A checkpoint (.pt), ONNX file or TensorRT engine.")
+@click.option("--backend", "backends", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), multiple=True,
+              help="Repeatable. Default: torch and onnxruntime for a .pt, the file's own backend otherwise.")
+@click.option("--shape", default="1x3x321x321", show_default=True, help="Input BxCxHxW.")
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for every backend (default: all CPUs), so ratios compare like with like.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write profile.json here.")
+def profile(model, backends, shape, warmup, iterations, threads, device, out):
+    """Latency of a model on one or more backends: warm-up, then timed iterations."""
+    from c2fbench.console import info, success
+    from deploy.profile import parse_shape, profile_model, write_profile
+
+    result = profile_model(model, backends=list(backends) or None, shape=parse_shape(shape), warmup=warmup,
+                           iterations=iterations, threads=threads, device=device,
+                           advance=lambda name: info(f"profiled {name}"))
+    _print_profile(result["results"])
+    if out is not None:
+        success(f"wrote {write_profile(out, result)}")
+
+
+def _print_profile(results: list[dict]) -> None:
+    from rich.table import Table
+
+    from c2fbench.console import out
+
+    table = Table(title="latency (ms, host wall time)")
+    columns = ("backend", "precision", "shape", "threads", "mean", "median", "p90", "p99", "min", "max",
+               "img/s", "gpu median", "vs first")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("backend", "precision", "shape") else "right")
+    first = results[0]["median_ms"]
+    for r in results:
+        gpu = f"{r['gpu_median_ms']:.2f}" if "gpu_median_ms" in r else "-"
+        table.add_row(r["backend"], r["precision"], "x".join(map(str, r["shape"])), str(r["threads"]),
+                      *(f"{r[k]:.2f}" for k in ("mean_ms", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms")),
+                      f"{r['throughput_ips']:.1f}", gpu, f"{first / r['median_ms']:.2f}x")
+    if out.is_terminal:
+        out.print(table)
+    else:  # logs and pipes: rich would assume 80 columns and truncate every number
+        from rich.console import Console
+
+        Console(file=out.file, width=160, highlight=False).print(table)

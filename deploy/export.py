@@ -1,0 +1,167 @@
+"""ONNX export of a c2fbench checkpoint, verified by running it.
+
+The exported graph maps normalised images ``image`` (B, 3, H, W) float32 to ``logits``
+(B, C, H, W) float32, exactly like the torch model. Preprocessing (RGB to [0, 1], minus
+mean, over std) stays outside the graph, in :func:`c2fbench.inference.normalise`, so every
+runtime feeds its model the same tensor. The file's ``metadata_props`` carry what a runtime
+needs to stand in for the checkpoint (keys in :data:`META_KEYS`): class names and
+normalisation (JSON), the architecture, the c2fbench version and the checkpoint's sha256.
+
+Exporter: torch 2.14's default (``dynamo=True``, torch.export based) needs the
+``onnxscript`` package, which c2fbench does not depend on; the TorchScript exporter
+(``dynamo=False``) exports every c2fbench model, DeepLab and DFPN, static or with dynamic
+height and width, and is what this module uses (its deprecation warning is silenced here).
+Dynamic exports mark batch, height and width dynamic with ``dynamic_axes``; the bilinear
+upsampling to the input size reads ``x.shape[-2:]``, which traces as a Shape op, so one
+graph serves every size (checked at two sizes by :func:`verify_onnx`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from c2fbench.errors import InputError
+
+INPUT, OUTPUT = "image", "logits"
+META_KEYS = ("c2fbench.classes", "c2fbench.normalization", "c2fbench.arch", "c2fbench.kwargs",
+             "c2fbench.version", "c2fbench.checkpoint_sha256")
+DEFAULT_OPSET = 17
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What :func:`export_onnx` wrote and how well the file agrees with PyTorch."""
+
+    path: Path
+    dynamic: bool
+    input_shape: tuple            # (1, 3, H, W), or ("batch", 3, "height", "width")
+    opset: int
+    checks: list = field(default_factory=list)  # one dict per verification input, see verify_onnx
+
+
+def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: int = 321, width: int = 321,
+                opset: int = DEFAULT_OPSET, verify: bool = True, images: list[Path] | None = None,
+                seed: int | None = None) -> ExportReport:
+    """Export ``checkpoint`` to ``out`` (atomically), check it with ``onnx.checker`` and
+    (with ``verify``) compare ONNX Runtime's output with PyTorch's on fresh random inputs
+    (at H x W, and with ``dynamic`` also at a second size) and on ``images``."""
+    import torch
+
+    from c2fbench.inference import file_sha256
+    from c2fbench.models.checkpoint import load_checkpoint
+
+    if height < 8 or width < 8:
+        raise InputError(f"{out}: export size {height}x{width} is too small (at least 8x8)")
+    if opset < 11:
+        raise InputError(f"{out}: opset {opset} lacks Resize with coordinate_transformation_mode; use 11 or later")
+    model, meta = load_checkpoint(checkpoint)
+    meta["checkpoint_sha256"] = file_sha256(checkpoint)
+    data = _export_bytes(model, torch.zeros(1, 3, height, width), dynamic=dynamic, opset=opset)
+    data = _with_metadata(data, meta, out)
+    from c2fbench.data.atomic import atomic_write_bytes
+
+    atomic_write_bytes(out, data)
+    shape = ("batch", 3, "height", "width") if dynamic else (1, 3, height, width)
+    report = ExportReport(path=Path(out), dynamic=dynamic, input_shape=shape, opset=opset)
+    if verify:
+        sizes = [(height, width)] + ([(height + 32, width + 24)] if dynamic else [])
+        report.checks.extend(verify_onnx(model, out, sizes=sizes, images=images or [],
+                                         normalization=meta["normalization"], seed=seed))
+    return report
+
+
+def _export_bytes(model, example, *, dynamic: bool, opset: int) -> bytes:
+    """The ONNX protobuf of ``model`` traced on ``example`` (1, 3, H, W)."""
+    import torch
+
+    axes = {INPUT: {0: "batch", 2: "height", 3: "width"}, OUTPUT: {0: "batch", 2: "height", 3: "width"}}
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # legacy-exporter deprecation, and the traced shape check in forward
+        with torch.no_grad():
+            torch.onnx.export(model.eval(), (example,), buf, dynamo=False, input_names=[INPUT],
+                              output_names=[OUTPUT], opset_version=opset, do_constant_folding=True,
+                              dynamic_axes=axes if dynamic else None)
+    return buf.getvalue()
+
+
+def _with_metadata(data: bytes, meta: dict, out: Path) -> bytes:
+    """``data`` checked by ``onnx.checker``, with the c2fbench metadata_props added."""
+    import onnx
+
+    from c2fbench import __version__
+
+    proto = onnx.load_from_string(data)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as e:
+        raise InputError(f"{out}: exported graph fails onnx.checker: {str(e).splitlines()[0]}") from None
+    values = {"c2fbench.classes": json.dumps(meta["classes"]),
+              "c2fbench.normalization": json.dumps(meta["normalization"]),
+              "c2fbench.arch": meta["arch"], "c2fbench.kwargs": json.dumps(meta["kwargs"]),
+              "c2fbench.version": __version__, "c2fbench.checkpoint_sha256": meta["checkpoint_sha256"]}
+    onnx.helper.set_model_props(proto, values)
+    return proto.SerializeToString()
+
+
+def read_onnx_metadata(path: Path, props: dict[str, str]) -> dict:
+    """``classes``, ``normalization``, ``arch`` from an exported file's metadata_props
+    ``props``; InputError naming ``path`` if they are missing (not exported by c2fbench)."""
+    missing = [k for k in ("c2fbench.classes", "c2fbench.normalization") if k not in props]
+    if missing:
+        raise InputError(f"{path}: ONNX file lacks the metadata {', '.join(missing)}; "
+                         "export it with `c2fbench deploy export` (class names and normalisation are needed)")
+    try:
+        return {"classes": list(json.loads(props["c2fbench.classes"])),
+                "normalization": dict(json.loads(props["c2fbench.normalization"])),
+                "arch": props.get("c2fbench.arch"), "c2fbench_version": props.get("c2fbench.version")}
+    except (json.JSONDecodeError, TypeError, ValueError) as e:
+        raise InputError(f"{path}: c2fbench metadata is not valid JSON ({e})") from None
+
+
+def label_maps(logits: np.ndarray) -> np.ndarray:
+    """(B, C, H, W) logits -> (B, H, W) labels: argmax, or ``logit > 0`` for one channel."""
+    return logits[:, 0] > 0 if logits.shape[1] == 1 else logits.argmax(axis=1)
+
+
+def compare_logits(reference: np.ndarray, other: np.ndarray, *, what: str) -> dict:
+    """Max and mean absolute difference and argmax agreement (%) of two (B, C, H, W) arrays."""
+    diff = np.abs(reference.astype(np.float64) - other.astype(np.float64))
+    agree = float((label_maps(reference) == label_maps(other)).mean() * 100)
+    return {"input": what, "shape": list(reference.shape), "max_abs_diff": float(diff.max()),
+            "mean_abs_diff": float(diff.mean()), "argmax_agreement": agree}
+
+
+def verify_onnx(model, onnx_path: Path, *, sizes: list[tuple[int, int]], images: list[Path],
+                normalization: dict, seed: int | None = None) -> list[dict]:
+    """Run ``model`` (torch) and ``onnx_path`` (ONNX Runtime, CPU) on the same inputs:
+    fresh N(0, 1) tensors (1, 3, H, W) at each size, then each image (normalised, resized to
+    the graph's size when it is static). One :func:`compare_logits` dict per input."""
+    import torch
+
+    from c2fbench.data.images import read_rgb
+    from c2fbench.inference import normalise
+    from deploy.runtimes import OnnxRuntime
+
+    runtime = OnnxRuntime(onnx_path, device="cpu")
+    rng = np.random.default_rng(seed)
+    inputs = [(f"random {h}x{w}", rng.standard_normal((1, 3, h, w)).astype(np.float32)) for h, w in sizes]
+    for path in images:
+        rgb = read_rgb(path)
+        if runtime.static_hw is not None and rgb.shape[:2] != runtime.static_hw:
+            import cv2
+
+            rgb = cv2.resize(rgb, runtime.static_hw[::-1], interpolation=cv2.INTER_LINEAR)
+        inputs.append((Path(path).name, normalise(rgb, normalization).unsqueeze(0).numpy()))
+    checks = []
+    with torch.inference_mode():
+        for what, x in inputs:
+            reference = model(torch.from_numpy(x)).numpy()
+            checks.append(compare_logits(reference, runtime.infer(x), what=what))
+    return checks

@@ -1,0 +1,106 @@
+"""Accuracy parity: a checkpoint and its deployed form scored by the same evaluator.
+
+Every benchmark image goes through both runtimes once. The reference's label map is scored
+at once; the deployed runtime's is kept and scored in a second :func:`evaluate` pass over
+the same samples, so both results come from the one evaluator that ``c2fbench eval`` uses.
+On the way, the logits of the two are compared on every image (max |diff| and argmax
+agreement over all pixels), polygraphy-style.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_TOLERANCE = 0.1  # mIoU points: FP32 ONNX must agree with PyTorch within this (issue #6)
+
+
+class _PairedPredictions:
+    """Prediction source that runs ``reference`` and ``deployed`` on each image, returns the
+    reference's labels, keeps the deployed ones in ``labels`` and sums logits agreement."""
+
+    parallel_safe = False
+
+    def __init__(self, reference, deployed) -> None:
+        from c2fbench.inference import ModelPredictions
+
+        self.inner = ModelPredictions(reference)
+        self.reference, self.deployed = reference, deployed
+        self.labels: dict[str, np.ndarray] = {}
+        self.stats = {"pixels": 0, "agree": 0, "max_abs_diff": 0.0, "sum_abs_diff": 0.0, "values": 0}
+
+    def describe(self) -> dict:
+        return self.inner.describe()
+
+    def check(self, benchmark) -> list[str]:
+        return self.inner.check(benchmark) + _DeployedPredictions(self.deployed, {}).check(benchmark)
+
+    def load(self, sample, shape, kind):
+        from c2fbench.data.images import read_rgb
+        from deploy.export import label_maps
+
+        rgb = read_rgb(sample.image)
+        ref, dep = self.reference.logits(rgb), self.deployed.logits(rgb)
+        diff = np.abs(ref.astype(np.float64) - dep)
+        agree = label_maps(ref[None]) == label_maps(dep[None])
+        s = self.stats
+        s["pixels"], s["agree"] = s["pixels"] + agree.size, s["agree"] + int(agree.sum())
+        s["max_abs_diff"] = max(s["max_abs_diff"], float(diff.max()))
+        s["sum_abs_diff"], s["values"] = s["sum_abs_diff"] + float(diff.sum()), s["values"] + diff.size
+        # argmax of the logits is predict_label's argmax of softmax (and "logit > 0" its sigmoid)
+        self.labels[sample.id] = label_maps(dep[None])[0].astype(np.uint8)
+        label = label_maps(ref[None])[0].astype(np.uint8)
+        return label if kind == "semantic" else label > 0
+
+
+class _DeployedPredictions:
+    """Prediction source of label maps already computed by :class:`_PairedPredictions`."""
+
+    parallel_safe = False
+
+    def __init__(self, runtime, labels: dict) -> None:
+        from c2fbench.inference import ModelPredictions
+
+        self.inner, self.labels = ModelPredictions(runtime), labels
+
+    def describe(self) -> dict:
+        return self.inner.describe()
+
+    def check(self, benchmark) -> list[str]:
+        return self.inner.check(benchmark)
+
+    def load(self, sample, shape, kind):
+        label = self.labels[sample.id]
+        return label if kind == "semantic" else label > 0
+
+
+def parity(reference, deployed, benchmark, *, tolerance: float = DEFAULT_TOLERANCE,
+           advance=lambda n: None) -> dict:
+    """Score two runtimes on ``benchmark``: ``{"reference": metrics, "deployed": metrics,
+    "metric", "delta" (deployed - reference, points), "within_tolerance", "logits": {...}}``."""
+    from c2fbench.evaluator import evaluate
+
+    paired = _PairedPredictions(reference, deployed)
+    ref = evaluate(benchmark, paired, workers=1, advance=advance).metrics
+    dep = evaluate(benchmark, _DeployedPredictions(deployed, paired.labels), workers=1).metrics
+    key = "mIoU" if benchmark.kind == "semantic" else "mean_J"
+    s = paired.stats
+    delta = float(dep[key] - ref[key])
+    return {"benchmark": benchmark.name, "metric": key, "reference": ref, "deployed": dep, "delta": delta,
+            "tolerance": tolerance, "within_tolerance": abs(delta) <= tolerance,
+            "logits": {"max_abs_diff": s["max_abs_diff"], "mean_abs_diff": s["sum_abs_diff"] / max(s["values"], 1),
+                       "argmax_agreement": 100.0 * s["agree"] / max(s["pixels"], 1)}}
+
+
+def summary_rows(result: dict) -> list[tuple[str, str]]:
+    """(label, value) rows for the terminal."""
+    key, logits = result["metric"], result["logits"]
+    return [("benchmark", result["benchmark"]),
+            (f"reference {key}", f"{result['reference'][key]:.3f}"),
+            (f"deployed {key}", f"{result['deployed'][key]:.3f}"),
+            ("delta (points)", f"{result['delta']:+.3f} (tolerance {result['tolerance']})"),
+            ("logits max |diff|", f"{logits['max_abs_diff']:.2e}"),
+            ("argmax agreement %", f"{logits['argmax_agreement']:.4f}"),
+            ("reference", str(Path(result['reference']['source'].get('model', '?')).name)),
+            ("deployed", str(Path(result['deployed']['source'].get('model', '?')).name))]

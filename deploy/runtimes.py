@@ -1,0 +1,194 @@
+"""Runtimes: one small interface, images in and logits out, for every deployed form.
+
+Each runtime has what :class:`c2fbench.inference.ModuleRuntime` has, so
+``ModelPredictions`` and ``predict_label`` take any of them unchanged:
+
+- ``logits(rgb)``: (H, W, 3) uint8 RGB -> (C, H, W) float32 logits at the image's size;
+- ``classes``, ``normalization``, ``source`` (``{"model": path, "sha256": ...}``);
+
+and, for the deploy tools:
+
+- ``infer(batch)``: (B, 3, H, W) normalised float32 -> (B, C, H, W) float32 (host arrays);
+- ``prepare(batch)``: a zero-argument call that runs one inference on ``batch`` with the
+  input already where the backend wants it and returns when the result is ready (what the
+  profiler times); ``backend``, ``precision``, ``device``, ``threads``, ``versions``.
+
+:func:`load_runtime` picks the implementation from the file's suffix: ``.pt`` PyTorch,
+``.onnx`` ONNX Runtime, ``.engine`` / ``.plan`` TensorRT (deploy.tensorrt). Every runtime
+normalises with :func:`c2fbench.inference.normalise`, so the numbers of ``c2fbench eval
+--model`` depend on the model, not on the file type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from c2fbench.errors import InputError
+from c2fbench.inference import ModuleRuntime, file_sha256, normalise
+
+SUFFIXES = {".pt": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
+
+
+def load_runtime(path: Path, *, device: str = "cpu", threads: int | None = None):
+    """The runtime for ``path`` by its suffix (see :data:`SUFFIXES`); InputError if unknown."""
+    path = Path(path)
+    backend = SUFFIXES.get(path.suffix.lower())
+    if backend is None:
+        raise InputError(f"{path}: unknown model file type {path.suffix!r}; expected a checkpoint (.pt), "
+                         "an ONNX file (.onnx) or a TensorRT engine (.engine, .plan)")
+    if not path.is_file():
+        raise InputError(f"{path}: model file not found")
+    if backend == "torch":
+        return TorchRuntime.from_checkpoint(path, device=device, threads=threads)
+    if backend == "onnxruntime":
+        return OnnxRuntime(path, device=device, threads=threads)
+    from deploy.tensorrt import TensorRTRuntime
+
+    return TensorRTRuntime(path, device=device)
+
+
+class TorchRuntime(ModuleRuntime):
+    """A c2fbench checkpoint run by PyTorch eager (FP32)."""
+
+    backend, precision = "torch", "fp32"
+
+    def __init__(self, model, *, classes, normalization, device="cpu", source=None, threads=None):
+        super().__init__(model, classes=classes, normalization=normalization, device=device, source=source)
+        self.threads = threads
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, *, device: str = "cpu", threads: int | None = None) -> "TorchRuntime":
+        from c2fbench.models.checkpoint import load_checkpoint
+
+        model, meta = load_checkpoint(path)
+        source = {"model": str(Path(path).resolve()), "sha256": file_sha256(path)}
+        return cls(model, classes=meta["classes"], normalization=meta["normalization"], device=device,
+                   source=source, threads=threads)
+
+    @property
+    def versions(self) -> dict:
+        import torch
+
+        return {"torch": torch.__version__}
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode(), _torch_threads(self.threads):
+            return self.model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+
+    def prepare(self, batch: np.ndarray) -> Callable[[], None]:
+        import torch
+
+        x = torch.from_numpy(batch).to(self.device)
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+
+        def run() -> None:
+            with torch.inference_mode(), _torch_threads(self.threads):
+                self.model(x)
+                sync()
+        return run
+
+
+class _torch_threads:
+    """Context manager: torch intra-op threads set to ``n`` (None: unchanged), then restored."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n, self.before = n, None
+
+    def __enter__(self):
+        import torch
+
+        if self.n is not None:
+            self.before = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        import torch
+
+        if self.before is not None:
+            torch.set_num_threads(self.before)
+
+
+class OnnxRuntime:
+    """An exported ONNX file run by ONNX Runtime: CPU execution provider, or CUDA with
+    ``device="cuda"`` (needs onnxruntime-gpu). ``threads`` sets intra-op threads (None:
+    ORT's default, one per physical core)."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None) -> None:
+        from deploy.export import read_onnx_metadata
+
+        self.path, self.threads, self.device = Path(path), threads, device
+        self.session = _ort_session(self.path, device=device, threads=threads)
+        meta = read_onnx_metadata(self.path, self.session.get_modelmeta().custom_metadata_map)
+        self.classes, self.normalization = meta["classes"], meta["normalization"]
+        self.source = {"model": str(self.path.resolve()), "sha256": file_sha256(self.path)}
+        node = self.session.get_inputs()[0]
+        self.input_name, self.input_shape = node.name, list(node.shape)
+        dims = self.input_shape[2:]
+        self.static_hw = tuple(dims) if all(isinstance(d, int) for d in dims) else None
+        self.precision = onnx_precision(self.path)
+
+    @property
+    def versions(self) -> dict:
+        import onnxruntime
+
+        return {"onnxruntime": onnxruntime.__version__, "providers": self.session.get_providers()}
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        if self.static_hw is not None and tuple(batch.shape[2:]) != self.static_hw:
+            h, w = self.static_hw
+            raise InputError(f"{self.path}: static input {h}x{w} (HxW) but got {batch.shape[2]}x{batch.shape[3]}; "
+                             "export with --dynamic to run whole images of any size")
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+    def logits(self, rgb: np.ndarray) -> np.ndarray:
+        return self.infer(normalise(rgb, self.normalization).unsqueeze(0).numpy())[0]
+
+    def prepare(self, batch: np.ndarray) -> Callable[[], None]:
+        self.infer(batch)  # shape check once, outside the timed loop
+        feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+        return lambda: self.session.run(None, feed)
+
+
+def _ort_session(path: Path, *, device: str, threads: int | None):
+    """An InferenceSession with all graph optimisations; InputError if the file is unusable."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or 0
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise InputError(f"{path}: --device {device} needs ONNX Runtime's CUDA execution provider; "
+                             "pip install onnxruntime-gpu")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    else:
+        providers = ["CPUExecutionProvider"]
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as e:  # InvalidProtobuf, InvalidGraph, NoSuchFile, ...: all mean a bad file
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise InputError(f"{path}: ONNX Runtime cannot load it ({first})") from None
+
+
+def onnx_precision(path: Path) -> str:
+    """"int8" for a graph with QuantizeLinear / QLinear nodes, "fp16" for one with float16
+    weights, else "fp32" (read with the weights, not from file names)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    ops = {n.op_type for n in proto.graph.node}
+    if "QuantizeLinear" in ops or any(op.startswith("QLinear") for op in ops):
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer):
+        return "fp16"
+    return "fp32"

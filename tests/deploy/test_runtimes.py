@@ -1,0 +1,80 @@
+"""Runtimes by file type: eval through --model model.onnx equals eval through the checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from c2fbench.cli.main import cli
+from c2fbench.data.images import read_rgb
+from c2fbench.errors import InputError
+from deploy.runtimes import OnnxRuntime, TorchRuntime, load_runtime
+from deploy_helpers import write_checkpoint
+
+
+@pytest.fixture(scope="module")
+def synth_pair(tmp_path_factory):
+    """Tiny synthetic data, a 21-class checkpoint and its dynamic ONNX export."""
+    from c2fbench.data.synth import write_synth
+    from deploy.export import export_onnx
+
+    root = tmp_path_factory.mktemp("synth")
+    write_synth(root, preset="tiny")
+    write_checkpoint(root / "m.pt", "deeplab_v2_mobilenet", 21)
+    export_onnx(root / "m.pt", root / "m.onnx", dynamic=True, height=64, width=64, verify=False)
+    return root
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_eval_through_onnx_equals_eval_through_checkpoint(synth_pair):
+    root = synth_pair
+    for name in ("m.pt", "m.onnx"):
+        result = run("eval", "voc-val", "--data-root", root, "--model", root / name, "--out", root / f"res-{name}",
+                     "--no-figures")
+        assert result.exit_code == 0, result.output
+    pt, ox = (json.loads((root / f"res-{n}" / "metrics.json").read_text()) for n in ("m.pt", "m.onnx"))
+    assert ox["source"]["model"].endswith("m.onnx") and len(ox["source"]["sha256"]) == 64
+    assert ox["confusion_matrix"] == pt["confusion_matrix"] and ox["mIoU"] == pt["mIoU"]
+
+
+def test_parity_command_reports_zero_delta(synth_pair):
+    root = synth_pair
+    result = run("deploy", "parity", "--model", root / "m.pt", "--deployed", root / "m.onnx",
+                 "--data-root", root, "--out", root / "parity")
+    assert result.exit_code == 0, result.output
+    report = json.loads((root / "parity" / "parity.json").read_text())
+    assert report["delta"] == 0.0 and report["within_tolerance"]
+    assert report["logits"]["argmax_agreement"] > 99.99 and report["logits"]["max_abs_diff"] < 1e-3
+
+
+def test_runtimes_share_the_interface(synth_pair):
+    root = synth_pair
+    torch_rt, onnx_rt = load_runtime(root / "m.pt"), load_runtime(root / "m.onnx", threads=1)
+    assert isinstance(torch_rt, TorchRuntime) and isinstance(onnx_rt, OnnxRuntime)
+    assert torch_rt.classes == onnx_rt.classes and torch_rt.normalization == onnx_rt.normalization
+    rgb = read_rgb(sorted((root / "VOCdevkit" / "VOC2012" / "JPEGImages").iterdir())[0])
+    a, b = torch_rt.logits(rgb), onnx_rt.logits(rgb)
+    assert a.shape == b.shape == (21, *rgb.shape[:2])
+    np.testing.assert_allclose(a, b, atol=1e-3)
+    x = np.random.default_rng().standard_normal((1, 3, 40, 56)).astype(np.float32)
+    onnx_rt.prepare(x)()  # the profiler's zero-argument call runs
+    assert torch_rt.infer(x).shape == onnx_rt.infer(x).shape == (1, 21, 40, 56)
+
+
+def test_bad_model_files_are_input_errors(tmp_path):
+    (tmp_path / "m.txt").write_text("x")
+    with pytest.raises(InputError, match=r"m.txt: unknown model file type '.txt'"):
+        load_runtime(tmp_path / "m.txt")
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="bad.onnx: ONNX Runtime cannot load it"):
+        load_runtime(tmp_path / "bad.onnx")
+    with pytest.raises(InputError, match="missing.onnx: model file not found"):
+        load_runtime(tmp_path / "missing.onnx")
+    result = run("predict", "--model", tmp_path / "bad.onnx", "--images", tmp_path, "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "bad.onnx" in result.output
