@@ -184,12 +184,10 @@ def load_student(path: str | os.PathLike) -> StudentNet:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and weights-only errors all mean "not our file"
-        if "Weights only load failed" in str(e):
-            reason = "it holds objects other than tensors and plain values, refused unexecuted"
-        else:
-            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        from c2fbench.models.checkpoint import why_unreadable
+
         raise InputError(f"{path}: not a readable student checkpoint (expected a torch.save dict of "
-                         f"tensors; {reason})") from None
+                         f"tensors; {why_unreadable(e)})") from None
     if not isinstance(payload, dict):
         raise InputError(f"{path}: expected a dict checkpoint, got {type(payload).__name__}")
     if "state_dict" in payload:

@@ -119,7 +119,7 @@ def _read(path: Path, *, map_location, mmap: bool) -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # zip, pickle and weights-only errors alike mean "not our file"
-        raise InputError(f"{path}: {_why_unreadable(e)}; {_EXPECTED}") from None
+        raise InputError(f"{path}: {why_unreadable(e)}; {_EXPECTED}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{path}: not a c2fbench checkpoint ({_describe(payload)}); {_EXPECTED}")
     version = payload.get("version")
@@ -138,7 +138,9 @@ def _read(path: Path, *, map_location, mmap: bool) -> dict:
     return payload
 
 
-def _why_unreadable(e: Exception) -> str:
+def why_unreadable(e: Exception) -> str:
+    """Why torch.load (weights_only) refused a file, in words: a refused pickled object, a
+    truncated file, or not a torch file at all."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
     refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
     if refused:
