@@ -164,7 +164,7 @@ def train_one_round(run: Run, r: int, *, on_epoch_end) -> dict:
         _predict_and_refine(run, model, r)
     if cfg.val_root:
         line["val"] = _validate(run, model)
-        info(f"round {r}: {cfg.val_benchmark} mIoU {line['val'].get('mIoU', line['val'].get('mean_J')):.2f}")
+        info(f"round {r}: {cfg.val_benchmark} {headline(line['val'])}")
     if run.dist.is_main:
         _append_log(run.out, line)
     barrier(run.dist)
@@ -267,6 +267,13 @@ def _validate(run: Run, model) -> dict:
     bench = load_benchmark(run.cfg.val_benchmark, run.cfg.val_root)
     return evaluate_distributed(bench, ModelPredictions(run.runtime(model)), rank=run.dist.rank, world=run.dist.world,
                                 reduce_sum=lambda a: all_reduce_sum(run.dist, a))
+
+
+def headline(metrics: dict) -> str:
+    """The one number of a benchmark's metrics: mIoU, or mean J for a foreground benchmark."""
+    if "mIoU" in metrics:
+        return f"mIoU {metrics['mIoU']:.2f}"
+    return f"mean J {metrics['mean_J']:.2f}" if metrics.get("mean_J") is not None else "mean J -"
 
 
 def _mask_stats(run: Run, r: int) -> dict:

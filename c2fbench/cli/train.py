@@ -49,7 +49,7 @@ def _run(ctx, images, out, recipe, config_file, resume, workers, device, options
     from c2fbench.console import success
     from c2fbench.parallel import default_workers
     from trainers.config import resolve_config
-    from trainers.recursive import train_recursive
+    from trainers.recursive import headline, train_recursive
     from trainers.train import TrainingDiverged
 
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
@@ -61,10 +61,8 @@ def _run(ctx, images, out, recipe, config_file, resume, workers, device, options
                                device=device)
     except TrainingDiverged as e:
         raise click.ClickException(str(e)) from None
-    val = line.get("val", {})
-    score = f", val mIoU {val['mIoU']:.2f}" if "mIoU" in val else (
-        f", val mean J {val['mean_J']:.2f}" if val.get("mean_J") is not None else "")
-    success(f"trained {cfg.rounds} rounds{score}; run directory {out} (final.pt, metrics.jsonl)")
+    score = f", val {headline(line['val'])}" if "val" in line else ""
+    success(f"trained {line.get('round', cfg.rounds)} rounds{score}; run directory {out} (final.pt, metrics.jsonl)")
 
 
 @train.command()
