@@ -9,7 +9,8 @@ and ORT intra-op threads), so the ratio compares like with like. The peer is PyT
 (``model(x)`` under ``inference_mode``), the way a checkpoint is usually run.
 
     python benchmarks/inference_latency.py [--threads 2] [--iterations 20] [--warmup 3]
-        [--demo-checkpoint /tmp/e8/final.pt] [--int8-calib DIR] [--out FILE.json]
+        [--demo-checkpoint /tmp/e8/final.pt] [--int8-calib DIR [--int8-keep-fp32 REGEX]]
+        [--out FILE.json]
 
 Ratio = torch median / ORT median (> 1: ORT faster). The machine's 1-minute load average
 is printed with the numbers: on a shared machine, both backends suffer alike but the
@@ -67,15 +68,16 @@ def measure(label: str, checkpoint: Path, shape: tuple, args, int8: Path | None)
     return row
 
 
-def int8_model(checkpoint: Path, shape: tuple, calib: Path, tmp: Path) -> Path:
-    """Static INT8 (QDQ, per channel) of ``checkpoint`` at ``shape``, calibrated on ``calib``."""
+def int8_model(checkpoint: Path, shape: tuple, calib: Path, tmp: Path, keep_fp32: tuple) -> Path:
+    """Static INT8 (QDQ, per channel) of ``checkpoint`` at ``shape``, calibrated on ``calib``;
+    nodes matching ``keep_fp32`` (and the head) stay FP32."""
     from deploy.export import export_onnx
     from deploy.quantize import quantize_static_int8
 
     fp32 = tmp / f"{checkpoint.stem}-{shape[2]}.onnx"
     export_onnx(checkpoint, fp32, height=shape[2], width=shape[3], verify=False)
     out = tmp / f"{checkpoint.stem}-{shape[2]}-int8.onnx"
-    quantize_static_int8(fp32, out, calib_images=calib, num=32)
+    quantize_static_int8(fp32, out, calib_images=calib, num=64, keep_fp32=keep_fp32)
     return out
 
 
@@ -87,6 +89,8 @@ def main() -> None:
     parser.add_argument("--demo-checkpoint", type=Path, default=Path("/tmp/e8/final.pt"))
     parser.add_argument("--int8-calib", type=Path, default=None,
                         help="Training images for INT8 calibration (adds ORT INT8 to the light model's rows).")
+    parser.add_argument("--int8-keep-fp32", action="append", default=[], metavar="REGEX",
+                        help="Nodes kept FP32 in the INT8 model (the demo model needs 'backbone\\.1[0-6]/').")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     import onnxruntime
@@ -99,7 +103,7 @@ def main() -> None:
         for label, checkpoint, shape in cases(Path(tmp), args.demo_checkpoint):
             int8 = None
             if args.int8_calib is not None and "mobilenet" in label:
-                int8 = int8_model(checkpoint, shape, args.int8_calib, Path(tmp))
+                int8 = int8_model(checkpoint, shape, args.int8_calib, Path(tmp), tuple(args.int8_keep_fp32))
             rows.append(measure(label, checkpoint, shape, args, int8))
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "results"}), flush=True)
     if args.out is not None:

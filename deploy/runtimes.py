@@ -45,7 +45,7 @@ def load_runtime(path: Path, *, device: str = "cpu", threads: int | None = None)
         return TorchRuntime.from_checkpoint(path, device=device, threads=threads)
     if backend == "onnxruntime":
         return OnnxRuntime(path, device=device, threads=threads)
-    from deploy.tensorrt import TensorRTRuntime
+    from deploy.tensorrt_build import TensorRTRuntime
 
     return TensorRTRuntime(path, device=device)
 
@@ -73,6 +73,10 @@ class TorchRuntime(ModuleRuntime):
         import torch
 
         return {"torch": torch.__version__}
+
+    def logits(self, rgb: np.ndarray) -> np.ndarray:
+        with _torch_threads(self.threads):
+            return super().logits(rgb)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         import torch

@@ -68,9 +68,10 @@ def _print_checks(checks: list[dict], *, title: str) -> None:
 @click.option("--benchmark", default="voc-val", show_default=True, help="A benchmark name (see c2fbench eval).")
 @click.option("--data-root", type=click.Path(path_type=Path), required=True)
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for both runtimes.")
 @click.option("--tolerance", type=float, default=0.1, show_default=True, help="Allowed |delta| in metric points.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write parity.json here.")
-def parity(model, deployed, benchmark, data_root, device, tolerance, out):
+def parity(model, deployed, benchmark, data_root, device, threads, tolerance, out):
     """Score a checkpoint and its deployed form with the same evaluator; exit 1 if they differ
     by more than --tolerance."""
     import json
@@ -85,7 +86,8 @@ def parity(model, deployed, benchmark, data_root, device, tolerance, out):
     if benchmark not in BENCHMARKS:
         raise InputError(f"unknown benchmark {benchmark!r}; known: {', '.join(sorted(BENCHMARKS))}")
     bench = load_benchmark(benchmark, data_root)
-    reference, runtime = load_runtime(model, device=device), load_runtime(deployed, device=device)
+    reference = load_runtime(model, device=device, threads=threads)
+    runtime = load_runtime(deployed, device=device, threads=threads)
     with progress(len(bench.samples), f"parity {benchmark}") as advance:
         result = run_parity(reference, runtime, bench, tolerance=tolerance, advance=advance)
     for label, value in summary_rows(result):
@@ -144,3 +146,56 @@ def _print_profile(results: list[dict]) -> None:
         from rich.console import Console
 
         Console(file=out.file, width=160, highlight=False).print(table)
+
+
+@deploy.command("quantize")
+@click.option("--onnx", "onnx_path", type=_FILE, required=True, help="An FP32 ONNX file from `deploy export`.")
+@click.option("--out", type=_FILE, required=True, help="The INT8 ONNX file to write.")
+@click.option("--calib-images", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Training images for calibration (e.g. the imagenet/train tree); spread-out picks.")
+@click.option("--num", type=click.IntRange(min=1), default=64, show_default=True, help="Calibration images.")
+@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+              show_default=True)
+@click.option("--quantize-head", is_flag=True, help="Quantize the classifier too (default: it stays FP32).")
+@click.option("--keep-fp32", multiple=True, metavar="REGEX",
+              help="Repeatable: nodes whose names match stay FP32, e.g. 'backbone\\.1[0-6]/'.")
+def quantize(onnx_path, out, calib_images, num, method, quantize_head, keep_fp32):
+    """Static INT8 quantization (QDQ, per-channel weights) with ONNX Runtime."""
+    from c2fbench.console import success
+    from deploy.quantize import quantize_static_int8
+
+    record = quantize_static_int8(onnx_path, out, calib_images=calib_images, num=num, method=method,
+                                  keep_head_fp32=not quantize_head, keep_fp32=tuple(keep_fp32))
+    success(f"wrote {out} (INT8 {record['format']}, {record['num_images']} calibration images, {method}); "
+            "check its accuracy with `c2fbench deploy parity`")
+
+
+def _shape_option(name: str, text: str | None):
+    from deploy.profile import parse_shape
+
+    return None if text is None else parse_shape(text)
+
+
+@deploy.command("build")
+@click.option("--onnx", "onnx_path", type=_FILE, required=True, help="An ONNX file from `deploy export`.")
+@click.option("--out", type=_FILE, required=True, help="The engine to write; FILE.json beside it records "
+              "TensorRT version, GPU, shapes, precision and classes.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
+@click.option("--workspace-mb", type=click.IntRange(min=16), default=4096, show_default=True)
+@click.option("--min-shape", help="Dynamic inputs: smallest BxCxHxW (default 1x3x128x128).")
+@click.option("--opt-shape", help="Dynamic inputs: the shape kernels are tuned for (default 1x3x321x321).")
+@click.option("--max-shape", help="Dynamic inputs: largest BxCxHxW (default 1x3x512x512).")
+@click.option("--timing-cache", type=_FILE, help="Timing cache file: read if present, written after the build.")
+def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_shape, timing_cache):
+    """Build a TensorRT engine (needs TensorRT and an NVIDIA GPU: pip install 'c2fbench[tensorrt]')."""
+    from c2fbench.console import success
+    from deploy.tensorrt import import_tensorrt
+
+    import_tensorrt()  # before any work: without TensorRT, say what to install (exit 2)
+    from deploy.tensorrt_build import build_engine
+
+    sidecar = build_engine(onnx_path, out, precision=precision, workspace_mb=workspace_mb,
+                           min_shape=_shape_option("min", min_shape), opt_shape=_shape_option("opt", opt_shape),
+                           max_shape=_shape_option("max", max_shape), timing_cache=timing_cache)
+    success(f"wrote {out} ({precision}, TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu_name']}, "
+            f"shapes {sidecar['shapes']['min']}..{sidecar['shapes']['max']})")

@@ -1,4 +1,9 @@
-"""Tiny c2fbench checkpoints and their ONNX exports, for the deploy tests."""
+"""Tiny c2fbench checkpoints and their ONNX exports, for the deploy tests.
+
+The fixtures are module-scoped (an export plus an ONNX Runtime session costs about a second)
+and imported by the test modules that use them; they are not in a conftest.py, whose module
+name would shadow tests/conftest.py for the other test packages.
+"""
 
 from __future__ import annotations
 
@@ -24,3 +29,17 @@ def write_checkpoint(path, arch: str, num_classes: int) -> None:
     save_checkpoint(path, model, arch=arch, kwargs={"num_classes": num_classes}, classes=names)
 
 
+@pytest.fixture(scope="module")
+def deeplab_ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "deeplab.pt"
+    write_checkpoint(path, "deeplab_v2_mobilenet", 3)
+    return path
+
+
+@pytest.fixture(scope="module")
+def deeplab_onnx(deeplab_ckpt):
+    from deploy.export import export_onnx
+
+    out = deeplab_ckpt.with_suffix(".onnx")
+    report = export_onnx(deeplab_ckpt, out, dynamic=True, height=64, width=48)
+    return out, report

@@ -15,7 +15,7 @@ from c2fbench.errors import InputError
 from c2fbench.models import load_checkpoint
 from deploy.export import compare_logits, export_onnx, label_maps
 from deploy.runtimes import OnnxRuntime
-from deploy_helpers import write_checkpoint
+from deploy_helpers import deeplab_ckpt, deeplab_onnx, write_checkpoint  # noqa: F401 (fixtures)
 
 
 def test_dynamic_deeplab_agrees_with_torch_at_two_sizes(deeplab_ckpt, deeplab_onnx):

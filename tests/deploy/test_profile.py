@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from c2fbench.cli.main import cli
 from c2fbench.errors import InputError
+from deploy_helpers import deeplab_ckpt, deeplab_onnx  # noqa: F401 (fixtures)
 from deploy.profile import latency_stats, parse_shape
 
 DESIGN_FIELDS = {"backend", "precision", "shape", "threads", "device", "versions", "iterations", "mean_ms",

@@ -1,0 +1,127 @@
+"""TensorRT engines: build from ONNX, a JSON sidecar, and a runtime that refuses misfits.
+
+Written against the TensorRT 10 and 11 Python API (``reference/deploy-anchors.md`` §1):
+``Builder`` -> ``create_network(0)`` -> ``OnnxParser`` -> builder config with a WORKSPACE
+memory-pool limit, an optimisation profile for dynamic height/width and a timing cache
+file -> ``build_serialized_network``. FP16: TensorRT 10 has ``BuilderFlag.FP16``;
+TensorRT 11 removed it (networks are strongly typed), so there the ONNX graph itself is
+converted to FP16 first (:func:`fp16_onnx`) and built as is.
+
+An engine runs only with the TensorRT version and GPU it was built for, so
+``FILE.engine.json`` records them (with shapes, precision, classes and normalisation) and
+:class:`TensorRTRuntime` checks them (:func:`check_sidecar`, a pure function) before
+deserialising: a mismatch is an InputError with the fix, not a crash in the runtime.
+Only the functions that touch TensorRT or CUDA need them; the rest is tested on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from c2fbench.errors import InputError
+
+FORMAT = "c2fbench-tensorrt-engine"
+INSTALL = "TensorRT is not installed; on a machine with an NVIDIA GPU: pip install 'c2fbench[tensorrt]'"
+DEFAULT_PROFILE = {"min": (1, 3, 128, 128), "opt": (1, 3, 321, 321), "max": (1, 3, 512, 512)}
+
+
+def import_tensorrt():
+    """The ``tensorrt`` module, or InputError saying what to install."""
+    try:
+        import tensorrt
+    except ImportError:
+        raise InputError(INSTALL) from None
+    return tensorrt
+
+
+def sidecar_path(engine: Path) -> Path:
+    """``model.engine`` -> ``model.engine.json``."""
+    return Path(engine).with_name(Path(engine).name + ".json")
+
+
+def shape_profile(input_shape: list, *, min_shape=None, opt_shape=None, max_shape=None) -> dict:
+    """``{"min", "opt", "max"}`` (B, 3, H, W) tuples for an ONNX input of ``input_shape``
+    (ints, or names for dynamic axes). A static input has one shape; a dynamic one takes
+    the given shapes or :data:`DEFAULT_PROFILE`. InputError unless min <= opt <= max and the
+    shapes agree with the static axes."""
+    if all(isinstance(d, int) for d in input_shape):
+        static = tuple(input_shape)
+        given = [s for s in (min_shape, opt_shape, max_shape) if s is not None]
+        if any(tuple(s) != static for s in given):
+            raise InputError(f"shape profile {given} does not match the static ONNX input {static}")
+        return {"min": static, "opt": static, "max": static}
+    profile = {k: tuple(v) for k, v in zip(("min", "opt", "max"), (min_shape, opt_shape, max_shape)) if v is not None}
+    if "opt" in profile and "min" not in profile:
+        profile["min"] = tuple(min(a, b) for a, b in zip(profile["opt"], DEFAULT_PROFILE["min"]))
+    if "opt" in profile and "max" not in profile:
+        profile["max"] = tuple(max(a, b) for a, b in zip(profile["opt"], DEFAULT_PROFILE["max"]))
+    profile = {**DEFAULT_PROFILE, **profile}
+    for name, shape in profile.items():
+        if len(shape) != 4 or shape[1] != 3 or min(shape) < 1:
+            raise InputError(f"--{name}-shape {shape}: expected B x 3 x H x W")
+        for axis, dim in enumerate(input_shape):
+            if isinstance(dim, int) and shape[axis] != dim:
+                raise InputError(f"--{name}-shape {shape}: axis {axis} is fixed to {dim} in the ONNX input")
+    if not all(a <= b <= c for a, b, c in zip(profile["min"], profile["opt"], profile["max"])):
+        raise InputError(f"shape profile needs min <= opt <= max on every axis, got {profile}")
+    return profile
+
+
+def check_sidecar(sidecar: dict, *, path: Path, tensorrt_version: str, gpu_name: str,
+                  compute_capability: str) -> None:
+    """InputError naming ``path`` unless the engine described by ``sidecar`` was built with
+    this TensorRT version for this GPU (name and compute capability)."""
+    if sidecar.get("format") != FORMAT:
+        raise InputError(f"{path}: not a c2fbench engine sidecar (no 'format': {FORMAT!r})")
+    built = (sidecar.get("tensorrt_version"), sidecar.get("gpu_name"), sidecar.get("compute_capability"))
+    here = (tensorrt_version, gpu_name, compute_capability)
+    what = ("TensorRT version", "GPU", "compute capability")
+    for label, then, now in zip(what, built, here):
+        if then != now:
+            raise InputError(f"{path}: engine was built for {label} {then}, this machine has {now}; "
+                             "TensorRT engines are not portable: rebuild it here with `c2fbench deploy build`")
+
+
+def read_sidecar(engine: Path) -> dict:
+    """The sidecar of ``engine``; InputError if it is missing or not JSON."""
+    path = sidecar_path(engine)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: engine sidecar not found (build engines with `c2fbench deploy build`, "
+                         "which writes it next to the engine)") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None
+
+
+def current_gpu(device: str = "cuda") -> tuple[str, str]:
+    """(name, "major.minor") of the CUDA device; InputError without one."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise InputError("TensorRT needs a CUDA GPU, and torch sees none")
+    index = torch.device(device).index or 0
+    major, minor = torch.cuda.get_device_capability(index)
+    return torch.cuda.get_device_name(index), f"{major}.{minor}"
+
+
+def fp16_onnx(onnx_path: Path, out: Path) -> Path:
+    """An FP16 copy of an FP32 ONNX graph with FP32 inputs and outputs, for TensorRT 11's
+    strongly typed networks: NVIDIA ModelOpt AutoCast when installed (NVIDIA's recommended
+    path), else onnxconverter-common's float16 converter; InputError naming both otherwise."""
+    import onnx
+
+    try:
+        from modelopt.onnx.autocast import convert_to_mixed_precision
+
+        model = convert_to_mixed_precision(onnx_path=str(onnx_path), low_precision_type="fp16", keep_io_types=True)
+    except ImportError:
+        try:
+            from onnxconverter_common import float16
+        except ImportError:
+            raise InputError(f"{onnx_path}: TensorRT 11 builds FP16 from an FP16 ONNX graph; install "
+                             "nvidia-modelopt[onnx] (or onnxconverter-common) to convert it") from None
+        model = float16.convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
+    onnx.save(model, str(out))
+    return out

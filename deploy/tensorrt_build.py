@@ -1,0 +1,140 @@
+"""Building a TensorRT engine from ONNX, and running one (needs TensorRT and a CUDA GPU).
+
+See :mod:`deploy.tensorrt` for the API facts and the sidecar; this module holds the code
+that only runs where TensorRT is installed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from c2fbench.errors import InputError
+from c2fbench.inference import file_sha256, normalise
+from deploy.tensorrt import (FORMAT, check_sidecar, current_gpu, fp16_onnx, import_tensorrt, read_sidecar,
+                             shape_profile, sidecar_path)
+
+
+def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspace_mb: int = 4096,
+                 min_shape=None, opt_shape=None, max_shape=None, timing_cache: Path | None = None) -> dict:
+    """Build ``out`` (serialized engine) and ``out.json`` (sidecar) from ``onnx_path``."""
+    trt = import_tensorrt()
+    from c2fbench import __version__
+    from c2fbench.data.atomic import atomic_write_bytes, atomic_write_text
+    from deploy.runtimes import OnnxRuntime
+
+    if precision not in ("fp32", "fp16"):
+        raise InputError(f"--precision {precision!r}: expected fp32 or fp16")
+    meta = OnnxRuntime(onnx_path)  # metadata, input name and shape, on the CPU provider
+    profile = shape_profile(meta.input_shape, min_shape=min_shape, opt_shape=opt_shape, max_shape=max_shape)
+    gpu_name, capability = current_gpu()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # explicit batch is the only mode since TensorRT 10
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
+    fp16_by_flag = precision == "fp16" and hasattr(trt.BuilderFlag, "FP16")  # TensorRT 10
+    with tempfile.TemporaryDirectory(prefix="c2fbench-trt-") as tmp:
+        source = onnx_path
+        if precision == "fp16" and not fp16_by_flag:  # TensorRT 11: strongly typed, FP16 graph
+            source = fp16_onnx(onnx_path, Path(tmp) / "fp16.onnx")
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse_from_file(str(source)):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise InputError(f"{onnx_path}: TensorRT's ONNX parser failed: {errors[:400]}")
+    if fp16_by_flag:
+        config.set_flag(trt.BuilderFlag.FP16)
+    optimisation = builder.create_optimization_profile()
+    optimisation.set_shape(meta.input_name, profile["min"], profile["opt"], profile["max"])
+    config.add_optimization_profile(optimisation)
+    cache_bytes = Path(timing_cache).read_bytes() if timing_cache and Path(timing_cache).is_file() else b""
+    cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise InputError(f"{onnx_path}: TensorRT could not build an engine (see the messages above)")
+    atomic_write_bytes(out, bytes(plan))
+    if timing_cache:
+        atomic_write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()))
+    sidecar = {"format": FORMAT, "tensorrt_version": trt.__version__, "gpu_name": gpu_name,
+               "compute_capability": capability, "precision": precision,
+               "fp16_mode": None if precision == "fp32" else ("builder flag" if fp16_by_flag else "fp16 onnx"),
+               "input": meta.input_name, "shapes": {k: list(v) for k, v in profile.items()},
+               "workspace_mb": workspace_mb, "classes": meta.classes, "normalization": meta.normalization,
+               "onnx": {"path": str(Path(onnx_path).resolve()), "sha256": file_sha256(onnx_path)},
+               "c2fbench_version": __version__,
+               "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    atomic_write_text(sidecar_path(out), json.dumps(sidecar, indent=2) + "\n")
+    return sidecar
+
+
+class TensorRTRuntime:
+    """A serialized engine run with ``execute_async_v3`` on torch's current CUDA stream,
+    with torch tensors as device buffers (no pycuda); refused if built elsewhere."""
+
+    backend = "tensorrt"
+
+    def __init__(self, path: Path, *, device: str = "cuda") -> None:
+        trt = import_tensorrt()
+        import torch
+
+        self.path, self.device = Path(path), device if device.startswith("cuda") else "cuda"
+        self.sidecar = read_sidecar(self.path)
+        name, capability = current_gpu(self.device)
+        check_sidecar(self.sidecar, path=self.path, tensorrt_version=trt.__version__, gpu_name=name,
+                      compute_capability=capability)
+        self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))  # must outlive the engine
+        self.engine = self.runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if self.engine is None:
+            raise InputError(f"{self.path}: TensorRT could not deserialize the engine")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        self.classes, self.normalization = self.sidecar["classes"], self.sidecar["normalization"]
+        self.precision, self.threads = self.sidecar["precision"], None
+        self.source = {"model": str(self.path.resolve()), "sha256": file_sha256(self.path)}
+        self.versions = {"tensorrt": trt.__version__, "torch": torch.__version__}
+
+    def _bind(self, x):
+        """Set shapes and addresses for input ``x`` (CUDA tensor); returns the output tensor."""
+        import torch
+
+        lo, hi = self.sidecar["shapes"]["min"], self.sidecar["shapes"]["max"]
+        if any(not a <= d <= b for a, d, b in zip(lo, x.shape, hi)):
+            raise InputError(f"{self.path}: input {tuple(x.shape)} is outside the engine's shape profile "
+                             f"{tuple(lo)}..{tuple(hi)}; rebuild with wider --min-shape/--max-shape")
+        self.context.set_input_shape(self.input_name, tuple(x.shape))
+        out = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=torch.float32,
+                          device=x.device)
+        self.context.set_tensor_address(self.input_name, x.data_ptr())
+        self.context.set_tensor_address(self.output_name, out.data_ptr())
+        return out
+
+    def prepare(self, batch: np.ndarray):
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        self._bind(x)
+        stream = torch.cuda.current_stream()
+
+        def run() -> None:
+            self.context.execute_async_v3(stream.cuda_stream)
+            stream.synchronize()
+        return run
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        out = self._bind(x)
+        self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream)
+        torch.cuda.current_stream().synchronize()
+        return out.cpu().numpy()
+
+    def logits(self, rgb: np.ndarray) -> np.ndarray:
+        return self.infer(normalise(rgb, self.normalization).unsqueeze(0).numpy())[0]
