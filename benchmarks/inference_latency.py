@@ -9,7 +9,7 @@ and ORT intra-op threads), so the ratio compares like with like. The peer is PyT
 (``model(x)`` under ``inference_mode``), the way a checkpoint is usually run.
 
     python benchmarks/inference_latency.py [--threads 2] [--iterations 20] [--warmup 3]
-        [--demo-checkpoint /tmp/e8/final.pt] [--int8-calib DIR [--int8-keep-fp32 REGEX]]
+        [--demo-checkpoint c2fbench-demo/run/final.pt] [--int8-calib DIR [--int8-keep-fp32 REGEX]]
         [--out FILE.json]
 
 Ratio = torch median / ORT median (> 1: ORT faster). The machine's 1-minute load average
@@ -86,7 +86,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--demo-checkpoint", type=Path, default=Path("/tmp/e8/final.pt"))
+    parser.add_argument("--demo-checkpoint", type=Path, default=Path("c2fbench-demo/run/final.pt"),
+                        help="The demo's trained model (from make demo); random weights when absent.")
     parser.add_argument("--int8-calib", type=Path, default=None,
                         help="Training images for INT8 calibration (adds ORT INT8 to the light model's rows).")
     parser.add_argument("--int8-keep-fp32", action="append", default=[], metavar="REGEX",
