@@ -15,6 +15,7 @@ from c2fbench import __version__
 
 # name -> "module:attribute" of the click command; the module loads only when used.
 COMMANDS = {
+    "compare": "c2fbench.cli.compare:compare",
     "data": "c2fbench.cli.data:data",
     "eval": "c2fbench.cli.eval:eval_command",
     "demo": "c2fbench.cli.demo:demo",

@@ -1,0 +1,39 @@
+"""``c2fbench compare A B``: per-class differences and a paired bootstrap interval."""
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("result_a", type=click.Path(path_type=Path))
+@click.argument("result_b", type=click.Path(path_type=Path))
+@click.option("--bootstrap", type=click.IntRange(min=10), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write compare.json here.")
+def compare(result_a, result_b, bootstrap, seed, out):
+    """Compare two `eval --out` folders of the same benchmark (A - B), paired over images."""
+    import json
+
+    from rich.table import Table
+
+    from c2fbench.console import out as stdout, success
+    from c2fbench.data.atomic import atomic_write_text
+    from c2fbench.report.compare import compare_results
+
+    result = compare_results(result_a, result_b, n=bootstrap, seed=seed)
+    table = Table(title=f"{result['benchmark']}: A - B per class (points)", show_edge=False)
+    table.add_column("class")
+    table.add_column("A - B", justify="right")
+    for name, diff in result["per_class_difference"].items():
+        table.add_row(name, "—" if diff is None else f"{diff:+.2f}")
+    stdout.print(table)
+    low, high = result["difference_ci95"]
+    verdict = "excludes 0: the difference is more than the choice of images" if result["excludes_zero"] else \
+        "includes 0: not distinguishable on these images"
+    stdout.print(f"{result['metric']}: A {result['a_value']:.2f}, B {result['b_value']:.2f}, A - B "
+                 f"{result['difference']:+.2f}, paired 95% interval [{low:+.2f}, {high:+.2f}] over "
+                 f"{result['num_images']} images ({bootstrap} resamples): {verdict}")
+    if out is not None:
+        atomic_write_text(out / "compare.json", json.dumps(result, indent=2) + "\n")
+        success(f"wrote {out / 'compare.json'}")

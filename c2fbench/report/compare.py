@@ -1,0 +1,52 @@
+"""``c2fbench compare A B``: two results of the same benchmark, per class and paired.
+
+The interval of the difference comes from a paired bootstrap over images: each resample
+draws the same images for both results, so what they share (which images are hard) cancels
+out, and the interval says whether the difference is more than the choice of images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from c2fbench.errors import InputError
+from c2fbench.metrics.bootstrap import paired_bootstrap_mean_j, paired_bootstrap_miou
+from c2fbench.results import read_metrics
+
+
+def _per_image(folder: Path) -> dict:
+    path = Path(folder) / "per_image.npz"
+    if not path.is_file():
+        raise InputError(f"{path}: not found (compare needs the per_image.npz that `c2fbench eval --out` writes)")
+    with np.load(path) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def compare_results(a: Path, b: Path, *, n: int = 1000, seed: int = 0) -> dict:
+    """Per-class differences (A - B, points) and the paired 95% interval of the headline."""
+    ma, mb = read_metrics(a), read_metrics(b)
+    if ma.get("benchmark") != mb.get("benchmark"):
+        raise InputError(f"{a} is {ma.get('benchmark')} but {b} is {mb.get('benchmark')}: compare one benchmark")
+    pa, pb = _per_image(a), _per_image(b)
+    if list(pa["ids"]) != list(pb["ids"]):
+        only = sorted(set(pa["ids"]) ^ set(pb["ids"]))
+        raise InputError(f"{b}: its images differ from {a}'s"
+                         + (f" ({len(only)} ids in one only, first: {only[0]})" if only else " (order)"))
+    if "confusion" in pa:
+        low, high = paired_bootstrap_miou(pa["confusion"], pb["confusion"], n=n, seed=seed)
+        per_class = {k: _diff(v, mb["per_class_iou"][k]) for k, v in ma["per_class_iou"].items()}
+        headline, values = "mIoU", (ma["mIoU"], mb["mIoU"])
+    else:
+        low, high = paired_bootstrap_mean_j(pa["group"], pa["J"], pb["J"], n=n, seed=seed)
+        per_class = {k: _diff(v["J"], mb["per_class"][k]["J"]) for k, v in ma["per_class"].items()}
+        headline, values = "mean_J", (ma["mean_J"], mb["mean_J"])
+    return {"benchmark": ma["benchmark"], "a": str(a), "b": str(b), "metric": headline, "a_value": values[0],
+            "b_value": values[1], "difference": _diff(*values), "difference_ci95": [low, high],
+            "excludes_zero": bool(low > 0 or high < 0), "bootstrap": n, "per_class_difference": per_class,
+            "num_images": int(len(pa["ids"]))}
+
+
+def _diff(x, y):
+    return None if x is None or y is None else x - y
