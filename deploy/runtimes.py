@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from c2fbench.errors import InputError
-from c2fbench.inference import ModuleRuntime, file_sha256, normalise
+from c2fbench.inference import ModuleRuntime, file_sha256, load_torch_runtime, normalise
 
 SUFFIXES = {".pt": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
 
@@ -61,12 +61,9 @@ class TorchRuntime(ModuleRuntime):
 
     @classmethod
     def from_checkpoint(cls, path: Path, *, device: str = "cpu", threads: int | None = None) -> "TorchRuntime":
-        from c2fbench.models.checkpoint import load_checkpoint
-
-        model, meta = load_checkpoint(path)
-        source = {"model": str(Path(path).resolve()), "sha256": file_sha256(path)}
-        return cls(model, classes=meta["classes"], normalization=meta["normalization"], device=device,
-                   source=source, threads=threads)
+        base = load_torch_runtime(path, device=device)
+        return cls(base.model, classes=base.classes, normalization=base.normalization, device=device,
+                   source=base.source, threads=threads)
 
     @property
     def versions(self) -> dict:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.data.images import list_images
+from c2fbench.data.labels import read_label_png
 from c2fbench.data.mit import read_mask_png
 from c2fbench.errors import InputError
 
@@ -17,10 +18,11 @@ def read_foreground(path: Path) -> np.ndarray | None:
     excluded); None for a label map that is entirely void (an image dropped between rounds)."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        if im.mode != "P":
-            return read_mask_png(path)
-        label = np.asarray(im)
+    with Image.open(path) as im:  # reads the header only
+        palette = im.mode == "P"
+    if not palette:
+        return read_mask_png(path)
+    label = read_label_png(path)
     return None if (label == 255).all() else (label > 0) & (label != 255)
 
 
