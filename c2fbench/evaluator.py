@@ -149,8 +149,7 @@ def evaluate(benchmark: Benchmark, source: PredictionSource, *, workers: int | N
             advance(stop - start)
     per_image = np.concatenate(results)
     metrics = _summarise(benchmark, per_image, bootstrap=bootstrap, seed=seed)
-    metrics.update(c2fbench_version=__version__, source=source.describe(),
-                   time_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    metrics.update(_provenance(benchmark, source))
     return EvalResult(benchmark, per_image, metrics)
 
 
@@ -167,9 +166,19 @@ def evaluate_distributed(benchmark: Benchmark, source: PredictionSource, *, rank
     for i, part in zip(mine, parts):
         per_image[i] = part
     metrics = _summarise(benchmark, reduce_sum(per_image), bootstrap=0, seed=0)
-    metrics.update(c2fbench_version=__version__, source=source.describe(),
-                   time_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    metrics.update(_provenance(benchmark, source))
     return metrics
+
+
+def _provenance(benchmark: Benchmark, source: PredictionSource) -> dict:
+    """Where a result comes from: version, prediction source, data root, time. ``data.synthetic``
+    marks ground truth from ``c2fbench data synth`` (its ``synth.json`` sits above the root), so
+    reports never place synthetic scores among published ones unmarked."""
+    root = Path(benchmark.root).resolve()
+    synthetic = any((folder / "synth.json").is_file() for folder in [root, *root.parents][:4])
+    return {"c2fbench_version": __version__, "source": source.describe(),
+            "data": {"root": str(root), "synthetic": synthetic},
+            "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 def _result_shape(benchmark: Benchmark) -> tuple[int, ...]:

@@ -3,9 +3,12 @@
 1. the synthetic benchmark (``demo`` preset; reused when already there);
 2. the recursive trainer with the ``demo`` recipe (light backbone, 3 rounds): coarse
    masks, GrabCut, training, refinement, every round scored on the synthetic VOC val split;
-3. the Table I comparison: the same first round trained on the coarse masks themselves;
-4. a colour-only baseline as the floor;
-5. the final model scored with bootstrap intervals, the per-class table, and a summary.
+3. the Fig. 6 ablation: the same run refining without GrabCut, branched after round 1;
+4. the Table I comparison: the same first round trained on the coarse masks themselves;
+5. a colour-only baseline as the floor;
+6. the final model scored with bootstrap intervals, the per-class table, and a summary.
+
+``c2fbench demo`` then deploys the final model (``deploy.demo``) and writes the report.
 """
 
 from __future__ import annotations
@@ -41,20 +44,25 @@ def _train(cfg, data: Path, run: Path, workers: int) -> list[dict]:
 
 
 def _colour_baseline(data: Path, out: Path, workers: int) -> dict:
+    """Fit on the synthetic VOC train split, predict val into ``out/predictions``, score into ``out/eval``."""
     from c2fbench.baseline import fit_colour_baseline, predict_folder
     from c2fbench.benchmarks import load_benchmark
     from c2fbench.evaluator import PngPredictions, evaluate
+    from c2fbench.results import write_eval
 
     bench = load_benchmark("voc-val", data)
     ids = (bench.root / "ImageSets" / "Segmentation" / "train.txt").read_text().split()
     model = fit_colour_baseline(bench.root, ids)
-    predict_folder(model, [(s.image, out / f"{s.id}.png") for s in bench.samples], foreground=False,
-                   description="colour baseline")
-    return evaluate(bench, PngPredictions(out), workers=workers).metrics
+    predict_folder(model, [(s.image, out / "predictions" / f"{s.id}.png") for s in bench.samples],
+                   foreground=False, description="colour baseline")
+    result = evaluate(bench, PngPredictions(out / "predictions"), workers=workers)
+    write_eval(out / "eval", result, figures=False)
+    return result.metrics
 
 
-def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2, recipe: str = "demo") -> Path:
-    """Everything under ``out``; returns the main run directory."""
+def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2, recipe: str = "demo") -> dict:
+    """Everything under ``out``; returns the paths of what it wrote, by name (``data``, ``run``,
+    ``run-no-grabcut``, ``run-coarse-masks``, ``colour-baseline``, ``eval``)."""
     from dataclasses import replace
 
     from c2fbench.benchmarks import load_benchmark
@@ -63,11 +71,15 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     from c2fbench.report.terminal import print_metrics
     from c2fbench.results import write_eval
     from trainers.config import resolve_config
+    from trainers.recursive import branch_after_round_one
 
     data = out / "data"
     _synth(data, preset, seed)
     cfg = resolve_config(recipe=recipe, config=None, overrides={"seed": seed, "val_root": str(data)})
     rounds = _train(cfg, data, out / "run", workers)
+    if not (out / "run-no-grabcut" / "config.json").is_file():
+        branch_after_round_one(out / "run", out / "run-no-grabcut", refine_grabcut=False)
+    plain = _train(cfg, data, out / "run-no-grabcut", workers)
     coarse = _train(replace(cfg, rounds=1, enhance_initial=False), data, out / "run-coarse-masks", workers)
     colour = _colour_baseline(data, out / "colour-baseline", workers)
 
@@ -77,12 +89,14 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
         result = evaluate(bench, source, bootstrap=200, advance=advance)
     write_eval(out / "eval-voc-val", result)
     print_metrics(result.metrics)
-    _print_summary(rounds, coarse[0], colour)
+    _print_summary(rounds, plain, coarse[0], colour)
     success(f"run directory {out / 'run'} (final.pt, metrics.jsonl, masks/); scores in {out / 'eval-voc-val'}")
-    return out / "run"
+    return {"data": data, "run": out / "run", "run-no-grabcut": out / "run-no-grabcut",
+            "run-coarse-masks": out / "run-coarse-masks", "colour-baseline": out / "colour-baseline" / "eval",
+            "eval": out / "eval-voc-val"}
 
 
-def _print_summary(rounds: list[dict], coarse: dict, colour: dict) -> None:
+def _print_summary(rounds: list[dict], plain: list[dict], coarse: dict, colour: dict) -> None:
     table = Table(title="synthetic voc-val mIoU by round (training-mask IoU with the hidden truth)", show_edge=False)
     for column in ("model", "training masks", "mask IoU", "val mIoU"):
         table.add_column(column, justify="left" if column in ("model", "training masks") else "right")
@@ -91,6 +105,9 @@ def _print_summary(rounds: list[dict], coarse: dict, colour: dict) -> None:
     for line in rounds:
         masks = "coarse + GrabCut" if line["round"] == 1 else f"refined after round {line['round'] - 1}"
         table.add_row(f"round {line['round']}", masks, _fmt(line["train_masks"].get("iou")), f"{line['val']['mIoU']:.2f}")
+    for line in plain[1:]:
+        table.add_row(f"round {line['round']}", f"predictions of round {line['round'] - 1}, no GrabCut",
+                      _fmt(line["train_masks"].get("iou")), f"{line['val']['mIoU']:.2f}")
     stdout.print(table)
 
 

@@ -22,6 +22,7 @@ COMMANDS = {
     "deploy": "c2fbench.cli.deploy:deploy",
     "masks": "c2fbench.cli.masks:masks",
     "predict": "c2fbench.cli.predict:predict",
+    "report": "c2fbench.cli.report:report",
     "train": "c2fbench.cli.train:train",
 }
 

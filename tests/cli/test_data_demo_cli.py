@@ -66,8 +66,16 @@ def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
     assert metrics["benchmark"] == "voc-val" and "mIoU_ci95" in metrics
     rounds = (tmp_path / "demo" / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(rounds) == 2 and (tmp_path / "demo" / "run-coarse-masks" / "final.pt").is_file()
-    for fragment in ("colour baseline", "coarse (no GrabCut)", "round 2", "run directory"):
+    for fragment in ("colour baseline", "coarse (no GrabCut)", "round 2", "run directory", "report:"):
         assert fragment in result.output, fragment
+    branch = [json.loads(line) for line in (tmp_path / "demo" / "run-no-grabcut" / "metrics.jsonl").open()]
+    assert [line["round"] for line in branch] == [1, 2]
+    assert json.loads((tmp_path / "demo" / "run-no-grabcut" / "config.json").read_text())["refine_grabcut"] is False
+    assert json.loads((tmp_path / "demo" / "deploy" / "parity.json").read_text())["within_tolerance"]
+    page = (tmp_path / "demo" / "report" / "report.html").read_text()
+    for section in ("PASCAL VOC 2012 leaderboard", "Training rounds (Fig. 6)", "Deployment", "no GrabCut"):
+        assert section in page, section
+    assert str((tmp_path / "demo" / "report" / "report.html").resolve()) in "".join(result.output.split())
 
 
 def test_unknown_benchmark_and_preset_are_usage_errors(tmp_path):

@@ -6,26 +6,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from c2fbench.benchmarks import load_benchmark
 from c2fbench.cli.main import cli
-from c2fbench.evaluator import PngPredictions, evaluate
 from c2fbench.metrics.bootstrap import paired_bootstrap_miou
 from c2fbench.metrics.semantic import semantic_scores
-from c2fbench.results import write_eval
-from conftest import save_palette_png
-
-
-def scored(voc_tree, tmp_path, name, corrupt_rate, seed):
-    data_root, _, labels = voc_tree
-    rng = np.random.default_rng(seed)
-    for image_id, label in labels.items():
-        pred = np.where(rng.random(label.shape) < corrupt_rate, rng.integers(0, 21, label.shape), label)
-        pred[pred == 255] = 0
-        save_palette_png(tmp_path / name / "pred" / f"{image_id}.png", pred.astype(np.uint8))
-    bench = load_benchmark("voc-val", data_root)
-    write_eval(tmp_path / name / "res", evaluate(bench, PngPredictions(tmp_path / name / "pred"), workers=1),
-               figures=False)
-    return tmp_path / name / "res"
+from report_helpers import scored
 
 
 def test_paired_interval_matches_an_explicit_loop():

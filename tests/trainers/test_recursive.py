@@ -9,6 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from c2fbench.cli.main import cli
+from c2fbench.errors import InputError
 from trainers.config import TrainConfig, resolve_config
 from trainers.recursive import train_recursive
 
@@ -122,3 +123,27 @@ def test_recipes_and_bad_configurations(tmp_path):
         resolve_config(recipe=None, config=tmp_path / "c.json", overrides={})
     with pytest.raises(InputError, match="crop"):
         resolve_config(recipe=None, config=None, overrides={"crop": 400, "resize": 300})
+
+
+def test_a_branch_after_round_one_equals_a_straight_run_with_its_settings(synth, straight_run, tmp_path):
+    from trainers.recursive import branch_after_round_one
+
+    straight = tmp_path / "straight"
+    train_recursive(TrainConfig(**TINY, val_root=str(synth), refine_grabcut=False), images=synth / "imagenet",
+                    out=straight, workers=1)
+    branch = tmp_path / "branch"
+    cfg = branch_after_round_one(straight_run, branch, refine_grabcut=False)
+    assert cfg.refine_grabcut is False and not (branch / "metrics.jsonl").exists()
+    train_recursive(cfg, images=synth / "imagenet", out=branch, resume=True, workers=1)
+    assert (branch / "config.json").read_text() == (straight / "config.json").read_text()
+    got = [json.loads(line) for line in (branch / "metrics.jsonl").read_text().splitlines()]
+    want = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    for a, b in zip(got, want, strict=True):
+        a["val"].pop("time_utc"), b["val"].pop("time_utc")
+        a["val"]["source"].pop("model", None), b["val"]["source"].pop("model", None)
+        assert a == b
+    a = torch.load(branch / "final.pt", weights_only=True)["state_dict"]
+    b = torch.load(straight / "final.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in b)
+    with pytest.raises(InputError, match="lr"):
+        branch_after_round_one(straight_run, tmp_path / "bad", lr=0.1)
