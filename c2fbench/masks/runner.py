@@ -9,7 +9,10 @@ A job maps each image id (``<wnid>/<stem>``) to output files ``OUT/<id>.png``. T
 - spreads the rest over worker processes, each id's result independent of the others;
 - reports unreadable inputs by name and goes on (``strict`` stops at the first);
 - counts what happened and writes it to ``summary.json`` (``summary-K-of-N.json`` when
-  sharded), atomically.
+  sharded), atomically. ``done``, ``skipped_existing`` and ``failed`` count this call;
+  ``stats`` (events such as fallbacks or dropped images) describe every finished output, so
+  a resumed call adds its events to those its previous summary recorded (a process killed
+  outright writes no summary, so its events are not carried).
 """
 
 from __future__ import annotations
@@ -123,6 +126,19 @@ def _process(image_id: str) -> ItemResult:
     return _job.process(image_id)
 
 
+def _earlier_stats(path: Path, summary: Summary) -> dict[str, int]:
+    """Events of the outputs an earlier call of the same job finished (now skipped as existing);
+    nothing when that summary is absent, for another job or shard, or covers more than exists."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if (earlier.get("job"), earlier.get("shard"), earlier.get("total")) != (summary.job, summary.shard, summary.total):
+        return {}
+    finished = earlier.get("done", 0) + earlier.get("skipped_existing", 0)
+    return earlier.get("stats", {}) if finished <= summary.skipped_existing else {}
+
+
 def run_job(job: Job, ids: list[str], *, out: Path, shard: Shard = Shard(), workers: int = 1,
             strict: bool = False, options: dict | None = None,
             advance: Callable[[int], None] = lambda n: None,
@@ -136,18 +152,19 @@ def run_job(job: Job, ids: list[str], *, out: Path, shard: Shard = Shard(), work
     summary.skipped_existing = len(mine) - len(pending)
     advance(summary.skipped_existing)
     remove_stale_temporaries([p for i in pending for p in job.outputs(i)])
-    stats: Counter[str] = Counter()
+    stats: Counter[str] = Counter(_earlier_stats(out / shard.summary_name, summary))
 
     def record(result: ItemResult) -> None:
-        advance(1)
         if result.stat:
             stats[result.stat] += 1
         if result.status == "done":
             summary.done += 1
+            advance(1)  # after counting: an interrupt raised by a progress callback loses no event
             return
         summary.failed += 1
         if len(summary.failures) < 20:
             summary.failures.append(f"{result.id}: {result.error}")
+        advance(1)
         if strict:
             raise InputError(f"{result.error} (stopping: --strict)")
         warn(f"skipped {result.error}")

@@ -73,6 +73,46 @@ def test_shards_merge_into_the_unsharded_output(tree, tmp_path):
     assert (tmp_path / "sharded" / "summary-1-of-2.json").is_file()
 
 
+class CountingJob:
+    """Writes <id>.png; ids ending in an odd digit report the event "odd"."""
+
+    name = "counting"
+
+    def __init__(self, out):
+        self.out = out
+
+    def outputs(self, image_id):
+        return [self.out / f"{image_id}.png"]
+
+    def process(self, image_id):
+        from c2fbench.data.atomic import atomic_write_bytes
+        from c2fbench.masks.runner import ItemResult
+
+        atomic_write_bytes(self.outputs(image_id)[0], b"x")
+        return ItemResult(image_id, "done", stat="odd" if int(image_id[-1]) % 2 else None)
+
+
+def test_events_of_outputs_finished_earlier_survive_a_resume(tmp_path):
+    ids = [f"img{k}" for k in range(10)]
+    job = CountingJob(tmp_path / "out")
+    seen = {"n": 0}
+
+    def kill_after_four(n):  # the 4th id, img3, reports an event as the interrupt comes
+        seen["n"] += n
+        if seen["n"] >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job, ids, out=tmp_path / "out", advance=kill_after_four)
+    resumed = run_job(job, ids, out=tmp_path / "out")
+    assert resumed.done < len(ids) and resumed.stats == {"odd": 5}  # 5 odd ids in all, whichever call did them
+    again = run_job(job, ids, out=tmp_path / "out")  # everything exists: nothing done, events kept
+    assert again.done == 0 and again.skipped_existing == len(ids) and again.stats == {"odd": 5}
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["stats"] == {"odd": 5}
+    (tmp_path / "out" / "img1.png").unlink()  # an output removed by hand: earlier events can't be trusted
+    assert run_job(job, ids, out=tmp_path / "out").stats == {"odd": 1}
+
+
 def test_a_killed_run_resumes_to_exactly_the_uninterrupted_files(tree, tmp_path):
     root, images = tree
     ids = list_images(images)
