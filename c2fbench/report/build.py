@@ -222,7 +222,7 @@ def _rounds(inputs: list[ReportInput]) -> list[Section]:
     every = sorted({line["round"] for item in runs for line in item.data["rounds"]})
     header = ["round"]
     for item in runs:
-        header += [f"{item.label}: val", f"{item.label}: mask IoU"]
+        header += [f"{item.label} ({run_variant(item.data['config'])}): val", f"{item.label}: mask IoU"]
     rows = []
     for r in every:
         row = [str(r)]

@@ -63,7 +63,7 @@ def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
                                       "--recipe", "tiny", "--workers", "1"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "demo" / "eval-voc-val" / "metrics.json").read_text())
-    assert metrics["benchmark"] == "voc-val" and "mIoU_ci95" in metrics
+    assert metrics["benchmark"] == "voc-val" and "mIoU_ci95" in metrics and metrics["data"]["synthetic"] is True
     rounds = (tmp_path / "demo" / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(rounds) == 2 and (tmp_path / "demo" / "run-coarse-masks" / "final.pt").is_file()
     for fragment in ("colour baseline", "coarse (no GrabCut)", "round 2", "run directory", "report:"):
@@ -73,7 +73,8 @@ def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
     assert json.loads((tmp_path / "demo" / "run-no-grabcut" / "config.json").read_text())["refine_grabcut"] is False
     assert json.loads((tmp_path / "demo" / "deploy" / "parity.json").read_text())["within_tolerance"]
     page = (tmp_path / "demo" / "report" / "report.html").read_text()
-    for section in ("PASCAL VOC 2012 leaderboard", "Training rounds (Fig. 6)", "Deployment", "no GrabCut"):
+    for section in ("PASCAL VOC 2012 leaderboard", "Training rounds (Fig. 6)", "Deployment", "without GrabCut",
+                    "final model (synthetic)"):
         assert section in page, section
     assert str((tmp_path / "demo" / "report" / "report.html").resolve()) in "".join(result.output.split())
 

@@ -82,6 +82,7 @@ def results(voc_tree, mit_tree, tmp_path):
     bad = scored(voc_tree, tmp_path, "bad", 0.7, 2)
     mit = scored_mit(mit_tree, tmp_path, "mit", 3)
     good_metrics = json.loads((good / "metrics.json").read_text())
+    assert good_metrics["data"] == {"root": str(voc_tree[1].resolve()), "synthetic": False}
     bad_metrics = json.loads((bad / "metrics.json").read_text())
     run = tmp_path / "run"
     run.mkdir()
