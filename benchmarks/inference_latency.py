@@ -10,7 +10,11 @@ and ORT intra-op threads), so the ratio compares like with like. The peer is PyT
 
     python benchmarks/inference_latency.py [--threads 2] [--iterations 20] [--warmup 3]
         [--demo-checkpoint c2fbench-demo/run/final.pt] [--int8-calib DIR [--int8-keep-fp32 REGEX]]
-        [--out FILE.json]
+        [--with-deeplabv3] [--out FILE.json]
+
+``--with-deeplabv3`` adds torchvision's DeepLab-v3 ResNet-101 (random weights) at 321x321,
+the model the issue's 1.41x was measured on, timed by the same code through the same
+runtimes, so the two ResNet-101 ratios can be told apart from the machine.
 
 Ratio = torch median / ORT median (> 1: ORT faster). The machine's 1-minute load average
 is printed with the numbers: on a shared machine, both backends suffer alike but the
@@ -68,6 +72,46 @@ def measure(label: str, checkpoint: Path, shape: tuple, args, int8: Path | None)
     return row
 
 
+def deeplabv3_row(tmp: Path, args) -> dict:
+    """torchvision DeepLab-v3 ResNet-101 (random weights), eager against ORT FP32 at 321x321."""
+    import onnx
+    import torch
+    import torchvision
+
+    from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
+    from deploy.profile import time_runtime
+    from deploy.runtimes import OnnxRuntime, TorchRuntime
+
+    class Logits(torch.nn.Module):  # torchvision's segmentation models return a dict
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x)["out"]
+
+    torch.manual_seed(0)
+    net = Logits(torchvision.models.segmentation.deeplabv3_resnet101(weights=None, weights_backbone=None)).eval()
+    shape = (1, 3, 321, 321)
+    path = tmp / "deeplabv3.onnx"
+    torch.onnx.export(net, (torch.zeros(shape),), str(path), opset_version=17, dynamo=False,
+                      input_names=["image"], output_names=["logits"])
+    model = onnx.load(str(path))  # the metadata a c2fbench runtime reads
+    meta = {"c2fbench.classes": json.dumps([f"class{i}" for i in range(21)]),
+            "c2fbench.normalization": json.dumps({"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})}
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    eager = TorchRuntime(net, classes=[f"class{i}" for i in range(21)], threads=args.threads,
+                         normalization={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})
+    timing = dict(warmup=args.warmup, iterations=args.iterations, seed=0)
+    torch_ms = time_runtime(eager, shape, **timing)["median_ms"]
+    ort_ms = time_runtime(OnnxRuntime(path, threads=args.threads), shape, **timing)["median_ms"]
+    return {"model": "torchvision deeplabv3_resnet101 (random)", "shape": list(shape), "threads": args.threads,
+            "load_average_1m": round(os.getloadavg()[0], 2), "torch_fp32_median_ms": round(torch_ms, 2),
+            "onnxruntime_fp32_median_ms": round(ort_ms, 2), "ratio_onnxruntime_fp32": round(torch_ms / ort_ms, 3)}
+
+
 def int8_model(checkpoint: Path, shape: tuple, calib: Path, tmp: Path, keep_fp32: tuple) -> Path:
     """Static INT8 (QDQ, per channel) of ``checkpoint`` at ``shape``, calibrated on ``calib``;
     nodes matching ``keep_fp32`` (and the head) stay FP32."""
@@ -92,6 +136,8 @@ def main() -> None:
                         help="Training images for INT8 calibration (adds ORT INT8 to the light model's rows).")
     parser.add_argument("--int8-keep-fp32", action="append", default=[], metavar="REGEX",
                         help="Nodes kept FP32 in the INT8 model (the demo model needs 'backbone\\.1[0-6]/').")
+    parser.add_argument("--with-deeplabv3", action="store_true",
+                        help="Also time torchvision's DeepLab-v3 ResNet-101, the issue's reference model.")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     import onnxruntime
@@ -107,6 +153,9 @@ def main() -> None:
                 int8 = int8_model(checkpoint, shape, args.int8_calib, Path(tmp), tuple(args.int8_keep_fp32))
             rows.append(measure(label, checkpoint, shape, args, int8))
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "results"}), flush=True)
+        if args.with_deeplabv3:
+            rows.append(deeplabv3_row(Path(tmp), args))
+            print(json.dumps(rows[-1]), flush=True)
     if args.out is not None:
         args.out.write_text(json.dumps(rows, indent=2) + "\n")
 
