@@ -1,0 +1,88 @@
+"""Deployment section: latency across backends and precisions (speed-up over PyTorch eager in
+the same profile), accuracy matched to each profiled model file by sha256, latency against
+accuracy, and parity checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from c2fbench.report import figures
+from c2fbench.report.cells import DASH, fmt, headline, signed
+from c2fbench.report.document import Figure, Section, Table, slug
+from c2fbench.report.inputs import ReportInput
+
+
+def _accuracy_by_model(inputs: list[ReportInput]) -> dict[str, tuple[str, float, str]]:
+    """sha256 of a model file -> (metric, value, benchmark) from the evals and parity checks given."""
+    found = {}
+
+    def add(metrics: dict):
+        sha = (metrics.get("source") or {}).get("sha256")
+        if sha and sha not in found:
+            metric, value = headline(metrics)
+            found[sha] = (metric, value, metrics["benchmark"])
+
+    for item in inputs:
+        if item.kind in ("semantic", "foreground"):
+            add(item.data)
+        elif item.kind == "parity":
+            add(item.data["reference"])
+            add(item.data["deployed"])
+    return found
+
+
+def _model_name(metrics: dict) -> str:
+    return Path((metrics.get("source") or {}).get("model", DASH)).name
+
+
+def deploy_section(inputs: list[ReportInput]) -> list[Section]:
+    profiles = [i for i in inputs if i.kind == "profile"]
+    parities = [i for i in inputs if i.kind == "parity"]
+    if not profiles and not parities:
+        return []
+    blocks = []
+    if profiles:
+        accuracy = _accuracy_by_model(inputs)
+        rows, points = [], {}
+        for item in profiles:
+            source = item.data.get("source") or {}
+            model = Path(source.get("model", item.label)).name
+            score = accuracy.get(source.get("sha256"))
+            torch_ms = {tuple(e["shape"]): e["median_ms"] for e in item.data["results"] if e["backend"] == "torch"}
+            for e in item.data["results"]:
+                base = torch_ms.get(tuple(e["shape"]))
+                speedup = f"{base / e['median_ms']:.2f}x" if base and e["median_ms"] > 0 else DASH
+                rows.append([model, e["backend"], e["precision"], "x".join(map(str, e["shape"])),
+                             str(e.get("threads", DASH)), e.get("device", DASH), fmt(e["median_ms"], 2),
+                             fmt(e.get("p90_ms"), 2), fmt(e["throughput_ips"], 1), speedup,
+                             f"{score[1]:.2f} ({score[2]} {score[0]})" if score else DASH])
+                if score:
+                    points.setdefault((score[2], score[0]), []).append(
+                        {"name": f"{model} {e['backend']} {e['precision']} {'x'.join(map(str, e['shape'][2:]))}",
+                         "ms": e["median_ms"], "score": score[1]})
+        blocks += ["Median host latency per batch from `c2fbench deploy profile`; speed-up is against PyTorch eager "
+                   "in the same profile at the same shape. Accuracy is that of the profiled model file, matched by "
+                   "its sha256 to the eval and parity results given to this report (a checkpoint's score also "
+                   "stands for its FP32 export, whose parity `deploy parity` checks).",
+                   Table(["model", "backend", "precision", "shape", "threads", "device", "median ms", "p90 ms",
+                          "images/s", "vs torch", "accuracy"], rows, caption="Latency across backends and precisions")]
+        for (benchmark, metric), pts in points.items():
+            blocks.append(Figure(f"latency-{slug(benchmark)}-{slug(metric)}", figures.latency_accuracy_png(
+                pts, ylabel=f"{benchmark} {metric} (%)"),
+                f"Median latency against {benchmark} {metric}: up and to the left is better."))
+        if not points:
+            blocks.append("No eval or parity result given here shares a model file with the profiles, so there is "
+                          "no latency-against-accuracy plot: add the eval of the profiled model.")
+    if parities:
+        rows = []
+        for item in parities:
+            d = item.data
+            (_, ref), (_, dep) = headline(d["reference"]), headline(d["deployed"])
+            logits = d.get("logits") or {}
+            rows.append([item.label, d.get("benchmark", DASH), _model_name(d["reference"]), _model_name(d["deployed"]),
+                         f"{ref:.2f}", f"{dep:.2f}", signed(dep - ref, 2), fmt(d.get("tolerance"), 2),
+                         fmt(logits["argmax_agreement"], 2) if "argmax_agreement" in logits else DASH])
+        blocks.append(Table(["parity", "benchmark", "reference", "deployed", "reference score", "deployed score",
+                             "difference", "tolerance", "argmax agreement %"], rows,
+                            caption="Accuracy of the deployed model against its checkpoint"))
+    return [Section("Deployment", blocks)]

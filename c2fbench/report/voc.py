@@ -1,0 +1,96 @@
+"""PASCAL VOC sections: the Table II leaderboard with the user's rows, per-class IoU against
+Table III, and row-normalised confusion matrices (like Fig. 7)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from c2fbench.data.voc import VOC_CLASSES
+from c2fbench.leaderboard import paper_tables
+from c2fbench.report import figures
+from c2fbench.report.cells import DASH, SYNTHETIC_NOTE, fmt, is_synthetic, row_name, signed, with_ci
+from c2fbench.report.document import Figure, Section, Table, slug
+from c2fbench.report.inputs import ReportInput
+
+
+def _voc_results(inputs: list[ReportInput], benchmark: str | None = None) -> list[ReportInput]:
+    return [i for i in inputs if i.kind == "semantic" and list(i.data["classes"]) == list(VOC_CLASSES)
+            and (benchmark is None or i.data["benchmark"] == benchmark)]
+
+
+def leaderboard_section(inputs: list[ReportInput], supervision: str) -> list[Section]:
+    mine = _voc_results(inputs, "voc-val")
+    if not mine:
+        return []
+    table2 = paper_tables()["table2_voc2012"]
+    entries = [{"name": r["method"] + ("*" if r["extra_supervision"] else ""), "venue": r["venue"] or "this paper",
+                "supervision": r["supervision"], "val": r["val_mIoU"], "test": r["test_mIoU"], "user": False,
+                "ci": None} for r in table2["rows"]]
+    entries += [{"name": row_name(i), "venue": "your result", "supervision": supervision, "val": i.data["mIoU"],
+                 "test": None, "user": True, "ci": i.data.get("mIoU_ci95")} for i in mine]
+    entries.sort(key=lambda e: -e["val"])  # stable: ties keep the paper's order, then the user's
+    rows, user_rows = [], set()
+    for rank, entry in enumerate(entries, 1):
+        if entry["user"]:
+            user_rows.add(rank - 1)
+        rows.append([str(rank), entry["name"], entry["supervision"], entry["venue"],
+                     with_ci(entry["val"], entry["ci"]), fmt(entry["test"])])
+    blocks = [
+        f"Your voc-val results inserted by val mIoU among the methods of the paper's Table II (PASCAL VOC 2012). "
+        f"'*' marks methods that implicitly use pixel-level or other extra supervision (the paper's mark); "
+        f"'Ours' is Jing et al. Your rows are listed with supervision '{supervision}' (set with --supervision); "
+        f"brackets hold bootstrap 95% intervals over images where the eval ran with --bootstrap.",
+        Table(["rank", "method", "supervision", "venue", "val mIoU", "test mIoU"], rows, user_rows,
+              caption="PASCAL VOC 2012 mIoU (%), ranked by val"),
+        Figure("leaderboard-voc", figures.leaderboard_png(
+            [{"name": e["name"], "value": e["val"], "supervision": e["supervision"], "user": e["user"]} for e in entries]),
+            "VOC 2012 val mIoU of Table II's methods (coloured by supervision) and yours (red)."),
+    ]
+    if any(is_synthetic(i.data) for i in mine):
+        blocks.insert(1, SYNTHETIC_NOTE)
+    return [Section("PASCAL VOC 2012 leaderboard (Table II)", blocks)]
+
+
+def per_class_section(inputs: list[ReportInput]) -> list[Section]:
+    mine = _voc_results(inputs)
+    if not mine:
+        return []
+    paper = paper_tables()["table3_per_class"]["val"]
+    paper_column = [None, *paper["per_class_iou"].values(), paper["mIoU"]]  # background is not printed
+    header, columns = ["class", "paper (val)"], [list(map(fmt, paper_column))]
+    for item in mine:
+        values = [*item.data["per_class_iou"].values(), item.data["mIoU"]]
+        header.append(f"{row_name(item)} ({item.data['benchmark']})")
+        columns.append([*map(fmt, values[:-1]), with_ci(values[-1], item.data.get("mIoU_ci95"))])
+        if item.data["benchmark"] == "voc-val":  # the paper's row is val: compare like with like
+            header.append(f"{item.label} − paper")
+            columns.append([DASH if v is None or p is None else signed(v - p) for v, p in zip(values, paper_column)])
+    names = [*VOC_CLASSES, "mIoU"]
+    rows = [[name, *(column[r] for column in columns)] for r, name in enumerate(names)]
+    blocks = [
+        "Per-class IoU against the paper's Table III (val). The paper does not print background IoU; its mIoU "
+        "and the 20 printed classes imply 88.9. Differences are your value minus the paper's, in points.",
+        Table(header, rows, {len(rows) - 1}, caption="Per-class IoU (%)"),
+        Figure("per-class-voc", figures.per_class_png(
+            list(VOC_CLASSES[1:]), {"paper (val)": list(paper["per_class_iou"].values()),
+                                    **{row_name(i): list(i.data["per_class_iou"].values())[1:] for i in mine}},
+            title="Per-class IoU: the paper's Table III and yours"),
+            "Per-class IoU of the 20 object classes, the paper's val row (grey) beside yours."),
+    ]
+    if any(is_synthetic(i.data) for i in mine):
+        blocks.insert(1, SYNTHETIC_NOTE)
+    return [Section("Per-class IoU (Table III)", blocks)]
+
+
+def confusion_section(inputs: list[ReportInput]) -> list[Section]:
+    semantic = [i for i in inputs if i.kind == "semantic"]
+    if not semantic:
+        return []
+    blocks = ["Each row is one ground-truth class, normalised to 100%: the diagonal is that class's pixel accuracy, "
+              "the rest of the row says what it was mistaken for (like the paper's Fig. 7). Void pixels are excluded."]
+    for item in semantic:
+        blocks.append(Figure(f"confusion-{slug(item.label)}", figures.confusion_heatmap_png(
+            np.array(item.data["confusion_matrix"]), item.data["classes"],
+            title=f"{row_name(item)}: {item.data['benchmark']}"),
+            f"Row-normalised confusion matrix of {row_name(item)} on {item.data['benchmark']} (% of ground-truth pixels)."))
+    return [Section("Confusion matrices (Fig. 7)", blocks)]
