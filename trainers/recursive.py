@@ -142,7 +142,7 @@ def branch_after_round_one(source: Path, out: Path, **changes) -> TrainConfig:
     if not (source / "config.json").is_file() or not (source / "round-01" / "model.pt").is_file():
         raise InputError(f"{source}: a run directory with a finished round 1 (round-01/model.pt) is needed")
     if (out / "config.json").is_file():
-        raise InputError(f"{out}: a run exists here already")
+        raise InputError(f"{out}: a run exists here already (continue it with --resume, without --branch-from)")
     cfg = replace(TrainConfig(**json.loads((source / "config.json").read_text())), **changes)
     for part in ("masks/coarse", "masks/enhanced", "masks/round-00", "round-01", "predictions/round-01"):
         if (source / part).is_dir():

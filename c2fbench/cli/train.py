@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+
 @click.group()
 def train() -> None:
     """Train the paper's networks."""
@@ -18,6 +19,10 @@ def _options(f):
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="JSON file of options (a run's own config.json reproduces it)."),
         click.option("--resume", is_flag=True, help="Continue the run in --out from its last completed step."),
+        click.option("--branch-from", type=click.Path(file_okay=False, path_type=Path),
+                     help="Start from this run's round-0 masks and round-1 model; only refinement options "
+                          "(--[no-]refine-grabcut, --refine-init, --[no-]keep-own-category, --reinit, --rounds) "
+                          "may differ: the Fig. 6 ablation without retraining round 1."),
         click.option("--arch", help="Model name from c2fbench.models.MODELS."),
         click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True),
         click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True, help="Epochs per round."),
@@ -47,15 +52,25 @@ def _options(f):
 
 def _run(ctx, images, out, recipe, config_file, resume, workers, device, options, fixed):
     from c2fbench.console import success
+    from c2fbench.errors import InputError
     from c2fbench.parallel import default_workers
     from trainers.config import resolve_config
-    from trainers.recursive import headline, train_recursive
+    from trainers.recursive import BRANCHABLE, branch_after_round_one, headline, train_recursive
     from trainers.train import TrainingDiverged
 
+    branch_from = options.pop("branch_from")
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     defaults = {k: v for k, v in options.items() if k not in explicit and v is not None}
     base = {} if (recipe or config_file) else defaults
-    cfg = resolve_config(recipe=recipe, config=config_file, overrides={**base, **fixed, **explicit})
+    if branch_from is not None:
+        others = sorted(set(explicit) - set(BRANCHABLE)) + (["--recipe"] if recipe else []) + \
+            (["--config"] if config_file else []) + (["--resume"] if resume else [])
+        if others:
+            raise InputError(f"--branch-from {branch_from}: {', '.join(others)} cannot differ from the source run "
+                             f"(only {', '.join(BRANCHABLE)} act after round 1)")
+        cfg, resume = branch_after_round_one(branch_from, out, **explicit), True
+    else:
+        cfg = resolve_config(recipe=recipe, config=config_file, overrides={**base, **fixed, **explicit})
     try:
         line = train_recursive(cfg, images=images, out=out, resume=resume, workers=workers or default_workers(),
                                device=device)

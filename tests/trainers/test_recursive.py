@@ -147,3 +147,17 @@ def test_a_branch_after_round_one_equals_a_straight_run_with_its_settings(synth,
     assert all(torch.equal(a[k], b[k]) for k in b)
     with pytest.raises(InputError, match="lr"):
         branch_after_round_one(straight_run, tmp_path / "bad", lr=0.1)
+
+
+def test_train_branch_from_takes_only_refinement_options(synth, straight_run, tmp_path):
+    base = ["train", "deeplab", "--imagenet", str(synth / "imagenet"), "--branch-from", str(straight_run)]
+    refused = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "b1"), "--no-refine-grabcut", "--lr", "0.1"])
+    assert refused.exit_code == 2 and "lr cannot differ" in refused.output and not (tmp_path / "b1").exists()
+    done = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "b2"), "--no-refine-grabcut", "--workers", "1"])
+    assert done.exit_code == 0, done.output
+    config = json.loads((tmp_path / "b2" / "config.json").read_text())
+    assert config["refine_grabcut"] is False and config["lr"] == json.loads((straight_run / "config.json").read_text())["lr"]
+    lines = [json.loads(line) for line in (tmp_path / "b2" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["round"] for line in lines] == [1, 2] and (tmp_path / "b2" / "final.pt").is_file()
+    again = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "b2"), "--no-refine-grabcut"])
+    assert again.exit_code == 2 and "--resume" in again.output
