@@ -123,34 +123,6 @@ def _run_masks_job(run: Run, job, ids, out: Path):
     return summary
 
 
-# Settings that act only from round 1's refinement on: a run that differs from another only
-# in these shares its round-0 masks and its round-1 training, so it can start from them.
-BRANCHABLE = ("refine_grabcut", "refine_init", "keep_own_category", "reinit", "rounds")
-
-
-def branch_after_round_one(source: Path, out: Path, **changes) -> TrainConfig:
-    """Start the run ``out`` from ``source``'s round-0 masks and round-1 model, with refinement
-    settings ``changes`` (names in BRANCHABLE). Resuming ``out`` then refines, validates and
-    trains rounds 2.. as a straight run with those settings would (the ablation of Fig. 6,
-    one round of training cheaper). Returns the branch's configuration."""
-    from dataclasses import replace
-
-    source, out = Path(source), Path(out)
-    unknown = sorted(set(changes) - set(BRANCHABLE))
-    if unknown:
-        raise InputError(f"cannot branch on {', '.join(unknown)}: only {', '.join(BRANCHABLE)} act after round 1")
-    if not (source / "config.json").is_file() or not (source / "round-01" / "model.pt").is_file():
-        raise InputError(f"{source}: a run directory with a finished round 1 (round-01/model.pt) is needed")
-    if (out / "config.json").is_file():
-        raise InputError(f"{out}: a run exists here already (continue it with --resume, without --branch-from)")
-    cfg = replace(TrainConfig(**json.loads((source / "config.json").read_text())), **changes)
-    for part in ("masks/coarse", "masks/enhanced", "masks/round-00", "round-01", "predictions/round-01"):
-        if (source / part).is_dir():
-            shutil.copytree(source / part, out / part, ignore=shutil.ignore_patterns("last.pt", ".*"))
-    atomic_write_text(out / "config.json", cfg.to_json())
-    return cfg
-
-
 def initial_masks(run: Run) -> None:
     """Round-0 label maps: coarse masks, GrabCut, the image's category on the foreground."""
     from c2fbench.masks.coarse import CoarseJob

@@ -126,7 +126,7 @@ def test_recipes_and_bad_configurations(tmp_path):
 
 
 def test_a_branch_after_round_one_equals_a_straight_run_with_its_settings(synth, straight_run, tmp_path):
-    from trainers.recursive import branch_after_round_one
+    from trainers.branch import branch_after_round_one
 
     straight = tmp_path / "straight"
     train_recursive(TrainConfig(**TINY, val_root=str(synth), refine_grabcut=False), images=synth / "imagenet",
