@@ -97,7 +97,10 @@ def per_class_png(classes, series: dict[str, list], *, ylabel: str = "IoU (%)", 
         xs = [c + (i - (k - 1) / 2) * width for c, v in enumerate(values) if v is not None]
         ax.bar(xs, [v for v in values if v is not None], width, label=name,
                color=None if i else "#7f7f7f")
-    ax.set_xticks(range(n), labels=classes, rotation=60, ha="right", fontsize=8)
+    if n > 6:
+        ax.set_xticks(range(n), labels=classes, rotation=60, ha="right", fontsize=8)
+    else:
+        ax.set_xticks(range(n), labels=classes)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
     if title:
