@@ -119,10 +119,12 @@ class TensorRTRuntime:
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
-        self._bind(x)
+        out = self._bind(x)
         stream = torch.cuda.current_stream()
 
-        def run() -> None:
+        def run(bound=(x, out)) -> None:
+            # the context holds x and out by address only: ``bound`` keeps them alive, or torch's
+            # allocator could hand their memory to another tensor between runs
             self.context.execute_async_v3(stream.cuda_stream)
             stream.synchronize()
         return run
