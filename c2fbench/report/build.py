@@ -2,7 +2,8 @@
 
 Sections, each present when its inputs are: the inputs; the VOC 2012 leaderboard (Table II)
 with the user's voc-val rows inserted in rank order; per-class IoU against the paper's row
-(Table III); row-normalised confusion matrices (like Fig. 7); validation score per training
+(Table III); row-normalised confusion matrices (like Fig. 7); paired differences between
+results of one benchmark with bootstrap intervals over images; validation score per training
 round, with and without GrabCut refinement (like Fig. 6) and the mask-type comparison of
 Table I; MIT Object Discovery (Table IV) with the user's rows; deployment latency across
 backends and precisions, with latency against accuracy.
@@ -20,6 +21,7 @@ from c2fbench.report.document import Document, Figure, Section, Table, to_html, 
 from c2fbench.report.inputs import ReportInput
 from c2fbench.report.latency import deploy_section
 from c2fbench.report.mit import mit_section
+from c2fbench.report.paired import paired_section
 from c2fbench.report.training import rounds_section
 from c2fbench.report.voc import confusion_section, leaderboard_section, per_class_section
 
@@ -28,7 +30,8 @@ def build_report(inputs: list[ReportInput], *, title: str = "c2fbench report",
                  supervision: str = "Image-level Labels") -> Document:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = [_inputs_section(inputs), *leaderboard_section(inputs, supervision), *per_class_section(inputs),
-                *confusion_section(inputs), *rounds_section(inputs), *mit_section(inputs), *deploy_section(inputs)]
+                *confusion_section(inputs), *paired_section(inputs), *rounds_section(inputs), *mit_section(inputs),
+                *deploy_section(inputs)]
     seen: dict[str, int] = {}
     for figure in (b for s in sections for b in s.blocks if isinstance(b, Figure)):
         seen[figure.name] = seen.get(figure.name, 0) + 1  # labels that slug alike get -2, -3, ...

@@ -151,6 +151,17 @@ def test_per_class_table_differences_are_against_table_iii(results, tmp_path):
     assert float(rows["mIoU"][column]) == pytest.approx(results["good_metrics"]["mIoU"] - 61.9, abs=0.051)
 
 
+def test_paired_differences_of_results_on_one_benchmark(results, tmp_path):
+    page = parse(make_report(results, tmp_path) / "report.html")
+    paired = page.table("Paired differences")
+    assert len(paired["rows"]) == 1  # good and bad share voc-val; the MIT result has no partner
+    row = paired["rows"][0]
+    difference = results["good_metrics"]["mIoU"] - results["bad_metrics"]["mIoU"]
+    assert row[:4] == ["good", "bad", "voc-val", "mIoU"] and float(row[6]) == pytest.approx(difference, abs=0.006)
+    low, high = (float(v) for v in row[7].strip("[]").split(","))
+    assert 0 < low <= difference <= high and row[8] == "yes"
+
+
 def test_mit_run_and_deploy_sections(results, tmp_path):
     page = parse(make_report(results, tmp_path) / "report.html")
     mit = json.loads((results["mit"] / "metrics.json").read_text())
