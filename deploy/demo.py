@@ -4,11 +4,9 @@ reads (``parity.json``, ``profile.json``)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from c2fbench.console import progress
-from c2fbench.data.atomic import atomic_write_text
 
 
 def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, shape=(1, 3, 128, 128), iterations: int = 30,
@@ -16,7 +14,7 @@ def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, shape=(1, 3, 12
     """``out/<stem>.onnx`` (dynamic H and W), ``out/parity.json`` on ``benchmark``, ``out/profile.json``
     (torch and onnxruntime at ``shape``); returns the parity and profile dicts."""
     from deploy.export import export_onnx
-    from deploy.parity import parity
+    from deploy.parity import parity, write_parity
     from deploy.profile import profile_model, write_profile
     from deploy.runtimes import load_runtime
 
@@ -27,7 +25,7 @@ def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, shape=(1, 3, 12
     deployed = load_runtime(onnx_path, threads=threads)
     with progress(len(benchmark.samples), f"parity {benchmark.name}") as advance:
         checked = parity(reference, deployed, benchmark, advance=advance)
-    atomic_write_text(out / "parity.json", json.dumps(checked, indent=2) + "\n")
+    write_parity(out, checked)
     with progress(2, "profile torch, onnxruntime") as advance:
         timed = profile_model(checkpoint, backends=["torch", "onnxruntime"], shape=shape, warmup=5,
                               iterations=iterations, threads=threads, advance=lambda name: advance(1))

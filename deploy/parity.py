@@ -104,3 +104,14 @@ def summary_rows(result: dict) -> list[tuple[str, str]]:
             ("argmax agreement %", f"{logits['argmax_agreement']:.4f}"),
             ("reference", str(Path(result['reference']['source'].get('model', '?')).name)),
             ("deployed", str(Path(result['deployed']['source'].get('model', '?')).name))]
+
+
+def write_parity(out: Path, result: dict) -> Path:
+    """``out/parity.json``, atomically."""
+    import json
+
+    from c2fbench.data.atomic import atomic_write_text
+
+    path = Path(out) / "parity.json"
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    return path

@@ -70,8 +70,8 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     from c2fbench.inference import ModelPredictions, load_torch_runtime
     from c2fbench.report.terminal import print_metrics
     from c2fbench.results import write_eval
-    from trainers.config import resolve_config
     from trainers.branch import branch_after_round_one
+    from trainers.config import resolve_config
 
     data = out / "data"
     _synth(data, preset, seed)

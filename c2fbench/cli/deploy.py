@@ -74,13 +74,10 @@ def _print_checks(checks: list[dict], *, title: str) -> None:
 def parity(model, deployed, benchmark, data_root, device, threads, tolerance, out):
     """Score a checkpoint and its deployed form with the same evaluator; exit 1 if they differ
     by more than --tolerance."""
-    import json
-
     from c2fbench.benchmarks import BENCHMARKS, load_benchmark
     from c2fbench.console import out as console, progress, success, warn
-    from c2fbench.data.atomic import atomic_write_text
     from c2fbench.errors import InputError
-    from deploy.parity import parity as run_parity, summary_rows
+    from deploy.parity import parity as run_parity, summary_rows, write_parity
     from deploy.runtimes import load_runtime
 
     if benchmark not in BENCHMARKS:
@@ -93,7 +90,7 @@ def parity(model, deployed, benchmark, data_root, device, threads, tolerance, ou
     for label, value in summary_rows(result):
         console.print(f"{label:>20}  {value}", markup=False)
     if out is not None:
-        atomic_write_text(out / "parity.json", json.dumps(result, indent=2) + "\n")
+        write_parity(out, result)
     if not result["within_tolerance"]:
         warn(f"{deployed}: {result['metric']} differs by {result['delta']:+.3f} points (> {tolerance})")
         raise SystemExit(1)

@@ -54,8 +54,8 @@ def _run(ctx, images, out, recipe, config_file, resume, workers, device, options
     from c2fbench.console import success
     from c2fbench.errors import InputError
     from c2fbench.parallel import default_workers
-    from trainers.config import resolve_config
     from trainers.branch import BRANCHABLE, branch_after_round_one
+    from trainers.config import resolve_config
     from trainers.recursive import headline, train_recursive
     from trainers.train import TrainingDiverged
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from c2fbench import __version__
 from c2fbench.data.atomic import atomic_write_bytes, atomic_write_text
-from c2fbench.report.cells import DASH, is_synthetic
+from c2fbench.report.cells import DASH, is_synthetic, model_name
 from c2fbench.report.document import Document, Figure, Section, Table, to_html, to_markdown
 from c2fbench.report.inputs import ReportInput
 from c2fbench.report.latency import deploy_section
@@ -72,6 +72,6 @@ def _inputs_section(inputs: list[ReportInput]) -> Section:
             where = Path((data.get("source") or {}).get("model", DASH)).name
         else:
             what = f"deploy parity on {data.get('benchmark', '?')}"
-            where = Path((data["deployed"].get("source") or {}).get("model", DASH)).name
+            where = model_name(data["deployed"])
         rows.append([item.label, what, where, str(item.path)])
     return Section("Inputs", [Table(["name", "result", "data or model", "file"], rows)])

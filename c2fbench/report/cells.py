@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from c2fbench.report.inputs import ReportInput
 
 DASH = "—"
@@ -28,6 +30,11 @@ def is_synthetic(metrics: dict) -> bool:
 
 def row_name(item: ReportInput) -> str:
     return item.label + (" (synthetic)" if is_synthetic(item.data) else "")
+
+
+def model_name(metrics: dict) -> str:
+    """The file name of the model a result was scored with, or a dash."""
+    return Path((metrics.get("source") or {}).get("model", DASH)).name
 
 
 def headline(metrics: dict) -> tuple[str, float]:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from c2fbench.data.mit import MIT_CLASSES
 from c2fbench.errors import InputError
 
 FOLDER_FILES = ("metrics.json", "metrics.jsonl", "profile.json", "parity.json")
@@ -163,7 +164,7 @@ def _check_semantic(data: dict, path: Path) -> None:
 def _check_foreground(data: dict, path: Path) -> None:
     _need(data, ("benchmark", "per_class", "mean_J", "mean_P"), path, "a foreground result")
     if str(data["benchmark"]).startswith("mit-"):
-        _need(data["per_class"], ("Airplane", "Car", "Horse"), path, "per_class of an Object Discovery result")
+        _need(data["per_class"], MIT_CLASSES, path, "per_class of an Object Discovery result")
     _number(data["mean_J"], path, "mean_J", optional=False)
     for name, row in data["per_class"].items():
         if not isinstance(row, dict):

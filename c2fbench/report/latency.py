@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from c2fbench.report import figures
-from c2fbench.report.cells import DASH, fmt, headline, signed
+from c2fbench.report.cells import DASH, fmt, headline, model_name, signed
 from c2fbench.report.document import Figure, Section, Table, slug
 from c2fbench.report.inputs import ReportInput
 
@@ -29,10 +29,6 @@ def _accuracy_by_model(inputs: list[ReportInput]) -> dict[str, tuple[str, float,
             add(item.data["reference"])
             add(item.data["deployed"])
     return found
-
-
-def _model_name(metrics: dict) -> str:
-    return Path((metrics.get("source") or {}).get("model", DASH)).name
 
 
 def deploy_section(inputs: list[ReportInput]) -> list[Section]:
@@ -79,7 +75,7 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
             d = item.data
             (_, ref), (_, dep) = headline(d["reference"]), headline(d["deployed"])
             logits = d.get("logits") or {}
-            rows.append([item.label, d.get("benchmark", DASH), _model_name(d["reference"]), _model_name(d["deployed"]),
+            rows.append([item.label, d.get("benchmark", DASH), model_name(d["reference"]), model_name(d["deployed"]),
                          f"{ref:.2f}", f"{dep:.2f}", signed(dep - ref, 2), fmt(d.get("tolerance"), 2),
                          fmt(logits["argmax_agreement"], 2) if "argmax_agreement" in logits else DASH])
         blocks.append(Table(["parity", "benchmark", "reference", "deployed", "reference score", "deployed score",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from c2fbench.data.mit import MIT_CLASSES
 from c2fbench.leaderboard import paper_tables
 from c2fbench.report import figures
 from c2fbench.report.cells import SYNTHETIC_NOTE, fmt, is_synthetic, row_name, with_ci
@@ -14,7 +15,7 @@ def mit_section(inputs: list[ReportInput]) -> list[Section]:
     if not mine:
         return []
     table4 = paper_tables()["table4_mit"]
-    classes = ["Airplane", "Car", "Horse"]
+    classes = list(MIT_CLASSES)
     blocks = ["Foreground IoU J per class and its average, inserted into the paper's Table IV (ranked by average). "
               "'*' marks methods trained with pixel-level annotations; 'Jing et al.' are the paper's own rows. "
               "Brackets hold bootstrap 95% intervals where the eval ran with --bootstrap."]

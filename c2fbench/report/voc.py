@@ -29,12 +29,9 @@ def leaderboard_section(inputs: list[ReportInput], supervision: str) -> list[Sec
     entries += [{"name": row_name(i), "venue": "your result", "supervision": supervision, "val": i.data["mIoU"],
                  "test": None, "user": True, "ci": i.data.get("mIoU_ci95")} for i in mine]
     entries.sort(key=lambda e: -e["val"])  # stable: ties keep the paper's order, then the user's
-    rows, user_rows = [], set()
-    for rank, entry in enumerate(entries, 1):
-        if entry["user"]:
-            user_rows.add(rank - 1)
-        rows.append([str(rank), entry["name"], entry["supervision"], entry["venue"],
-                     with_ci(entry["val"], entry["ci"]), fmt(entry["test"])])
+    rows = [[str(rank), e["name"], e["supervision"], e["venue"], with_ci(e["val"], e["ci"]), fmt(e["test"])]
+            for rank, e in enumerate(entries, 1)]
+    user_rows = {k for k, e in enumerate(entries) if e["user"]}
     blocks = [
         f"Your voc-val results inserted by val mIoU among the methods of the paper's Table II (PASCAL VOC 2012). "
         f"'*' marks methods that implicitly use pixel-level or other extra supervision (the paper's mark); "
