@@ -64,10 +64,18 @@ def load_torch_runtime(path: Path, *, device: str = "cpu", expect_classes=None) 
                          source={"model": str(Path(path).resolve()), "sha256": file_sha256(path)})
 
 
-def predict_probs(runtime, rgb: np.ndarray, *, tta: bool = False) -> np.ndarray:
-    """(C, H, W) class probabilities; with ``tta``, averaged over scales 0.75/1/1.25 and flips."""
+def predict_probs(runtime, rgb: np.ndarray, *, tta: bool = False, size: tuple[int, int] | None = None) -> np.ndarray:
+    """(C, H, W) class probabilities; with ``tta``, averaged over scales 0.75/1/1.25 and flips.
+
+    ``size`` (width, height): run the model on the image resized to it (bilinear) and
+    resize the probabilities back to the image's size.
+    """
     import cv2
 
+    if size is not None and tuple(size) != (rgb.shape[1], rgb.shape[0]):
+        h, w = rgb.shape[:2]
+        probs = predict_probs(runtime, cv2.resize(rgb, tuple(size), interpolation=cv2.INTER_LINEAR), tta=tta)
+        return np.stack([cv2.resize(np.ascontiguousarray(p), (w, h), interpolation=cv2.INTER_LINEAR) for p in probs])
     if not tta:
         return _softmax(runtime.logits(rgb))
     h, w = rgb.shape[:2]

@@ -15,7 +15,10 @@ from c2fbench.errors import InputError
 from trainers.config import TrainConfig
 
 # Settings that act only from round 1's refinement on.
-BRANCHABLE = ("refine_grabcut", "refine_init", "keep_own_category", "reinit", "rounds")
+BRANCHABLE = ("refine_grabcut", "refine_init", "keep_own_category", "refine_argmax", "refine_predict_at",
+              "reinit", "rounds")
+# Settings that change round 1's predictions: the branch predicts again when they differ.
+_PREDICTION = ("refine_argmax", "refine_predict_at")
 
 
 def branch_after_round_one(source: Path, out: Path, **changes) -> TrainConfig:
@@ -33,8 +36,12 @@ def branch_after_round_one(source: Path, out: Path, **changes) -> TrainConfig:
         raise InputError(f"{source}: a run directory with a finished round 1 (round-01/model.pt) is needed")
     if (out / "config.json").is_file():
         raise InputError(f"{out}: a run exists here already (continue it with --resume, without --branch-from)")
-    cfg = replace(TrainConfig(**json.loads((source / "config.json").read_text())), **changes)
-    for part in ("masks/coarse", "masks/enhanced", "masks/round-00", "round-01", "predictions/round-01"):
+    base = TrainConfig(**json.loads((source / "config.json").read_text()))
+    cfg = replace(base, **changes)
+    same_predictions = all(getattr(cfg, k) == getattr(base, k) for k in _PREDICTION)
+    parts = ("masks/coarse", "masks/enhanced", "masks/round-00", "round-01") + \
+        (("predictions/round-01",) if same_predictions else ())
+    for part in parts:
         if (source / part).is_dir():
             shutil.copytree(source / part, out / part, ignore=shutil.ignore_patterns("last.pt", ".*"))
     atomic_write_text(out / "config.json", cfg.to_json())

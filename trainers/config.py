@@ -28,10 +28,14 @@ class TrainConfig:
     # model
     arch: str = "deeplab_v2_resnet101"  # the paper: DeepLab v2, ResNet-101
     pretrained_backbone: bool = False  # open: ImageNet weights need the network; off by default here
+    # a backbone pretrained as an image classifier on image-level labels (`c2fbench train
+    # classifier`): the paper's regime (an ImageNet-classification backbone) reached offline
+    backbone_weights: str | None = None
     # one round (paper, IV-B)
     rounds: int = 5
     epochs: int = 2  # open: the paper gives rounds, not epochs per round
     batch_size: int = 12
+    optimizer: str = "sgd"  # the paper: SGD; "adam" for short runs from scratch (CPU demo)
     lr: float = 2.5e-4
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -51,12 +55,21 @@ class TrainConfig:
     student_weights: str | None = None
     coarse_box: str = "tight"  # the paper: the smallest box
     enhance_initial: bool = True  # GrabCut on the coarse masks (False: train on coarse masks, Table I)
+    initial_boxes: bool = False  # round 1 on the filled bounding box of each enhanced mask (Table I)
     grabcut_iterations: int = 5
     # between rounds (section IV-C): (a) drop, (b) keep own category, (c) GrabCut
     drop_outside: bool = True
     min_foreground: float = 0.01
     max_foreground: float = 0.80
     keep_own_category: bool = True
+    # open: how (b) reads a 21-class prediction. "all": argmax over every class, then keep
+    # the image's own category; "label": argmax over {background, the image's category},
+    # the image-level label being known. Measured in the README.
+    refine_argmax: str = "all"
+    # open: the resolution of the between-round predictions. "image": the training image as
+    # it is; "train": resized to resize x resize, the scale the model was trained at, and
+    # the probabilities resized back (measured in the README)
+    refine_predict_at: str = "image"
     refine_grabcut: bool = True
     refine_init: str = "mask"  # open: see trainers/refine.py for the measurement behind it
     # evaluation
@@ -114,6 +127,9 @@ def _validate(cfg: TrainConfig) -> None:
         (cfg.coarse_method in ("saliency", "student"), "coarse_method must be saliency or student"),
         (cfg.coarse_method != "student" or cfg.student_weights, "coarse_method student needs student_weights"),
         (cfg.refine_init in ("mask", "rect"), "refine_init must be mask or rect"),
+        (cfg.refine_predict_at in ("image", "train"), "refine_predict_at must be image or train"),
+        (cfg.optimizer in ("sgd", "adam"), "optimizer must be sgd or adam"),
+        (cfg.refine_argmax in ("all", "label"), "refine_argmax must be all or label"),
         (cfg.coarse_box in ("tight", "robust"), "coarse_box must be tight or robust"),
     ]
     for ok, message in checks:

@@ -64,6 +64,9 @@ class Run:
     def masks(self, r: int) -> Path:
         return self.out / "masks" / f"round-{r:02d}"
 
+    def predictions(self, r: int) -> Path:
+        return self.out / "predictions" / f"round-{r:02d}"
+
     def model_path(self, r: int) -> Path:
         return self.out / f"round-{r:02d}" / "model.pt"
 
@@ -89,6 +92,12 @@ def train_recursive(cfg: TrainConfig, *, images: Path, out: Path, resume: bool =
     if dev.type == "cuda":
         dev = torch.device("cuda", dist.local_rank)
     root, samples = _training_images(cfg, Path(images))
+    if cfg.backbone_weights:  # refuse a bad file before any mask is made
+        from c2fbench.models import build_model
+        from trainers.classifier import load_backbone_weights
+
+        load_backbone_weights(build_model(cfg.arch, num_classes=1 if cfg.task == "foreground" else 21),
+                              Path(cfg.backbone_weights), cfg.arch)
     run = Run(cfg, out, root, samples, dist, dev, workers)
     if dist.is_main:
         atomic_write_text(out / "config.json", cfg.to_json())
@@ -139,6 +148,11 @@ def initial_masks(run: Run) -> None:
         foreground = root / "enhanced"
         _run_masks_job(run, EnhanceJob(run.images, root / "coarse", foreground, box=cfg.coarse_box,
                                        iterations=cfg.grabcut_iterations, seed=cfg.seed), ids, foreground)
+    if cfg.initial_boxes:
+        from c2fbench.masks.boxes import BoxJob
+
+        _run_masks_job(run, BoxJob(foreground, root / "boxes"), ids, root / "boxes")
+        foreground = root / "boxes"
     _run_masks_job(run, LabelJob(foreground, run.masks(0), run.wnid_labels,
                                  drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
                                  max_foreground=cfg.max_foreground), ids, run.masks(0))
@@ -162,6 +176,7 @@ def train_one_round(run: Run, r: int, *, on_epoch_end) -> dict:
     line["train_masks"] = _mask_stats(run, r - 1)
     if r < cfg.rounds:
         _predict_and_refine(run, model, r)
+        line["predictions"] = _prediction_stats(run, r)
     if cfg.val_root:
         line["val"] = _validate(run, model)
         info(f"round {r}: {cfg.val_benchmark} {headline(line['val'])}")
@@ -193,6 +208,10 @@ def _train(run: Run, r: int, *, on_epoch_end):
     else:
         torch.manual_seed(cfg.seed * 1000 + r)
         model = build_model(cfg.arch, **kwargs)
+        if cfg.backbone_weights:
+            from trainers.classifier import load_backbone_weights
+
+            load_backbone_weights(model, Path(cfg.backbone_weights), cfg.arch)
     broadcast_model(run.dist, model)
     model = model.to(run.device)
     if cfg.channels_last and run.device.type == "cuda":
@@ -238,16 +257,20 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     """Predict every training image (this rank's share), then strategies (a)-(c)."""
     from c2fbench.data.images import read_rgb
     from c2fbench.data.labels import write_label_png
-    from c2fbench.inference import predict_label
-    from trainers.refine import RefineJob
+    from c2fbench.inference import predict_probs
+    from c2fbench.masks.labels import category_of
+    from trainers.refine import RefineJob, predicted_label
 
     cfg = run.cfg
-    pred_dir = run.out / "predictions" / f"round-{r:02d}"
+    pred_dir = run.predictions(r)
     runtime = run.runtime(model)
     mine = [s for s in run.samples[run.dist.rank::run.dist.world] if not (pred_dir / f"{s.rel}.png").is_file()]
+    size = (cfg.resize, cfg.resize) if cfg.refine_predict_at == "train" else None
     with progress(len(mine), f"predict round {r}") as advance:
         for sample in mine:
-            write_label_png(pred_dir / f"{sample.rel}.png", predict_label(runtime, read_rgb(sample.path)))
+            probs = predict_probs(runtime, read_rgb(sample.path), size=size)
+            label = predicted_label(probs, category_of(sample.rel, run.wnid_labels), argmax=cfg.refine_argmax)
+            write_label_png(pred_dir / f"{sample.rel}.png", label)
             advance(1)
     barrier(run.dist)
     job = RefineJob(run.images, pred_dir, run.masks(r), run.wnid_labels, keep_own_category=cfg.keep_own_category,
@@ -282,6 +305,8 @@ def _mask_stats(run: Run, r: int) -> dict:
     summary_path = run.masks(r) / "summary.json"
     stats = json.loads(summary_path.read_text()).get("stats", {}) if summary_path.is_file() else {}
     result = {"round": r, "dropped": stats.get("dropped_small", 0) + stats.get("dropped_large", 0), "events": stats}
+    if run.dist.is_main:
+        result["dropped_by_class"] = _dropped_by_class(run, r)
     truth = run.images.parent / "masks"
     if truth.is_dir() and run.dist.is_main:
         from c2fbench.masks.quality import score_masks
@@ -289,6 +314,33 @@ def _mask_stats(run: Run, r: int) -> dict:
         quality = score_masks(run.masks(r), truth, ids=[s.rel for s in run.samples])
         result.update(iou=quality["mean_iou"], dataset_iou=quality["dataset_iou"])
     return result
+
+
+def _dropped_by_class(run: Run, r: int) -> dict[str, int]:
+    """Images whose round-``r`` mask is all void (dropped by (a)), counted by category."""
+    from collections import Counter
+
+    from c2fbench.masks.labels import category_of
+    from c2fbench.masks.quality import read_foreground
+
+    counts = Counter(run.classes[category_of(s.rel, run.wnid_labels)] for s in run.samples
+                     if read_foreground(run.masks(r) / f"{s.rel}.png") is None)
+    return dict(sorted(counts.items()))
+
+
+def _prediction_stats(run: Run, r: int) -> dict:
+    """How good round ``r``'s predictions on the training images are before refinement:
+    with hidden ground truth, the IoU of each image's own category (before (a) and (c))."""
+    truth = run.images.parent / "masks"
+    if not (truth.is_dir() and run.dist.is_main):
+        return {}
+    from c2fbench.masks.labels import category_of
+    from c2fbench.masks.quality import score_masks
+
+    ids = [s.rel for s in run.samples]
+    categories = {i: category_of(i, run.wnid_labels) for i in ids}
+    quality = score_masks(run.predictions(r), truth, ids=ids, categories=categories)
+    return {"iou": quality["mean_iou"], "dataset_iou": quality["dataset_iou"], "empty": quality["empty_masks"]}
 
 
 def _read_log(out: Path) -> dict[int, dict]:

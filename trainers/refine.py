@@ -26,6 +26,19 @@ from c2fbench.masks.runner import ItemResult, item_seed
 VOID = 255
 
 
+def predicted_label(probs: np.ndarray, category: int, *, argmax: str = "all") -> np.ndarray:
+    """(H, W) uint8 prediction of class probabilities (C, H, W) for an image of ``category``.
+
+    ``argmax="all"`` takes the most probable of all classes; ``"label"`` only chooses between
+    background and the image's own category (known from its image-level label), so a pixel
+    the model gives to a confusable class still goes to the category when it beats background.
+    A one-channel (foreground) model has only those two anyway.
+    """
+    if argmax == "label" and probs.shape[0] > 2:
+        return np.where(probs[category] > probs[0], category, 0).astype(np.uint8)
+    return probs.argmax(axis=0).astype(np.uint8)
+
+
 def refine_label(rgb: np.ndarray, pred: np.ndarray, category: int, *, keep_own_category: bool = True,
                  grabcut: bool = True, init: str = "mask", iterations: int = 5, seed: int = 0,
                  drop_outside: bool = True, min_foreground: float = 0.01,

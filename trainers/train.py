@@ -32,12 +32,16 @@ class EpochState:
     losses: list[float]
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The paper's SGD (or Adam, ``cfg.optimizer``), the head at ``head_lr_mult`` times the lr."""
     backbone, head = _unwrap(model).param_groups()
-    return torch.optim.SGD([
+    groups = [
         {"params": backbone, "lr": cfg.lr, "base_lr": cfg.lr},
         {"params": head, "lr": cfg.lr * cfg.head_lr_mult, "base_lr": cfg.lr * cfg.head_lr_mult},
-    ], lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    ]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def train_round(model: torch.nn.Module, loader_for_epoch: Callable[[int], torch.utils.data.DataLoader], cfg: TrainConfig,

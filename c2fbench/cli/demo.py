@@ -13,21 +13,30 @@ import click
 @click.option("--recipe", default="demo", show_default=True, help="Training recipe (trainers/recipes/NAME.json).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for masks and evaluation.")
-def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None) -> None:
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch threads (default: the cores not already busy, by the load average; see README).")
+@click.option("--pretrain", is_flag=True,
+              help="First pretrain the backbone as an image classifier on the images' own labels (see README).")
+def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, threads: int | None,
+         pretrain: bool) -> None:
     """Synthetic data, coarse masks, GrabCut, 3 rounds of training (with and without GrabCut
     refinement), evaluation, ONNX export, parity and latency, and a report."""
     from c2fbench.benchmarks import load_benchmark
-    from c2fbench.console import success
+    from c2fbench.console import info, success
     from c2fbench.parallel import default_workers
     from c2fbench.report.build import build_report, write_report
     from c2fbench.report.inputs import load_inputs
+    from c2fbench.threads import set_threads
     from deploy.demo import deploy_checkpoint
     from trainers.demo import run_demo
 
-    paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers or default_workers())
+    info(f"torch threads: {set_threads(threads)}")
+    paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers or default_workers(),
+                     pretrain=pretrain)
     deploy_checkpoint(paths["run"] / "final.pt", out / "deploy", load_benchmark("voc-val", paths["data"]))
     inputs = load_inputs([f"final model={paths['eval']}", f"colour baseline={paths['colour-baseline']}",
                           f"recursive={paths['run']}", f"ablation={paths['run-no-grabcut']}",
-                          f"Table I run={paths['run-coarse-masks']}", f"deploy={out / 'deploy'}"])
+                          f"Table I coarse={paths['run-coarse-masks']}",
+                          f"Table I boxes={paths['run-boxes']}", f"deploy={out / 'deploy'}"])
     write_report(build_report(inputs, title="c2fbench demo (synthetic benchmark)"), out / "report")
     success(f"report: {(out / 'report' / 'report.html').resolve()}")

@@ -6,6 +6,11 @@ import click
 from click.core import ParameterSource
 
 
+THREADS_OPTION = click.option(
+    "--threads", type=click.IntRange(min=1),
+    help="torch threads (default: the cores not already busy, by the load average; see README).")
+
+
 @click.group()
 def train() -> None:
     """Train the paper's networks."""
@@ -44,6 +49,16 @@ def _options(f):
         click.option("--loader-workers", type=click.IntRange(min=0), default=0, show_default=True),
         click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for masks and GrabCut."),
         click.option("--device", help="cpu, cuda, cuda:1 (default: cuda when present)."),
+        click.option("--backbone-weights", type=click.Path(dir_okay=False),
+                     help="Backbone pretrained on image-level labels (`c2fbench train classifier --out FILE`)."),
+        click.option("--refine-argmax", type=click.Choice(["all", "label"]),
+                     help="Strategy (b): argmax over all classes, or over {background, the image's category}."),
+        click.option("--refine-predict-at", type=click.Choice(["image", "train"]),
+                     help="Between-round predictions on the image as it is, or resized to --resize (training scale)."),
+        click.option("--optimizer", type=click.Choice(["sgd", "adam"]), help="The paper: sgd."),
+        click.option("--initial-boxes", is_flag=True, default=None,
+                     help="Round 1 on the filled bounding box of each enhanced mask (Table I)."),
+        THREADS_OPTION,
     ]
     for option in reversed(options):
         f = option(f)
@@ -52,6 +67,7 @@ def _options(f):
 
 def _run(ctx, images, out, recipe, config_file, resume, workers, device, options, fixed):
     from c2fbench.console import success
+    from c2fbench.threads import set_threads
     from c2fbench.errors import InputError
     from c2fbench.parallel import default_workers
     from trainers.branch import BRANCHABLE, branch_after_round_one
@@ -60,6 +76,7 @@ def _run(ctx, images, out, recipe, config_file, resume, workers, device, options
     from trainers.train import TrainingDiverged
 
     branch_from = options.pop("branch_from")
+    set_threads(options.pop("threads"))
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     defaults = {k: v for k, v in options.items() if k not in explicit and v is not None}
     base = {} if (recipe or config_file) else defaults
@@ -110,3 +127,41 @@ def dfpn(ctx, images, out, recipe, config_file, resume, workers, device, **optio
         options["arch"] = "dfpn_resnet101"
     _run(ctx, images, out, recipe, config_file, resume, workers, device, options,
          {"task": "foreground", "keep_own_category": True})
+
+
+@train.command()
+@click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="ImageNet-format folder (train/<wnid>/*.JPEG): each image's label is its folder's class.")
+@click.option("--arch", default="deeplab_v2_mobilenet", show_default=True,
+              help="The segmentation model whose backbone to train (c2fbench.models.MODELS).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Backbone weights file, for `train deeplab|dfpn --backbone-weights`.")
+@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
+@click.option("--resize", type=click.IntRange(min=8), default=112, show_default=True)
+@click.option("--crop", type=click.IntRange(min=8), default=96, show_default=True)
+@click.option("--holdout", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Hold out every N-th image of each class to report top-1.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from OUT.partial (the last finished epoch).")
+@THREADS_OPTION
+def classifier(images, arch, out, epochs, batch_size, lr, resize, crop, holdout, seed, resume, threads):
+    """Pretrain a segmentation model's backbone as an image classifier on image-level labels."""
+    from c2fbench.console import info, progress, success
+    from c2fbench.errors import InputError
+    from c2fbench.models import MODELS
+    from c2fbench.threads import set_threads
+    from trainers.classifier import ClassifierConfig, run_classifier
+
+    if arch not in MODELS:
+        raise InputError(f"unknown model architecture {arch!r}; known: {', '.join(MODELS)}")
+    if crop > resize:
+        raise InputError(f"--crop {crop} must not exceed --resize {resize}")
+    set_threads(threads)
+    cfg = ClassifierConfig(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, resize=resize, crop=crop,
+                           holdout=holdout, seed=seed)
+    result = run_classifier(images, out, cfg, resume=resume, progress=progress, info=info)
+    last = result["history"][-1]
+    success(f"backbone of {arch} written to {out}: held-out top-1 {last['top1']:.1f}% "
+            f"({result['held_out']} images, epoch {last['epoch']})")

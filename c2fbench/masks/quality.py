@@ -13,9 +13,10 @@ from c2fbench.data.mit import read_mask_png
 from c2fbench.errors import InputError
 
 
-def read_foreground(path: Path) -> np.ndarray | None:
+def read_foreground(path: Path, category: int | None = None) -> np.ndarray | None:
     """Foreground of a 0/255 mask PNG, or of a palette label map (class > 0, void 255
-    excluded); None for a label map that is entirely void (an image dropped between rounds)."""
+    excluded; only ``category`` when given); None for a label map that is entirely void (an
+    image dropped between rounds)."""
     from PIL import Image
 
     with Image.open(path) as im:  # reads the header only
@@ -23,14 +24,18 @@ def read_foreground(path: Path) -> np.ndarray | None:
     if not palette:
         return read_mask_png(path)
     label = read_label_png(path)
-    return None if (label == 255).all() else (label > 0) & (label != 255)
+    if (label == 255).all():
+        return None
+    return label == category if category is not None else (label > 0) & (label != 255)
 
 
-def score_masks(masks: Path, truth: Path, ids: list[str] | None = None) -> dict:
+def score_masks(masks: Path, truth: Path, ids: list[str] | None = None,
+                categories: dict[str, int] | None = None) -> dict:
     """Compare every mask under ``masks`` with ``truth/<id>.png`` (nonzero = foreground).
 
     Masks may be 0/255 PNGs or palette label maps (then void is not foreground, and maps
-    that are entirely void, dropped images, are not scored). Returns ``num_images``,
+    that are entirely void, dropped images, are not scored; with ``categories``, id ->
+    class index, only that class is foreground). Returns ``num_images``,
     ``mean_iou`` (mean of per-image IoUs, percent), ``dataset_iou`` (one intersection over
     one union summed over images, percent), ``empty_masks`` and ``dropped``.
     """
@@ -38,7 +43,7 @@ def score_masks(masks: Path, truth: Path, ids: list[str] | None = None) -> dict:
     inter = union = 0
     ious, empty, dropped = [], 0, 0
     for image_id in ids:
-        mask = read_foreground(masks / f"{image_id}.png")
+        mask = read_foreground(masks / f"{image_id}.png", categories.get(image_id) if categories else None)
         if mask is None:
             dropped += 1
             continue

@@ -21,6 +21,7 @@ from c2fbench.models.deeplab import (
     MOBILENET_RATES,
     DeepLabV2,
     deeplab_v2_mobilenet,
+    deeplab_v2_mobilenet_small,
     deeplab_v2_resnet50,
     deeplab_v2_resnet101,
 )
@@ -36,7 +37,8 @@ from c2fbench.models.fpn import (
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "deeplab_v2_resnet101": deeplab_v2_resnet101,  # the paper's model
     "deeplab_v2_resnet50": deeplab_v2_resnet50,
-    "deeplab_v2_mobilenet": deeplab_v2_mobilenet,  # light, for CPU runs and the demo
+    "deeplab_v2_mobilenet": deeplab_v2_mobilenet,  # light, for CPU runs
+    "deeplab_v2_mobilenet_small": deeplab_v2_mobilenet_small,  # lighter: the CPU demo
     # foreground segmentation, one logit (section III-F, Table IV)
     "fpn_resnet101": fpn_resnet101,  # the paper's FPN-Baseline
     "fpn_resnet50": fpn_resnet50,
@@ -64,6 +66,6 @@ def build_model(arch: str, **kwargs) -> nn.Module:
 
 __all__ = [
     "ASPPv2", "DeepLabV2", "IMAGENET_MEAN", "IMAGENET_STD", "MOBILENET_RATES", "MODELS", "PAPER_RATES",
-    "build_model", "deeplab_v2_mobilenet", "deeplab_v2_resnet50", "deeplab_v2_resnet101",
+    "build_model", "deeplab_v2_mobilenet", "deeplab_v2_mobilenet_small", "deeplab_v2_resnet50", "deeplab_v2_resnet101",
     "load_checkpoint", "read_checkpoint_meta", "save_checkpoint",
 ]

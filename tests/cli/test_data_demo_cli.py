@@ -60,13 +60,18 @@ def test_mit_ground_truth_copied_as_predictions_scores_100(synth_root, tmp_path)
 
 def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--preset", "tiny",
-                                      "--recipe", "tiny", "--workers", "1"])
+                                      "--recipe", "tiny", "--workers", "1", "--threads", "1", "--pretrain"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "demo" / "eval-voc-val" / "metrics.json").read_text())
     assert metrics["benchmark"] == "voc-val" and "mIoU_ci95" in metrics and metrics["data"]["synthetic"] is True
     rounds = (tmp_path / "demo" / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(rounds) == 2 and (tmp_path / "demo" / "run-coarse-masks" / "final.pt").is_file()
-    for fragment in ("colour baseline", "coarse (no GrabCut)", "round 2", "run directory", "report:"):
+    boxes = json.loads((tmp_path / "demo" / "run-boxes" / "config.json").read_text())
+    assert boxes["initial_boxes"] is True and boxes["rounds"] == 1
+    backbone = json.loads((tmp_path / "demo" / "run" / "config.json").read_text())["backbone_weights"]
+    assert backbone == str(tmp_path / "demo" / "backbone.pt") and (tmp_path / "demo" / "backbone.pt").is_file()
+    for fragment in ("colour baseline", "coarse (no GrabCut)", "round 2", "run directory", "report:",
+                     "Table I", "Bounding Boxes", "35.2", "held-out top-1"):
         assert fragment in result.output, fragment
     branch = [json.loads(line) for line in (tmp_path / "demo" / "run-no-grabcut" / "metrics.jsonl").open()]
     assert [line["round"] for line in branch] == [1, 2]
@@ -74,7 +79,7 @@ def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
     assert json.loads((tmp_path / "demo" / "deploy" / "parity.json").read_text())["within_tolerance"]
     page = (tmp_path / "demo" / "report" / "report.html").read_text()
     for section in ("PASCAL VOC 2012 leaderboard", "Training rounds (Fig. 6)", "Deployment", "without GrabCut",
-                    "final model (synthetic)"):
+                    "final model (synthetic)", "trained on bounding boxes"):
         assert section in page, section
     assert str((tmp_path / "demo" / "report" / "report.html").resolve()) in "".join(result.output.split())
 

@@ -1,0 +1,234 @@
+"""Backbone pretraining from image-level labels: ``c2fbench train classifier``.
+
+The paper's DeepLab starts from a ResNet-101 trained on ImageNet classification, that is
+on image-level labels, the only supervision the method allows. Offline, the same regime
+comes from training the segmentation model's own backbone as an image classifier on the
+ImageNet-format folder it will later segment: each image's label is its folder's VOC class
+(no masks, nothing more). The backbone's features are average-pooled into a linear layer.
+
+A deterministic held-out part (every ``holdout``-th image of each class, at least one)
+gives the top-1 accuracy logged after every epoch. The state after each epoch is written
+atomically to ``OUT.partial``, so ``resume=True`` continues from the last finished epoch
+and reaches the same weights. The result, ``OUT``, is a plain dict read with
+``weights_only=True``::
+
+    {"format": "c2fbench-backbone", "version": 1, "arch": "deeplab_v2_mobilenet",
+     "state_dict": {...backbone...}, "classes": [...], "history": [{"epoch", "loss", "top1"}]}
+
+``load_backbone_weights`` puts it into a freshly built segmentation model of the same arch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from c2fbench.errors import InputError
+
+FORMAT = "c2fbench-backbone"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    arch: str = "deeplab_v2_mobilenet"
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    resize: int = 112  # images resized to resize x resize, then randomly cropped
+    crop: int = 96
+    holdout: int = 10  # every holdout-th image of each class is held out for top-1
+    seed: int = 0
+
+
+class BackboneClassifier(nn.Module):
+    """The segmentation model's backbone, global average pooling and a linear layer."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        with torch.no_grad():
+            channels = _last_feature(backbone(torch.zeros(1, 3, 64, 64))).shape[1]
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(_last_feature(self.backbone(x)).mean(dim=(2, 3)))
+
+
+def _last_feature(features) -> torch.Tensor:
+    """A backbone's deepest map: the tensor itself, or the last of an FPN backbone's levels."""
+    return list(features.values())[-1] if isinstance(features, dict) else features
+
+
+class LabelledImages(torch.utils.data.Dataset):
+    """(image, class) pairs, resized and (when training) randomly cropped and flipped; the
+    randomness is seeded by (seed, epoch, index) so that a resumed epoch replays exactly."""
+
+    def __init__(self, samples: list, *, resize: int, crop: int, train: bool, seed: int) -> None:
+        self.samples, self.resize, self.crop, self.train, self.seed = samples, resize, crop, train, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        import cv2
+
+        from c2fbench.data.images import read_rgb
+        from c2fbench.inference import normalise
+        from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
+
+        sample = self.samples[index]
+        rgb = cv2.resize(read_rgb(sample.path), (self.resize, self.resize), interpolation=cv2.INTER_LINEAR)
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            y, x = rng.integers(0, self.resize - self.crop + 1, size=2)
+            rgb = rgb[y:y + self.crop, x:x + self.crop]
+            if rng.random() < 0.5:
+                rgb = rgb[:, ::-1]
+        return normalise(rgb, {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}), sample.label - 1
+
+
+def split_holdout(samples: list, every: int) -> tuple[list, list]:
+    """(train, held out): every ``every``-th image of each class (the first included) is held out."""
+    seen: dict[int, int] = {}
+    train, held = [], []
+    for sample in samples:
+        k = seen.get(sample.label, 0)
+        seen[sample.label] = k + 1
+        (held if k % every == 0 else train).append(sample)
+    return train, held
+
+
+def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: bool = False,
+                     advance: Callable[[int], None] = lambda n: None,
+                     on_epoch: Callable[[dict], None] = lambda row: None) -> dict:
+    """Train (or resume) and write ``out``; returns its content. Raises InputError on bad input."""
+    from c2fbench.data.imagenet import list_imagenet
+    from c2fbench.data.voc import VOC_CLASSES
+    from c2fbench.models import build_model
+
+    out, partial = Path(out), Path(f"{out}.partial")
+    if out.exists() and not resume:
+        raise InputError(f"{out}: exists already; pass --resume to keep it, or choose another --out")
+    samples = list_imagenet(images)
+    train_set, held = split_holdout(samples, cfg.holdout)
+    if not train_set or not held:
+        raise InputError(f"{images}: need at least two images per class to hold some out (found {len(samples)})")
+    torch.manual_seed(cfg.seed)
+    model = BackboneClassifier(build_model(cfg.arch, num_classes=len(VOC_CLASSES)).backbone, len(VOC_CLASSES) - 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    history: list[dict] = []
+    if resume and out.is_file():
+        return _read(out, cfg.arch)
+    if resume and partial.is_file():
+        state = _read(partial, cfg.arch)
+        if state.get("config") != asdict(cfg):
+            raise InputError(f"{partial}: was started with other options {state.get('config')}; "
+                             "remove it or pass the same options")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = state["history"]
+    data = LabelledImages(train_set, resize=cfg.resize, crop=cfg.crop, train=True, seed=cfg.seed)
+    steps = cfg.epochs * -(-len(data) // cfg.batch_size)
+    for epoch in range(len(history), cfg.epochs):
+        data.epoch = epoch
+        order = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size,
+                                             sampler=torch.utils.data.RandomSampler(data, generator=order))
+        model.train()
+        total, count = 0.0, 0
+        for step, (x, y) in enumerate(loader):
+            for group in optimizer.param_groups:  # poly decay over all epochs
+                group["lr"] = cfg.lr * (1 - (epoch * len(loader) + step) / steps) ** 0.9
+            loss = nn.functional.cross_entropy(model(x), y)
+            if not torch.isfinite(loss):
+                raise InputError(f"epoch {epoch + 1}: loss is {loss.item()}; try a lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.item() * len(x), count + len(x)
+            advance(len(x))
+        row = {"epoch": epoch + 1, "loss": total / count, "top1": top1(model, held, cfg)}
+        history.append(row)
+        _save(partial, {"arch": cfg.arch, "config": asdict(cfg), "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "history": history})
+        on_epoch(row)
+    result = {"arch": cfg.arch, "state_dict": model.backbone.state_dict(),
+              "classes": list(VOC_CLASSES[1:]), "history": history, "config": asdict(cfg),
+              "held_out": len(held), "trained_on": len(train_set)}
+    _save(out, result)
+    partial.unlink(missing_ok=True)
+    return result
+
+
+@torch.no_grad()
+def top1(model: nn.Module, held: list, cfg: ClassifierConfig) -> float:
+    """Percent of held-out images whose most probable class is their label (whole image, resized)."""
+    model.eval()
+    data = LabelledImages(held, resize=cfg.resize, crop=cfg.crop, train=False, seed=cfg.seed)
+    correct = 0
+    for x, y in torch.utils.data.DataLoader(data, batch_size=64):
+        correct += int((model(x).argmax(dim=1) == y).sum())
+    return 100.0 * correct / len(data)
+
+
+def _save(path: Path, content: dict) -> None:
+    from c2fbench.data.atomic import atomic_open
+
+    with atomic_open(path, "wb") as f:
+        torch.save({"format": FORMAT, "version": VERSION, **content}, f)
+
+
+def _read(path: Path, arch: str | None = None) -> dict:
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"{path}: backbone weights not found") from None
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise InputError(f"{path}: not readable as backbone weights ({type(e).__name__}); expected the output "
+                         "of `c2fbench train classifier`") from None
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        raise InputError(f"{path}: not c2fbench backbone weights (expected the output of `c2fbench train classifier`)")
+    if arch is not None and content.get("arch") != arch:
+        raise InputError(f"{path}: backbone of {content.get('arch')!r}, but this run trains {arch!r}")
+    return content
+
+
+def load_backbone_weights(model: nn.Module, path: Path, arch: str) -> dict:
+    """Load ``path`` (from :func:`train_classifier`) into ``model.backbone``; InputError when
+    the file is not such weights, is of another arch, or its tensors do not fit."""
+    content = _read(Path(path), arch)
+    state = content.get("state_dict")
+    own = model.backbone.state_dict()
+    if not isinstance(state, dict) or set(state) != set(own):
+        raise InputError(f"{path}: its tensors are not those of the {arch} backbone")
+    for key, tensor in own.items():
+        if not isinstance(state[key], torch.Tensor) or state[key].shape != tensor.shape:
+            got = tuple(state[key].shape) if isinstance(state[key], torch.Tensor) else type(state[key]).__name__
+            raise InputError(f"{path}: {key} has shape {got}, the {arch} backbone needs {tuple(tensor.shape)}")
+    model.backbone.load_state_dict(state)
+    return content
+
+
+def run_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: bool, progress, info) -> dict:
+    """:func:`train_classifier` with a progress bar and one line per epoch (the CLI's view)."""
+    from c2fbench.data.imagenet import list_imagenet
+
+    done = 0
+    partial = Path(f"{out}.partial")
+    if resume and partial.is_file() and not Path(out).is_file():
+        done = len(_read(partial, cfg.arch).get("history", []))
+        info(f"resuming {partial} after epoch {done}")
+    train_set, _ = split_holdout(list_imagenet(images), cfg.holdout)
+    with progress(max(1, len(train_set) * (cfg.epochs - done)), "train classifier") as advance:
+        return train_classifier(images, out, cfg, resume=resume, advance=advance,
+                                on_epoch=lambda row: info(f"epoch {row['epoch']}: loss {row['loss']:.3f}, "
+                                                          f"held-out top-1 {row['top1']:.1f}%"))
