@@ -106,7 +106,7 @@ def crf_refine(rgb: np.ndarray, probs: np.ndarray, *, iterations: int = 10) -> n
     crf = dcrf.DenseCRF2D(w, h, c)
     crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs.astype(np.float32))))
     crf.addPairwiseGaussian(sxy=3, compat=3)
-    crf.addPairwiseBilateral(sxy=80, srgb=13, rgbim=np.ascontiguousarray(rgb), compat=10)
+    crf.addPairwiseBilateral(sxy=80, srgb=13, rgbim=np.require(rgb, np.uint8, ["C", "W"]), compat=10)
     return np.asarray(crf.inference(iterations), dtype=np.float32).reshape(c, h, w)
 
 

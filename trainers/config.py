@@ -70,6 +70,9 @@ class TrainConfig:
     # it is; "train": resized to resize x resize, the scale the model was trained at, and
     # the probabilities resized back (measured in the README)
     refine_predict_at: str = "image"
+    # open: the fully connected CRF of DeepLab v2 (section III-D) on the between-round
+    # predictions, before (b) and (c); needs the extra c2fbench[crf]
+    refine_crf: bool = False
     refine_grabcut: bool = True
     refine_init: str = "mask"  # open: see trainers/refine.py for the measurement behind it
     # evaluation

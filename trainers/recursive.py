@@ -92,6 +92,11 @@ def train_recursive(cfg: TrainConfig, *, images: Path, out: Path, resume: bool =
     if dev.type == "cuda":
         dev = torch.device("cuda", dist.local_rank)
     root, samples = _training_images(cfg, Path(images))
+    if cfg.refine_crf:  # refuse before any work when the extra is missing
+        try:
+            import pydensecrf.densecrf  # noqa: F401
+        except ImportError:
+            raise InputError("refine_crf needs the dense CRF extra: pip install 'c2fbench[crf]'") from None
     if cfg.backbone_weights:  # refuse a bad file before any mask is made
         from c2fbench.models import build_model
         from trainers.classifier import load_backbone_weights
@@ -257,7 +262,7 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     """Predict every training image (this rank's share), then strategies (a)-(c)."""
     from c2fbench.data.images import read_rgb
     from c2fbench.data.labels import write_label_png
-    from c2fbench.inference import predict_probs
+    from c2fbench.inference import crf_refine, predict_probs
     from c2fbench.masks.labels import category_of
     from trainers.refine import RefineJob, predicted_label
 
@@ -268,7 +273,10 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     size = (cfg.resize, cfg.resize) if cfg.refine_predict_at == "train" else None
     with progress(len(mine), f"predict round {r}") as advance:
         for sample in mine:
-            probs = predict_probs(runtime, read_rgb(sample.path), size=size)
+            rgb = read_rgb(sample.path)
+            probs = predict_probs(runtime, rgb, size=size)
+            if cfg.refine_crf:
+                probs = crf_refine(rgb, probs)
             label = predicted_label(probs, category_of(sample.rel, run.wnid_labels), argmax=cfg.refine_argmax)
             write_label_png(pred_dir / f"{sample.rel}.png", label)
             advance(1)

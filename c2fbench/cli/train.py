@@ -56,6 +56,8 @@ def _options(f):
         click.option("--refine-predict-at", type=click.Choice(["image", "train"]),
                      help="Between-round predictions on the image as it is, or resized to --resize (training scale)."),
         click.option("--optimizer", type=click.Choice(["sgd", "adam"]), help="The paper: sgd."),
+        click.option("--refine-crf/--no-refine-crf", default=None,
+                     help="Dense CRF on the between-round predictions before (b) and (c) (extra c2fbench[crf])."),
         click.option("--initial-boxes", is_flag=True, default=None,
                      help="Round 1 on the filled bounding box of each enhanced mask (Table I)."),
         THREADS_OPTION,

@@ -63,3 +63,19 @@ def test_default_threads_leave_busy_cores_alone(monkeypatch, load, expected):
     monkeypatch.setattr(threads, "default_workers", lambda: 2)
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, 0.0, 0.0))
     assert threads.default_threads() == expected
+
+
+def test_dense_crf_on_a_read_only_image_follows_the_edge():
+    pytest.importorskip("pydensecrf.densecrf", reason="needs the extra c2fbench[crf] (pydensecrf2)")
+    from c2fbench.inference import crf_refine
+
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[:, 15:] = 255
+    rgb.setflags(write=False)  # images from read_rgb may be read-only
+    probs = np.full((2, 20, 30), 0.4, np.float32)
+    probs[1, :, 12:] = 0.6  # the foreground evidence starts 3 pixels left of the dark/bright edge
+    probs[0] = 1 - probs[1]
+    out = crf_refine(rgb, probs)
+    assert np.allclose(out.sum(axis=0), 1, atol=1e-4)
+    label = out.argmax(axis=0)
+    assert (label[:, 15:] == 1).all() and (label[:, :15] == 0).all()  # the CRF moved it to the edge
