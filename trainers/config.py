@@ -73,6 +73,8 @@ class TrainConfig:
     # open: the fully connected CRF of DeepLab v2 (section III-D) on the between-round
     # predictions, before (b) and (c); needs the extra c2fbench[crf]
     refine_crf: bool = False
+    # open: test-time augmentation (scales 0.75/1/1.25, flips) of the between-round predictions
+    refine_tta: bool = False
     refine_grabcut: bool = True
     refine_init: str = "mask"  # open: see trainers/refine.py for the measurement behind it
     # evaluation

@@ -262,7 +262,7 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     """Predict every training image (this rank's share), then strategies (a)-(c)."""
     from c2fbench.data.images import read_rgb
     from c2fbench.data.labels import write_label_png
-    from c2fbench.inference import crf_refine, predict_probs
+    from c2fbench.inference import predict_probs
     from c2fbench.masks.labels import category_of
     from trainers.refine import RefineJob, predicted_label
 
@@ -274,10 +274,9 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     with progress(len(mine), f"predict round {r}") as advance:
         for sample in mine:
             rgb = read_rgb(sample.path)
-            probs = predict_probs(runtime, rgb, size=size)
-            if cfg.refine_crf:
-                probs = crf_refine(rgb, probs)
-            label = predicted_label(probs, category_of(sample.rel, run.wnid_labels), argmax=cfg.refine_argmax)
+            probs = predict_probs(runtime, rgb, size=size, tta=cfg.refine_tta)
+            label = predicted_label(probs, category_of(sample.rel, run.wnid_labels), argmax=cfg.refine_argmax,
+                                    crf_image=rgb if cfg.refine_crf else None)
             write_label_png(pred_dir / f"{sample.rel}.png", label)
             advance(1)
     barrier(run.dist)

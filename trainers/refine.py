@@ -26,17 +26,29 @@ from c2fbench.masks.runner import ItemResult, item_seed
 VOID = 255
 
 
-def predicted_label(probs: np.ndarray, category: int, *, argmax: str = "all") -> np.ndarray:
+def predicted_label(probs: np.ndarray, category: int, *, argmax: str = "all",
+                    crf_image: np.ndarray | None = None) -> np.ndarray:
     """(H, W) uint8 prediction of class probabilities (C, H, W) for an image of ``category``.
 
     ``argmax="all"`` takes the most probable of all classes; ``"label"`` only chooses between
     background and the image's own category (known from its image-level label), so a pixel
     the model gives to a confusable class still goes to the category when it beats background.
-    A one-channel (foreground) model has only those two anyway.
+    A one-channel (foreground) model has only those two anyway. With ``crf_image`` (the RGB
+    image) the dense CRF runs first, on the classes the argmax chooses from: with ``"label"``
+    on (background, category) renormalised, so a confusable class cannot take the object.
     """
+    from c2fbench.inference import crf_refine
+
     if argmax == "label" and probs.shape[0] > 2:
-        return np.where(probs[category] > probs[0], category, 0).astype(np.uint8)
-    return probs.argmax(axis=0).astype(np.uint8)
+        pair = probs[[0, category]]
+        pair = pair / np.maximum(pair.sum(axis=0, keepdims=True), 1e-12)
+        if crf_image is not None:
+            pair = crf_refine(crf_image, pair)
+        return np.where(pair[1] > pair[0], category, 0).astype(np.uint8)
+    if crf_image is not None:
+        probs = crf_refine(crf_image, probs)
+    label = probs.argmax(axis=0)
+    return np.where(label > 0, category, 0).astype(np.uint8) if probs.shape[0] == 2 else label.astype(np.uint8)
 
 
 def refine_label(rgb: np.ndarray, pred: np.ndarray, category: int, *, keep_own_category: bool = True,

@@ -79,3 +79,41 @@ def test_dense_crf_on_a_read_only_image_follows_the_edge():
     assert np.allclose(out.sum(axis=0), 1, atol=1e-4)
     label = out.argmax(axis=0)
     assert (label[:, 15:] == 1).all() and (label[:, :15] == 0).all()  # the CRF moved it to the edge
+
+
+@pytest.mark.parametrize("change, copies_predictions", [({"refine_grabcut": False}, True),
+                                                         ({"refine_crf": True}, False),
+                                                         ({"refine_tta": True}, False),
+                                                         ({"refine_argmax": "label"}, False),
+                                                         ({"refine_predict_at": "train"}, False)])
+def test_a_branch_predicts_again_when_the_predictions_would_differ(tmp_path, change, copies_predictions):
+    from trainers.branch import branch_after_round_one
+    from trainers.config import TrainConfig
+
+    source = tmp_path / "source"
+    for part in ("round-01/model.pt", "predictions/round-01/n1/a.png", "masks/round-00/n1/a.png"):
+        (source / part).parent.mkdir(parents=True, exist_ok=True)
+        (source / part).write_bytes(b"x")
+    (source / "config.json").write_text(TrainConfig().to_json())
+    cfg = branch_after_round_one(source, tmp_path / "branch", **change)
+    assert all(getattr(cfg, k) == v for k, v in change.items())
+    assert (tmp_path / "branch" / "predictions/round-01/n1/a.png").exists() == copies_predictions
+    assert (tmp_path / "branch" / "round-01/model.pt").exists() and (tmp_path / "branch" / "masks/round-00").is_dir()
+
+
+def test_the_crf_sees_only_the_classes_the_argmax_chooses_from(monkeypatch):
+    import c2fbench.inference as inference
+
+    seen = []
+
+    def fake_crf(rgb, probs):
+        seen.append(probs.copy())
+        return probs
+
+    monkeypatch.setattr(inference, "crf_refine", fake_crf)
+    probs = np.array([[[0.5, 0.2]], [[0.1, 0.5]], [[0.4, 0.3]]])  # classes 0, 1, 2 at two pixels
+    rgb = np.zeros((1, 2, 3), np.uint8)
+    assert predicted_label(probs, 2, argmax="label", crf_image=rgb).tolist() == [[0, 2]]
+    assert np.allclose(seen[-1], [[[5 / 9, 0.4]], [[4 / 9, 0.6]]])  # (background, class 2), renormalised
+    assert predicted_label(probs, 2, argmax="all", crf_image=rgb).tolist() == [[0, 1]]
+    assert seen[-1].shape == (3, 1, 2)
