@@ -37,18 +37,17 @@ def _synth(data: Path, preset: str, seed: int) -> None:
 
 
 # Backbone pretraining for the demo: epochs of image classification on the 720 of its
-# 800 ImageNet-format images not held out (see README, "What the demo shows").
+# 800 ImageNet-format images not held out (``c2fbench demo --pretrain``; see README).
 PRETRAIN_EPOCHS = 8
 
 
 def _pretrain(cfg, data: Path, out: Path) -> Path:
     """The demo backbone: ``train classifier`` on the images' own labels (skipped when done)."""
-    from c2fbench.console import info as say
     from trainers.classifier import ClassifierConfig, run_classifier
 
     path = out / "backbone.pt"
     pre = ClassifierConfig(arch=cfg.arch, epochs=PRETRAIN_EPOCHS, resize=cfg.resize, crop=cfg.crop, seed=cfg.seed)
-    result = run_classifier(data / "imagenet", path, pre, resume=True, progress=progress, info=say)
+    result = run_classifier(data / "imagenet", path, pre, resume=True, progress=progress, info=info)
     info(f"backbone pretrained on image-level labels: held-out top-1 {result['history'][-1]['top1']:.1f}%")
     return path
 
@@ -90,7 +89,7 @@ def _colour_baseline(data: Path, out: Path, workers: int) -> dict:
 def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2, recipe: str = "demo",
              pretrain: bool = False) -> dict:
     """Everything under ``out``; returns the paths of what it wrote, by name (``data``, ``run``,
-    ``run-no-grabcut``, ``run-coarse-masks``, ``colour-baseline``, ``eval``)."""
+    ``run-no-grabcut``, ``run-coarse-masks``, ``run-boxes``, ``colour-baseline``, ``eval``)."""
     from dataclasses import replace
 
     from c2fbench.benchmarks import load_benchmark
