@@ -16,7 +16,7 @@ from trainers.config import TrainConfig
 
 # Settings that act only from round 1's refinement on.
 BRANCHABLE = ("refine_grabcut", "refine_init", "keep_own_category", "refine_argmax", "refine_predict_at",
-              "refine_crf", "refine_tta", "reinit", "rounds")
+              "refine_crf", "refine_tta", "drop_keeps_previous", "reinit", "rounds")
 # Settings that change round 1's predictions: the branch predicts again when they differ.
 _PREDICTION = ("refine_argmax", "refine_predict_at", "refine_crf", "refine_tta")
 

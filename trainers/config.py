@@ -75,6 +75,9 @@ class TrainConfig:
     refine_crf: bool = False
     # open: test-time augmentation (scales 0.75/1/1.25, flips) of the between-round predictions
     refine_tta: bool = False
+    # not the paper: an image strategy (a) drops keeps its previous round's mask (the paper
+    # leaves it out of the next round only); measured in the README
+    drop_keeps_previous: bool = False
     refine_grabcut: bool = True
     refine_init: str = "mask"  # open: see trainers/refine.py for the measurement behind it
     # evaluation

@@ -283,7 +283,7 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     job = RefineJob(run.images, pred_dir, run.masks(r), run.wnid_labels, keep_own_category=cfg.keep_own_category,
                     grabcut=cfg.refine_grabcut, init=cfg.refine_init, iterations=cfg.grabcut_iterations,
                     seed=cfg.seed + r, drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
-                    max_foreground=cfg.max_foreground)
+                    max_foreground=cfg.max_foreground, previous=run.masks(r - 1) if cfg.drop_keeps_previous else None)
     _run_masks_job(run, job, [s.rel for s in run.samples], run.masks(r))
 
 

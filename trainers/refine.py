@@ -94,6 +94,7 @@ class RefineJob:
     drop_outside: bool = True
     min_foreground: float = 0.01
     max_foreground: float = 0.80
+    previous: Path | None = None  # with it, an image (a) drops keeps its mask from there instead
     name: str = "refine masks"
 
     def outputs(self, image_id: str) -> list[Path]:
@@ -114,5 +115,9 @@ class RefineJob:
                                     grabcut=self.grabcut, init=self.init, iterations=self.iterations,
                                     seed=item_seed(self.seed, image_id), drop_outside=self.drop_outside,
                                     min_foreground=self.min_foreground, max_foreground=self.max_foreground)
+        if self.previous is not None and event in ("dropped_small", "dropped_large"):
+            kept = read_label_png(self.previous / f"{image_id}.png")
+            if not (kept == VOID).all():
+                label, event = kept, event.replace("dropped", "kept_previous")
         write_label_png(self.out / f"{image_id}.png", label)
         return ItemResult(image_id, "done", stat=event)

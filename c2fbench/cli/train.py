@@ -56,6 +56,8 @@ def _options(f):
         click.option("--refine-predict-at", type=click.Choice(["image", "train"]),
                      help="Between-round predictions on the image as it is, or resized to --resize (training scale)."),
         click.option("--optimizer", type=click.Choice(["sgd", "adam"]), help="The paper: sgd."),
+        click.option("--drop-keeps-previous", is_flag=True, default=None,
+                     help="Not the paper: an image (a) drops keeps its previous round's mask."),
         click.option("--refine-tta/--no-refine-tta", default=None,
                      help="Between-round predictions averaged over scales 0.75/1/1.25 and flips."),
         click.option("--refine-crf/--no-refine-crf", default=None,

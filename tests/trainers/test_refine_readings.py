@@ -117,3 +117,29 @@ def test_the_crf_sees_only_the_classes_the_argmax_chooses_from(monkeypatch):
     assert np.allclose(seen[-1], [[[5 / 9, 0.4]], [[4 / 9, 0.6]]])  # (background, class 2), renormalised
     assert predicted_label(probs, 2, argmax="all", crf_image=rgb).tolist() == [[0, 1]]
     assert seen[-1].shape == (3, 1, 2)
+
+
+@pytest.mark.parametrize("previous_void, expected_event", [(False, "kept_previous_small"), (True, "dropped_small")])
+def test_a_dropped_image_can_keep_its_previous_mask(tmp_path, previous_void, expected_event):
+    from PIL import Image
+
+    from c2fbench.data.imagenet import wnid_to_voc_label
+    from c2fbench.data.labels import read_label_png, write_label_png
+    from trainers.refine import RefineJob
+
+    wnid = "n02690373"  # an aeroplane synset
+    category = wnid_to_voc_label()[wnid]
+    (tmp_path / "images" / wnid).mkdir(parents=True)
+    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(tmp_path / "images" / wnid / "1.JPEG")
+    write_label_png(tmp_path / "pred" / wnid / "1.png", np.zeros((16, 16), np.uint8))  # nothing predicted
+    previous = np.full((16, 16), 255 if previous_void else 0, np.uint8)
+    if not previous_void:
+        previous[4:12, 4:12] = category
+    write_label_png(tmp_path / "prev" / wnid / "1.png", previous)
+    job = RefineJob(tmp_path / "images", tmp_path / "pred", tmp_path / "out", wnid_to_voc_label(), grabcut=False,
+                    previous=tmp_path / "prev")
+    result = job.process(f"{wnid}/1")
+    assert result.stat == expected_event
+    assert (read_label_png(tmp_path / "out" / wnid / "1.png") == previous).all()
+    plain = RefineJob(tmp_path / "images", tmp_path / "pred", tmp_path / "plain", wnid_to_voc_label(), grabcut=False)
+    assert plain.process(f"{wnid}/1").stat == "dropped_small"
