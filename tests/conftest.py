@@ -85,3 +85,14 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def torch_one_thread_after_each_test():
+    """Back to one thread after every test: a CLI call sets its own count (``--threads`` or
+    the load-based default), and a run's floating-point results depend on the thread count,
+    so a later test (or module fixture) must not inherit it."""
+    import torch
+
+    yield
+    torch.set_num_threads(1)

@@ -20,9 +20,10 @@ and reaches the same weights. The result, ``OUT``, is a plain dict read with
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -107,10 +108,19 @@ def split_holdout(samples: list, every: int) -> tuple[list, list]:
     return train, held
 
 
+@contextlib.contextmanager
+def _no_progress(total: int, description: str) -> Iterator[Callable[[int], None]]:
+    yield lambda n=1: None
+
+
 def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: bool = False,
-                     advance: Callable[[int], None] = lambda n: None,
+                     progress=_no_progress, info: Callable[[str], None] = lambda message: None,
                      on_epoch: Callable[[dict], None] = lambda row: None) -> dict:
-    """Train (or resume) and write ``out``; returns its content. Raises InputError on bad input."""
+    """Train (or resume) and write ``out``; returns its content. Raises InputError on bad input.
+
+    ``progress(total, description)`` is a context manager yielding ``advance(n)``
+    (:func:`c2fbench.console.progress`); ``on_epoch`` gets each epoch's row.
+    """
     from c2fbench.data.imagenet import list_imagenet
     from c2fbench.data.voc import VOC_CLASSES
     from c2fbench.models import build_model
@@ -118,6 +128,8 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
     out, partial = Path(out), Path(f"{out}.partial")
     if out.exists() and not resume:
         raise InputError(f"{out}: exists already; pass --resume to keep it, or choose another --out")
+    if resume and out.is_file():
+        return _read(out, cfg.arch)
     samples = list_imagenet(images)
     train_set, held = split_holdout(samples, cfg.holdout)
     if not train_set or not held:
@@ -126,8 +138,6 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
     model = BackboneClassifier(build_model(cfg.arch, num_classes=len(VOC_CLASSES)).backbone, len(VOC_CLASSES) - 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     history: list[dict] = []
-    if resume and out.is_file():
-        return _read(out, cfg.arch)
     if resume and partial.is_file():
         state = _read(partial, cfg.arch)
         if state.get("config") != asdict(cfg):
@@ -136,31 +146,33 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = state["history"]
+        info(f"resuming {partial} after epoch {len(history)}")
     data = LabelledImages(train_set, resize=cfg.resize, crop=cfg.crop, train=True, seed=cfg.seed)
     steps = cfg.epochs * -(-len(data) // cfg.batch_size)
-    for epoch in range(len(history), cfg.epochs):
-        data.epoch = epoch
-        order = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size,
-                                             sampler=torch.utils.data.RandomSampler(data, generator=order))
-        model.train()
-        total, count = 0.0, 0
-        for step, (x, y) in enumerate(loader):
-            for group in optimizer.param_groups:  # poly decay over all epochs
-                group["lr"] = cfg.lr * (1 - (epoch * len(loader) + step) / steps) ** 0.9
-            loss = nn.functional.cross_entropy(model(x), y)
-            if not torch.isfinite(loss):
-                raise InputError(f"epoch {epoch + 1}: loss is {loss.item()}; try a lower --lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, count = total + loss.item() * len(x), count + len(x)
-            advance(len(x))
-        row = {"epoch": epoch + 1, "loss": total / count, "top1": top1(model, held, cfg)}
-        history.append(row)
-        _save(partial, {"arch": cfg.arch, "config": asdict(cfg), "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(), "history": history})
-        on_epoch(row)
+    with progress(max(1, len(data) * (cfg.epochs - len(history))), "train classifier") as advance:
+        for epoch in range(len(history), cfg.epochs):
+            data.epoch = epoch
+            order = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+            loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size,
+                                                 sampler=torch.utils.data.RandomSampler(data, generator=order))
+            model.train()
+            total, count = 0.0, 0
+            for step, (x, y) in enumerate(loader):
+                for group in optimizer.param_groups:  # poly decay over all epochs
+                    group["lr"] = cfg.lr * (1 - (epoch * len(loader) + step) / steps) ** 0.9
+                loss = nn.functional.cross_entropy(model(x), y)
+                if not torch.isfinite(loss):
+                    raise InputError(f"epoch {epoch + 1}: loss is {loss.item()}; try a lower --lr")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total, count = total + loss.item() * len(x), count + len(x)
+                advance(len(x))
+            row = {"epoch": epoch + 1, "loss": total / count, "top1": top1(model, held, cfg)}
+            history.append(row)
+            _save(partial, {"arch": cfg.arch, "config": asdict(cfg), "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(), "history": history})
+            on_epoch(row)
     result = {"arch": cfg.arch, "state_dict": model.backbone.state_dict(),
               "classes": list(VOC_CLASSES[1:]), "history": history, "config": asdict(cfg),
               "held_out": len(held), "trained_on": len(train_set)}
@@ -220,15 +232,6 @@ def load_backbone_weights(model: nn.Module, path: Path, arch: str) -> dict:
 
 def run_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: bool, progress, info) -> dict:
     """:func:`train_classifier` with a progress bar and one line per epoch (the CLI's view)."""
-    from c2fbench.data.imagenet import list_imagenet
-
-    done = 0
-    partial = Path(f"{out}.partial")
-    if resume and partial.is_file() and not Path(out).is_file():
-        done = len(_read(partial, cfg.arch).get("history", []))
-        info(f"resuming {partial} after epoch {done}")
-    train_set, _ = split_holdout(list_imagenet(images), cfg.holdout)
-    with progress(max(1, len(train_set) * (cfg.epochs - done)), "train classifier") as advance:
-        return train_classifier(images, out, cfg, resume=resume, advance=advance,
-                                on_epoch=lambda row: info(f"epoch {row['epoch']}: loss {row['loss']:.3f}, "
-                                                          f"held-out top-1 {row['top1']:.1f}%"))
+    return train_classifier(images, out, cfg, resume=resume, progress=progress, info=info,
+                            on_epoch=lambda row: info(f"epoch {row['epoch']}: loss {row['loss']:.3f}, "
+                                                      f"held-out top-1 {row['top1']:.1f}%"))

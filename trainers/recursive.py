@@ -97,13 +97,13 @@ def train_recursive(cfg: TrainConfig, *, images: Path, out: Path, resume: bool =
             import pydensecrf.densecrf  # noqa: F401
         except ImportError:
             raise InputError("refine_crf needs the dense CRF extra: pip install 'c2fbench[crf]'") from None
+    run = Run(cfg, out, root, samples, dist, dev, workers)
     if cfg.backbone_weights:  # refuse a bad file before any mask is made
         from c2fbench.models import build_model
         from trainers.classifier import load_backbone_weights
 
-        load_backbone_weights(build_model(cfg.arch, num_classes=1 if cfg.task == "foreground" else 21),
-                              Path(cfg.backbone_weights), cfg.arch)
-    run = Run(cfg, out, root, samples, dist, dev, workers)
+        load_backbone_weights(build_model(cfg.arch, num_classes=len(run.classes)), Path(cfg.backbone_weights),
+                              cfg.arch)
     if dist.is_main:
         atomic_write_text(out / "config.json", cfg.to_json())
     initial_masks(run)

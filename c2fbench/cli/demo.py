@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from c2fbench.cli.train import THREADS_OPTION
+
 
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("c2fbench-demo"),
@@ -13,8 +15,7 @@ import click
 @click.option("--recipe", default="demo", show_default=True, help="Training recipe (trainers/recipes/NAME.json).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for masks and evaluation.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch threads (default: the cores not already busy, by the load average; see README).")
+@THREADS_OPTION
 @click.option("--pretrain", is_flag=True,
               help="First pretrain the backbone as an image classifier on the images' own labels (see README).")
 def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, threads: int | None,
