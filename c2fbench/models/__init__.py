@@ -21,7 +21,9 @@ from c2fbench.models.deeplab import (
     MOBILENET_RATES,
     DeepLabV2,
     deeplab_v2_mobilenet,
+    deeplab_v2_mobilenet_os8,
     deeplab_v2_mobilenet_small,
+    deeplab_v2_mobilenet_small_os8,
     deeplab_v2_resnet50,
     deeplab_v2_resnet101,
 )
@@ -38,7 +40,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "deeplab_v2_resnet101": deeplab_v2_resnet101,  # the paper's model
     "deeplab_v2_resnet50": deeplab_v2_resnet50,
     "deeplab_v2_mobilenet": deeplab_v2_mobilenet,  # light, for CPU runs
-    "deeplab_v2_mobilenet_small": deeplab_v2_mobilenet_small,  # lighter: the CPU demo
+    "deeplab_v2_mobilenet_small": deeplab_v2_mobilenet_small,  # lighter
+    "deeplab_v2_mobilenet_os8": deeplab_v2_mobilenet_os8,  # DeepLab v2's output stride 8
+    "deeplab_v2_mobilenet_small_os8": deeplab_v2_mobilenet_small_os8,
     # foreground segmentation, one logit (section III-F, Table IV)
     "fpn_resnet101": fpn_resnet101,  # the paper's FPN-Baseline
     "fpn_resnet50": fpn_resnet50,

@@ -160,3 +160,29 @@ def test_unknown_preset_is_an_input_error(tmp_path):
 def test_negative_seed_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="seed"):
         write_synth(tmp_path, preset="tiny", seed=-1)
+
+
+def _box_share(mask: np.ndarray) -> float:
+    ys, xs = np.nonzero(mask)
+    return (np.ptp(ys) + 1) * (np.ptp(xs) + 1) / mask.size
+
+
+def test_demo_object_scales_match_the_real_datasets():
+    """Mean bounding-box share of the image (the ILSVRC 2012 analysis's "average object
+    scale", section 2.3): ImageNet 0.358, PASCAL VOC 0.241; measured on every 4th
+    ImageNet-format image and every VOC scene of the demo plan, rendered."""
+    from c2fbench.data.synth.write import _render
+
+    demo = PRESETS["demo"]
+    imagenet = [it for items in imagenet_plan(demo, seed=0).values() for it in items][::4]
+    shares = []
+    for item in imagenet:
+        _, label, _ = _render(item, 0)
+        shares.append(_box_share(label == item.objects[-1].cls))  # the main object is drawn last
+    assert abs(np.mean(shares) - 0.358) < 0.03
+    voc = [it for items in voc_plan(demo, seed=0).values() for it in items]
+    shares = []
+    for item in voc:
+        _, label, _ = _render(item, 0)
+        shares += [_box_share(label == c) for c in np.unique(label) if c not in (0, VOID)]
+    assert abs(np.mean(shares) - 0.241) < 0.03
