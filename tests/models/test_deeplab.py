@@ -28,6 +28,8 @@ def strided_size(n: int, output_stride: int) -> int:
     ("deeplab_v2_resnet50", 1, (64, 64), 8, 2048),
     ("deeplab_v2_mobilenet", 2, (64, 64), 16, 960),
     ("deeplab_v2_mobilenet", 2, (65, 50), 16, 960),
+    ("deeplab_v2_mobilenet_os8", 2, (64, 64), 8, 960),
+    ("deeplab_v2_mobilenet_small_os8", 1, (65, 50), 8, 576),
 ])
 def test_logits_at_input_size_from_strided_features(arch, batch, size, output_stride, channels):
     torch.manual_seed(0)
@@ -40,7 +42,7 @@ def test_logits_at_input_size_from_strided_features(arch, batch, size, output_st
     assert logits.shape == (batch, 21, *size)
     assert torch.isfinite(logits).all()
     assert seen == [(batch, channels, strided_size(size[0], output_stride), strided_size(size[1], output_stride))]
-    if output_stride == 8:
+    if arch in RESNETS:
         assert seen[0][-2:] == (size[0] // 8, size[1] // 8)
 
 
@@ -48,6 +50,7 @@ def test_logits_at_input_size_from_strided_features(arch, batch, size, output_st
     ("deeplab_v2_resnet101", (6, 12, 18, 24), 2048),
     ("deeplab_v2_resnet50", (6, 12, 18, 24), 2048),
     ("deeplab_v2_mobilenet", (1, 2, 3, 4), 960),
+    ("deeplab_v2_mobilenet_os8", (2, 4, 6, 8), 960),
 ])
 def test_aspp_branches_have_the_rates(arch, rates, channels):
     head = build_model(arch, num_classes=7).head
@@ -160,3 +163,23 @@ def test_forward_rejects_non_rgb_batches():
         model(torch.zeros(1, 1, 32, 32))
     with pytest.raises(ValueError, match=r"\(3, 32, 32\)"):
         model(torch.zeros(3, 32, 32))
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_output_stride_8_dilates_like_deeplab_and_keeps_the_weights_shapes(small):
+    """The OS8 MobileNet equals the OS16 one with the stride-16 convolution at stride 1 and
+    every later wide convolution's dilation doubled (hand-checked against torchvision's
+    dilated OS16 model), so an OS16 state dict loads unchanged."""
+    os16 = build_model("deeplab_v2_mobilenet_small" if small else "deeplab_v2_mobilenet", num_classes=5)
+    os8 = build_model("deeplab_v2_mobilenet_small_os8" if small else "deeplab_v2_mobilenet_os8", num_classes=5)
+    os8.load_state_dict(os16.state_dict())  # same names and shapes
+    a = [m for m in os16.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    b = [m for m in os8.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    strided = [i for i, conv in enumerate(a) if conv.stride == (2, 2)]
+    changed = strided[-1]
+    assert b[changed].stride == (1, 1) and [i for i, c in enumerate(b) if c.stride == (2, 2)] == strided[:-1]
+    for i, (x, y) in enumerate(zip(a, b)):
+        wide = x.kernel_size[0] > 1 and i > changed
+        assert y.dilation[0] == (2 * x.dilation[0] if wide else x.dilation[0])
+        assert y.padding[0] == y.dilation[0] * (y.kernel_size[0] - 1) // 2
+    assert max(c.dilation[0] for c in b) == 4  # DeepLab v2: the last two stages at 2 and 4
