@@ -70,6 +70,7 @@ def build_model(arch: str, **kwargs) -> nn.Module:
 
 __all__ = [
     "ASPPv2", "DeepLabV2", "IMAGENET_MEAN", "IMAGENET_STD", "MOBILENET_RATES", "MODELS", "PAPER_RATES",
-    "build_model", "deeplab_v2_mobilenet", "deeplab_v2_mobilenet_small", "deeplab_v2_resnet50", "deeplab_v2_resnet101",
+    "build_model", "deeplab_v2_mobilenet", "deeplab_v2_mobilenet_os8", "deeplab_v2_mobilenet_small",
+    "deeplab_v2_mobilenet_small_os8", "deeplab_v2_resnet50", "deeplab_v2_resnet101",
     "load_checkpoint", "read_checkpoint_meta", "save_checkpoint",
 ]

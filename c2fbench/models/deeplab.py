@@ -119,29 +119,47 @@ def deeplab_v2_mobilenet(*, num_classes: int = 21, pretrained_backbone: bool = F
     ``pretrained_backbone`` loads ``MobileNet_V3_Large_Weights.IMAGENET1K_V1``. The default
     rates suit ~128x128 inputs (see ``MOBILENET_RATES``).
     """
+    return _mobilenet_deeplab("large", 16, num_classes, pretrained_backbone, rates)
+
+
+def deeplab_v2_mobilenet_small(*, num_classes: int = 21, pretrained_backbone: bool = False,
+                               rates: Sequence[int] = MOBILENET_RATES) -> DeepLabV2:
+    """As :func:`deeplab_v2_mobilenet` with MobileNetV3-Small (576 channels out, output
+    stride 16, about a third of the compute), for faster CPU runs.
+    ``pretrained_backbone`` loads ``MobileNet_V3_Small_Weights.IMAGENET1K_V1``."""
+    return _mobilenet_deeplab("small", 16, num_classes, pretrained_backbone, rates)
+
+
+# Rates for the output-stride-8 MobileNet variants: twice MOBILENET_RATES, the same
+# fractions of a feature map twice as large.
+MOBILENET_OS8_RATES = (2, 4, 6, 8)
+
+
+def deeplab_v2_mobilenet_os8(*, num_classes: int = 21, pretrained_backbone: bool = False,
+                             rates: Sequence[int] = MOBILENET_OS8_RATES) -> DeepLabV2:
+    """As :func:`deeplab_v2_mobilenet` at DeepLab v2's output stride 8 (the stage at stride
+    16 dilated too): 12x12 features on 96x96 crops instead of 6x6."""
+    return _mobilenet_deeplab("large", 8, num_classes, pretrained_backbone, rates)
+
+
+def deeplab_v2_mobilenet_small_os8(*, num_classes: int = 21, pretrained_backbone: bool = False,
+                                   rates: Sequence[int] = MOBILENET_OS8_RATES) -> DeepLabV2:
+    """As :func:`deeplab_v2_mobilenet_small` at output stride 8 (see
+    :func:`deeplab_v2_mobilenet_os8`)."""
+    return _mobilenet_deeplab("small", 8, num_classes, pretrained_backbone, rates)
+
+
+_MOBILENETS = {
+    "large": (torchvision.models.mobilenet_v3_large, torchvision.models.MobileNet_V3_Large_Weights.IMAGENET1K_V1),
+    "small": (torchvision.models.mobilenet_v3_small, torchvision.models.MobileNet_V3_Small_Weights.IMAGENET1K_V1),
+}
+
+
+def _mobilenet_deeplab(size: str, output_stride: int, num_classes: int, pretrained_backbone: bool,
+                       rates: Sequence[int]) -> DeepLabV2:
     num_classes = _check_num_classes(num_classes)
-    weights = torchvision.models.MobileNet_V3_Large_Weights.IMAGENET1K_V1 if pretrained_backbone else None
-    return _mobilenet_deeplab(torchvision.models.mobilenet_v3_large(weights=weights, dilated=True).features,
-                              num_classes, rates)
-
-
-def _stride_to_dilation(features: nn.Sequential) -> nn.Sequential:
-    """Halve the output stride of a dilated MobileNetV3 (16 -> 8), as DeepLab v2 does to
-    ResNet: the last strided convolution keeps its dilation but takes stride 1, and every
-    later convolution wider than 1x1 doubles its dilation (the last stage 2 -> 4). The
-    weights' shapes are unchanged, so ImageNet weights still load."""
-    convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
-    last = max(i for i, conv in enumerate(convs) if conv.stride == (2, 2))
-    convs[last].stride = (1, 1)
-    for conv in convs[last + 1:]:
-        if conv.kernel_size[0] > 1:
-            conv.dilation = (2 * conv.dilation[0], 2 * conv.dilation[1])
-            conv.padding = tuple(d * (k - 1) // 2 for d, k in zip(conv.dilation, conv.kernel_size))
-    return features
-
-
-def _mobilenet_deeplab(features: nn.Sequential, num_classes: int, rates: Sequence[int],
-                       output_stride: int = 16) -> DeepLabV2:
+    build, weights = _MOBILENETS[size]
+    features = build(weights=weights if pretrained_backbone else None, dilated=True).features
     # torchvision's MobileNetV3 sets BatchNorm momentum 0.01, meant for long ImageNet
     # training; in a few epochs from scratch the running statistics then lag the weights so
     # far that the model predicts only background in eval mode (measured on the demo preset:
@@ -157,37 +175,16 @@ def _mobilenet_deeplab(features: nn.Sequential, num_classes: int, rates: Sequenc
     return DeepLabV2(features, head, num_classes=num_classes, output_stride=output_stride)
 
 
-def deeplab_v2_mobilenet_small(*, num_classes: int = 21, pretrained_backbone: bool = False,
-                               rates: Sequence[int] = MOBILENET_RATES) -> DeepLabV2:
-    """As :func:`deeplab_v2_mobilenet` with MobileNetV3-Small (576 channels out, output
-    stride 16, about a third of the compute), for faster CPU runs.
-    ``pretrained_backbone`` loads ``MobileNet_V3_Small_Weights.IMAGENET1K_V1``."""
-    num_classes = _check_num_classes(num_classes)
-    weights = torchvision.models.MobileNet_V3_Small_Weights.IMAGENET1K_V1 if pretrained_backbone else None
-    return _mobilenet_deeplab(torchvision.models.mobilenet_v3_small(weights=weights, dilated=True).features,
-                              num_classes, rates)
-
-
-# Rates for the output-stride-8 MobileNet variants: twice MOBILENET_RATES, the same
-# fractions of a feature map twice as large.
-MOBILENET_OS8_RATES = (2, 4, 6, 8)
-
-
-def deeplab_v2_mobilenet_os8(*, num_classes: int = 21, pretrained_backbone: bool = False,
-                             rates: Sequence[int] = MOBILENET_OS8_RATES) -> DeepLabV2:
-    """As :func:`deeplab_v2_mobilenet` at DeepLab v2's output stride 8 (the stage at stride
-    16 dilated too): 12x12 features on 96x96 crops instead of 6x6."""
-    num_classes = _check_num_classes(num_classes)
-    weights = torchvision.models.MobileNet_V3_Large_Weights.IMAGENET1K_V1 if pretrained_backbone else None
-    return _mobilenet_deeplab(torchvision.models.mobilenet_v3_large(weights=weights, dilated=True).features,
-                              num_classes, rates, output_stride=8)
-
-
-def deeplab_v2_mobilenet_small_os8(*, num_classes: int = 21, pretrained_backbone: bool = False,
-                                   rates: Sequence[int] = MOBILENET_OS8_RATES) -> DeepLabV2:
-    """As :func:`deeplab_v2_mobilenet_small` at output stride 8 (see
-    :func:`deeplab_v2_mobilenet_os8`)."""
-    num_classes = _check_num_classes(num_classes)
-    weights = torchvision.models.MobileNet_V3_Small_Weights.IMAGENET1K_V1 if pretrained_backbone else None
-    return _mobilenet_deeplab(torchvision.models.mobilenet_v3_small(weights=weights, dilated=True).features,
-                              num_classes, rates, output_stride=8)
+def _stride_to_dilation(features: nn.Sequential) -> nn.Sequential:
+    """Halve the output stride of a dilated MobileNetV3 (16 -> 8), as DeepLab v2 does to
+    ResNet: the last strided convolution keeps its dilation but takes stride 1, and every
+    later convolution wider than 1x1 doubles its dilation (the last stage 2 -> 4). The
+    weights' shapes are unchanged, so ImageNet weights still load."""
+    convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
+    last = max(i for i, conv in enumerate(convs) if conv.stride == (2, 2))
+    convs[last].stride = (1, 1)
+    for conv in convs[last + 1:]:
+        if conv.kernel_size[0] > 1:
+            conv.dilation = (2 * conv.dilation[0], 2 * conv.dilation[1])
+            conv.padding = tuple(d * (k - 1) // 2 for d, k in zip(conv.dilation, conv.kernel_size))
+    return features
