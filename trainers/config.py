@@ -42,6 +42,10 @@ class TrainConfig:
     resize: int = 321  # images resized to 321x321 ...
     crop: int = 256  # ... then randomly cropped to 256x256
     flip: bool = True  # open: horizontal flip, as every DeepLab recipe does
+    # open: random scaling of the resized image before the crop, (min, max) factors;
+    # DeepLab v2 trains with 0.5-1.5; (1, 1) is the paper's fixed resize
+    scale_min: float = 1.0
+    scale_max: float = 1.0
     head_lr_mult: float = 10.0  # open: 10x on the head, the common DeepLab recipe
     poly_power: float = 0.9  # open: poly decay within each round, the common DeepLab recipe
     reinit: bool = False  # continue from the previous round's weights (open; --reinit starts fresh)
@@ -130,6 +134,7 @@ def _validate(cfg: TrainConfig) -> None:
         (cfg.rounds >= 1, "rounds must be at least 1"),
         (cfg.epochs >= 1, "epochs must be at least 1"),
         (cfg.batch_size >= 1, "batch_size must be at least 1"),
+        (0 < cfg.scale_min <= cfg.scale_max, "need 0 < scale_min <= scale_max"),
         (cfg.crop <= cfg.resize, f"crop {cfg.crop} must not exceed resize {cfg.resize}"),
         (0 <= cfg.min_foreground < cfg.max_foreground <= 1, "need 0 <= min_foreground < max_foreground <= 1"),
         (cfg.coarse_method in ("saliency", "student"), "coarse_method must be saliency or student"),

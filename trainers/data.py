@@ -1,7 +1,9 @@
 """Training data: ImageNet images with the label maps of the current round.
 
 Augmentation follows the paper: resize to ``resize`` x ``resize``, random crop to
-``crop`` x ``crop`` (plus a random horizontal flip). Randomness comes from a generator
+``crop`` x ``crop`` (plus a random horizontal flip). With ``scale=(lo, hi)`` the resized
+side is first multiplied by a factor drawn uniformly from [lo, hi], as DeepLab v2 trains
+(0.5-1.5); an image then smaller than the crop is padded with the mean colour and void. Randomness comes from a generator
 seeded by (seed, round, epoch, index), so an epoch is the same whether it runs straight
 or after a resume, and whatever the number of loader workers.
 """
@@ -26,10 +28,10 @@ class MaskDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, samples, labels: Path, *, resize: int, crop: int, flip: bool, normalization: dict,
-                 seed: int) -> None:
+                 seed: int, scale: tuple[float, float] = (1.0, 1.0)) -> None:
         self.samples = [s for s in samples if not _all_void(labels / f"{s.rel}.png")]
         self.labels, self.resize, self.crop, self.flip = labels, resize, crop, flip
-        self.normalization, self.seed = normalization, seed
+        self.normalization, self.seed, self.scale = normalization, seed, scale
         self.epoch_key = (0, 0)
 
     def set_epoch(self, round_index: int, epoch: int) -> None:
@@ -43,10 +45,19 @@ class MaskDataset(torch.utils.data.Dataset):
 
         sample = self.samples[index]
         rng = np.random.default_rng([self.seed, *self.epoch_key, index])
-        rgb = cv2.resize(read_rgb(sample.path), (self.resize, self.resize), interpolation=cv2.INTER_LINEAR)
-        label = cv2.resize(read_label_png(self.labels / f"{sample.rel}.png"), (self.resize, self.resize),
+        side = self.resize
+        if self.scale != (1.0, 1.0):
+            side = max(1, round(self.resize * rng.uniform(*self.scale)))
+        rgb = cv2.resize(read_rgb(sample.path), (side, side), interpolation=cv2.INTER_LINEAR)
+        label = cv2.resize(read_label_png(self.labels / f"{sample.rel}.png"), (side, side),
                            interpolation=cv2.INTER_NEAREST)
-        y, x = rng.integers(0, self.resize - self.crop + 1, size=2)
+        if side < self.crop:
+            pad = ((0, self.crop - side), (0, self.crop - side))
+            mean = [round(255 * m) for m in self.normalization["mean"]]
+            rgb = np.stack([np.pad(rgb[..., c], pad, constant_values=mean[c]) for c in range(3)], axis=-1)
+            label = np.pad(label, pad, constant_values=255)
+            side = self.crop
+        y, x = rng.integers(0, side - self.crop + 1, size=2)
         rgb, label = rgb[y:y + self.crop, x:x + self.crop], label[y:y + self.crop, x:x + self.crop]
         if self.flip and rng.random() < 0.5:
             rgb, label = rgb[:, ::-1], label[:, ::-1]

@@ -222,7 +222,7 @@ def _train(run: Run, r: int, *, on_epoch_end):
     if cfg.channels_last and run.device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     dataset = MaskDataset(run.samples, run.masks(r - 1), resize=cfg.resize, crop=cfg.crop, flip=cfg.flip,
-                          normalization=norm, seed=cfg.seed)
+                          normalization=norm, seed=cfg.seed, scale=(cfg.scale_min, cfg.scale_max))
     if len(dataset) == 0:
         raise InputError(f"{run.masks(r - 1)}: every mask was dropped; nothing to train round {r} on")
     net = wrap(run.dist, model, run.device)

@@ -26,6 +26,7 @@ from c2fbench.models.deeplab import (
     deeplab_v2_mobilenet_small_os8,
     deeplab_v2_resnet50,
     deeplab_v2_resnet101,
+    deeplab_v2_vgg_lite,
 )
 from c2fbench.models.fpn import (
     dfpn_mobilenet,
@@ -43,6 +44,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "deeplab_v2_mobilenet_small": deeplab_v2_mobilenet_small,  # lighter
     "deeplab_v2_mobilenet_os8": deeplab_v2_mobilenet_os8,  # DeepLab v2's output stride 8
     "deeplab_v2_mobilenet_small_os8": deeplab_v2_mobilenet_small_os8,
+    "deeplab_v2_vgg_lite": deeplab_v2_vgg_lite,  # plain convs, trains from scratch fast (demo)
     # foreground segmentation, one logit (section III-F, Table IV)
     "fpn_resnet101": fpn_resnet101,  # the paper's FPN-Baseline
     "fpn_resnet50": fpn_resnet50,
@@ -71,6 +73,6 @@ def build_model(arch: str, **kwargs) -> nn.Module:
 __all__ = [
     "ASPPv2", "DeepLabV2", "IMAGENET_MEAN", "IMAGENET_STD", "MOBILENET_RATES", "MODELS", "PAPER_RATES",
     "build_model", "deeplab_v2_mobilenet", "deeplab_v2_mobilenet_os8", "deeplab_v2_mobilenet_small",
-    "deeplab_v2_mobilenet_small_os8", "deeplab_v2_resnet50", "deeplab_v2_resnet101",
+    "deeplab_v2_mobilenet_small_os8", "deeplab_v2_resnet50", "deeplab_v2_resnet101", "deeplab_v2_vgg_lite",
     "load_checkpoint", "read_checkpoint_meta", "save_checkpoint",
 ]

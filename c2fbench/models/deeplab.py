@@ -188,3 +188,39 @@ def _stride_to_dilation(features: nn.Sequential) -> nn.Sequential:
             conv.dilation = (2 * conv.dilation[0], 2 * conv.dilation[1])
             conv.padding = tuple(d * (k - 1) // 2 for d, k in zip(conv.dilation, conv.kernel_size))
     return features
+
+
+# DeepLab v2's other backbone is VGG-16 (Chen et al., TPAMI 2018, "DeepLab-LargeFOV" /
+# "ASPP-VGG16"): plain 3x3 convolutions, the last pooling strides removed and the last
+# stage dilated, output stride 8. The "lite" variant keeps that layout at a width and
+# depth a CPU trains from scratch in seconds per epoch: a stride-2 stem of VGG_LITE_STEM
+# channels, then (channels, convs, dilation) per stage, each stage but the last ending
+# with a 2x2 max pooling (output stride 8 after two).
+VGG_LITE_STEM = 16
+VGG_LITE_STAGES = ((32, 1, 1), (64, 2, 1), (128, 2, 2))
+
+
+def deeplab_v2_vgg_lite(*, num_classes: int = 21, pretrained_backbone: bool = False,
+                        rates: Sequence[int] = MOBILENET_OS8_RATES) -> DeepLabV2:
+    """DeepLab v2 on a slim VGG-style backbone (3x3 conv + BN + ReLU, output stride 8): the
+    layout of DeepLab v2's VGG-16 variant at a fraction of its width and depth, for CPU runs
+    from scratch (the demo). There are no published weights for it, so
+    ``pretrained_backbone`` is refused (``c2fbench train classifier`` pretrains it on
+    image-level labels)."""
+    from torchvision.ops import Conv2dNormActivation
+
+    num_classes = _check_num_classes(num_classes)
+    if pretrained_backbone:
+        raise InputError("deeplab_v2_vgg_lite has no published ImageNet weights; pretrain it with "
+                         "`c2fbench train classifier` and pass --backbone-weights")
+    layers: list[nn.Module] = [Conv2dNormActivation(3, VGG_LITE_STEM, kernel_size=3, stride=2)]
+    channels = VGG_LITE_STEM
+    for i, (width, convs, dilation) in enumerate(VGG_LITE_STAGES):
+        for _ in range(convs):
+            layers.append(Conv2dNormActivation(channels, width, kernel_size=3, dilation=dilation))
+            channels = width
+        if i < len(VGG_LITE_STAGES) - 1:
+            layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+    features = nn.Sequential(*layers)
+    head = ASPPv2(channels, num_classes, rates=rates)
+    return DeepLabV2(features, head, num_classes=num_classes, output_stride=8)

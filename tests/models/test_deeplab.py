@@ -30,6 +30,8 @@ def strided_size(n: int, output_stride: int) -> int:
     ("deeplab_v2_mobilenet", 2, (65, 50), 16, 960),
     ("deeplab_v2_mobilenet_os8", 2, (64, 64), 8, 960),
     ("deeplab_v2_mobilenet_small_os8", 1, (65, 50), 8, 576),
+    ("deeplab_v2_vgg_lite", 2, (65, 50), 8, 128),
+    ("deeplab_v2_vgg_lite", 1, (96, 96), 8, 128),
 ])
 def test_logits_at_input_size_from_strided_features(arch, batch, size, output_stride, channels):
     torch.manual_seed(0)
@@ -51,6 +53,7 @@ def test_logits_at_input_size_from_strided_features(arch, batch, size, output_st
     ("deeplab_v2_resnet50", (6, 12, 18, 24), 2048),
     ("deeplab_v2_mobilenet", (1, 2, 3, 4), 960),
     ("deeplab_v2_mobilenet_os8", (2, 4, 6, 8), 960),
+    ("deeplab_v2_vgg_lite", (2, 4, 6, 8), 128),
 ])
 def test_aspp_branches_have_the_rates(arch, rates, channels):
     head = build_model(arch, num_classes=7).head
@@ -183,3 +186,22 @@ def test_output_stride_8_dilates_like_deeplab_and_keeps_the_weights_shapes(small
         assert y.dilation[0] == (2 * x.dilation[0] if wide else x.dilation[0])
         assert y.padding[0] == y.dilation[0] * (y.kernel_size[0] - 1) // 2
     assert max(c.dilation[0] for c in b) == 4  # DeepLab v2: the last two stages at 2 and 4
+
+
+def test_vgg_lite_is_deeplab_v2s_vgg_layout():
+    """Plain 3x3 convs; two 2x2 poolings after a stride-2 stem (output stride 8), and the last
+    stage dilated instead of pooled, as DeepLab v2 does to VGG-16's conv5."""
+    model = build_model("deeplab_v2_vgg_lite", num_classes=4)
+    convs = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    pools = [m for m in model.backbone.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    assert all(c.kernel_size == (3, 3) for c in convs)
+    assert [c.stride[0] for c in convs] == [2] + [1] * (len(convs) - 1)
+    assert len(pools) == 2 and all(p.stride == 2 for p in pools)
+    assert [c.dilation[0] for c in convs][-2:] == [2, 2] and convs[-3].dilation == (1, 1)
+    assert all(c.padding[0] == c.dilation[0] for c in convs)  # 'same' size at stride 1
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.modules()) == len(convs)
+
+
+def test_vgg_lite_has_no_published_weights():
+    with pytest.raises(InputError, match="train classifier"):
+        build_model("deeplab_v2_vgg_lite", num_classes=21, pretrained_backbone=True)
