@@ -86,3 +86,15 @@ def test_random_scale_varies_between_epochs_and_replays_exactly(one_image):
 def test_bad_scale_range_is_refused(scale_min, scale_max):
     with pytest.raises(InputError, match="scale_min"):
         resolve_config(recipe=None, config=None, overrides={"scale_min": scale_min, "scale_max": scale_max})
+
+
+def test_train_cli_refuses_a_reversed_scale_range_before_writing(tmp_path):
+    from click.testing import CliRunner
+
+    from c2fbench.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["train", "deeplab", "--imagenet", str(tmp_path / "imagenet"), "--out",
+                                      str(tmp_path / "run"), "--recipe", "tiny", "--scale-min", "1.5",
+                                      "--scale-max", "0.5", "--threads", "1"])
+    assert result.exit_code == 2 and "scale_min" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from c2fbench.cli.main import cli
 from c2fbench.errors import InputError
-from trainers.config import TrainConfig, resolve_config
+from trainers.config import RECIPES_DIR, TrainConfig, resolve_config
 from trainers.recursive import train_recursive
 
 TINY = dict(arch="deeplab_v2_mobilenet", rounds=2, epochs=2, batch_size=4, lr=0.05, resize=80, crop=64,
@@ -123,6 +123,15 @@ def test_recipes_and_bad_configurations(tmp_path):
         resolve_config(recipe=None, config=tmp_path / "c.json", overrides={})
     with pytest.raises(InputError, match="crop"):
         resolve_config(recipe=None, config=None, overrides={"crop": 400, "resize": 300})
+
+
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES_DIR.glob("*.json")))
+def test_every_shipped_recipe_resolves_and_builds_its_model(recipe):
+    from c2fbench.models import build_model
+
+    cfg = resolve_config(recipe=recipe, config=None, overrides={})
+    model = build_model(cfg.arch, num_classes=21 if cfg.task == "semantic" else 1)
+    assert cfg.crop <= cfg.resize and model.num_classes in (1, 21)
 
 
 def test_a_branch_after_round_one_equals_a_straight_run_with_its_settings(synth, straight_run, tmp_path):
