@@ -135,7 +135,8 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
     if not train_set or not held:
         raise InputError(f"{images}: need at least two images per class to hold some out (found {len(samples)})")
     torch.manual_seed(cfg.seed)
-    model = BackboneClassifier(build_model(cfg.arch, num_classes=len(VOC_CLASSES)).backbone, len(VOC_CLASSES) - 1)
+    # the builder's own class count (21 for DeepLab, 1 for FPN / DFPN): the backbone does not depend on it
+    model = BackboneClassifier(build_model(cfg.arch).backbone, len(VOC_CLASSES) - 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     history: list[dict] = []
     if resume and partial.is_file():

@@ -1,6 +1,7 @@
 """``train classifier`` and ``--backbone-weights``: image-level pretraining of the backbone."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -112,3 +113,16 @@ def test_a_run_starts_from_the_backbone(tiny, tmp_path):
     # lr 1e-9: the convolution weights are still the pretrained ones (BN statistics move)
     assert all(torch.allclose(trained[f"backbone.{k}"], backbone[k], atol=1e-6) for k in weights)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["backbone_weights"] == str(tmp_path / "bb.pt")
+
+
+@pytest.mark.parametrize("arch, num_classes", [("dfpn_mobilenet", 1), ("fpn_mobilenet", 1),
+                                                ("deeplab_v2_vgg_lite", 21)])
+def test_every_kind_of_model_gets_a_backbone_that_loads(tiny, tmp_path, arch, num_classes):
+    """Foreground models (one output channel) are pretrained too: Table IV's runs start from them."""
+    cfg = replace(CFG, arch=arch, epochs=1)
+    train_classifier(tiny / "imagenet", tmp_path / "bb.pt", cfg)
+    model = build_model(arch, num_classes=num_classes)
+    load_backbone_weights(model, tmp_path / "bb.pt", arch)
+    saved = torch.load(tmp_path / "bb.pt", weights_only=True)["state_dict"]
+    assert saved.keys() == model.backbone.state_dict().keys()
+    assert all(torch.equal(model.backbone.state_dict()[k], saved[k]) for k in saved)
