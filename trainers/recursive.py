@@ -330,7 +330,8 @@ def _dropped_by_class(run: Run, r: int) -> dict[str, int]:
     from c2fbench.masks.labels import category_of
     from c2fbench.masks.quality import read_foreground
 
-    counts = Counter(run.classes[category_of(s.rel, run.wnid_labels)] for s in run.samples
+    names = run.classes if run.cfg.task == "semantic" else ["background", *run.classes]  # foreground: category 1
+    counts = Counter(names[category_of(s.rel, run.wnid_labels)] for s in run.samples
                      if read_foreground(run.masks(r) / f"{s.rel}.png") is None)
     return dict(sorted(counts.items()))
 

@@ -63,3 +63,22 @@ def test_eval_mit_model_equals_predict_then_eval(dfpn_run, tmp_path):
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
     ma, mb = (json.loads((tmp_path / k / "metrics.json").read_text()) for k in "ab")
     assert ma["per_class"] == mb["per_class"] and ma["mean_J"] == mb["mean_J"]
+
+
+def test_a_foreground_run_counts_its_dropped_images(tmp_path):
+    """Strategy (a) on the foreground task: the dropped images are logged under "foreground"
+    (this raised IndexError when any image was dropped); the oracle is the all-void masks on disk."""
+    from c2fbench.data.labels import read_label_png
+    from c2fbench.data.synth import write_synth
+
+    write_synth(tmp_path / "synth", preset="tiny", seed=4)
+    (tmp_path / "c.json").write_text(json.dumps({"min_foreground": 0.15, "max_foreground": 0.6}))
+    result = CliRunner().invoke(cli, ["train", "dfpn", "--images", str(tmp_path / "synth" / "imagenet" / "train"),
+                                      "--out", str(tmp_path / "run"), "--recipe", "tiny", "--config",
+                                      str(tmp_path / "c.json"), "--arch", "fpn_mobilenet", "--rounds", "1",
+                                      "--epochs", "1", "--workers", "1", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    void = sum(bool((read_label_png(p) == 255).all()) for p in (tmp_path / "run" / "masks" / "round-00").rglob("*.png"))
+    assert 0 < void < 40
+    assert line["train_masks"]["dropped_by_class"] == {"foreground": void} and line["train_masks"]["dropped"] == void
