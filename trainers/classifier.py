@@ -217,8 +217,14 @@ def _read(path: Path, arch: str | None = None) -> dict:
 
 def load_backbone_weights(model: nn.Module, path: Path, arch: str) -> dict:
     """Load ``path`` (from :func:`train_classifier`) into ``model.backbone``; InputError when
-    the file is not such weights, is of another arch, or its tensors do not fit."""
-    content = _read(Path(path), arch)
+    the file is not such weights, is of another arch, or its tensors do not fit.
+
+    A file of another arch is accepted when that arch's backbone is the very same network
+    (the same modules, strides and dilations: FPN and DFPN share theirs), so that two heads
+    can be compared from one pretrained backbone."""
+    content = _read(Path(path))
+    if content.get("arch") != arch and not _same_backbone(content.get("arch"), model):
+        raise InputError(f"{path}: backbone of {content.get('arch')!r}, but this run trains {arch!r}")
     state = content.get("state_dict")
     own = model.backbone.state_dict()
     if not isinstance(state, dict) or set(state) != set(own):
@@ -229,6 +235,15 @@ def load_backbone_weights(model: nn.Module, path: Path, arch: str) -> dict:
             raise InputError(f"{path}: {key} has shape {got}, the {arch} backbone needs {tuple(tensor.shape)}")
     model.backbone.load_state_dict(state)
     return content
+
+
+def _same_backbone(other_arch, model: nn.Module) -> bool:
+    """Whether ``other_arch`` builds exactly ``model``'s backbone (compared module by module)."""
+    from c2fbench.models import MODELS, build_model
+
+    if other_arch not in MODELS:
+        return False
+    return repr(build_model(other_arch).backbone) == repr(model.backbone)
 
 
 def run_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: bool, progress, info) -> dict:

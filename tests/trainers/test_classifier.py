@@ -126,3 +126,20 @@ def test_every_kind_of_model_gets_a_backbone_that_loads(tiny, tmp_path, arch, nu
     saved = torch.load(tmp_path / "bb.pt", weights_only=True)["state_dict"]
     assert saved.keys() == model.backbone.state_dict().keys()
     assert all(torch.equal(model.backbone.state_dict()[k], saved[k]) for k in saved)
+
+
+def test_a_backbone_serves_every_arch_with_the_very_same_backbone(tiny, tmp_path):
+    """FPN and DFPN share their backbone, so one pretrained file serves both (a fair Table IV);
+    the output-stride-8 MobileNet has the same tensors but other dilations, so it is refused."""
+    cfg = replace(CFG, arch="fpn_mobilenet", epochs=1)
+    train_classifier(tiny / "imagenet", tmp_path / "fpn.pt", cfg)
+    dfpn = build_model("dfpn_mobilenet", num_classes=1)
+    load_backbone_weights(dfpn, tmp_path / "fpn.pt", "dfpn_mobilenet")
+    saved = torch.load(tmp_path / "fpn.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(dfpn.backbone.state_dict()[k], saved[k]) for k in saved)
+
+    train_classifier(tiny / "imagenet", tmp_path / "os16.pt", replace(CFG, arch="deeplab_v2_mobilenet", epochs=1))
+    os8 = build_model("deeplab_v2_mobilenet_os8", num_classes=21)
+    assert os8.backbone.state_dict().keys() == build_model("deeplab_v2_mobilenet").backbone.state_dict().keys()
+    with pytest.raises(InputError, match="backbone of 'deeplab_v2_mobilenet', but this run trains"):
+        load_backbone_weights(os8, tmp_path / "os16.pt", "deeplab_v2_mobilenet_os8")
