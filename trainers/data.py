@@ -3,9 +3,10 @@
 Augmentation follows the paper: resize to ``resize`` x ``resize``, random crop to
 ``crop`` x ``crop`` (plus a random horizontal flip). With ``scale=(lo, hi)`` the resized
 side is first multiplied by a factor drawn uniformly from [lo, hi], as DeepLab v2 trains
-(0.5-1.5); an image then smaller than the crop is padded with the mean colour and void. Randomness comes from a generator
-seeded by (seed, round, epoch, index), so an epoch is the same whether it runs straight
-or after a resume, and whatever the number of loader workers.
+(0.5-1.5); an image then smaller than the crop is padded with the mean colour and void.
+Randomness comes from a generator seeded by (seed, round, epoch, index), so an epoch is
+the same whether it runs straight or after a resume, and whatever the number of loader
+workers.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ class MaskDataset(torch.utils.data.Dataset):
         label = cv2.resize(read_label_png(self.labels / f"{sample.rel}.png"), (side, side),
                            interpolation=cv2.INTER_NEAREST)
         if side < self.crop:
-            pad = ((0, self.crop - side), (0, self.crop - side))
+            pad = self.crop - side
             mean = [round(255 * m) for m in self.normalization["mean"]]
-            rgb = np.stack([np.pad(rgb[..., c], pad, constant_values=mean[c]) for c in range(3)], axis=-1)
-            label = np.pad(label, pad, constant_values=255)
+            rgb = cv2.copyMakeBorder(rgb, 0, pad, 0, pad, cv2.BORDER_CONSTANT, value=mean)
+            label = cv2.copyMakeBorder(label, 0, pad, 0, pad, cv2.BORDER_CONSTANT, value=255)
             side = self.crop
         y, x = rng.integers(0, side - self.crop + 1, size=2)
         rgb, label = rgb[y:y + self.crop, x:x + self.crop], label[y:y + self.crop, x:x + self.crop]
