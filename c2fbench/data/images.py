@@ -51,14 +51,12 @@ def find_image(root: Path, rel: str) -> Path:
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read an image as (H, W, 3) uint8 RGB; InputError naming the file if it is missing,
-    truncated or not an image. PIL decodes it: unlike ``cv2.imdecode`` it raises on a
+    truncated, not an image, not a regular file or too large (c2fbench.data.files). PIL decodes it: unlike ``cv2.imdecode`` it raises on a
     truncated JPEG instead of returning a half-grey picture."""
-    from PIL import Image, UnidentifiedImageError
+    from c2fbench.data.files import open_image
 
-    try:
-        with Image.open(path) as im:
+    with open_image(path) as im:
+        try:
             return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: image not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise InputError(f"{path}: unreadable or corrupt image ({e})") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise InputError(f"{path}: unreadable or corrupt image ({e})") from None

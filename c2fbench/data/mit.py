@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
 from c2fbench.errors import InputError
 
 MIT_CLASSES: tuple[str, ...] = ("Airplane", "Car", "Horse")
@@ -57,16 +55,16 @@ def read_mask_png(path: str | os.PathLike, *, threshold: float | None = None) ->
     With ``threshold`` (in [0, 1]), the PNG is a soft map instead: 8-bit values at or above
     ``threshold * 255`` (16-bit: ``* 65535``) are foreground.
     """
+    from c2fbench.data.files import open_image
+
     path = Path(path)
-    try:
-        with Image.open(path) as im:
-            if im.format != "PNG":
-                raise InputError(f"{path}: expected a PNG mask, found {im.format or 'unknown'} data")
+    with open_image(path) as im:
+        if im.format != "PNG":
+            raise InputError(f"{path}: expected a PNG mask, found {im.format or 'unknown'} data")
+        try:
             a = np.asarray(im)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise InputError(f"{path}: corrupt or unreadable PNG ({e})") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise InputError(f"{path}: corrupt or unreadable PNG ({e})") from None
     if threshold is not None:
         if a.ndim == 3:
             raise InputError(f"{path}: a soft map must be a single-channel PNG, found {a.shape[2]} channels")

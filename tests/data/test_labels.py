@@ -44,9 +44,9 @@ def test_jpeg_and_corrupt_files_are_refused(tmp_path):
     with pytest.raises(InputError, match="j.png: expected a PNG"):
         read_label_png(tmp_path / "j.png")
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    with pytest.raises(InputError, match="bad.png: corrupt"):
+    with pytest.raises(InputError, match="bad.png: (unreadable or )?corrupt"):
         read_label_png(tmp_path / "bad.png")
-    with pytest.raises(InputError, match="missing.png: file not found"):
+    with pytest.raises(InputError, match="missing.png: .*not found"):
         read_label_png(tmp_path / "missing.png")
 
 
