@@ -1,5 +1,5 @@
-"""The paper's published tables as data (``paper_tables.json``, transcribed from the paper
-text in ../shared/paper/), loaded and validated.
+"""The paper's published tables as data (``paper_tables.json``, transcribed from the paper,
+arXiv:1812.10885), loaded and validated.
 
 Table I: val mIoU by training-mask type; Table II: VOC 2012 val/test mIoU of every listed
 method with its supervision and venue; Table III: the paper's per-class IoU (val, test);
