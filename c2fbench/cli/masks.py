@@ -17,19 +17,33 @@ def _run_options(f):
     return f
 
 
-def _run(job, ids, out, *, workers, shard, strict, options):
+RESUME_NOTE = """
+\b
+A rerun into the same --out resumes: finished images are skipped, and options that
+change the outputs must be the same (they are kept in OUT/options.json). Unreadable
+images are skipped, counted and listed in OUT/failed.json (failed-K-of-N.json when
+sharded); the run fails (exit 2) when every image failed."""
+
+
+def _run(job, ids, out, *, workers, shard, strict):
     """Run ``job`` over ``ids`` with a progress bar and print the summary."""
     from c2fbench.console import info, progress, success, warn
-    from c2fbench.masks.runner import Shard, run_job
+    from c2fbench.errors import InputError
+    from c2fbench.masks.runner import Shard, failure_message, run_job
     from c2fbench.parallel import default_workers
 
-    shard = Shard.resolve(shard)
+    shard = Shard.resolve(shard)  # before anything is written
     with progress(len(shard.take(ids)), job.name) as advance:
         summary = run_job(job, ids, out=out, shard=shard, workers=workers or default_workers(), strict=strict,
-                          options=options, advance=advance, warn=warn)
+                          advance=advance, warn=warn)
+    problem = failure_message(summary, out)
+    if problem:
+        raise InputError(problem)
     counts = ", ".join(f"{k} {v}" for k, v in summary.stats.items()) or "none"
     info(f"{summary.done} done, {summary.skipped_existing} already there, {summary.failed} failed; "
-         f"counted events: {counts}")
+         f"counted events over all {summary.finished} finished: {counts}")
+    if summary.failed:
+        warn(f"{summary.failed} of {summary.total} images failed, listed in {out / summary.failed_list}")
     success(f"{job.name}: outputs in {out} (summary in {out / shard.summary_name})")
 
 
@@ -41,7 +55,14 @@ def masks() -> None:
 masks.add_command(student_train)
 
 
-@masks.command()
+@masks.command(epilog="""
+\b
+Examples:
+  c2fbench masks coarse --images synth/imagenet/train --out masks/coarse
+  c2fbench masks coarse --images synth/imagenet/train --out masks/student \\
+      --method student --weights student.pt
+  c2fbench masks coarse --images imagenet/train --out masks/coarse --shard 0/4   (one of 4 jobs)
+""" + RESUME_NOTE)
 @click.option("--images", type=DirPath, required=True, help="Image tree, e.g. imagenet/train.")
 @click.option("--out", type=DirPath, required=True, help="Mirrored tree of 0/255 mask PNGs.")
 @click.option("--method", type=click.Choice(["saliency", "student"]), default="saliency", show_default=True,
@@ -75,23 +96,29 @@ def coarse(images, out, method, weights, saliency, threshold, soft_out, workers,
         load_student(weights)  # refuse a bad file before starting workers
     job = CoarseJob(images, out, method=method, saliency=saliency, weights=weights, threshold=threshold,
                     soft_out=soft_out)
-    _run(job, list_images(images), out, workers=workers, shard=shard, strict=strict,
-         options={"method": method, "saliency": saliency, "weights": str(weights) if weights else None,
-                  "threshold": threshold})
+    _run(job, list_images(images), out, workers=workers, shard=shard, strict=strict)
 
 
-@masks.command()
+@masks.command(epilog="""
+\b
+Examples:
+  c2fbench masks enhance --images synth/imagenet/train --coarse masks/coarse --out masks/enhanced
+  c2fbench masks enhance --images imagenet/train --coarse masks/coarse --out masks/enhanced \\
+      --box robust --scale 0.5 --workers 8
+""" + RESUME_NOTE)
 @click.option("--images", type=DirPath, required=True, help="Image tree, e.g. imagenet/train.")
 @click.option("--coarse", type=DirPath, required=True, help="Coarse masks from `masks coarse` (same ids).")
 @click.option("--out", type=DirPath, required=True, help="Mirrored tree of enhanced 0/255 mask PNGs.")
-@click.option("--iterations", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=1), default=5, show_default=True,
+              help="GrabCut iterations per image.")
 @click.option("--init", type=click.Choice(["rect", "mask"]), default="rect", show_default=True,
               help="rect: the coarse mask's bounding box (the paper); mask: a trimap from the mask.")
 @click.option("--box", type=click.Choice(["tight", "robust"]), default="tight", show_default=True,
               help="tight: the smallest box of the coarse mask (the paper); robust: its 5-95th percentile box.")
 @click.option("--scale", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
               help="Run GrabCut on the image resized by this factor, then resize the mask back.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of GrabCut's GMM initialisation; each image's own seed derives from it and its id.")
 @_run_options
 def enhance(images, coarse, out, iterations, init, box, scale, seed, workers, shard, strict):
     """GrabCut enhancement of coarse masks (Algorithm 1, line 2)."""
@@ -102,11 +129,14 @@ def enhance(images, coarse, out, iterations, init, box, scale, seed, workers, sh
     if not coarse.is_dir():
         raise InputError(f"{coarse}: coarse mask folder not found")
     job = EnhanceJob(images, coarse, out, init=init, box=box, iterations=iterations, scale=scale, seed=seed)
-    _run(job, list_images(images), out, workers=workers, shard=shard, strict=strict,
-         options={"init": init, "box": box, "iterations": iterations, "scale": scale, "seed": seed})
+    _run(job, list_images(images), out, workers=workers, shard=shard, strict=strict)
 
 
-@masks.command()
+@masks.command(epilog="""
+\b
+Example:
+  c2fbench masks labels --masks masks/enhanced --out masks/labels
+""" + RESUME_NOTE)
 @click.option("--masks", "masks_dir", type=DirPath, required=True, help="Tree of foreground masks <wnid>/<stem>.png.")
 @click.option("--out", type=DirPath, required=True, help="Mirrored tree of VOC palette label PNGs.")
 @_run_options
@@ -117,10 +147,14 @@ def labels(masks_dir, out, workers, shard, strict):
     from c2fbench.masks.labels import LabelJob
 
     job = LabelJob(masks_dir, out, wnid_to_voc_label())
-    _run(job, list_images(masks_dir), out, workers=workers, shard=shard, strict=strict, options={})
+    _run(job, list_images(masks_dir), out, workers=workers, shard=shard, strict=strict)
 
 
-@masks.command()
+@masks.command(epilog="""
+\b
+Example (synthetic data hides the true masks in imagenet/masks):
+  c2fbench masks score --masks masks/enhanced --truth synth/imagenet/masks
+""")
 @click.option("--masks", "masks_dir", type=DirPath, required=True, help="Tree of foreground masks <id>.png.")
 @click.option("--truth", type=DirPath, required=True, help="Ground-truth masks with the same ids (e.g. imagenet/masks).")
 def score(masks_dir, truth):

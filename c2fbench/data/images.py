@@ -40,11 +40,14 @@ def list_images(root: str | os.PathLike) -> list[str]:
 
 
 def find_image(root: Path, rel: str) -> Path:
-    """The file of image ``rel`` under ``root`` (whatever its suffix)."""
+    """The file of image ``rel`` under ``root`` (whatever its suffix).
+
+    Whatever stands at that name is returned, a FIFO or a link to a device too, so that
+    :func:`read_rgb` refuses it by what it is rather than as "not found"."""
     folder, stem = (root / rel).parent, Path(rel).name
     for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
         path = folder / f"{stem}{suffix}"
-        if path.is_file():
+        if os.path.lexists(path) and not path.is_dir():
             return path
     raise InputError(f"{root / rel}: image not found (expected one of {', '.join(IMAGE_SUFFIXES)})")
 

@@ -4,15 +4,19 @@ A job maps each image id (``<wnid>/<stem>``) to output files ``OUT/<id>.png``. T
 
 - takes this process's share of the ids: ``--shard K/N`` (K = 0..N-1, for job arrays), or
   ``RANK`` / ``WORLD_SIZE`` when launched under ``torchrun``; outputs merge by construction;
-- skips ids whose outputs all exist (every output is written atomically, so an existing
-  file is a finished one) and removes temporary files a killed run left for its ids;
+- refuses an output folder made with other options (``OUT/options.json``) and a shard that
+  another live run is writing (``OUT/.lock-K-of-N``), before writing anything;
+- journals every result as it arrives (``OUT/events.jsonl``, see record.py) and skips ids
+  whose outputs all exist and whose journal says done (every output is written atomically,
+  so an existing file is a finished one; an output whose journal line a kill lost is made
+  again, identically); removes temporaries a killed run left for its ids;
 - spreads the rest over worker processes, each id's result independent of the others;
-- reports unreadable inputs by name and goes on (``strict`` stops at the first);
-- counts what happened and writes it to ``summary.json`` (``summary-K-of-N.json`` when
-  sharded), atomically. ``done``, ``skipped_existing`` and ``failed`` count this call;
-  ``stats`` (events such as fallbacks or dropped images) describe every finished output, so
-  a resumed call adds its events to those its previous summary recorded (a process killed
-  outright writes no summary, so its events are not carried).
+- reports unreadable inputs by name and goes on (``strict`` stops at the first), listing
+  them in ``OUT/failed.json``;
+- writes ``summary.json`` (``summary-K-of-N.json`` when sharded), atomically, rebuilt from
+  the journal: ``finished``, ``failed`` and ``stats`` (events such as fallbacks or dropped
+  images) count every image of the share, whichever call (killed or not) did it; ``done``
+  and ``skipped_existing`` count this call.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -29,11 +34,18 @@ from typing import Callable, Protocol
 from c2fbench.data.atomic import atomic_write_text
 from c2fbench.errors import InputError
 
+# A temporary file is written in milliseconds; one this old belongs to no live writer.
+STALE_AFTER_S = 60.0
+
 
 @dataclass(frozen=True)
 class Shard:
     index: int = 0
     count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise InputError(f"shard {self.index}/{self.count}: expected K/N with 0 <= K < N, e.g. 0/4")
 
     @classmethod
     def resolve(cls, option: str | None) -> "Shard":
@@ -45,6 +57,9 @@ class Shard:
             return cls(int(match[1]), int(match[2]))
         rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
         if rank is not None and world is not None:
+            if not (rank.strip().isdigit() and world.strip().isdigit() and 0 <= int(rank) < int(world)):
+                raise InputError(f"RANK={rank!r} WORLD_SIZE={world!r}: expected integers with "
+                                 f"0 <= RANK < WORLD_SIZE, as torchrun sets them")
             return cls(int(rank), int(world))
         return cls()
 
@@ -52,8 +67,16 @@ class Shard:
         return ids[self.index::self.count]
 
     @property
+    def suffix(self) -> str:
+        return "" if self.count == 1 else f"-{self.index}-of-{self.count}"
+
+    @property
     def summary_name(self) -> str:
-        return "summary.json" if self.count == 1 else f"summary-{self.index}-of-{self.count}.json"
+        return f"summary{self.suffix}.json"
+
+    @property
+    def failed_name(self) -> str:
+        return f"failed{self.suffix}.json"
 
 
 @dataclass
@@ -65,7 +88,8 @@ class ItemResult:
 
 
 class Job(Protocol):
-    """What the runner needs of a job; jobs are frozen dataclasses, pickled to workers once."""
+    """What the runner needs of a job; jobs are frozen dataclasses, pickled to workers once.
+    Their fields (but ``out`` and ``name``) are the options recorded in ``OUT/options.json``."""
 
     name: str
 
@@ -82,31 +106,39 @@ def item_seed(seed: int, image_id: str) -> int:
 class Summary:
     job: str
     shard: str
-    total: int
-    done: int = 0
-    skipped_existing: int = 0
-    failed: int = 0
-    stats: dict[str, int] = field(default_factory=dict)
+    total: int  # images of this share
+    done: int = 0  # made by this call
+    skipped_existing: int = 0  # finished by an earlier call
+    failed: int = 0  # images of this share whose latest attempt failed (listed in failed_list)
+    finished: int = 0  # images of this share with their outputs, over all calls
+    stats: dict[str, int] = field(default_factory=dict)  # events of the finished images, over all calls
     failures: list[str] = field(default_factory=list)  # the first few, "id: message"
+    failed_list: str = "failed.json"
     options: dict = field(default_factory=dict)
 
 
-def remove_stale_temporaries(paths: list[Path]) -> int:
-    """Delete temporary files (``.<name>.*.tmp``, see data/atomic.py) left for ``paths``.
+def remove_stale_temporaries(paths: list[Path], *, older_than: float = STALE_AFTER_S) -> int:
+    """Delete temporary files (``.<name>.*.tmp``, see data/atomic.py) left for ``paths``
+    that nobody has written for ``older_than`` seconds.
 
-    Only temporaries of the given outputs are touched, so shards sharing a tree never
-    remove each other's files in progress.
+    Only temporaries of the given outputs are touched, and only stale ones, so neither
+    shards sharing a tree nor a concurrent run remove each other's files in progress.
     """
     by_folder: dict[Path, set[str]] = {}
     for path in paths:
         by_folder.setdefault(path.parent, set()).add(path.name)
-    removed = 0
+    removed, now = 0, time.time()
     for folder, names in by_folder.items():
         if not folder.is_dir():
             continue
         for entry in os.listdir(folder):
             if entry.startswith(".") and entry.endswith(".tmp") and entry[1:].rsplit(".", 2)[0] in names:
-                (folder / entry).unlink(missing_ok=True)
+                try:
+                    if now - (folder / entry).stat().st_mtime < older_than:
+                        continue
+                    (folder / entry).unlink()
+                except FileNotFoundError:
+                    continue
                 removed += 1
     return removed
 
@@ -126,59 +158,82 @@ def _process(image_id: str) -> ItemResult:
     return _job.process(image_id)
 
 
-def _earlier_stats(path: Path, summary: Summary) -> dict[str, int]:
-    """Events of the outputs an earlier call of the same job finished (now skipped as existing);
-    nothing when that summary is absent, for another job or shard, or covers more than exists."""
-    try:
-        earlier = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if (earlier.get("job"), earlier.get("shard"), earlier.get("total")) != (summary.job, summary.shard, summary.total):
-        return {}
-    finished = earlier.get("done", 0) + earlier.get("skipped_existing", 0)
-    return earlier.get("stats", {}) if finished <= summary.skipped_existing else {}
-
-
 def run_job(job: Job, ids: list[str], *, out: Path, shard: Shard = Shard(), workers: int = 1,
             strict: bool = False, options: dict | None = None,
             advance: Callable[[int], None] = lambda n: None,
             warn: Callable[[str], None] = lambda message: None) -> Summary:
-    """Process this shard's ids that are not finished yet; write and return the summary."""
+    """Process this shard's ids that are not finished yet; write and return the summary.
+
+    ``options`` adds to the job's own (:func:`~c2fbench.masks.record.job_options`).
+    InputError, before anything is written, if ``out`` was made with other options or
+    another run holds this shard.
+    """
+    from c2fbench.masks import record
     from c2fbench.parallel import pool
 
     mine = shard.take(ids)
-    summary = Summary(job.name, f"{shard.index}/{shard.count}", len(mine), options=options or {})
-    pending = [i for i in mine if not all(p.is_file() for p in job.outputs(i))]
-    summary.skipped_existing = len(mine) - len(pending)
-    advance(summary.skipped_existing)
-    remove_stale_temporaries([p for i in pending for p in job.outputs(i)])
-    stats: Counter[str] = Counter(_earlier_stats(out / shard.summary_name, summary))
+    given = {**record.job_options(job), **json.loads(json.dumps(options or {}, default=str))}
+    record.check_options(out, given)
+    out.mkdir(parents=True, exist_ok=True)
+    with record.shard_lock(out, shard):
+        record.claim_options(out, given)
+        latest = record.read_journal(out, set(mine))
+        finished = {i for i in mine if latest.get(i, {}).get("status") == "done"
+                    and all(p.is_file() for p in job.outputs(i))}
+        pending = [i for i in mine if i not in finished]
+        summary = Summary(job.name, f"{shard.index}/{shard.count}", len(mine), skipped_existing=len(finished),
+                          failed_list=shard.failed_name, options=given)
+        advance(summary.skipped_existing)
+        remove_stale_temporaries([p for i in pending for p in job.outputs(i)])
+        journal = record.Journal(out, shard)
 
-    def record(result: ItemResult) -> None:
-        if result.stat:
-            stats[result.stat] += 1
-        if result.status == "done":
-            summary.done += 1
-            advance(1)  # after counting: an interrupt raised by a progress callback loses no event
-            return
-        summary.failed += 1
-        if len(summary.failures) < 20:
-            summary.failures.append(f"{result.id}: {result.error}")
-        advance(1)
-        if strict:
-            raise InputError(f"{result.error} (stopping: --strict)")
-        warn(f"skipped {result.error}")
+        def note(result: ItemResult) -> None:
+            latest[result.id] = journal.append(result.id, result.status, result.stat, result.error)
+            if result.status == "done":
+                finished.add(result.id)
+                summary.done += 1
+                advance(1)  # after the journal line: an interrupt raised by a progress callback loses no event
+                return
+            finished.discard(result.id)
+            advance(1)
+            if strict:
+                raise InputError(f"{result.error} (stopping: --strict)")
+            warn(f"skipped {result.error}")
 
-    try:
-        if workers > 1 and len(pending) > 1:
-            with pool(min(workers, len(pending)), initializer=_init_worker, initargs=(job,)) as workers_pool:
-                for result in workers_pool.imap_unordered(_process, pending, chunksize=2):
-                    record(result)
-        else:
-            for image_id in pending:
-                record(job.process(image_id))
-    finally:
-        summary.stats = dict(sorted(stats.items()))
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / shard.summary_name, json.dumps(asdict(summary), indent=2) + "\n")
+        try:
+            if workers > 1 and len(pending) > 1:
+                with pool(min(workers, len(pending)), initializer=_init_worker, initargs=(job,)) as workers_pool:
+                    for result in workers_pool.imap_unordered(_process, pending, chunksize=2):
+                        note(result)
+            else:
+                for image_id in pending:
+                    note(job.process(image_id))
+        finally:
+            journal.close()
+            _finish(summary, out, shard, mine, latest, finished)
     return summary
+
+
+def _finish(summary: Summary, out: Path, shard: Shard, mine: list[str], latest: dict[str, dict],
+            finished: set[str]) -> None:
+    """Rebuild the counts from the journal's latest records; write failed list and summary."""
+    from c2fbench.masks import record
+
+    failed = [(i, latest[i].get("error") or "failed") for i in mine
+              if i not in finished and latest.get(i, {}).get("status") == "failed"]
+    summary.finished = len(finished)
+    summary.failed = len(failed)
+    summary.failures = [f"{i}: {e}" for i, e in failed[:20]]
+    summary.stats = dict(sorted(Counter(latest[i]["event"] for i in finished if latest[i].get("event")).items()))
+    record.write_failed(out, shard, job=summary.job, failed=failed)
+    atomic_write_text(out / shard.summary_name, json.dumps(asdict(summary), indent=2) + "\n")
+
+
+def failure_message(summary: Summary, out: Path) -> str | None:
+    """The one-line error for a call in which every image of the share failed (none
+    finished), else None: such a run must not report success."""
+    if summary.failed == 0 or summary.finished > 0:
+        return None
+    first = summary.failures[0] if summary.failures else ""
+    return (f"{summary.job}: all {summary.failed} images failed, listed in {out / summary.failed_list} "
+            f"(first: {first})")

@@ -1,0 +1,271 @@
+"""What a masks output folder records about itself, so that resumed runs stay honest.
+
+``OUT/options.json``
+    The job and every option that changes its outputs (:func:`job_options`): a later run
+    into the same folder with different ones is refused before anything is written
+    (otherwise it would skip every finished image and label them with its own options).
+``OUT/events.jsonl`` (``events-K-of-N.jsonl`` when sharded)
+    An append-only journal, one JSON line per attempted image: ``id``, ``status`` ("done"
+    or "failed"), ``event`` (a counted event such as a GrabCut fallback, or null),
+    ``error`` and ``t`` (UNIX time). The latest line of an id wins. Summaries are rebuilt
+    from it, so a run killed with SIGKILL loses no event.
+``OUT/failed.json`` (``failed-K-of-N.json``)
+    The machine-readable list of images whose latest attempt failed, see
+    :func:`write_failed` and :func:`failed_ids`.
+``OUT/.lock`` (``.lock-K-of-N``)
+    Held with ``flock`` while a run writes that shard (:func:`shard_lock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+from c2fbench.data.atomic import atomic_write_text, default_mode
+from c2fbench.errors import InputError
+
+OPTIONS_FILE = "options.json"
+
+
+# -- options ---------------------------------------------------------------------------------
+
+def _identity(value):
+    """A JSON value that identifies ``value``: a folder by its resolved path, a file by its
+    content hash (a retrained student at the same path makes other masks)."""
+    if isinstance(value, Path):
+        path = value.resolve()
+        if path.is_file():
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            return {"path": str(path), "sha256": digest.hexdigest()}
+        return str(path)
+    if isinstance(value, dict):
+        return {str(k): _identity(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_identity(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def job_options(job) -> dict:
+    """``{"job": name, field: identity, ...}`` for every field of a dataclass job but its
+    output folder: input folders, weights, thresholds, iterations, seeds."""
+    options = {"job": job.name}
+    if dataclasses.is_dataclass(job):
+        for f in dataclasses.fields(job):
+            if f.name not in ("name", "out"):
+                options[f.name] = _identity(getattr(job, f.name))
+    return json.loads(json.dumps(options))
+
+
+def _same(stored, given) -> bool:
+    if stored == given:
+        return True
+    if isinstance(stored, dict) and isinstance(given, dict) and "sha256" in stored and "sha256" in given:
+        return stored["sha256"] == given["sha256"]  # the same weights, wherever they lie now
+    if isinstance(stored, str) and isinstance(given, str) and os.path.isabs(stored) and os.path.isabs(given):
+        try:
+            return os.path.samefile(stored, given)
+        except OSError:
+            return False
+    return False
+
+
+def _show(value) -> str:
+    if isinstance(value, dict) and "sha256" in value:
+        return f"{value.get('path')!r} (sha256 {value['sha256'][:12]})"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _mismatch(out: Path, stored: dict, given: dict) -> str | None:
+    if stored.get("job") != given.get("job"):
+        return (f"{out}: made by `c2fbench {stored.get('job')}`, not `c2fbench {given.get('job')}`; "
+                f"choose another --out")
+    missing = object()
+    for key in [k for k in given if k != "job"] + [k for k in stored if k not in given]:
+        old, new = stored.get(key, missing), given.get(key, missing)
+        if old is missing or new is missing or not _same(old, new):
+            old_text = "nothing" if old is missing else _show(old)
+            new_text = "nothing" if new is missing else _show(new)
+            return (f"{out}: made with {_flag(key)} {old_text} but this run gives {_flag(key)} {new_text} "
+                    f"(see {out / OPTIONS_FILE}); rerun with the same options or choose another --out")
+    return None
+
+
+def _legacy_options(out: Path) -> dict | None:
+    """Options from a summary written before options.json existed (scalar ones only)."""
+    for path in sorted(out.glob("summary*.json")):
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(summary, dict) and isinstance(summary.get("options"), dict) and summary.get("job"):
+            scalars = {k: v for k, v in summary["options"].items() if isinstance(v, (int, float, str, bool))}
+            return {"job": summary["job"], **scalars}
+    return None
+
+
+def _read_options(out: Path) -> dict | None:
+    path = out / OPTIONS_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        stored = json.loads(text)
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict):
+        raise InputError(f"{path}: not the JSON object of options a masks run records; "
+                         f"remove it only if you know which options made this folder")
+    return stored
+
+
+def check_options(out: Path, given: dict) -> None:
+    """InputError naming the first option whose value differs from the one ``out`` was
+    made with. Reads only."""
+    stored = _read_options(out) if out.is_dir() else None
+    if stored is not None:
+        problem = _mismatch(out, stored, given)
+    else:
+        legacy = _legacy_options(out) if out.is_dir() else None
+        common = [k for k in legacy or {} if k in given and not isinstance(given[k], (dict, list))]
+        problem = (_mismatch(out, {k: legacy[k] for k in common}, {k: given[k] for k in common})
+                   if legacy else None)
+    if problem:
+        raise InputError(problem)
+
+
+def claim_options(out: Path, given: dict) -> None:
+    """Record ``given`` in ``out/options.json`` unless a concurrent run (another shard)
+    recorded its own first; then they must agree."""
+    path = out / OPTIONS_FILE
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{OPTIONS_FILE}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, default_mode())
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(given, indent=2) + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)  # fails if another shard got there first: never overwrite
+        finally:
+            os.unlink(tmp)
+    check_options(out, given)
+
+
+# -- lock -------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def shard_lock(out: Path, shard) -> Iterator[None]:
+    """Hold ``out/.lock[-K-of-N]`` with ``flock`` for the block; InputError naming the
+    holder's pid if another run holds it. The lock ends with the process, however it ends."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    path = out / f".lock{shard.suffix}"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, default_mode())
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            share = "this folder" if shard.count == 1 else f"shard {shard.index}/{shard.count} of this folder"
+            raise InputError(f"{out}: another run is writing {share} (pid {holder}); "
+                             f"wait for it to finish or give this one another --shard or --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+# -- journal ----------------------------------------------------------------------------------
+
+def read_journal(out: Path, ids: set[str]) -> dict[str, dict]:
+    """The latest record of each id in ``ids`` over every journal in ``out`` (any shard
+    count). Lines a kill cut short are ignored."""
+    latest: dict[str, dict] = {}
+    for path in sorted(out.glob("events*.jsonl")):
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict) or record.get("id") not in ids:
+                continue
+            earlier = latest.get(record["id"])
+            if earlier is None or record.get("t", 0) >= earlier.get("t", 0):
+                latest[record["id"]] = record
+    return latest
+
+
+class Journal:
+    """Appends one line per result to ``out/events[-K-of-N].jsonl``, flushed at once."""
+
+    def __init__(self, out: Path, shard) -> None:
+        self.path = out / f"events{shard.suffix}.jsonl"
+        self.file = open(self.path, "a+b")
+        self.file.seek(0, os.SEEK_END)
+        if self.file.tell():  # a kill may have cut the last line: start on a fresh one
+            self.file.seek(-1, os.SEEK_END)
+            if self.file.read(1) != b"\n":
+                self.file.write(b"\n")
+
+    def append(self, image_id: str, status: str, event: str | None, error: str | None) -> dict:
+        record = {"id": image_id, "status": status, "event": event, "error": error, "t": time.time()}
+        self.file.write((json.dumps(record) + "\n").encode())
+        self.file.flush()
+        return record
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.fsync(self.file.fileno())
+        self.file.close()
+
+
+# -- failed list ------------------------------------------------------------------------------
+
+def write_failed(out: Path, shard, *, job: str, failed: list[tuple[str, str]]) -> Path:
+    """``out/failed[-K-of-N].json``: ``{"job", "shard": "K/N", "failed": [{"id", "error"}]}``,
+    every image of the shard whose latest attempt failed (an empty list when none)."""
+    path = out / shard.failed_name
+    data = {"job": job, "shard": f"{shard.index}/{shard.count}", "failed": [{"id": i, "error": e} for i, e in failed]}
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def failed_ids(out: str | os.PathLike) -> set[str]:
+    """Ids listed as failed in every ``failed*.json`` of a masks output folder, for a
+    trainer to leave those images out. InputError on a malformed list."""
+    ids: set[str] = set()
+    for path in sorted(Path(out).glob("failed*.json")):
+        try:
+            data = json.loads(path.read_text())
+            ids.update(entry["id"] for entry in data["failed"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(f"{path}: expected {{'failed': [{{'id': ..., 'error': ...}}]}} "
+                             f"as written by c2fbench masks") from None
+    return ids
