@@ -16,6 +16,10 @@ import numpy as np
 from c2fbench.errors import InputError
 
 TTA_SCALES = (0.75, 1.0, 1.25)
+# The most classes a model may name. Segmentation label sets run to a few hundred (VOC 21,
+# COCO-stuff 182, ADE20K 150); a checkpoint or ONNX file naming more is refused before a
+# layer is built (a 50,000-class DeepLab head alone is 7 GB).
+MAX_CLASSES = 1000
 
 
 def normalise(rgb: np.ndarray, normalization: dict):
@@ -26,6 +30,64 @@ def normalise(rgb: np.ndarray, normalization: dict):
     mean = torch.tensor(normalization["mean"], dtype=torch.float32).view(3, 1, 1)
     std = torch.tensor(normalization["std"], dtype=torch.float32).view(3, 1, 1)
     return (x - mean) / std
+
+
+def check_class_names(classes, *, where: str) -> list[str]:
+    """``classes`` as a list of 1 to :data:`MAX_CLASSES` distinct, non-empty strings;
+    otherwise InputError starting with ``where`` (the file, and the field it came from)."""
+    if not isinstance(classes, (list, tuple)) or not classes:
+        raise InputError(f"{where}expected a non-empty list of class names, got {_short(classes)}")
+    if len(classes) > MAX_CLASSES:
+        raise InputError(f"{where}{len(classes)} class names, more than the {MAX_CLASSES} a segmentation "
+                         "model is taken to have (a damaged or hand-made file?)")
+    bad = next((i for i, c in enumerate(classes) if not isinstance(c, str) or not c.strip()), None)
+    if bad is not None:
+        raise InputError(f"{where}class {bad} is {_short(classes[bad])}; class names are non-empty strings")
+    seen = set()
+    for c in classes:
+        if c in seen:
+            raise InputError(f"{where}class name {c!r} appears twice; class names must be distinct")
+        seen.add(c)
+    return list(classes)
+
+
+def check_expected_classes(classes: list[str], expected, *, where: str, what: str = "model",
+                           by: str = "expected") -> None:
+    """InputError unless ``classes`` are ``expected`` (same names, same order), naming the
+    count or the first class that differs ("<what> class 2 is 'dog', <by> 'cow'")."""
+    expected = list(expected)
+    if len(classes) != len(expected):
+        raise InputError(f"{where}{what} has {len(classes)} classes, {by} {len(expected)} "
+                         f"({', '.join(expected[:4])}{', ...' if len(expected) > 4 else ''})")
+    for i, (got, want) in enumerate(zip(classes, expected)):
+        if got != want:
+            raise InputError(f"{where}{what} class {i} is {got!r}, {by} {want!r} "
+                             f"(both have {len(expected)} classes, in a different order or naming)")
+
+
+def check_normalization(norm, *, where: str, error: type[Exception] = InputError) -> dict:
+    """``{"mean": [r, g, b], "std": [r, g, b]}`` as floats: three finite numbers each, std
+    above zero (a zero std divides by zero in :func:`normalise`); otherwise ``error``."""
+    expected = "{'mean': [r, g, b], 'std': [r, g, b]}"
+    if not isinstance(norm, dict):
+        raise error(f"{where}normalization must be {expected}, got {_short(norm)}")
+    for key in ("mean", "std"):
+        values = norm.get(key)
+        if values is None:
+            raise error(f"{where}normalization lacks {key!r} (expected {expected})")
+        if (not isinstance(values, (list, tuple)) or len(values) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+            raise error(f"{where}normalization {key} must be 3 numbers (r, g, b), got {_short(values)}")
+        if not all(np.isfinite(v) for v in values):
+            raise error(f"{where}normalization {key} must be finite, got {list(values)}")
+    if not all(v > 0 for v in norm["std"]):
+        raise error(f"{where}normalization std must be above 0 (it divides), got {list(norm['std'])}")
+    return {"mean": [float(v) for v in norm["mean"]], "std": [float(v) for v in norm["std"]]}
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class ModuleRuntime:
@@ -77,7 +139,7 @@ def predict_probs(runtime, rgb: np.ndarray, *, tta: bool = False, size: tuple[in
         probs = predict_probs(runtime, cv2.resize(rgb, tuple(size), interpolation=cv2.INTER_LINEAR), tta=tta)
         return np.stack([cv2.resize(np.ascontiguousarray(p), (w, h), interpolation=cv2.INTER_LINEAR) for p in probs])
     if not tta:
-        return _softmax(runtime.logits(rgb))
+        return _softmax(checked_logits(runtime, rgb))
     h, w = rgb.shape[:2]
     total = None
     for scale in TTA_SCALES:
@@ -85,7 +147,7 @@ def predict_probs(runtime, rgb: np.ndarray, *, tta: bool = False, size: tuple[in
         scaled = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR) if scale != 1.0 else rgb
         for flip in (False, True):
             image = scaled[:, ::-1] if flip else scaled
-            probs = _softmax(runtime.logits(np.ascontiguousarray(image)))
+            probs = _softmax(checked_logits(runtime, np.ascontiguousarray(image)))
             probs = probs[:, :, ::-1] if flip else probs
             probs = np.stack([cv2.resize(np.ascontiguousarray(p), (w, h), interpolation=cv2.INTER_LINEAR)
                               for p in probs])
@@ -118,12 +180,48 @@ def predict_label(runtime, rgb: np.ndarray, *, tta: bool = False, crf: bool = Fa
     return probs.argmax(axis=0).astype(np.uint8)
 
 
+def checked_logits(runtime, rgb: np.ndarray) -> np.ndarray:
+    """``runtime.logits(rgb)``, (C, H, W) with one channel per class the runtime names and
+    the image's size; InputError naming the model otherwise (an ONNX file whose graph does
+    not match its metadata would else be scored as if it did)."""
+    logits = runtime.logits(rgb)
+    expected = (len(runtime.classes), *rgb.shape[:2])
+    if logits.shape != expected:
+        raise InputError(f"{runtime.source.get('model')}: output of shape {tuple(logits.shape)} for a "
+                         f"{rgb.shape[1]}x{rgb.shape[0]} image; expected {expected}, one channel per class "
+                         f"of its metadata ({len(runtime.classes)})")
+    return logits
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    if logits.shape[0] == 1:  # one foreground channel: (background, foreground) probabilities
-        p = 1.0 / (1.0 + np.exp(-logits[0]))
-        return np.stack([1.0 - p, p])
+    """(C, H, W) logits -> (C, H, W) probabilities; one channel gives (background, foreground)."""
+    if logits.shape[0] == 1:
+        return np.stack(_sigmoid_pair(logits[0]))
     z = np.exp(logits - logits.max(axis=0, keepdims=True))
     return z / z.sum(axis=0, keepdims=True)
+
+
+def _sigmoid_pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1 - sigmoid(x), sigmoid(x)) without overflow: exp only ever sees -|x|, and each side
+    is computed directly rather than as 1 minus the other (which loses the small one)."""
+    e = np.exp(-np.abs(x))  # in (0, 1]
+    big, small = 1.0 / (1.0 + e), e / (1.0 + e)
+    positive = x >= 0
+    return np.where(positive, small, big), np.where(positive, big, small)
+
+
+def check_model_for(runtime, benchmark) -> None:
+    """InputError naming the model unless it scores on ``benchmark``: a semantic benchmark
+    needs its classes, by name and in order; a foreground one (mit-*) a foreground model,
+    whose one output channel is the object (a semantic model's argmax would be scored as
+    "not background", a different task)."""
+    where, classes = f"{runtime.source.get('model')}: ", list(runtime.classes)
+    if benchmark.kind == "semantic":
+        check_expected_classes(classes, benchmark.classes, where=where, by=f"{benchmark.name} expects")
+    elif len(classes) != 1:
+        raise InputError(f"{where}{benchmark.name} scores foreground models (one output channel, e.g. "
+                         f"dfpn_*), this model has {len(classes)} classes ({', '.join(classes[:3])}"
+                         f"{', ...' if len(classes) > 3 else ''})")
 
 
 class ModelPredictions:
@@ -141,9 +239,7 @@ class ModelPredictions:
         return {**self.runtime.source, "tta": self.tta, "crf": self.crf}
 
     def check(self, benchmark) -> list[str]:
-        if benchmark.kind == "semantic" and len(self.runtime.classes) != len(benchmark.classes):
-            raise InputError(f"{self.runtime.source.get('model')}: model has {len(self.runtime.classes)} classes, "
-                             f"{benchmark.name} needs {len(benchmark.classes)}")
+        check_model_for(self.runtime, benchmark)
         return []
 
     def load(self, sample, shape: tuple[int, int], kind: str) -> np.ndarray:
@@ -155,3 +251,53 @@ class ModelPredictions:
                              f"{shape[1]}x{shape[0]}")
         label = predict_label(self.runtime, rgb, tta=self.tta, crf=self.crf)
         return label if kind == "semantic" else label > 0
+
+
+# Object Discovery keeps each folder's masks in GroundTruth/ beside its images: they are not
+# inputs, and predicting them would also write label maps nobody asked for.
+GROUND_TRUTH_FOLDERS = ("groundtruth",)
+
+
+def prediction_inputs(images: Path) -> tuple[list[str], list[Path], list[str]]:
+    """``(ids, files, skipped)`` for ``c2fbench predict``: every image under ``images``
+    (``<sub>/<stem>`` ids) but those in GroundTruth folders (``skipped``), each file checked
+    up front (a regular file with a readable image header of bounded size, see
+    :func:`c2fbench.data.files.open_image`) so that a bad file stops the run before any
+    prediction is written."""
+    from c2fbench.data.files import open_image
+    from c2fbench.data.images import find_image, list_images
+
+    ids = list_images(images)
+    skipped = [i for i in ids if any(part.lower() in GROUND_TRUTH_FOLDERS for part in i.split("/")[:-1])]
+    ids = [i for i in ids if i not in set(skipped)]
+    if not ids:
+        raise InputError(f"{images}: only ground-truth masks found (GroundTruth folders); "
+                         "--images takes the folder of images")
+    files = []
+    for image_id in ids:
+        path = find_image(Path(images), image_id)
+        with open_image(path):
+            pass  # header only: format, size and pixel count
+        files.append(path)
+    return ids, files, skipped
+
+
+def predict_folder(runtime, ids: list[str], files: list[Path], out: Path, *, tta: bool = False,
+                   crf: bool = False, advance=lambda n: None) -> int:
+    """Write ``out/<id>.png`` (VOC palette, atomically) for each image; returns the count.
+
+    An image whose header was fine but whose data is corrupt (a truncated JPEG) is found only
+    when decoded: the InputError then says how many label maps were already written.
+    """
+    from c2fbench.data.images import read_rgb
+    from c2fbench.data.labels import write_label_png
+
+    for done, (image_id, path) in enumerate(zip(ids, files)):
+        try:
+            rgb = read_rgb(path)
+        except InputError as e:
+            raise InputError(f"{e}; {done} of {len(ids)} label maps were written to {out} before it "
+                             "(a rerun overwrites them)") from None
+        write_label_png(Path(out) / f"{image_id}.png", predict_label(runtime, rgb, tta=tta, crf=crf))
+        advance(1)
+    return len(ids)

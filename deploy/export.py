@@ -48,11 +48,20 @@ class ExportReport:
 def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: int = 321, width: int = 321,
                 opset: int = DEFAULT_OPSET, verify: bool = True, images: list[Path] | None = None,
                 seed: int | None = None) -> ExportReport:
-    """Export ``checkpoint`` to ``out`` (atomically), check it with ``onnx.checker`` and
-    (with ``verify``) compare ONNX Runtime's output with PyTorch's on fresh random inputs
-    (at H x W, and with ``dynamic`` also at a second size) and on ``images``."""
+    """Export ``checkpoint`` to ``out``, check it with ``onnx.checker`` and (with ``verify``)
+    compare ONNX Runtime's output with PyTorch's on fresh random inputs (at H x W, and with
+    ``dynamic`` also at a second size) and on ``images``.
+
+    ``out`` appears only when all of that succeeded: the images are read before anything
+    is exported, verification runs on a temporary copy, and the file is then written
+    atomically. A bad image or a graph ONNX Runtime cannot run leaves no ``out`` behind.
+    """
+    import tempfile
+
     import torch
 
+    from c2fbench.data.atomic import atomic_write_bytes
+    from c2fbench.data.images import read_rgb
     from c2fbench.inference import file_sha256
     from c2fbench.models.checkpoint import load_checkpoint
 
@@ -60,19 +69,21 @@ def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: i
         raise InputError(f"{out}: export size {height}x{width} is too small (at least 8x8)")
     if opset < 11:
         raise InputError(f"{out}: opset {opset} lacks Resize with coordinate_transformation_mode; use 11 or later")
+    pictures = [(Path(p).name, read_rgb(p)) for p in (images or [])] if verify else []
     model, meta = load_checkpoint(checkpoint)
     meta["checkpoint_sha256"] = file_sha256(checkpoint)
     data = _export_bytes(model, torch.zeros(1, 3, height, width), dynamic=dynamic, opset=opset)
     data = _with_metadata(data, meta, out)
-    from c2fbench.data.atomic import atomic_write_bytes
-
-    atomic_write_bytes(out, data)
     shape = ("batch", 3, "height", "width") if dynamic else (1, 3, height, width)
     report = ExportReport(path=Path(out), dynamic=dynamic, input_shape=shape, opset=opset)
     if verify:
         sizes = [(height, width)] + ([(height + 32, width + 24)] if dynamic else [])
-        report.checks.extend(verify_onnx(model, out, sizes=sizes, images=images or [],
-                                         normalization=meta["normalization"], seed=seed))
+        with tempfile.TemporaryDirectory(prefix="c2fbench-export-") as tmp:
+            candidate = Path(tmp) / Path(out).name
+            candidate.write_bytes(data)
+            report.checks.extend(verify_onnx(model, candidate, sizes=sizes, images=pictures,
+                                             normalization=meta["normalization"], seed=seed))
+    atomic_write_bytes(out, data)
     return report
 
 
@@ -112,17 +123,25 @@ def _with_metadata(data: bytes, meta: dict, out: Path) -> bytes:
 
 def read_onnx_metadata(path: Path, props: dict[str, str]) -> dict:
     """``classes``, ``normalization``, ``arch`` from an exported file's metadata_props
-    ``props``; InputError naming ``path`` if they are missing (not exported by c2fbench)."""
+    ``props``; InputError naming ``path`` if they are missing (not exported by c2fbench),
+    not JSON, or not what a checkpoint would hold (class names: distinct strings, at most
+    :data:`c2fbench.inference.MAX_CLASSES`; normalisation: 3 finite means, 3 stds > 0)."""
+    from c2fbench.inference import check_class_names, check_normalization
+
     missing = [k for k in ("c2fbench.classes", "c2fbench.normalization") if k not in props]
     if missing:
         raise InputError(f"{path}: ONNX file lacks the metadata {', '.join(missing)}; "
                          "export it with `c2fbench deploy export` (class names and normalisation are needed)")
-    try:
-        return {"classes": list(json.loads(props["c2fbench.classes"])),
-                "normalization": dict(json.loads(props["c2fbench.normalization"])),
-                "arch": props.get("c2fbench.arch"), "c2fbench_version": props.get("c2fbench.version")}
-    except (json.JSONDecodeError, TypeError, ValueError) as e:
-        raise InputError(f"{path}: c2fbench metadata is not valid JSON ({e})") from None
+    values = {}
+    for key in ("c2fbench.classes", "c2fbench.normalization"):
+        try:
+            values[key] = json.loads(props[key])
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            raise InputError(f"{path}: metadata {key} is not valid JSON ({e})") from None
+    return {"classes": check_class_names(values["c2fbench.classes"], where=f"{path}: metadata c2fbench.classes: "),
+            "normalization": check_normalization(values["c2fbench.normalization"],
+                                                 where=f"{path}: metadata c2fbench.normalization: "),
+            "arch": props.get("c2fbench.arch"), "c2fbench_version": props.get("c2fbench.version")}
 
 
 def label_maps(logits: np.ndarray) -> np.ndarray:
@@ -138,11 +157,12 @@ def compare_logits(reference: np.ndarray, other: np.ndarray, *, what: str) -> di
             "mean_abs_diff": float(diff.mean()), "argmax_agreement": agree}
 
 
-def verify_onnx(model, onnx_path: Path, *, sizes: list[tuple[int, int]], images: list[Path],
+def verify_onnx(model, onnx_path: Path, *, sizes: list[tuple[int, int]], images: list,
                 normalization: dict, seed: int | None = None) -> list[dict]:
     """Run ``model`` (torch) and ``onnx_path`` (ONNX Runtime, CPU) on the same inputs:
-    fresh N(0, 1) tensors (1, 3, H, W) at each size, then each image (normalised, resized to
-    the graph's size when it is static). One :func:`compare_logits` dict per input."""
+    fresh N(0, 1) tensors (1, 3, H, W) at each size, then each image (a path, or a ``(name,
+    (H, W, 3) uint8 RGB)`` pair already read; normalised, resized to the graph's size when it
+    is static). One :func:`compare_logits` dict per input."""
     import torch
 
     from c2fbench.data.images import read_rgb
@@ -152,13 +172,13 @@ def verify_onnx(model, onnx_path: Path, *, sizes: list[tuple[int, int]], images:
     runtime = OnnxRuntime(onnx_path, device="cpu")
     rng = np.random.default_rng(seed)
     inputs = [(f"random {h}x{w}", rng.standard_normal((1, 3, h, w)).astype(np.float32)) for h, w in sizes]
-    for path in images:
-        rgb = read_rgb(path)
+    for image in images:
+        name, rgb = image if isinstance(image, tuple) else (Path(image).name, read_rgb(image))
         if runtime.static_hw is not None and rgb.shape[:2] != runtime.static_hw:
             import cv2
 
             rgb = cv2.resize(rgb, runtime.static_hw[::-1], interpolation=cv2.INTER_LINEAR)
-        inputs.append((Path(path).name, normalise(rgb, normalization).unsqueeze(0).numpy()))
+        inputs.append((name, normalise(rgb, normalization).unsqueeze(0).numpy()))
     checks = []
     with torch.inference_mode():
         for what, x in inputs:

@@ -28,6 +28,7 @@ import numpy as np
 
 from c2fbench.errors import InputError
 from c2fbench.inference import ModuleRuntime, file_sha256, load_torch_runtime, normalise
+from deploy.export import INPUT, OUTPUT
 
 SUFFIXES = {".pt": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
 
@@ -129,10 +130,21 @@ class OnnxRuntime:
         meta = read_onnx_metadata(self.path, self.session.get_modelmeta().custom_metadata_map)
         self.classes, self.normalization = meta["classes"], meta["normalization"]
         self.source = {"model": str(self.path.resolve()), "sha256": file_sha256(self.path)}
-        node = self.session.get_inputs()[0]
+        inputs = self.session.get_inputs()
+        if len(inputs) > 1:
+            names = ", ".join(repr(i.name) for i in inputs)
+            raise InputError(f"{self.path}: the graph has {len(inputs)} inputs ({names}); c2fbench feeds one, "
+                             f"the normalised image {INPUT!r}")
+        node = pick_node(inputs, INPUT, path=self.path, what="input")
         self.input_name, self.input_shape = node.name, list(node.shape)
+        if len(self.input_shape) != 4 or (isinstance(self.input_shape[1], int) and self.input_shape[1] != 3):
+            raise InputError(f"{self.path}: input {node.name!r} has shape {self.input_shape}; expected "
+                             "(batch, 3, height, width) images")
         dims = self.input_shape[2:]
         self.static_hw = tuple(dims) if all(isinstance(d, int) for d in dims) else None
+        out = pick_node(self.session.get_outputs(), OUTPUT, path=self.path, what="output")
+        self.output_name, self.output_shape = out.name, list(out.shape or [])
+        check_channels(self.output_shape, len(self.classes), path=self.path, name=out.name)
         self.precision = onnx_precision(self.path)
 
     @property
@@ -146,7 +158,10 @@ class OnnxRuntime:
             h, w = self.static_hw
             raise InputError(f"{self.path}: static input {h}x{w} (HxW) but got {batch.shape[2]}x{batch.shape[3]}; "
                              "export with --dynamic to run whole images of any size")
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+        logits = self.session.run([self.output_name], feed)[0]
+        check_channels(list(logits.shape), len(self.classes), path=self.path, name=self.output_name, ran=True)
+        return logits
 
     def logits(self, rgb: np.ndarray) -> np.ndarray:
         return self.infer(normalise(rgb, self.normalization).unsqueeze(0).numpy())[0]
@@ -154,7 +169,34 @@ class OnnxRuntime:
     def prepare(self, batch: np.ndarray) -> Callable[[], None]:
         self.infer(batch)  # shape check once, outside the timed loop
         feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
-        return lambda: self.session.run(None, feed)
+        return lambda: self.session.run([self.output_name], feed)
+
+
+def pick_node(nodes: list, name: str, *, path: Path, what: str):
+    """The graph input or output called ``name`` (what ``deploy export`` writes), or the only
+    one; InputError naming the candidates when there are several and none is ``name``."""
+    if not nodes:
+        raise InputError(f"{path}: the graph has no {what}")
+    named = [n for n in nodes if n.name == name]
+    if named:
+        return named[0]
+    if len(nodes) == 1:
+        return nodes[0]
+    names = ", ".join(repr(n.name) for n in nodes)
+    raise InputError(f"{path}: {len(nodes)} graph {what}s ({names}) and none named {name!r}; "
+                     f"c2fbench reads the {what} {name!r} (re-export with `c2fbench deploy export`)")
+
+
+def check_channels(shape: list, num_classes: int, *, path: Path, name: str, ran: bool = False) -> None:
+    """InputError unless output ``shape`` is (B, C, H, W) with C = ``num_classes`` (the
+    metadata's class count); symbolic dimensions pass until a run gives them a size."""
+    source = "gives" if ran else "declares"
+    if shape and len(shape) != 4:
+        raise InputError(f"{path}: output {name!r} {source} shape {list(shape)}; expected (batch, "
+                         f"{num_classes}, height, width), one channel per class of its metadata")
+    if len(shape) == 4 and isinstance(shape[1], int) and shape[1] != num_classes:
+        raise InputError(f"{path}: output {name!r} {source} {shape[1]} channels but its metadata names "
+                         f"{num_classes} classes; the file does not describe its own graph")
 
 
 def _ort_session(path: Path, *, device: str, threads: int | None):

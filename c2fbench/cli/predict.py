@@ -4,29 +4,44 @@ from pathlib import Path
 
 import click
 
+EPILOG = """\b
+Examples:
+  c2fbench predict --model runs/voc/final.pt --images VOC2012/JPEGImages --out pred/
+  c2fbench eval voc-val --data-root VOC2012 --predictions pred/
+  c2fbench predict --model model.onnx --images ObjectDiscovery/Data --out fg/ --device cuda
 
-@click.command()
+\b
+Every image is checked (file, header, size) before the first label map is written.
+GroundTruth folders (Object Discovery's masks) are skipped, and the count is reported.
+"""
+
+
+@click.command(epilog=EPILOG)
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Checkpoint (.pt), ONNX file (.onnx) or TensorRT engine (.engine).")
-@click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder of images (.jpg, .jpeg, .png, .bmp, .webp), searched recursively; "
+                   "<sub>/<name>.jpg gives --out/<sub>/<name>.png.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Mirrored tree of VOC palette PNGs (<id>.png).")
+              help="Mirrored tree of VOC palette PNGs (<id>.png) of class indices; for a one-channel "
+                   "(foreground) model, 1 = foreground.")
 @click.option("--tta", is_flag=True, help="Average over scales 0.75/1/1.25 and horizontal flips.")
 @click.option("--crf", is_flag=True, help="Dense CRF post-processing (extra: c2fbench[crf]).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True,
+              help="cpu, cuda or cuda:N (checked before anything runs).")
 def predict(model, images, out, tta, crf, device):
     """Predict a label map for every image under --images (whole image, original size)."""
-    from c2fbench.console import progress, success
-    from c2fbench.data.images import find_image, list_images, read_rgb
-    from c2fbench.data.labels import write_label_png
-    from c2fbench.inference import predict_label
+    from c2fbench.console import info, progress, success
+    from c2fbench.devices import resolve_device
+    from c2fbench.inference import predict_folder, prediction_inputs
     from deploy.runtimes import load_runtime
 
+    device = resolve_device(device)
     runtime = load_runtime(model, device=device)
-    ids = list_images(images)
+    ids, files, skipped = prediction_inputs(images)
+    if skipped:
+        info(f"skipped {len(skipped)} images in GroundTruth folders (ground truth, not inputs; "
+             f"first: {skipped[0]})")
     with progress(len(ids), "predict") as advance:
-        for image_id in ids:
-            label = predict_label(runtime, read_rgb(find_image(images, image_id)), tta=tta, crf=crf)
-            write_label_png(out / f"{image_id}.png", label)
-            advance(1)
-    success(f"wrote {len(ids)} label maps to {out}")
+        written = predict_folder(runtime, ids, files, out, tta=tta, crf=crf, advance=advance)
+    success(f"wrote {written} label maps to {out}")

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from c2fbench.errors import InputError
+from c2fbench.inference import check_class_names, check_expected_classes, check_normalization
 from c2fbench.models.deeplab import IMAGENET_MEAN, IMAGENET_STD
 
 FORMAT = "c2fbench-checkpoint"
@@ -59,7 +60,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, arch: str, kwa
     classes = [str(c) for c in classes]
     if "num_classes" in kwargs and len(classes) != kwargs["num_classes"]:
         raise ValueError(f"{len(classes)} class names for a model with num_classes={kwargs['num_classes']}")
-    normalization = _check_normalization(normalization or {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}, ValueError)
+    normalization = check_normalization(normalization or {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}, where="",
+                                        error=ValueError)
     extra = dict(extra or {})
     clash = sorted(set(extra) & set(_RESERVED))
     if clash:
@@ -84,24 +86,46 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     checkpoint for other classes is refused. Any file that is missing, not a torch file,
     holds pickled objects, is not a c2fbench checkpoint, or whose weights do not fit its
     architecture raises :class:`InputError` naming it.
-    """
-    from c2fbench.models import build_model  # the package imports this module, so look it up late
 
+    Everything is checked before a real layer is built: the metadata (class names,
+    normalisation, architecture), ``expect_classes``, then the weights' shapes against the
+    model built on torch's ``meta`` device (shapes only, no memory). So a file that names
+    50,000 classes beside a small state dict is refused in milliseconds, and the model that
+    is then built is no bigger than the weights already read.
+    """
     path = Path(path)
     payload = _read(path, map_location=map_location, mmap=False)
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     if expect_classes is not None:
-        _check_classes(path, meta["classes"], list(expect_classes))
+        check_expected_classes(meta["classes"], expect_classes, where=f"{path}: ", what="checkpoint")
     kwargs = dict(meta["kwargs"])
     if "pretrained_backbone" in kwargs:
         kwargs["pretrained_backbone"] = False  # even in a hand-made file: loading never downloads
-    try:
-        model = build_model(meta["arch"], **kwargs)
-    except InputError as e:
-        raise InputError(f"{path}: {e}") from None
-    _check_state(path, model, payload["state_dict"], f"{meta['arch']}({kwargs})")
+    what = f"{meta['arch']}({kwargs})"
+    with torch.device("meta"):
+        skeleton = _build(path, meta["arch"], kwargs)
+    num_classes = getattr(skeleton, "num_classes", None)
+    if num_classes is not None and num_classes != len(meta["classes"]):
+        raise InputError(f"{path}: checkpoint names {len(meta['classes'])} classes but {what} has "
+                         f"{num_classes} outputs")
+    _check_state(path, skeleton, payload["state_dict"], what)
+    del skeleton
+    model = _build(path, meta["arch"], kwargs)
     model.load_state_dict(payload["state_dict"], strict=True)
     return model.to(map_location).eval(), meta
+
+
+def _build(path: Path, arch: str, kwargs: dict) -> nn.Module:
+    from c2fbench.models import MODELS, build_model  # the package imports this module, so look it up late
+
+    if arch not in MODELS:
+        raise InputError(f"{path}: unknown model architecture {arch!r}; known: {', '.join(MODELS)}")
+    try:
+        return build_model(arch, **kwargs)
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+    except (ValueError, IndexError) as e:  # a builder refusing its arguments (rates, widths, ...)
+        raise InputError(f"{path}: bad arguments for model {arch!r}: {e}") from None
 
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict:
@@ -128,13 +152,12 @@ def _read(path: Path, *, map_location, mmap: bool) -> dict:
     for key, kind in (("arch", str), ("kwargs", dict), ("classes", list), ("state_dict", dict)):
         if not isinstance(payload.get(key), kind):
             raise InputError(f"{path}: checkpoint field {key!r} is missing or not a {kind.__name__}")
-    if not all(isinstance(c, str) for c in payload["classes"]):
-        raise InputError(f"{path}: checkpoint field 'classes' must list class names (strings)")
+    check_class_names(payload["classes"], where=f"{path}: checkpoint field 'classes': ")
     num_classes = payload["kwargs"].get("num_classes")
     if num_classes is not None and num_classes != len(payload["classes"]):
         raise InputError(f"{path}: checkpoint names {len(payload['classes'])} classes but its model has "
                          f"num_classes={num_classes}")
-    payload["normalization"] = _check_normalization(payload.get("normalization"), InputError, where=f"{path}: ")
+    payload["normalization"] = check_normalization(payload.get("normalization"), where=f"{path}: ")
     return payload
 
 
@@ -162,16 +185,6 @@ def _describe(payload) -> str:
     return f"no 'format': {FORMAT!r} entry; keys {keys}{', ...' if len(payload) > 6 else ''}"
 
 
-def _check_classes(path: Path, classes: list[str], expected: list[str]) -> None:
-    if len(classes) != len(expected):
-        raise InputError(f"{path}: checkpoint has {len(classes)} classes, expected {len(expected)} "
-                         f"({', '.join(expected[:4])}{', ...' if len(expected) > 4 else ''})")
-    for i, (got, want) in enumerate(zip(classes, expected)):
-        if got != want:
-            raise InputError(f"{path}: checkpoint class {i} is {got!r}, expected {want!r} "
-                             f"(both have {len(expected)} classes, in a different order or naming)")
-
-
 def _check_state(path: Path, model: nn.Module, state: dict, what: str) -> None:
     """InputError summarising missing/unexpected keys and shape mismatches, if any."""
     expected = model.state_dict()
@@ -187,16 +200,6 @@ def _check_state(path: Path, model: nn.Module, state: dict, what: str) -> None:
         if unexpected and all(k.startswith("module.") for k in unexpected):
             hint = "; saved from a DistributedDataParallel wrapper? save model.module instead"
         raise InputError(f"{path}: weights do not fit {what}: {'; '.join(problems)}{hint}")
-
-
-def _check_normalization(norm, error: type[Exception], where: str = "") -> dict:
-    ok = (isinstance(norm, dict) and all(
-        isinstance(norm.get(k), (list, tuple)) and len(norm[k]) == 3
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in norm[k]) for k in ("mean", "std"))
-        and all(v > 0 for v in norm["std"]))
-    if not ok:
-        raise error(f"{where}normalization must be {{'mean': [r, g, b], 'std': [r, g, b]}} with std > 0, got {norm!r}")
-    return {"mean": [float(v) for v in norm["mean"]], "std": [float(v) for v in norm["std"]]}
 
 
 def _check_plain(value, where: str) -> None:
