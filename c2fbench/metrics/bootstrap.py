@@ -3,6 +3,57 @@
 Images are resampled with replacement and the dataset-level metric is recomputed on each
 resample; the interval is the 2.5th and 97.5th percentiles (the percentile bootstrap).
 mIoU is recomputed from the summed per-image confusion matrices, never averaged per image.
+
+**One statistic in every resample.** The point estimate averages IoU over the classes of
+the full data (non-empty union: in the ground truth or predicted somewhere). A resample
+that happens to miss every image holding a rare class has an empty union for it. Three
+ways to count such a class, and the one taken:
+
+- drop it from that resample's mean (what a metric library's nanmean does, and what this
+  module did before): each resample then averages a *different* set of classes. Rare
+  classes, often the worst scored, drop out of about a third of the resamples (a class in
+  one of N images is missed with probability (1 - 1/N)^N ≈ 0.37), so the resamples drift
+  upward and the interval can exclude its own point estimate (``7.82 [8.39, 17.87]`` was
+  reported on a small split);
+- count it as 0 or 100 (a constant ``absent_score``, as torchmetrics' JaccardIndex once
+  offered): a value unrelated to the model that pulls every such resample down or up;
+- **count it with its full-data IoU** (this module): the resample holds no evidence on
+  that class, so the class keeps its plug-in value and moves the resample neither way.
+  The statistic is the same function of the data in every resample (the mean over the
+  full-data classes), so the resample that draws every image once (or each image k times)
+  returns the point estimate bit for bit. Such a class adds no spread in the resamples
+  that miss it, which is the honest reading of "no evidence" rather than a narrowing
+  artefact: the resamples that do draw it carry its variability.
+
+The percentile interval then brackets the point estimate whenever at least 2.5% of the
+resamples fall on each side of it or on it. For 2 to 5 images this always holds in
+distribution: the identity resample alone has probability N!/N^N >= 3.8%, and each
+class's IoU over the resample is a ratio of sums (a mediant) that lies between the
+images' own ratios. ``tests/metrics/test_bootstrap_coverage.py`` checks it on many small
+random splits with rare classes, against the old rule that fails there.
+
+**Percentile, basic or BCa.** The percentile interval (used here, as in most evaluation
+toolkits that report intervals) stays inside [0, 100] and is invariant to monotone
+transforms of the metric, but inherits any bias of the statistic. The basic (reverse
+percentile) interval ``[2t - q97.5, 2t - q2.5]`` corrects the location by reflection; it
+contains the point estimate exactly when the percentile interval does, and can leave
+[0, 100] for scores near the ends. BCa (the default of ``scipy.stats.bootstrap``) adjusts
+the percentiles for bias (the share of resamples below the estimate) and skew (a
+jackknife over images, N more recomputations); it is second-order accurate on large
+samples, but with a handful of images its endpoints land on extreme, noisy percentiles,
+and its bias correction does not make an interval bracket an estimate that a drifting
+class set has displaced. With the class set fixed, the percentile interval's remaining
+bias is that of a ratio estimator, small next to the spread over images, so the simplest
+interval is kept.
+
+**Batches.** Resamples are drawn ``_BATCH`` at a time, so memory is bounded whatever
+``n``: each batch draws a (batch, items) array of image indices from the generator, and
+that batch structure is part of the stream (a second implementation reproduces a
+seed's interval by drawing the same batches, see the tests).
+
+MIT's mean J has no class-set issue: each class's scored images are resampled within the
+class (stratified), so every class with a scored image keeps at least one in every
+resample, the same classes the point estimate averages.
 """
 
 from __future__ import annotations
@@ -21,15 +72,47 @@ def resample_counts(rng: np.random.Generator, n_items: int, n_resamples: int) ->
     return np.bincount((idx + offsets).ravel(), minlength=n_resamples * n_items).reshape(n_resamples, n_items)
 
 
+def _batches(n: int):
+    for start in range(0, n, _BATCH):
+        yield min(_BATCH, n - start)
+
+
 def bootstrap_miou(per_image: np.ndarray, *, n: int, seed: int = 0) -> tuple[float, float]:
-    """95% interval of mIoU (percent) from (N, C, C) per-image confusion matrices."""
+    """95% interval of mIoU (percent) from (N, C, C) per-image confusion matrices.
+
+    Every resample averages the full data's classes (see the module docstring).
+    """
     num, c, _ = per_image.shape
     flat = per_image.reshape(num, c * c).astype(np.float64)
+    full = per_image.sum(axis=0)
     rng = np.random.default_rng(seed)
     values = []
-    for start in range(0, n, _BATCH):
-        w = resample_counts(rng, num, min(_BATCH, n - start)).astype(np.float64)
-        values.append(miou_of((w @ flat).reshape(-1, c, c)))
+    for size in _batches(n):
+        w = resample_counts(rng, num, size).astype(np.float64)
+        values.append(miou_of((w @ flat).reshape(-1, c, c), reference=full))
+    return _interval(np.concatenate(values))
+
+
+def paired_bootstrap_miou(a: np.ndarray, b: np.ndarray, *, n: int, seed: int = 0) -> tuple[float, float]:
+    """95% interval of mIoU(a) - mIoU(b) (points) when both are resampled with the SAME images.
+
+    ``a`` and ``b`` are (N, C, C) per-image confusion matrices of two models on the same N
+    images in the same order. Pairing removes the between-image variance both share. Each
+    side keeps its own headline's full-data class set in every resample, so the statistic
+    is exactly the difference of the two headline mIoUs (the sets differ only by a class
+    absent from the ground truth that one model predicts somewhere: it scores 0 there and
+    is not a class of the other model's mean).
+    """
+    num, c, _ = a.shape
+    flat_a = a.reshape(num, c * c).astype(np.float64)
+    flat_b = b.reshape(num, c * c).astype(np.float64)
+    full_a, full_b = a.sum(axis=0), b.sum(axis=0)
+    rng = np.random.default_rng(seed)
+    values = []
+    for size in _batches(n):
+        w = resample_counts(rng, num, size).astype(np.float64)
+        values.append(miou_of((w @ flat_a).reshape(-1, c, c), reference=full_a)
+                      - miou_of((w @ flat_b).reshape(-1, c, c), reference=full_b))
     return _interval(np.concatenate(values))
 
 
@@ -37,16 +120,36 @@ def bootstrap_mean_j(group: np.ndarray, j: np.ndarray, *, n: int, seed: int = 0)
     """95% interval of the mean over classes of per-class mean J (percent).
 
     Resampling is stratified by class: each class's scored images (J not NaN) are resampled
-    within the class, so every resample keeps the benchmark's class balance.
+    within the class, so every resample keeps the benchmark's class balance and the point
+    estimate's classes. Classes are drawn in index order, each in batches of ``_BATCH``.
     """
+    group, j = np.asarray(group), np.asarray(j, dtype=np.float64)
+    return _stratified(group, j, ~np.isnan(j), n=n, seed=seed)
+
+
+def paired_bootstrap_mean_j(group: np.ndarray, j_a: np.ndarray, j_b: np.ndarray, *, n: int,
+                            seed: int = 0) -> tuple[float, float]:
+    """95% interval of mean J(a) - mean J(b), resampling the same images within each class.
+
+    Both results must score J on the same images (J is NaN exactly where the ground truth
+    has no foreground, so two results of one benchmark agree); the caller checks it.
+    """
+    group = np.asarray(group)
+    j_a, j_b = np.asarray(j_a, dtype=np.float64), np.asarray(j_b, dtype=np.float64)
+    return _stratified(group, j_a - j_b, ~np.isnan(j_a) & ~np.isnan(j_b), n=n, seed=seed)
+
+
+def _stratified(group: np.ndarray, values: np.ndarray, scored: np.ndarray, *, n: int,
+                seed: int) -> tuple[float, float]:
+    """Percentile interval of the mean over classes of each class's mean of ``values``."""
     rng = np.random.default_rng(seed)
     per_class = []
     for k in np.unique(group):
-        jk = j[(group == k) & ~np.isnan(j)]
-        if jk.size == 0:
+        vk = values[(group == k) & scored]
+        if vk.size == 0:
             continue
-        w = resample_counts(rng, jk.size, n)
-        per_class.append(100 * (w @ jk) / jk.size)
+        means = [resample_counts(rng, vk.size, size) @ vk for size in _batches(n)]
+        per_class.append(100 * np.concatenate(means) / vk.size)
     if not per_class:
         return float("nan"), float("nan")
     return _interval(np.mean(per_class, axis=0))
@@ -55,36 +158,3 @@ def bootstrap_mean_j(group: np.ndarray, j: np.ndarray, *, n: int, seed: int = 0)
 def _interval(values: np.ndarray) -> tuple[float, float]:
     low, high = np.nanpercentile(values, [2.5, 97.5])
     return float(low), float(high)
-
-
-def paired_bootstrap_miou(a: np.ndarray, b: np.ndarray, *, n: int, seed: int = 0) -> tuple[float, float]:
-    """95% interval of mIoU(a) - mIoU(b) (points) when both are resampled with the SAME images.
-
-    ``a`` and ``b`` are (N, C, C) per-image confusion matrices of two models on the same N
-    images in the same order. Pairing removes the between-image variance both share.
-    """
-    num, c, _ = a.shape
-    flat_a = a.reshape(num, c * c).astype(np.float64)
-    flat_b = b.reshape(num, c * c).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    values = []
-    for start in range(0, n, _BATCH):
-        w = resample_counts(rng, num, min(_BATCH, n - start)).astype(np.float64)
-        values.append(miou_of((w @ flat_a).reshape(-1, c, c)) - miou_of((w @ flat_b).reshape(-1, c, c)))
-    return _interval(np.concatenate(values))
-
-
-def paired_bootstrap_mean_j(group: np.ndarray, j_a: np.ndarray, j_b: np.ndarray, *, n: int,
-                            seed: int = 0) -> tuple[float, float]:
-    """95% interval of mean J(a) - mean J(b), resampling the same images within each class."""
-    rng = np.random.default_rng(seed)
-    per_class = []
-    for k in np.unique(group):
-        sel = (group == k) & ~np.isnan(j_a) & ~np.isnan(j_b)
-        if not sel.any():
-            continue
-        w = resample_counts(rng, int(sel.sum()), n)
-        per_class.append(100 * (w @ (j_a[sel] - j_b[sel])) / sel.sum())
-    if not per_class:
-        return float("nan"), float("nan")
-    return _interval(np.mean(per_class, axis=0))

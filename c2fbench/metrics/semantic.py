@@ -48,10 +48,9 @@ def semantic_scores(matrix: np.ndarray) -> SemanticScores:
     tp = np.diagonal(m, axis1=-2, axis2=-1)
     gt_count = m.sum(axis=-1)
     pred_count = m.sum(axis=-2)
-    union = gt_count + pred_count - tp
     total = gt_count.sum(axis=-1)
+    iou = class_iou(m)
     with np.errstate(divide="ignore", invalid="ignore"):
-        iou = np.where(union > 0, tp / union, np.nan)
         acc = np.where(gt_count > 0, tp / gt_count, np.nan)
         freq = gt_count / total[..., None]
         fwiou = np.nansum(np.where(gt_count > 0, freq * iou, 0.0), axis=-1)
@@ -66,9 +65,38 @@ def semantic_scores(matrix: np.ndarray) -> SemanticScores:
     )
 
 
-def miou_of(matrices: np.ndarray) -> np.ndarray:
-    """mIoU in percent of each (C, C) matrix in a (..., C, C) stack; used by the bootstrap."""
-    return semantic_scores(matrices).miou
+def class_iou(matrices: np.ndarray) -> np.ndarray:
+    """(..., C) IoU in [0, 1] of each class of each (C, C) matrix; NaN where the union is empty."""
+    m = np.asarray(matrices, dtype=np.float64)
+    tp = np.diagonal(m, axis1=-2, axis2=-1)
+    union = m.sum(axis=-1) + m.sum(axis=-2) - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, tp / union, np.nan)
+
+
+def miou_of(matrices: np.ndarray, *, reference: np.ndarray | None = None):
+    """mIoU in percent of each (C, C) matrix in a (..., C, C) stack.
+
+    Without ``reference`` each matrix averages its own classes (those with a non-empty
+    union): for the one dataset matrix, the headline mIoU.
+
+    With ``reference``, the full data's (C, C) matrix, every matrix averages exactly the
+    reference's classes, and a reference class whose union is empty in a matrix counts
+    with its reference IoU. The bootstrap uses this to keep one statistic over all
+    resamples (the rule and why: :mod:`c2fbench.metrics.bootstrap`). For the reference
+    matrix itself, or any multiple of it, the result is the headline mIoU, bit for bit.
+    """
+    if reference is None:
+        return semantic_scores(matrices).miou
+    ref = class_iou(reference)
+    keep = ~np.isnan(ref)
+    iou = class_iou(matrices)
+    # Same arithmetic as semantic_scores (zeros for excluded classes, sum, divide), so the
+    # full-data resample reproduces the point estimate exactly.
+    filled = np.where(keep, np.where(np.isnan(iou), ref, iou), 0.0)
+    n = int(keep.sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _scalar(100 * (filled.sum(axis=-1) / n if n else np.full(filled.shape[:-1], np.nan)))
 
 
 def _nanmean(a: np.ndarray):
