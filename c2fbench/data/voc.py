@@ -7,6 +7,7 @@ Layout (``VOCdevkit/VOC2012``): ``JPEGImages/<id>.jpg``, ``SegmentationClass/<id
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from c2fbench.errors import InputError
@@ -37,12 +38,36 @@ def find_voc_root(data_root: str | os.PathLike) -> Path:
     )
 
 
+_ID = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 def read_split(voc_root: Path, split: str) -> list[str]:
-    """Image ids listed in ``ImageSets/Segmentation/<split>.txt``, in file order."""
+    """Image ids listed in ``ImageSets/Segmentation/<split>.txt``, in file order.
+
+    The file is UTF-8 (a byte-order mark is skipped). An id is a plain file name stem:
+    letters, digits, ``_``, ``-`` and ``.``, but not ``.`` or ``..``; a path (``/abs``,
+    ``../x``) would make eval read outside the data and prediction folders, so it is
+    refused with its line number.
+    """
     path = voc_root / "ImageSets" / "Segmentation" / f"{split}.txt"
     if not path.is_file():
         raise InputError(f"{path}: split file not found")
-    ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line} is not UTF-8 (byte 0x{raw[e.start]:02x}); expected one image id "
+                         f"per line") from None
+    ids = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        image_id = line.strip()
+        if not image_id:
+            continue
+        if not _ID.fullmatch(image_id) or image_id in (".", ".."):
+            raise InputError(f"{path}: line {number}: {image_id[:60]!r} is not an image id (expected a plain name "
+                             f"of letters, digits, '_', '-', '.', without folders)")
+        ids.append(image_id)
     if not ids:
         raise InputError(f"{path}: split file is empty (expected one image id per line)")
     if len(set(ids)) != len(ids):
