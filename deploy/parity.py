@@ -38,10 +38,11 @@ class _PairedPredictions:
 
     def load(self, sample, shape, kind):
         from c2fbench.data.images import read_rgb
+        from c2fbench.inference import checked_logits
         from deploy.export import label_maps
 
         rgb = read_rgb(sample.image)
-        ref, dep = self.reference.logits(rgb), self.deployed.logits(rgb)
+        ref, dep = checked_logits(self.reference, rgb), checked_logits(self.deployed, rgb)
         diff = np.abs(ref.astype(np.float64) - dep)
         agree = label_maps(ref[None]) == label_maps(dep[None])
         s = self.stats
@@ -75,12 +76,25 @@ class _DeployedPredictions:
         return label if kind == "semantic" else label > 0
 
 
+def check_pair(reference, deployed, benchmark) -> None:
+    """InputError unless both runtimes name the same classes and fit ``benchmark`` (its
+    classes by name for a semantic benchmark, one foreground channel for mit-*), checked
+    before any image is run."""
+    from c2fbench.inference import check_expected_classes
+
+    check_expected_classes(list(deployed.classes), reference.classes, where=f"{deployed.source.get('model')}: ",
+                           what="deployed model", by="its reference has")
+    _PairedPredictions(reference, deployed).check(benchmark)
+
+
 def parity(reference, deployed, benchmark, *, tolerance: float = DEFAULT_TOLERANCE,
            advance=lambda n: None) -> dict:
     """Score two runtimes on ``benchmark``: ``{"reference": metrics, "deployed": metrics,
-    "metric", "delta" (deployed - reference, points), "within_tolerance", "logits": {...}}``."""
+    "metric", "delta" (deployed - reference, points), "within_tolerance", "logits": {...}}``.
+    Refused (InputError) before any image runs when :func:`check_pair` refuses."""
     from c2fbench.evaluator import evaluate
 
+    check_pair(reference, deployed, benchmark)
     paired = _PairedPredictions(reference, deployed)
     ref = evaluate(benchmark, paired, workers=1, advance=advance).metrics
     dep = evaluate(benchmark, _DeployedPredictions(deployed, paired.labels), workers=1).metrics

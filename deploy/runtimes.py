@@ -174,15 +174,19 @@ class OnnxRuntime:
 
 def pick_node(nodes: list, name: str, *, path: Path, what: str):
     """The graph input or output called ``name`` (what ``deploy export`` writes), or the only
-    one; InputError naming the candidates when there are several and none is ``name``."""
+    one; InputError naming the candidates when there are several and none is ``name``
+    (taking the first would score whatever tensor happens to come first)."""
+    def name_of(node) -> str:
+        return node if isinstance(node, str) else node.name  # TensorRT lists names, ORT node args
+
     if not nodes:
         raise InputError(f"{path}: the graph has no {what}")
-    named = [n for n in nodes if n.name == name]
+    named = [n for n in nodes if name_of(n) == name]
     if named:
         return named[0]
     if len(nodes) == 1:
         return nodes[0]
-    names = ", ".join(repr(n.name) for n in nodes)
+    names = ", ".join(repr(name_of(n)) for n in nodes)
     raise InputError(f"{path}: {len(nodes)} graph {what}s ({names}) and none named {name!r}; "
                      f"c2fbench reads the {what} {name!r} (re-export with `c2fbench deploy export`)")
 

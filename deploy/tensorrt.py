@@ -95,6 +95,19 @@ def read_sidecar(engine: Path) -> dict:
         raise InputError(f"{path}: not valid JSON ({e})") from None
 
 
+def resolve_build_device(device: str | None) -> str | None:
+    """``deploy build --device``: None (the current CUDA device, checked when building) or a
+    CUDA device present here; ``cpu``, ``gpu`` and absent devices are InputErrors."""
+    if device is None:
+        return None
+    from c2fbench.devices import resolve_device
+
+    device = resolve_device(device)
+    if not device.startswith("cuda"):
+        raise InputError(f"--device {device}: TensorRT builds engines on an NVIDIA GPU; use --device cuda or cuda:N")
+    return device
+
+
 def current_gpu(device: str = "cuda") -> tuple[str, str]:
     """(name, "major.minor") of the CUDA device; InputError without one."""
     import torch

@@ -14,15 +14,20 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
-from c2fbench.inference import file_sha256, normalise
+from c2fbench.inference import check_class_names, check_normalization, file_sha256, normalise
+from deploy.export import OUTPUT
+from deploy.runtimes import check_channels, pick_node
 from deploy.tensorrt import (FORMAT, check_sidecar, current_gpu, fp16_onnx, import_tensorrt, read_sidecar,
                              shape_profile, sidecar_path)
 
 
 def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspace_mb: int = 4096,
-                 min_shape=None, opt_shape=None, max_shape=None, timing_cache: Path | None = None) -> dict:
-    """Build ``out`` (serialized engine) and ``out.json`` (sidecar) from ``onnx_path``."""
+                 min_shape=None, opt_shape=None, max_shape=None, timing_cache: Path | None = None,
+                 device: str = "cuda") -> dict:
+    """Build ``out`` (serialized engine) and ``out.json`` (sidecar) from ``onnx_path`` on the
+    CUDA ``device`` (TensorRT builds for the current device, so it is made current)."""
     trt = import_tensorrt()
+    import torch
     from c2fbench import __version__
     from c2fbench.data.atomic import atomic_write_bytes, atomic_write_text
     from deploy.runtimes import OnnxRuntime
@@ -31,7 +36,8 @@ def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspa
         raise InputError(f"--precision {precision!r}: expected fp32 or fp16")
     meta = OnnxRuntime(onnx_path)  # metadata, input name and shape, on the CPU provider
     profile = shape_profile(meta.input_shape, min_shape=min_shape, opt_shape=opt_shape, max_shape=max_shape)
-    gpu_name, capability = current_gpu()
+    gpu_name, capability = current_gpu(device)
+    torch.cuda.set_device(torch.device(device).index or 0)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(0)  # explicit batch is the only mode since TensorRT 10
@@ -94,8 +100,11 @@ class TensorRTRuntime:
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
-        self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
-        self.classes, self.normalization = self.sidecar["classes"], self.sidecar["normalization"]
+        outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        self.output_name = pick_node(outputs, OUTPUT, path=self.path, what="output")
+        where = f"{sidecar_path(self.path)}: "
+        self.classes = check_class_names(self.sidecar.get("classes"), where=where + "classes: ")
+        self.normalization = check_normalization(self.sidecar.get("normalization"), where=where)
         self.precision, self.threads = self.sidecar["precision"], None
         self.source = {"model": str(self.path.resolve()), "sha256": file_sha256(self.path)}
         self.versions = {"tensorrt": trt.__version__, "torch": torch.__version__}
@@ -136,7 +145,9 @@ class TensorRTRuntime:
         out = self._bind(x)
         self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream)
         torch.cuda.current_stream().synchronize()
-        return out.cpu().numpy()
+        logits = out.cpu().numpy()
+        check_channels(list(logits.shape), len(self.classes), path=self.path, name=self.output_name, ran=True)
+        return logits
 
     def logits(self, rgb: np.ndarray) -> np.ndarray:
         return self.infer(normalise(rgb, self.normalization).unsqueeze(0).numpy())[0]

@@ -11,22 +11,46 @@ import click
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
-@click.group()
+_GROUP_EPILOG = """\b
+Typical order:
+  c2fbench deploy export  --model run/final.pt --out model.onnx --dynamic
+  c2fbench deploy parity  --model run/final.pt --deployed model.onnx --benchmark voc-val --data-root DATA
+  c2fbench deploy profile --model run/final.pt --threads 4 --out prof/
+  c2fbench deploy build   --onnx model.onnx --out model.engine --precision fp16   (NVIDIA GPU)
+"""
+
+_DEVICE_HELP = "cpu, cuda or cuda:N; checked before anything runs (CUDA must be present)."
+
+
+@click.group(epilog=_GROUP_EPILOG)
 def deploy():
     """Deploy models: ONNX export, TensorRT engines, INT8, latency profiles, accuracy parity."""
 
 
-@deploy.command("export")
+@deploy.command("export", epilog="""\b
+Examples:
+  c2fbench deploy export --model run/final.pt --out model.onnx --dynamic
+  c2fbench deploy export --model run/final.pt --out model-321.onnx --height 321 --width 321 \\
+      --verify-images DATA/VOCdevkit/VOC2012/JPEGImages --num 8
+
+\b
+The file is written only after the checker and the comparison ran; a bad checkpoint or
+image leaves no file behind.
+""")
 @click.option("--model", type=_FILE, required=True, help="A c2fbench checkpoint (.pt).")
 @click.option("--out", type=_FILE, required=True, help="The ONNX file to write (atomically).")
 @click.option("--dynamic", is_flag=True, help="Dynamic batch, height and width (needed to run whole images).")
 @click.option("--height", type=click.IntRange(min=8), default=321, show_default=True,
               help="Input height (the graph's, when static; the first verification size, when dynamic).")
-@click.option("--width", type=click.IntRange(min=8), default=321, show_default=True)
-@click.option("--opset", type=click.IntRange(min=11), default=17, show_default=True)
+@click.option("--width", type=click.IntRange(min=8), default=321, show_default=True,
+              help="Input width (as --height).")
+@click.option("--opset", type=click.IntRange(min=11), default=17, show_default=True,
+              help="ONNX opset of the graph (11 or later: Resize with coordinate_transformation_mode).")
 @click.option("--verify-images", type=click.Path(file_okay=False, path_type=Path),
-              help="Also compare with PyTorch on (up to --num) real images from this folder.")
-@click.option("--num", type=click.IntRange(min=1), default=4, show_default=True)
+              help="Also compare with PyTorch on (up to --num) real images from this folder; "
+                   "they are read before anything is exported.")
+@click.option("--num", type=click.IntRange(min=1), default=4, show_default=True,
+              help="How many images of --verify-images (the first, in sorted order).")
 @click.option("--no-verify", is_flag=True, help="Skip the comparison with PyTorch.")
 def export(model, out, dynamic, height, width, opset, verify_images, num, no_verify):
     """Export a checkpoint to ONNX, check it, and compare ONNX Runtime with PyTorch."""
@@ -62,12 +86,22 @@ def _print_checks(checks: list[dict], *, title: str) -> None:
     out.print(table)
 
 
-@deploy.command("parity")
+@deploy.command("parity", epilog="""\b
+Examples:
+  c2fbench deploy parity --model run/final.pt --deployed model.onnx --benchmark voc-val --data-root DATA
+  c2fbench deploy parity --model dfpn/final.pt --deployed dfpn-int8.onnx --benchmark mit-subset \\
+      --data-root ObjectDiscovery --tolerance 0.5 --out parity/
+
+\b
+voc-* needs a model of the benchmark's classes (same names, same order); mit-* a
+foreground model (one output channel). Anything else is refused before any image runs.
+""")
 @click.option("--model", type=_FILE, required=True, help="The reference: a c2fbench checkpoint (.pt).")
 @click.option("--deployed", type=_FILE, required=True, help="Its deployed form (.onnx or .engine).")
 @click.option("--benchmark", default="voc-val", show_default=True, help="A benchmark name (see c2fbench eval).")
-@click.option("--data-root", type=click.Path(path_type=Path), required=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), required=True,
+              help="VOCdevkit/VOC2012 (or a folder above it); for mit-*, the folder holding Data/.")
+@click.option("--device", default="cpu", show_default=True, help=_DEVICE_HELP)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for both runtimes.")
 @click.option("--tolerance", type=float, default=0.1, show_default=True, help="Allowed |delta| in metric points.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write parity.json here.")
@@ -77,9 +111,11 @@ def parity(model, deployed, benchmark, data_root, device, threads, tolerance, ou
     from c2fbench.benchmarks import BENCHMARKS, load_benchmark
     from c2fbench.console import out as console, progress, success, warn
     from c2fbench.errors import InputError
+    from c2fbench.devices import resolve_device
     from deploy.parity import parity as run_parity, summary_rows, write_parity
     from deploy.runtimes import load_runtime
 
+    device = resolve_device(device)
     if benchmark not in BENCHMARKS:
         raise InputError(f"unknown benchmark {benchmark!r}; known: {', '.join(sorted(BENCHMARKS))}")
     bench = load_benchmark(benchmark, data_root)
@@ -97,28 +133,48 @@ def parity(model, deployed, benchmark, data_root, device, threads, tolerance, ou
     success(f"{deployed}: within {tolerance} {result['metric']} points of {model}")
 
 
-@deploy.command("profile")
+@deploy.command("profile", epilog="""\b
+Examples:
+  c2fbench deploy profile --model run/final.pt --threads 4 --out prof/
+  c2fbench deploy profile --model model.onnx --shape 1x3x513x513 --iterations 100
+  c2fbench deploy profile --model run/final.pt --backend torch --backend tensorrt --device cuda
+
+\b
+The "vs <backend>" column is the first backend's median over each row's median (above 1 is
+faster than that baseline).
+""")
 @click.option("--model", type=_FILE, required=True, help="A checkpoint (.pt), ONNX file or TensorRT engine.")
 @click.option("--backend", "backends", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), multiple=True,
               help="Repeatable. Default: torch and onnxruntime for a .pt, the file's own backend otherwise.")
 @click.option("--shape", default="1x3x321x321", show_default=True, help="Input BxCxHxW.")
-@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
-@click.option("--iterations", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Untimed runs before timing.")
+@click.option("--iterations", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Timed runs per backend.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for every backend (default: all CPUs), so ratios compare like with like.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help=_DEVICE_HELP)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write profile.json here.")
 def profile(model, backends, shape, warmup, iterations, threads, device, out):
     """Latency of a model on one or more backends: warm-up, then timed iterations."""
     from c2fbench.console import info, success
+    from c2fbench.devices import resolve_device
     from deploy.profile import parse_shape, profile_model, write_profile
 
+    device = resolve_device(device)
     result = profile_model(model, backends=list(backends) or None, shape=parse_shape(shape), warmup=warmup,
                            iterations=iterations, threads=threads, device=device,
                            advance=lambda name: info(f"profiled {name}"))
     _print_profile(result["results"])
     if out is not None:
         success(f"wrote {write_profile(out, result)}")
+
+
+def baseline_column(results: list[dict]) -> str:
+    """The ratio column's name: the baseline it divides, the first row ("vs torch")."""
+    first = results[0]
+    same = [r for r in results if r["backend"] == first["backend"]]
+    return f"vs {first['backend']}" + (f" {first['precision']}" if len(same) > 1 else "")
 
 
 def _print_profile(results: list[dict]) -> None:
@@ -128,7 +184,7 @@ def _print_profile(results: list[dict]) -> None:
 
     table = Table(title="latency (ms, host wall time)")
     columns = ("backend", "precision", "shape", "threads", "mean", "median", "p90", "p99", "min", "max",
-               "img/s", "gpu median", "vs first")
+               "img/s", "gpu median", baseline_column(results))
     for column in columns:
         table.add_column(column, justify="left" if column in ("backend", "precision", "shape") else "right")
     first = results[0]["median_ms"]
@@ -145,14 +201,18 @@ def _print_profile(results: list[dict]) -> None:
         Console(file=out.file, width=160, highlight=False).print(table)
 
 
-@deploy.command("quantize")
+@deploy.command("quantize", epilog="""\b
+Example:
+  c2fbench deploy quantize --onnx model.onnx --out model-int8.onnx --calib-images DATA/imagenet/train
+  c2fbench deploy parity --model run/final.pt --deployed model-int8.onnx --data-root DATA
+""")
 @click.option("--onnx", "onnx_path", type=_FILE, required=True, help="An FP32 ONNX file from `deploy export`.")
 @click.option("--out", type=_FILE, required=True, help="The INT8 ONNX file to write.")
 @click.option("--calib-images", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Training images for calibration (e.g. the imagenet/train tree); spread-out picks.")
 @click.option("--num", type=click.IntRange(min=1), default=64, show_default=True, help="Calibration images.")
 @click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
-              show_default=True)
+              show_default=True, help="Calibration: activation ranges from min/max, KL entropy or a percentile.")
 @click.option("--quantize-head", is_flag=True, help="Quantize the classifier too (default: it stays FP32).")
 @click.option("--keep-fp32", multiple=True, metavar="REGEX",
               help="Repeatable: nodes whose names match stay FP32, e.g. 'backbone\\.1[0-6]/'.")
@@ -173,26 +233,37 @@ def _shape_option(name: str, text: str | None):
     return None if text is None else parse_shape(text)
 
 
-@deploy.command("build")
+@deploy.command("build", epilog="""\b
+Examples:
+  c2fbench deploy build --onnx model.onnx --out model.engine
+  c2fbench deploy build --onnx model.onnx --out model-fp16.engine --precision fp16 --device cuda:1 \\
+      --opt-shape 1x3x321x321 --max-shape 1x3x513x513 --timing-cache trt.cache
+""")
 @click.option("--onnx", "onnx_path", type=_FILE, required=True, help="An ONNX file from `deploy export`.")
 @click.option("--out", type=_FILE, required=True, help="The engine to write; FILE.json beside it records "
               "TensorRT version, GPU, shapes, precision and classes.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
-@click.option("--workspace-mb", type=click.IntRange(min=16), default=4096, show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
+              help="Kernel precision (fp16: half the memory traffic; check it with `deploy parity`).")
+@click.option("--workspace-mb", type=click.IntRange(min=16), default=4096, show_default=True,
+              help="Scratch memory TensorRT may use while choosing kernels (MiB).")
 @click.option("--min-shape", help="Dynamic inputs: smallest BxCxHxW (default 1x3x128x128).")
 @click.option("--opt-shape", help="Dynamic inputs: the shape kernels are tuned for (default 1x3x321x321).")
 @click.option("--max-shape", help="Dynamic inputs: largest BxCxHxW (default 1x3x512x512).")
 @click.option("--timing-cache", type=_FILE, help="Timing cache file: read if present, written after the build.")
-def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_shape, timing_cache):
+@click.option("--device", default=None, help="cuda or cuda:N, the GPU the engine is built for (default: the "
+              "current CUDA device); checked before anything runs.")
+def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_shape, timing_cache, device):
     """Build a TensorRT engine (needs TensorRT and an NVIDIA GPU: pip install 'c2fbench[tensorrt]')."""
     from c2fbench.console import success
-    from deploy.tensorrt import import_tensorrt
+    from deploy.tensorrt import import_tensorrt, resolve_build_device
 
+    device = resolve_build_device(device)
     import_tensorrt()  # before any work: without TensorRT, say what to install (exit 2)
     from deploy.tensorrt_build import build_engine
 
     sidecar = build_engine(onnx_path, out, precision=precision, workspace_mb=workspace_mb,
                            min_shape=_shape_option("min", min_shape), opt_shape=_shape_option("opt", opt_shape),
-                           max_shape=_shape_option("max", max_shape), timing_cache=timing_cache)
+                           max_shape=_shape_option("max", max_shape), timing_cache=timing_cache,
+                           device=device or "cuda")
     success(f"wrote {out} ({precision}, TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu_name']}, "
             f"shapes {sidecar['shapes']['min']}..{sidecar['shapes']['max']})")
