@@ -4,12 +4,23 @@ from pathlib import Path
 
 import click
 
+EPILOG = """\b
+Examples:
+  c2fbench report ours=runs/eval-voc baseline=runs/eval-colour runs/train-a --out report
+  c2fbench report runs/eval-mit deploy/profile.json deploy/parity.json --out report --title "Nightly"
 
-@click.command()
+A RESULT's own files are read, checked field by field, and refused with one line naming the
+file and the key if anything is malformed (exit status 2). The report folder is written as a
+unit: an earlier report in --out is replaced only once the new one is complete, and a folder
+holding anything other than a report is refused rather than overwritten."""
+
+
+@click.command(epilog=EPILOG)
 @click.argument("results", nargs=-1, required=True, metavar="[LABEL=]RESULT...")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for report.md, report.html and figures/.")
-@click.option("--title", default="c2fbench report", show_default=True)
+              help="Folder for report.md, report.html and figures/ (new, or an earlier report to replace).")
+@click.option("--title", default="c2fbench report", show_default=True,
+              help="Title at the top of report.md and report.html.")
 @click.option("--supervision", default="Image-level Labels", show_default=True,
               help="Supervision type your rows are listed under in the VOC leaderboard.")
 def report(results, out, title, supervision):
@@ -20,9 +31,10 @@ def report(results, out, title, supervision):
     row (default: the folder's name). Everything is read and checked before anything is written.
     """
     from c2fbench.console import success
-    from c2fbench.report.build import build_report, write_report
+    from c2fbench.report.build import build_report, check_out, write_report
     from c2fbench.report.inputs import load_inputs
 
+    check_out(out)  # before the work, not after it
     document = build_report(load_inputs(list(results)), title=title, supervision=supervision)
     write_report(document, out)
     success(f"report: {out / 'report.html'} (Markdown: {out / 'report.md'})")

@@ -12,11 +12,17 @@ backends and precisions, with latency against accuracy.
 from __future__ import annotations
 
 import datetime
+import errno
+import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 from c2fbench import __version__
-from c2fbench.data.atomic import atomic_write_bytes, atomic_write_text
-from c2fbench.report.cells import DASH, is_synthetic, model_name
+from c2fbench.data.atomic import default_mode
+from c2fbench.errors import InputError
+from c2fbench.report.cells import DASH, input_is_synthetic, is_synthetic, model_name
 from c2fbench.report.document import Document, Figure, Section, Table, to_html, to_markdown
 from c2fbench.report.inputs import ReportInput
 from c2fbench.report.latency import deploy_section
@@ -43,17 +49,97 @@ def build_report(inputs: list[ReportInput], *, title: str = "c2fbench report",
 
 
 def write_report(doc: Document, out: Path) -> list[Path]:
-    """``out/figures/*.png``, ``out/report.md``, then ``out/report.html``, each atomically."""
+    """``out/figures/*.png``, ``out/report.md`` and ``out/report.html``, written as one unit.
+
+    The report is built in a staging folder beside ``out`` and then swapped into place, so a
+    run killed at any moment leaves the old report whole (or no ``out``), never figures
+    without their report.html. A folder ``out`` is only replaced if it holds a report and
+    nothing else: pointing ``--out`` at an eval folder must not delete its results.
+    """
     out = Path(out)
-    written = []
-    for figure in doc.figures():
-        written.append(out / "figures" / f"{figure.name}.png")
-        atomic_write_bytes(written[-1], figure.png)
-    written.append(out / "report.md")
-    atomic_write_text(written[-1], to_markdown(doc))
-    written.append(out / "report.html")
-    atomic_write_text(written[-1], to_html(doc))
-    return written
+    check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        os.chmod(staging, default_mode(folder=True))  # mkdtemp's 0700 would outlive the swap
+        (staging / "figures").mkdir()
+        for figure in doc.figures():
+            _write(staging / "figures" / f"{figure.name}.png", figure.png)
+        _write(staging / "report.md", to_markdown(doc).encode())
+        _write(staging / "report.html", to_html(doc).encode())
+        _fsync(staging)
+        _swap(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [out / "figures" / f"{f.name}.png" for f in doc.figures()] + [out / "report.md", out / "report.html"]
+
+
+REPORT_FILES = {"report.md", "report.html", "figures"}
+
+
+def check_out(out: Path) -> None:
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; --out takes a folder for the report")
+    others = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)
+    figures = out / "figures"
+    if figures.is_symlink() or (figures.exists() and not figures.is_dir()):
+        others.append("figures")
+    elif figures.is_dir():
+        others += [f"figures/{p.name}" for p in figures.iterdir() if p.suffix != ".png" or not p.is_file()]
+    if others:
+        raise InputError(f"{out}: holds files that are not a report's ({', '.join(others[:3])}"
+                         f"{', ...' if len(others) > 3 else ''}); give --out a new folder or an earlier report's")
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:  # the mode open gives: 0666 less the umask
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync(folder: Path) -> None:
+    for path in (folder / "figures", folder):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _swap(staging: Path, out: Path) -> None:
+    """Put the complete ``staging`` at ``out``; an older ``out`` is removed only afterwards."""
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    if _exchange(staging, out):  # atomic: ``out`` is the old report or the new one, always
+        shutil.rmtree(staging)
+        return
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+    os.rename(out, old / "report")  # where renameat2 is missing: old kept until the new is in place
+    os.rename(staging, out)
+    shutil.rmtree(old)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux's renameat2(RENAME_EXCHANGE); False where unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False  # a kernel or filesystem without it
+    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(b))
 
 
 def _inputs_section(inputs: list[ReportInput]) -> Section:
@@ -66,10 +152,10 @@ def _inputs_section(inputs: list[ReportInput]) -> Section:
         elif item.kind == "run":
             cfg = data["config"]
             what = f"training run, {len(data['rounds'])} of {cfg.get('rounds', '?')} rounds, {cfg.get('arch', '?')}"
-            where = cfg.get("val_root") or DASH
+            where = "synthetic benchmark" if input_is_synthetic(item) else cfg.get("val_root") or DASH
         elif item.kind == "profile":
             what = f"latency profile, {len(data['results'])} backend(s)"
-            where = Path((data.get("source") or {}).get("model", DASH)).name
+            where = model_name(data)
         else:
             what = f"deploy parity on {data.get('benchmark', '?')}"
             where = model_name(data["deployed"])

@@ -28,13 +28,27 @@ def is_synthetic(metrics: dict) -> bool:
     return bool((metrics.get("data") or {}).get("synthetic"))
 
 
+def input_is_synthetic(item: ReportInput) -> bool:
+    """An eval scored on the synthetic benchmark, or a training run validated on it."""
+    if item.kind == "run":
+        return any(is_synthetic(line["val"]) for line in item.data["rounds"] if "val" in line)
+    return is_synthetic(item.data)
+
+
 def row_name(item: ReportInput) -> str:
-    return item.label + (" (synthetic)" if is_synthetic(item.data) else "")
+    return item.label + (" (synthetic)" if input_is_synthetic(item) else "")
+
+
+def short_path(path: str) -> str:
+    """A model file with its folder, ``run-a/final.pt``: every run's checkpoint is final.pt."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
 
 
 def model_name(metrics: dict) -> str:
-    """The file name of the model a result was scored with, or a dash."""
-    return Path((metrics.get("source") or {}).get("model", DASH)).name
+    """The model a result was scored with (its folder and file name), or a dash."""
+    model = (metrics.get("source") or {}).get("model")
+    return short_path(model) if model else DASH
 
 
 def headline(metrics: dict) -> tuple[str, float]:

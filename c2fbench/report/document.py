@@ -48,22 +48,41 @@ def slug(text: str) -> str:
 # --- Markdown ------------------------------------------------------------------------------
 
 def to_markdown(doc: Document, figure_dir: str = "figures") -> str:
-    parts = [f"# {doc.title}", "", doc.subtitle, ""]
+    """Every string is text, not markup: characters Markdown or HTML would act on are escaped,
+    so a label like ``<script>`` or ``a|b`` shows as written. Paragraphs keep their `code` spans."""
+    parts = [f"# {_md(doc.title)}", "", _md(doc.subtitle), ""]
     for section in doc.sections:
-        parts += [f"## {section.title}", ""]
+        parts += [f"## {_md(section.title)}", ""]
         for block in section.blocks:
             if isinstance(block, Table):
                 parts += _markdown_table(block)
             elif isinstance(block, Figure):
                 parts += [f"![{_md(block.caption)}]({figure_dir}/{block.name}.png)", "", f"*{_md(block.caption)}*"]
             else:
-                parts.append(block)
+                parts.append(_md_paragraph(block))
             parts.append("")
     return "\n".join(parts).rstrip() + "\n"
 
 
+# ASCII punctuation that Markdown (CommonMark, GFM tables and strikethrough, GitHub's $math$)
+# or inline HTML acts on anywhere in a line; a backslash before ASCII punctuation shows it as is.
+# Links need "[", so "(" and ")" may stay; "#" is escaped for headings' closing sequences.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")
+# What starts a list, quote or heading only at the start of a line.
+_MD_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+[.)])")
+
+
 def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Plain text as Markdown that renders as the same text, on one line."""
+    one_line = " ".join(str(text).split("\n"))
+    return _MD_SPECIAL.sub(r"\\\1", one_line)
+
+
+def _md_paragraph(text: str) -> str:
+    """A paragraph: its `code` spans kept (their content is literal in Markdown), the rest escaped."""
+    parts = re.split(r"(`[^`\n]+`)", " ".join(str(text).split("\n")))
+    escaped = "".join(part if i % 2 else _md(part) for i, part in enumerate(parts))
+    return _MD_LINE_START.sub(lambda m: m.group(1) + (m.group(2)[:-1] + "\\" + m.group(2)[-1]), escaped)
 
 
 def _markdown_table(table: Table) -> list[str]:

@@ -4,10 +4,8 @@ accuracy, and parity checks."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from c2fbench.report import figures
-from c2fbench.report.cells import DASH, fmt, headline, model_name, signed
+from c2fbench.report.cells import DASH, fmt, headline, model_name, short_path, signed
 from c2fbench.report.document import Figure, Section, Table, slug
 from c2fbench.report.inputs import ReportInput
 
@@ -42,7 +40,7 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
         rows, points = [], {}
         for item in profiles:
             source = item.data.get("source") or {}
-            model = Path(source.get("model", item.label)).name
+            model = short_path(source["model"]) if source.get("model") else item.label
             score = accuracy.get(source.get("sha256"))
             torch_ms = {tuple(e["shape"]): e["median_ms"] for e in item.data["results"] if e["backend"] == "torch"}
             for e in item.data["results"]:
@@ -75,10 +73,14 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
             d = item.data
             (_, ref), (_, dep) = headline(d["reference"]), headline(d["deployed"])
             logits = d.get("logits") or {}
+            tolerance = d.get("tolerance")
+            verdict = DASH if tolerance is None else "pass" if abs(dep - ref) <= tolerance else "FAIL"
             rows.append([item.label, d.get("benchmark", DASH), model_name(d["reference"]), model_name(d["deployed"]),
-                         f"{ref:.2f}", f"{dep:.2f}", signed(dep - ref, 2), fmt(d.get("tolerance"), 2),
+                         f"{ref:.2f}", f"{dep:.2f}", signed(dep - ref, 2), fmt(tolerance, 2), verdict,
                          fmt(logits["argmax_agreement"], 2) if "argmax_agreement" in logits else DASH])
+        blocks.append("A deployed model passes when its score is within the tolerance recorded by `deploy parity` "
+                      "of its checkpoint's, in points.")
         blocks.append(Table(["parity", "benchmark", "reference", "deployed", "reference score", "deployed score",
-                             "difference", "tolerance", "argmax agreement %"], rows,
+                             "difference", "tolerance", "within tolerance", "argmax agreement %"], rows,
                             caption="Accuracy of the deployed model against its checkpoint"))
     return [Section("Deployment", blocks)]

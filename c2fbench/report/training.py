@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from c2fbench.leaderboard import paper_tables
 from c2fbench.report import figures
-from c2fbench.report.cells import DASH, fmt, headline
+from c2fbench.report.cells import DASH, SYNTHETIC_NOTE, fmt, headline, input_is_synthetic, row_name
 from c2fbench.report.document import Figure, Section, Table, slug
 from c2fbench.report.inputs import ReportInput
 
@@ -33,7 +33,7 @@ def rounds_section(inputs: list[ReportInput]) -> list[Section]:
         scored = [line for line in item.data["rounds"] if "val" in line]
         metric, _ = headline(scored[0]["val"])
         key = (scored[0]["val"]["benchmark"], metric)
-        name = f"{item.label} ({run_variant(item.data['config'])})"
+        name = f"{row_name(item)} ({run_variant(item.data['config'])})"
         by_metric.setdefault(key, {})[name] = ([l["round"] for l in scored], [headline(l["val"])[1] for l in scored])
     for (benchmark, metric), lines in by_metric.items():
         blocks.append(Figure(f"rounds-{slug(benchmark)}", figures.rounds_png(
@@ -42,7 +42,7 @@ def rounds_section(inputs: list[ReportInput]) -> list[Section]:
     every = sorted({line["round"] for item in runs for line in item.data["rounds"]})
     header = ["round"]
     for item in runs:
-        header += [f"{item.label} ({run_variant(item.data['config'])}): val", f"{item.label}: mask IoU"]
+        header += [f"{row_name(item)} ({run_variant(item.data['config'])}): val", f"{row_name(item)}: mask IoU"]
     rows = []
     for r in every:
         row = [str(r)]
@@ -55,6 +55,8 @@ def rounds_section(inputs: list[ReportInput]) -> list[Section]:
     blocks.append("Mask IoU is the training masks' IoU with the hidden ground truth, known only on synthetic data.")
     blocks.append(Table(header, rows, caption="Validation score (%) and training-mask IoU per round"))
     blocks += _table1(runs)
+    if any(input_is_synthetic(i) for i in runs):
+        blocks.insert(1, SYNTHETIC_NOTE)
     return [Section("Training rounds (Fig. 6)", blocks)]
 
 
@@ -68,7 +70,7 @@ def _table1(runs: list[ReportInput]) -> list:
             if want(cfg):
                 line = next((l for l in item.data["rounds"] if l["round"] == r and "val" in l), None)
                 if line:
-                    return line["val"]["mIoU"], item.label
+                    return line["val"]["mIoU"], row_name(item)
         return None, None
 
     def enhanced(c):

@@ -6,6 +6,8 @@ import copy
 import hashlib
 import io
 import json
+import re
+from html import unescape
 from html.parser import HTMLParser
 
 import pytest
@@ -15,7 +17,7 @@ from PIL import Image
 from c2fbench.cli.main import cli
 from c2fbench.leaderboard import paper_tables
 from c2fbench.report.inputs import split_label
-from report_helpers import scored, scored_mit
+from report_helpers import fake_semantic, scored, scored_mit
 
 
 class Page(HTMLParser):
@@ -182,7 +184,8 @@ def test_mit_run_and_deploy_sections(results, tmp_path):
     assert latency["rows"][1][9] == "2.50x"  # 40 ms / 16 ms, same shape
     assert latency["rows"][0][10].startswith(f"{results['good_metrics']['mIoU']:.2f}")  # matched by sha256
     parity = page.table("Accuracy of the deployed model")
-    assert parity["rows"][0][6] == "+0.00" and parity["rows"][0][8] == "99.50"
+    assert parity["rows"][0][6] == "+0.00" and parity["rows"][0][8] == "pass" and parity["rows"][0][9] == "99.50"
+    assert parity["rows"][0][2:4] == ["models/model.pt", "models/model.onnx"]  # folder and file, not just a name
 
 
 def test_figures_are_embedded_and_the_markdown_links_existing_files(results, tmp_path):
@@ -225,7 +228,7 @@ def test_bad_inputs_exit_2_and_write_nothing(results, tmp_path):
     cases = [([str(tmp_path / "missing")], "missing: no such file or folder"),
              ([str(tmp_path / "empty")], "no results here"),
              ([str(tmp_path / "broken")], "not valid JSON"),
-             ([str(tmp_path / "partial")], "lacks classes"),
+             ([str(tmp_path / "partial")], "classes is missing"),
              ([str(tmp_path / "badrun")], "metrics.jsonl:2"),
              ([str(tmp_path / "badprof.json")], "results[1].shape"),
              ([str(tmp_path / "badmit.json")], "lacks Horse"),
@@ -245,11 +248,50 @@ def test_labels_split_at_the_first_equals_sign_unless_the_path_exists(tmp_path):
     assert split_label("=x")[0] is None and split_label("name=")[0] is None
 
 
+def _rendered_markdown(markdown):
+    """report.md rendered by markdown-it (CommonMark with GFM tables and strikethrough), parsed."""
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown)
+    page = Page()
+    page.feed(html)
+    return html, page
+
+
+HOSTILE = "<script>alert(1)</script> a|b *c* _d_ `e` [f](g) ~~h~~ &amp; $x^2$ # \\"
+
+
 def test_text_is_escaped_in_both_renderings():
     from c2fbench.report.document import Document, Section, Table, to_html, to_markdown
 
-    doc = Document("t", "s", [Section("a <b>", ["run `x` <i>", Table(["h|1", "n"], [["a|b<c>", "1.0"]], {0})])])
+    doc = Document(HOSTILE, "s", [Section(HOSTILE, [f"run `x` {HOSTILE}", "- 1. not a list",
+                                                    Table(["h|1", "n"], [[HOSTILE, "1.0"]], {0}, caption=HOSTILE)])])
     page, markdown = to_html(doc), to_markdown(doc)
-    assert "<i>" not in page and "&lt;i&gt;" in page and "<code>x</code>" in page and "a|b&lt;c&gt;" in page
+    assert "<script" not in page and "&lt;script&gt;" in page and "<code>x</code>" in page
     assert '<tr class="user">' in page and '<td class="num">1.0</td>' in page
-    assert "| **a\\|b<c>** | **1.0** |" in markdown and "| h\\|1 | n |" in markdown and "|:---|---:|" in markdown
+    html, rendered = _rendered_markdown(markdown)
+    assert "<script" not in html and "<em>c</em>" not in html and "<em>d</em>" not in html
+    assert "<a " not in html and "<s>" not in html
+    assert "<code>x</code>" in html and "<ul>" not in html and "<ol>" not in html  # our code span is kept
+    table = rendered.tables[0]
+    assert table["header"] == ["h|1", "n"] and table["rows"] == [[HOSTILE, "1.0"]]
+    assert "<strong>" in html  # the user's row is still highlighted
+    headings = re.findall(r"<h[12]>(.*?)</h[12]>", html)
+    assert [unescape(h) for h in headings] == [HOSTILE, HOSTILE]
+
+
+def test_user_labels_show_literally_in_report_md(tmp_path):
+    """A label with HTML and Markdown in it is text in report.md, in tables and in prose."""
+    label = "<script>alert(1)</script>|*x*"
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "metrics.json").write_text(json.dumps(fake_semantic(55.0)))
+    out = tmp_path / "rep"
+    outcome = CliRunner().invoke(cli, ["report", f"{label}=%s" % (tmp_path / "res"), "--out", str(out),
+                                       "--supervision", "<b>boxes</b>"])
+    assert outcome.exit_code == 0, outcome.output
+    html, rendered = _rendered_markdown((out / "report.md").read_text())
+    assert "<script" not in html and "<b>" not in html and "<em>x</em>" not in html
+    board = next(t for t in rendered.tables if "val mIoU" in t["header"])
+    mine = [row for row in board["rows"] if row[1] == label]
+    assert len(mine) == 1 and mine[0][2] == "<b>boxes</b>"
+    assert "listed with supervision '<b>boxes</b>'" in unescape(re.sub(r"<[^>]+>", "", html))
