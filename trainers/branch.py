@@ -7,12 +7,14 @@ their round-1 training, so the second can start from the first's files.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 from c2fbench.data.atomic import atomic_write_text
 from c2fbench.errors import InputError
-from trainers.config import TrainConfig
+from trainers.config import TrainConfig, check_types, validate
+from trainers.rundir import read_run_config
 
 # Settings that act only from round 1's refinement on.
 BRANCHABLE = ("refine_grabcut", "refine_init", "keep_own_category", "refine_argmax", "refine_predict_at",
@@ -21,11 +23,9 @@ BRANCHABLE = ("refine_grabcut", "refine_init", "keep_own_category", "refine_argm
 _PREDICTION = ("refine_argmax", "refine_predict_at", "refine_crf", "refine_tta")
 
 
-def branch_after_round_one(source: Path, out: Path, **changes) -> TrainConfig:
-    """Start the run ``out`` from ``source``'s round-0 masks and round-1 model, with refinement
-    settings ``changes`` (names in BRANCHABLE). Resuming ``out`` then refines, validates and
-    trains rounds 2.. as a straight run with those settings would (the ablation of Fig. 6,
-    one round of training cheaper). Returns the branch's configuration."""
+def branch_config(source: Path, out: Path, **changes) -> TrainConfig:
+    """The configuration of a branch of ``source`` into ``out`` with refinement settings
+    ``changes`` (names in BRANCHABLE), every input checked; writes nothing."""
     from dataclasses import replace
 
     source, out = Path(source), Path(out)
@@ -36,13 +36,46 @@ def branch_after_round_one(source: Path, out: Path, **changes) -> TrainConfig:
         raise InputError(f"{source}: a run directory with a finished round 1 (round-01/model.pt) is needed")
     if (out / "config.json").is_file():
         raise InputError(f"{out}: a run exists here already (continue it with --resume, without --branch-from)")
-    base = TrainConfig(**json.loads((source / "config.json").read_text()))
-    cfg = replace(base, **changes)
+    cfg = replace(read_run_config(source), **check_types(changes, "--branch-from options"))
+    validate(cfg)
+    return cfg
+
+
+def branch_after_round_one(source: Path, out: Path, **changes) -> TrainConfig:
+    """Start the run ``out`` from ``source``'s round-0 masks and round-1 model, with refinement
+    settings ``changes`` (names in BRANCHABLE). Resuming ``out`` then refines, validates and
+    trains rounds 2.. as a straight run with those settings would (the ablation of Fig. 6,
+    one round of training cheaper). Returns the branch's configuration."""
+    source, out = Path(source), Path(out)
+    cfg = branch_config(source, out, **changes)
+    base = read_run_config(source)
     same_predictions = all(getattr(cfg, k) == getattr(base, k) for k in _PREDICTION)
     parts = ("masks/coarse", "masks/enhanced", "masks/round-00", "round-01") + \
         (("predictions/round-01",) if same_predictions else ())
     for part in parts:
         if (source / part).is_dir():
-            shutil.copytree(source / part, out / part, ignore=shutil.ignore_patterns("last.pt", ".*"))
+            copy_run_part(source, out, part)
     atomic_write_text(out / "config.json", cfg.to_json())
     return cfg
+
+
+def copy_run_part(source: Path, out: Path, part: str) -> None:
+    """Copy the folder ``source/part`` into ``out/part`` (no epoch checkpoints, no hidden
+    files). The ``options.json`` a masks folder records names its input folders; those
+    inside ``source`` are renamed to their copies inside ``out``, so that the masks runner
+    takes the copies for what they are (the same masks from the same options)."""
+    source, out = Path(source), Path(out)
+    shutil.copytree(source / part, out / part, ignore=shutil.ignore_patterns("last.pt", ".*"), dirs_exist_ok=True)
+    options = out / part / "options.json"
+    if not options.is_file():
+        return
+    old, new = str(source.resolve()), str(out.resolve())
+
+    def moved(value):
+        if isinstance(value, str) and (value == old or value.startswith(old + os.sep)):
+            return new + value[len(old):]
+        if isinstance(value, dict):
+            return {k: moved(v) for k, v in value.items()}
+        return [moved(v) for v in value] if isinstance(value, list) else value
+
+    atomic_write_text(options, json.dumps(moved(json.loads(options.read_text())), indent=2) + "\n")

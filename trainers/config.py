@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,48 +93,147 @@ class TrainConfig:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
 
 
+# Fields that name files or folders: stored absolute, so a run's config.json works from
+# any folder (relative paths are taken from the current folder, as on the command line).
+PATH_FIELDS = ("backbone_weights", "student_weights", "val_root")
+
+# The command that trains each task, and the validation benchmark it uses unless told.
+COMMAND_OF_TASK = {"semantic": "train deeplab", "foreground": "train dfpn"}
+DEFAULT_VAL_BENCHMARK = {"semantic": "voc-val", "foreground": "mit-subset"}
+
+
+def arch_task(arch: str) -> str:
+    """The task a model name is built for: FPN / DFPN predict one foreground channel
+    (section III-F), every DeepLab the 21 VOC classes (c2fbench.models.MODELS)."""
+    return "foreground" if arch.startswith(("fpn_", "dfpn_")) else "semantic"
+
+
+def shipped_recipes() -> dict[str, dict]:
+    """Every recipe in trainers/recipes/, by name, with its ``_comment``."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(RECIPES_DIR.glob("*.json"))}
+
+
+_JSON_NAMES = {str: "a string", bool: "true/false", int: "an integer", float: "a number", type(None): "null",
+               list: "an array", dict: "an object"}
+_EXPECTED = {"str": "a string", "bool": "true or false", "int": "an integer", "float": "a number",
+             "str | None": "a string or null"}
+
+
+def check_types(values: dict, where: str) -> dict:
+    """``values`` with each checked against its TrainConfig field's type (ints accepted as
+    floats, and made floats); InputError naming the key, ``where`` and the expected type."""
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - set(types))
+    if unknown:
+        raise InputError(f"{where}: unknown options {', '.join(unknown)}")
+    checked = {}
+    for key, value in values.items():
+        kind = types[key]
+        ok = {"str": isinstance(value, str), "bool": isinstance(value, bool),
+              "int": isinstance(value, int) and not isinstance(value, bool),
+              "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+              "str | None": value is None or isinstance(value, str)}[kind]
+        if not ok:
+            got = _JSON_NAMES.get(type(value), type(value).__name__)
+            raise InputError(f"{where}: {key!r} must be {_EXPECTED[kind]}, got {json.dumps(value)} ({got})")
+        checked[key] = float(value) if kind == "float" else value
+    return checked
+
+
+def absolute_paths(values: dict) -> dict:
+    """``values`` with every path field made absolute (from the current folder)."""
+    return {k: os.path.abspath(os.path.expanduser(v)) if k in PATH_FIELDS and isinstance(v, str) else v
+            for k, v in values.items()}
+
+
+def read_json_object(path: Path, what: str) -> dict:
+    """A JSON object from ``path``; InputError naming the file when it is missing or not one."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read the {what} ({e})") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: expected a JSON object of options")
+    return values
+
+
 def load_recipe(name_or_path: str | Path) -> dict:
     """A shipped recipe by name (trainers/recipes/NAME.json) or a JSON file of options."""
     path = Path(name_or_path)
     if not path.suffix:
         path = RECIPES_DIR / f"{name_or_path}.json"
         if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.json")))
+            known = ", ".join(shipped_recipes())
             raise InputError(f"unknown recipe {name_or_path!r} (shipped: {known})")
-    try:
-        values = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: config file not found") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(values, dict):
-        raise InputError(f"{path}: expected a JSON object of options")
+    values = read_json_object(path, "config file")
     values.pop("_comment", None)
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise InputError(f"{path}: unknown options {', '.join(unknown)}")
-    return values
+    return check_types(values, str(path))
 
 
-def resolve_config(*, recipe: str | None, config: Path | None, overrides: dict) -> TrainConfig:
-    """Defaults, then the recipe, then ``--config``, then explicit command-line options."""
-    values: dict = {}
-    for source in (recipe, config):
-        if source:
-            values.update(load_recipe(source))
-    values.update(overrides)
-    cfg = TrainConfig(**values)
-    _validate(cfg)
+def resolve_config(*, recipe: str | None, config: Path | None, overrides: dict, defaults: dict | None = None,
+                   task: str | None = None) -> TrainConfig:
+    """TrainConfig's defaults, then ``defaults`` (a command's own), the recipe, ``--config``,
+    then explicit command-line options ``overrides``.
+
+    With ``task`` (the command's), a source that sets another task, or an architecture of
+    another task, is an InputError naming where it came from.
+    """
+    values, origin = {}, {}
+    layers = [("this command's defaults", defaults or {}),
+              (f"recipe {recipe}", load_recipe(recipe) if recipe else {}),
+              (str(config), load_recipe(config) if config else {}),
+              ("the command line", check_types(overrides, "command-line options"))]
+    for name, layer in layers:
+        values.update(layer)
+        origin.update(dict.fromkeys(layer, name))
+    if task is not None:
+        check_task(values, origin, task)
+        values["task"] = task
+    values.setdefault("val_benchmark", DEFAULT_VAL_BENCHMARK.get(values.get("task", "semantic"), "voc-val"))
+    cfg = TrainConfig(**absolute_paths(values))
+    validate(cfg)
     return cfg
 
 
-def _validate(cfg: TrainConfig) -> None:
+def check_task(values: dict, origin: dict, task: str) -> None:
+    """Refuse a recipe, config or option of the other task (``task``: the command's)."""
+    def others(t: str) -> str:
+        names = [n for n, r in shipped_recipes().items()
+                 if r.get("task", "semantic") == t and arch_task(r.get("arch", "")) == t]
+        return f"{t} recipes: {', '.join(names)}"
+
+    command = COMMAND_OF_TASK[task]
+    given = values.get("task", task)
+    if given != task:
+        if given not in COMMAND_OF_TASK:
+            raise InputError(f"{origin['task']}: task must be one of {', '.join(TASKS)}, got {given!r}")
+        raise InputError(f"{origin['task']} sets task {given} (for `c2fbench {COMMAND_OF_TASK[given]}`); "
+                         f"`c2fbench {command}` trains {task} models ({others(task)})")
+    arch = values.get("arch", TrainConfig.arch)
+    if arch_task(arch) != task:
+        where = origin.get("arch", "the default")
+        raise InputError(f"arch {arch} (from {where}) is a {arch_task(arch)} model (for `c2fbench "
+                         f"{COMMAND_OF_TASK[arch_task(arch)]}`); `c2fbench {command}` trains {task} models "
+                         f"({'fpn_*, dfpn_*' if task == 'foreground' else 'deeplab_*'}; {others(task)})")
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Ranges and choices of a configuration (types: :func:`check_types`)."""
+    from c2fbench.benchmarks import BENCHMARKS
+
     checks = [
         (cfg.task in TASKS, f"task must be one of {TASKS}"),
+        (arch_task(cfg.arch) == cfg.task, f"arch {cfg.arch} is a {arch_task(cfg.arch)} model, task is {cfg.task}"),
         (cfg.rounds >= 1, "rounds must be at least 1"),
         (cfg.epochs >= 1, "epochs must be at least 1"),
         (cfg.batch_size >= 1, "batch_size must be at least 1"),
+        (cfg.lr > 0, "lr must be above 0"),
+        (cfg.resize >= 8 and cfg.crop >= 8, "resize and crop must be at least 8"),
+        (cfg.loader_workers >= 0, "loader_workers must be 0 or more"),
         (0 < cfg.scale_min <= cfg.scale_max, "need 0 < scale_min <= scale_max"),
         (cfg.crop <= cfg.resize, f"crop {cfg.crop} must not exceed resize {cfg.resize}"),
         (0 <= cfg.min_foreground < cfg.max_foreground <= 1, "need 0 <= min_foreground < max_foreground <= 1"),
@@ -144,6 +244,7 @@ def _validate(cfg: TrainConfig) -> None:
         (cfg.optimizer in ("sgd", "adam"), "optimizer must be sgd or adam"),
         (cfg.refine_argmax in ("all", "label"), "refine_argmax must be all or label"),
         (cfg.coarse_box in ("tight", "robust"), "coarse_box must be tight or robust"),
+        (cfg.val_benchmark in BENCHMARKS, f"val_benchmark must be one of {', '.join(BENCHMARKS)}"),
     ]
     for ok, message in checks:
         if not ok:

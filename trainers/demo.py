@@ -53,18 +53,18 @@ def _pretrain(cfg, data: Path, out: Path) -> Path:
 
 
 def _train(cfg, data: Path, run: Path, workers: int, *, masks_from: Path | None = None) -> list[dict]:
-    """Train (or resume) ``run``; ``masks_from``: a run whose coarse and enhanced masks to start from."""
-    import shutil
-
+    """Train (or resume) ``run``; ``masks_from``: a run whose coarse and enhanced masks to start from.
+    ``cfg`` None: resume ``run`` with its own configuration (a branch)."""
     from trainers.recursive import train_recursive
 
     resume = (run / "config.json").is_file()
     if resume:
         info(f"resuming the run in {run}")
     elif masks_from is not None:
-        for part in ("coarse", "enhanced"):
-            shutil.copytree(masks_from / "masks" / part, run / "masks" / part, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(".*"))
+        from trainers.branch import copy_run_part
+
+        for part in ("masks/coarse", "masks/enhanced"):
+            copy_run_part(masks_from, run, part)
     train_recursive(cfg, images=data / "imagenet", out=run, resume=resume, workers=workers)
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -101,14 +101,15 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     from trainers.config import resolve_config
 
     data = out / "data"
+    # the recipe first: a foreground recipe is refused before anything is written
+    cfg = resolve_config(recipe=recipe, config=None, overrides={"seed": seed, "val_root": str(data)}, task="semantic")
     _synth(data, preset, seed)
-    cfg = resolve_config(recipe=recipe, config=None, overrides={"seed": seed, "val_root": str(data)})
     if pretrain and cfg.backbone_weights is None:
         cfg = replace(cfg, backbone_weights=str(_pretrain(cfg, data, out)))
     rounds = _train(cfg, data, out / "run", workers)
     if not (out / "run-no-grabcut" / "config.json").is_file():
         branch_after_round_one(out / "run", out / "run-no-grabcut", refine_grabcut=False)
-    plain = _train(cfg, data, out / "run-no-grabcut", workers)
+    plain = _train(None, data, out / "run-no-grabcut", workers)  # the branch's own configuration
     coarse = _train(replace(cfg, rounds=1, enhance_initial=False), data, out / "run-coarse-masks", workers,
                     masks_from=out / "run")
     boxes = _train(replace(cfg, rounds=1, initial_boxes=True), data, out / "run-boxes", workers,

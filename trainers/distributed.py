@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from c2fbench.errors import InputError
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -27,15 +29,38 @@ class Dist:
         return self.world > 1
 
 
+def torchrun_env() -> tuple[int, int, int] | None:
+    """(rank, world size, local rank) from torchrun's RANK / WORLD_SIZE / LOCAL_RANK, or None
+    for one process (neither set, or WORLD_SIZE=1). Values that no launcher would set are an
+    InputError, raised before anything is written."""
+    if "RANK" not in os.environ and "WORLD_SIZE" not in os.environ:
+        return None
+    raw = {name: os.environ.get(name, default) for name, default in
+           (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0"))}
+    values = {}
+    for name, text in raw.items():
+        try:
+            values[name] = int(text)
+        except ValueError:
+            raise InputError(f"{name}={text!r}: expected an integer (set by torchrun)") from None
+    rank, world, local = values["RANK"], values["WORLD_SIZE"], values["LOCAL_RANK"]
+    if not 0 <= rank < world:
+        raise InputError(f"RANK={rank} WORLD_SIZE={world}: expected 0 <= RANK < WORLD_SIZE")
+    if local < 0:
+        raise InputError(f"LOCAL_RANK={local}: expected 0 or more")
+    return None if world == 1 else (rank, world, local)
+
+
 def init_distributed(device_type: str) -> Dist:
     """Join the process group when launched by torchrun (RANK and WORLD_SIZE set)."""
     import torch.distributed as dist
 
-    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    env = torchrun_env()
+    if env is None:
         return Dist()
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Dist(dist.get_rank(), dist.get_world_size(), env[2])
 
 
 def barrier(d: Dist) -> None:

@@ -21,14 +21,10 @@ from typing import Callable
 from c2fbench.console import info, progress, warn
 from c2fbench.data.atomic import atomic_write_text
 from c2fbench.errors import InputError
-from trainers.config import TrainConfig
+from trainers.config import TrainConfig, absolute_paths
 from trainers.distributed import Dist, barrier, broadcast_model, init_distributed, wrap
-
-
-@dataclass(frozen=True)
-class TrainImage:
-    rel: str  # the id: the image's path under the images folder, without suffix
-    path: Path
+from trainers.preflight import TrainImage, check_before_start  # noqa: F401 (TrainImage: the sample type)
+from trainers.rundir import append_log, read_log, read_run_config, resume_config
 
 
 @dataclass
@@ -71,39 +67,31 @@ class Run:
         return self.out / f"round-{r:02d}" / "model.pt"
 
 
-def train_recursive(cfg: TrainConfig, *, images: Path, out: Path, resume: bool = False, workers: int = 1,
+def train_recursive(cfg: TrainConfig | None, *, images: Path, out: Path, resume: bool = False, workers: int = 1,
                     device: str | None = None, on_epoch_end: Callable[[int, int], None] = lambda r, e: None) -> dict:
     """Run (or resume) Algorithm 1; returns the last round's metrics line.
 
     ``images`` is an ImageNet-format folder (semantic task: each image's category is its
-    folder's VOC class) or any image folder (foreground task).
+    folder's VOC class) or any image folder (foreground task). With ``resume``, ``cfg`` None
+    means the run's own configuration; a given ``cfg`` may differ from it only in what
+    ``trainers.rundir.RESUMABLE`` allows (more rounds). Every input is checked before
+    ``out`` is written (trainers/preflight.py).
     """
+    import dataclasses
+
     import torch
 
     out = Path(out)
-    if (out / "config.json").is_file() and not resume:
-        raise InputError(f"{out}: a run exists here; pass --resume to continue it, or choose another --out")
     if resume:
-        if not (out / "config.json").is_file():
-            raise InputError(f"{out}/config.json: nothing to resume (no run directory here)")
-        cfg = TrainConfig(**json.loads((out / "config.json").read_text()))
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        cfg = read_run_config(out) if cfg is None else resume_config(out, dataclasses.asdict(cfg))
+    else:
+        cfg = TrainConfig(**absolute_paths(dataclasses.asdict(cfg)))
+    root, samples, device = check_before_start(cfg, images=Path(images), out=out, resume=resume, device=device)
+    dev = torch.device(device)
     dist = init_distributed(dev.type)
     if dev.type == "cuda":
         dev = torch.device("cuda", dist.local_rank)
-    root, samples = _training_images(cfg, Path(images))
-    if cfg.refine_crf:  # refuse before any work when the extra is missing
-        try:
-            import pydensecrf.densecrf  # noqa: F401
-        except ImportError:
-            raise InputError("refine_crf needs the dense CRF extra: pip install 'c2fbench[crf]'") from None
     run = Run(cfg, out, root, samples, dist, dev, workers)
-    if cfg.backbone_weights:  # refuse a bad file before any mask is made
-        from c2fbench.models import build_model
-        from trainers.classifier import load_backbone_weights
-
-        load_backbone_weights(build_model(cfg.arch, num_classes=len(run.classes)), Path(cfg.backbone_weights),
-                              cfg.arch)
     if dist.is_main:
         atomic_write_text(out / "config.json", cfg.to_json())
     initial_masks(run)
@@ -115,16 +103,6 @@ def train_recursive(cfg: TrainConfig, *, images: Path, out: Path, resume: bool =
         (out / ".final.pt.tmp").replace(out / "final.pt")
     barrier(dist)
     return line
-
-
-def _training_images(cfg: TrainConfig, images: Path) -> tuple[Path, list]:
-    if cfg.task == "semantic":
-        from c2fbench.data.imagenet import find_imagenet_train, list_imagenet
-
-        return find_imagenet_train(images), list_imagenet(images)
-    from c2fbench.data.images import find_image, list_images
-
-    return images, [TrainImage(rel, find_image(images, rel)) for rel in list_images(images)]
 
 
 def _run_masks_job(run: Run, job, ids, out: Path):
@@ -168,9 +146,14 @@ def train_one_round(run: Run, r: int, *, on_epoch_end) -> dict:
     from c2fbench.models.checkpoint import load_checkpoint
 
     cfg = run.cfg
-    logged = _read_log(run.out).get(r)
-    if logged is not None:  # the log line is a round's last step: the round is complete
-        return logged
+    _leave_out_failed(run, r - 1)
+    logged = read_log(run.out).get(r)
+    if logged is not None and ("predictions" in logged or r == cfg.rounds):
+        return logged  # the log line is a round's last step: the round is complete
+    if logged is not None:  # a resume with more --rounds: this was the last round, refine it now
+        model, _ = load_checkpoint(run.model_path(r))
+        _predict_and_refine(run, model.to(run.device), r)
+        return _log(run, {**logged, "predictions": _prediction_stats(run, r)})
     if run.model_path(r).is_file():
         model, meta = load_checkpoint(run.model_path(r))
         losses = meta.get("losses", [])
@@ -183,12 +166,51 @@ def train_one_round(run: Run, r: int, *, on_epoch_end) -> dict:
         _predict_and_refine(run, model, r)
         line["predictions"] = _prediction_stats(run, r)
     if cfg.val_root:
-        line["val"] = _validate(run, model)
+        line["val"], foreground = _validate(run, model)
         info(f"round {r}: {cfg.val_benchmark} {headline(line['val'])}")
+        if foreground == 0:
+            _warn_background_only(run, line, f"round {r}: the model predicts only background on every "
+                                             f"{cfg.val_benchmark} image")
+    return _log(run, line)
+
+
+def _log(run: Run, line: dict) -> dict:
     if run.dist.is_main:
-        _append_log(run.out, line)
+        append_log(run.out, line)
     barrier(run.dist)
     return line
+
+
+def _warn_background_only(run: Run, line: dict, message: str) -> None:
+    """A model that predicts no object anywhere learned nothing to refine: said, and logged."""
+    message += (" (no pixel of any object class)" if run.cfg.task == "semantic" else " (no foreground pixel)") + \
+        "; check the training masks (masks/round-XX) and --lr"
+    if run.dist.is_main:
+        warn(message)
+    line.setdefault("warnings", []).append(message)
+
+
+def _leave_out_failed(run: Run, r: int) -> None:
+    """Leave out of training the images without a round-``r`` mask: their mask stage failed
+    (an unreadable image, say) and the runner recorded them in that stage's summary.json."""
+    missing = [s for s in run.samples if not (run.masks(r) / f"{s.rel}.png").is_file()]
+    if not missing:
+        return
+    if len(missing) == len(run.samples):
+        raise InputError(f"{run.masks(r)}: no training image has a mask (every one failed; see the summary.json "
+                         f"files under {run.out / 'masks'})")
+    listed = []
+    for path in sorted((run.out / "masks").glob("*/summary*.json")):
+        try:
+            if json.loads(path.read_text()).get("failed"):
+                listed.append(str(path))
+        except (OSError, ValueError):
+            continue
+    names = ", ".join(s.rel for s in missing[:3]) + (", ..." if len(missing) > 3 else "")
+    if run.dist.is_main:
+        warn(f"{len(missing)} of {len(run.samples)} training images have no round-{r} mask and are left out "
+             f"({names}): their mask stage failed, see 'failures' in {', '.join(listed) or run.masks(r)}")
+    run.samples = [s for s in run.samples if (run.masks(r) / f"{s.rel}.png").is_file()]
 
 
 def _train(run: Run, r: int, *, on_epoch_end):
@@ -205,6 +227,9 @@ def _train(run: Run, r: int, *, on_epoch_end):
     last = run.out / f"round-{r:02d}" / "last.pt"
     resume = None
     if last.is_file():
+        from trainers.rundir import check_epoch_checkpoint
+
+        check_epoch_checkpoint(last)
         model, meta = load_checkpoint(last)
         resume = EpochState(meta["epoch"], meta["optimizer"], meta["losses"])
         info(f"round {r}: resuming after epoch {resume.epoch}")
@@ -243,6 +268,7 @@ def _train(run: Run, r: int, *, on_epoch_end):
             save_checkpoint(last, model, arch=cfg.arch, kwargs=kwargs, classes=run.classes, normalization=norm,
                             extra={"round": r, "epoch": state.epoch, "optimizer": state.optimizer,
                                    "losses": state.losses})
+            info(f"round {r}, epoch {state.epoch}/{cfg.epochs}: loss {state.losses[-1]:.4f}")
         barrier(run.dist)
         on_epoch_end(r, state.epoch)
 
@@ -271,6 +297,7 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     runtime = run.runtime(model)
     mine = [s for s in run.samples[run.dist.rank::run.dist.world] if not (pred_dir / f"{s.rel}.png").is_file()]
     size = (cfg.resize, cfg.resize) if cfg.refine_predict_at == "train" else None
+    foreground = 0
     with progress(len(mine), f"predict round {r}") as advance:
         for sample in mine:
             rgb = read_rgb(sample.path)
@@ -278,8 +305,12 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
             label = predicted_label(probs, category_of(sample.rel, run.wnid_labels), argmax=cfg.refine_argmax,
                                     crf_image=rgb if cfg.refine_crf else None)
             write_label_png(pred_dir / f"{sample.rel}.png", label)
+            foreground += bool(((label > 0) & (label != 255)).any())
             advance(1)
     barrier(run.dist)
+    if mine and _sum_over_ranks(run, foreground) == 0 and run.dist.is_main:
+        warn(f"round {r}: the model predicts only background on each of the training images it predicted "
+             "(refinement will drop or GrabCut them); check the training masks and --lr")
     job = RefineJob(run.images, pred_dir, run.masks(r), run.wnid_labels, keep_own_category=cfg.keep_own_category,
                     grabcut=cfg.refine_grabcut, init=cfg.refine_init, iterations=cfg.grabcut_iterations,
                     seed=cfg.seed + r, drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
@@ -287,16 +318,45 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     _run_masks_job(run, job, [s.rel for s in run.samples], run.masks(r))
 
 
-def _validate(run: Run, model) -> dict:
-    """The val benchmark's metrics.json content, scored by the evaluator of ``c2fbench eval``."""
+def _validate(run: Run, model) -> tuple[dict, int]:
+    """(the val benchmark's metrics.json content, scored by the evaluator of ``c2fbench eval``;
+    the number of pixels predicted as an object class or foreground, over all ranks)."""
     from c2fbench.benchmarks import load_benchmark
     from c2fbench.evaluator import evaluate_distributed
     from c2fbench.inference import ModelPredictions
     from trainers.distributed import all_reduce_sum
 
     bench = load_benchmark(run.cfg.val_benchmark, run.cfg.val_root)
-    return evaluate_distributed(bench, ModelPredictions(run.runtime(model)), rank=run.dist.rank, world=run.dist.world,
-                                reduce_sum=lambda a: all_reduce_sum(run.dist, a))
+    source = CountingPredictions(ModelPredictions(run.runtime(model)))
+    metrics = evaluate_distributed(bench, source, rank=run.dist.rank, world=run.dist.world,
+                                   reduce_sum=lambda a: all_reduce_sum(run.dist, a))
+    return metrics, _sum_over_ranks(run, source.foreground)
+
+
+class CountingPredictions:
+    """A prediction source that counts the pixels predicted as anything but background
+    (class 0, or "not foreground"), passing everything else through."""
+
+    def __init__(self, source) -> None:
+        self.source, self.foreground = source, 0
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+    def load(self, sample, shape, kind):
+        import numpy as np
+
+        prediction = self.source.load(sample, shape, kind)
+        self.foreground += int(np.count_nonzero(prediction))
+        return prediction
+
+
+def _sum_over_ranks(run: Run, count: int) -> int:
+    import numpy as np
+
+    from trainers.distributed import all_reduce_sum
+
+    return int(all_reduce_sum(run.dist, np.array([count], dtype=np.int64))[0])
 
 
 def headline(metrics: dict) -> str:
@@ -351,14 +411,3 @@ def _prediction_stats(run: Run, r: int) -> dict:
     return {"iou": quality["mean_iou"], "dataset_iou": quality["dataset_iou"], "empty": quality["empty_masks"]}
 
 
-def _read_log(out: Path) -> dict[int, dict]:
-    path = out / "metrics.jsonl"
-    if not path.is_file():
-        return {}
-    return {line["round"]: line for line in map(json.loads, path.read_text().splitlines()) if line}
-
-
-def _append_log(out: Path, line: dict) -> None:
-    lines = _read_log(out)
-    lines[line["round"]] = line
-    atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(lines[k]) + "\n" for k in sorted(lines)))

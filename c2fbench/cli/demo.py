@@ -20,8 +20,14 @@ from c2fbench.cli.train import THREADS_OPTION
               help="First pretrain the backbone as an image classifier on the images' own labels (see README).")
 def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, threads: int | None,
          pretrain: bool) -> None:
-    """Synthetic data, coarse masks, GrabCut, 3 rounds of training (with and without GrabCut
-    refinement), evaluation, ONNX export, parity and latency, and a report."""
+    """Synthetic data, coarse masks, GrabCut, the recipe's rounds of training (demo: 3; with and
+    without GrabCut refinement), evaluation, ONNX export, parity and latency, and a report.
+
+    \b
+    Examples:
+      c2fbench demo --out c2fbench-demo
+      c2fbench demo --out /tmp/smoke --preset tiny --recipe tiny
+    """
     from c2fbench.benchmarks import load_benchmark
     from c2fbench.console import info, success
     from c2fbench.parallel import default_workers

@@ -18,6 +18,7 @@ COMMANDS = {
     "compare": "c2fbench.cli.compare:compare",
     "data": "c2fbench.cli.data:data",
     "eval": "c2fbench.cli.eval:eval_command",
+    "list": "c2fbench.cli.list:list_command",
     "demo": "c2fbench.cli.demo:demo",
     "deploy": "c2fbench.cli.deploy:deploy",
     "masks": "c2fbench.cli.masks:masks",

@@ -16,57 +16,98 @@ def train() -> None:
     """Train the paper's networks."""
 
 
+def _shown(name: str) -> str:
+    """The default --help shows: a recipe's or --config's value when it sets one, else
+    TrainConfig's (trainers/config.py, a light import)."""
+    from trainers.config import TrainConfig
+
+    value = getattr(TrainConfig, name)
+    return f"recipe's, else {({True: 'on', False: 'off'}.get(value, value) if isinstance(value, bool) else value)}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _options(f):
-    """Options shared by both trainers (the paper's settings as defaults)."""
+    """Options shared by both trainers. Every training option defaults to the recipe's value
+    (``--recipe``, ``--config``), else TrainConfig's (the paper's settings)."""
+    def flag(name: str) -> str:
+        return f"--{name}/--no-{name}"
+
     options = [
-        click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory."),
-        click.option("--recipe", help="Shipped recipe (trainers/recipes/NAME.json): paper-voc, demo, dfpn-demo, ..."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+                     help="Run directory (required; not created with --print-config)."),
+        click.option("--recipe", help="Shipped recipe (trainers/recipes/NAME.json; `c2fbench list recipes`)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="JSON file of options (a run's own config.json reproduces it)."),
-        click.option("--resume", is_flag=True, help="Continue the run in --out from its last completed step."),
+                     help="JSON file of options, over the recipe (a run's own config.json reproduces it)."),
+        click.option("--print-config", is_flag=True,
+                     help="Print the configuration that would be used (recipe, --config and options resolved) "
+                          "as JSON, and exit without creating anything."),
+        click.option("--resume", is_flag=True,
+                     help="Continue the run in --out from its last completed step, with its own settings; "
+                          "--rounds may extend it (other changed options are refused)."),
         click.option("--branch-from", type=click.Path(file_okay=False, path_type=Path),
                      help="Start from this run's round-0 masks and round-1 model; only refinement options "
                           "(--[no-]refine-grabcut, --refine-init, --[no-]keep-own-category, --reinit, --rounds) "
                           "may differ: the Fig. 6 ablation without retraining round 1."),
-        click.option("--arch", help="Model name from c2fbench.models.MODELS."),
-        click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True),
-        click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True, help="Epochs per round."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=12, show_default=True),
-        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2.5e-4, show_default=True),
-        click.option("--resize", type=click.IntRange(min=8), default=321, show_default=True),
-        click.option("--crop", type=click.IntRange(min=8), default=256, show_default=True),
-        click.option("--scale-min", type=click.FloatRange(min=0, min_open=True),
+        click.option("--arch", help="Model name (`c2fbench list models`)."),
+        click.option("--rounds", type=click.IntRange(min=1), show_default=_shown("rounds"),
+                     help="Rounds of Algorithm 1 (train, predict, refine)."),
+        click.option("--epochs", type=click.IntRange(min=1), show_default=_shown("epochs"),
+                     help="Epochs per round (the paper gives rounds, not epochs)."),
+        click.option("--batch-size", type=click.IntRange(min=1), show_default=_shown("batch_size"),
+                     help="Images per step (the paper: 12)."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), show_default=_shown("lr"),
+                     help="Learning rate of the backbone, decayed by poly within each round (the paper: 2.5e-4)."),
+        click.option("--resize", type=click.IntRange(min=8), show_default=_shown("resize"),
+                     help="Training images are resized to this square side (the paper: 321) ..."),
+        click.option("--crop", type=click.IntRange(min=8), show_default=_shown("crop"),
+                     help="... then randomly cropped to this square side (the paper: 256; at most --resize)."),
+        click.option("--scale-min", type=click.FloatRange(min=0, min_open=True), show_default=_shown("scale_min"),
                      help="Random scaling before the crop, lowest factor (DeepLab v2: 0.5; the paper: 1)."),
-        click.option("--scale-max", type=click.FloatRange(min=0, min_open=True),
+        click.option("--scale-max", type=click.FloatRange(min=0, min_open=True), show_default=_shown("scale_max"),
                      help="Random scaling before the crop, highest factor (DeepLab v2: 1.5; the paper: 1)."),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--reinit", is_flag=True, help="Start each round from fresh weights instead of the last round's."),
-        click.option("--pretrained-backbone", is_flag=True, help="ImageNet backbone weights (downloads; needs network)."),
-        click.option("--coarse-method", type=click.Choice(["saliency", "student"]), default="saliency",
-                     show_default=True),
-        click.option("--student-weights", type=click.Path(dir_okay=False), help="For --coarse-method student."),
-        click.option("--coarse-box", type=click.Choice(["tight", "robust"]), default="tight", show_default=True),
-        click.option("--refine-init", type=click.Choice(["mask", "rect"]), default="mask", show_default=True,
+        click.option("--seed", type=int, show_default=_shown("seed"), help="Seed of weights, crops and GrabCut."),
+        click.option(flag("reinit"), default=None, show_default=_shown("reinit"),
+                     help="Start each round from fresh weights instead of the last round's."),
+        click.option(flag("pretrained-backbone"), default=None,
+                     show_default=_shown("pretrained_backbone"),
+                     help="torchvision's ImageNet backbone weights (downloaded once into torch's cache)."),
+        click.option("--coarse-method", type=click.Choice(["saliency", "student"]),
+                     show_default=_shown("coarse_method"), help="Round-0 coarse masks (student: --student-weights)."),
+        click.option("--student-weights", type=click.Path(dir_okay=False),
+                     help="For --coarse-method student (`c2fbench masks student-train --out FILE`)."),
+        click.option("--coarse-box", type=click.Choice(["tight", "robust"]), show_default=_shown("coarse_box"),
+                     help="The first GrabCut's box around the coarse mask (the paper: tight)."),
+        click.option("--refine-init", type=click.Choice(["mask", "rect"]), show_default=_shown("refine_init"),
                      help="How GrabCut starts from a prediction between rounds (see README)."),
-        click.option("--drop-outside/--no-drop-outside", default=True, help="Strategy (a): drop <1% or >80% fg."),
-        click.option("--refine-grabcut/--no-refine-grabcut", default=True, help="Strategy (c): GrabCut between rounds."),
-        click.option("--loader-workers", type=click.IntRange(min=0), default=0, show_default=True),
-        click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for masks and GrabCut."),
+        click.option(flag("drop-outside"), default=None, show_default=_shown("drop_outside"),
+                     help="Strategy (a): drop images with <1% or >80% foreground."),
+        click.option(flag("refine-grabcut"), default=None,
+                     show_default=_shown("refine_grabcut"), help="Strategy (c): GrabCut between rounds."),
+        click.option("--loader-workers", type=click.IntRange(min=0), show_default=_shown("loader_workers"),
+                     help="DataLoader worker processes (results do not depend on it)."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Processes for masks and GrabCut (default: the free cores)."),
         click.option("--device", help="cpu, cuda, cuda:1 (default: cuda when present)."),
         click.option("--backbone-weights", type=click.Path(dir_okay=False),
                      help="Backbone pretrained on image-level labels (`c2fbench train classifier --out FILE`)."),
-        click.option("--refine-argmax", type=click.Choice(["all", "label"]),
+        click.option("--refine-argmax", type=click.Choice(["all", "label"]), show_default=_shown("refine_argmax"),
                      help="Strategy (b): argmax over all classes, or over {background, the image's category}."),
         click.option("--refine-predict-at", type=click.Choice(["image", "train"]),
+                     show_default=_shown("refine_predict_at"),
                      help="Between-round predictions on the image as it is, or resized to --resize (training scale)."),
-        click.option("--optimizer", type=click.Choice(["sgd", "adam"]), help="The paper: sgd."),
-        click.option("--drop-keeps-previous", is_flag=True, default=None,
+        click.option("--optimizer", type=click.Choice(["sgd", "adam"]), show_default=_shown("optimizer"),
+                     help="The paper: sgd."),
+        click.option(flag("drop-keeps-previous"), default=None,
+                     show_default=_shown("drop_keeps_previous"),
                      help="Not the paper: an image (a) drops keeps its previous round's mask."),
-        click.option("--refine-tta/--no-refine-tta", default=None,
+        click.option(flag("refine-tta"), default=None, show_default=_shown("refine_tta"),
                      help="Between-round predictions averaged over scales 0.75/1/1.25 and flips."),
-        click.option("--refine-crf/--no-refine-crf", default=None,
+        click.option(flag("refine-crf"), default=None, show_default=_shown("refine_crf"),
                      help="Dense CRF on the between-round predictions before (b) and (c) (extra c2fbench[crf])."),
-        click.option("--initial-boxes", is_flag=True, default=None,
+        click.option(flag("initial-boxes"), default=None, show_default=_shown("initial_boxes"),
                      help="Round 1 on the filled bounding box of each enhanced mask (Table I)."),
         THREADS_OPTION,
     ]
@@ -75,68 +116,119 @@ def _options(f):
     return f
 
 
-def _run(ctx, images, out, recipe, config_file, resume, workers, device, options, fixed):
-    from c2fbench.console import success
-    from c2fbench.threads import set_threads
+def _run(ctx, *, task: str, images, images_option: str, out, recipe, config_file, resume, print_config, workers,
+         device, options, defaults):
+    """Resolve the configuration (or the resumed one), check every input, then train."""
     from c2fbench.errors import InputError
-    from c2fbench.parallel import default_workers
-    from trainers.branch import BRANCHABLE, branch_after_round_one
-    from trainers.config import resolve_config
-    from trainers.recursive import headline, train_recursive
-    from trainers.train import TrainingDiverged
+    from c2fbench.threads import set_threads
+    from trainers.branch import BRANCHABLE, branch_after_round_one, branch_config
+    from trainers.config import check_types, load_recipe, resolve_config
+    from trainers.rundir import resume_config
 
-    branch_from = options.pop("branch_from")
-    set_threads(options.pop("threads"))
-    explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
-    defaults = {k: v for k, v in options.items() if k not in explicit and v is not None}
-    base = {} if (recipe or config_file) else defaults
+    branch_from, threads = options.pop("branch_from"), options.pop("threads")
+    if out is None and (not print_config or resume or branch_from is not None):
+        raise click.UsageError("Missing option '--out'.")
+    if images is None and not print_config:
+        raise click.UsageError(f"Missing option '{images_option}'.")
+    explicit = {k: v for k, v in options.items()
+                if v is not None and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+    origin = {k: "--" + k.replace("_", "-") for k in explicit}
     if branch_from is not None:
         others = sorted(set(explicit) - set(BRANCHABLE)) + (["--recipe"] if recipe else []) + \
             (["--config"] if config_file else []) + (["--resume"] if resume else [])
         if others:
             raise InputError(f"--branch-from {branch_from}: {', '.join(others)} cannot differ from the source run "
                              f"(only {', '.join(BRANCHABLE)} act after round 1)")
-        cfg, resume = branch_after_round_one(branch_from, out, **explicit), True
+        cfg = branch_config(branch_from, out, **explicit)
+        if cfg.task != task:
+            raise InputError(f"--branch-from {branch_from}: a {cfg.task} run; branch it with the command that "
+                             "trained it")
+    elif resume:
+        requested, where = {}, {}
+        for name, layer in ((f"recipe {recipe}", load_recipe(recipe) if recipe else {}),
+                            (str(config_file), load_recipe(config_file) if config_file else {}),
+                            ("command line", check_types(explicit, "command-line options"))):
+            requested.update(layer)
+            where.update({k: f"{k} (from {name})" for k in layer})
+        where.update(origin)
+        cfg = resume_config(out, {**requested, "task": task}, where)
     else:
-        cfg = resolve_config(recipe=recipe, config=config_file, overrides={**base, **fixed, **explicit})
+        cfg = resolve_config(recipe=recipe, config=config_file, overrides=explicit, defaults=defaults, task=task)
+    if print_config:
+        click.echo(cfg.to_json(), nl=False)
+        return
+    set_threads(threads)
+    if branch_from is not None:
+        from trainers.preflight import check_before_start
+
+        check_before_start(cfg, images=images, out=out, resume=False, device=device)
+        branch_after_round_one(branch_from, out, **explicit)
+        resume = True
+    _train(cfg, images=images, out=out, resume=resume, workers=workers, device=device)
+
+
+def _train(cfg, *, images, out, resume, workers, device) -> None:
+    from c2fbench.console import success
+    from c2fbench.parallel import default_workers
+    from trainers.recursive import headline, train_recursive
+    from trainers.train import TrainingDiverged
+
     try:
         line = train_recursive(cfg, images=images, out=out, resume=resume, workers=workers or default_workers(),
                                device=device)
     except TrainingDiverged as e:
         raise click.ClickException(str(e)) from None
     score = f", val {headline(line['val'])}" if "val" in line else ""
-    success(f"trained {line.get('round', cfg.rounds)} rounds{score}; run directory {out} (final.pt, metrics.jsonl)")
+    success(f"trained {plural(line.get('round', cfg.rounds), 'round')}{score}; run directory {out} "
+            "(final.pt, metrics.jsonl)")
 
 
-@train.command()
-@click.option("--imagenet", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="ImageNet-format folder (train/<wnid>/*.JPEG), e.g. the synthetic DATA/imagenet.")
+_EXAMPLES = """\b
+Examples:
+  c2fbench data synth --out DATA --preset tiny
+  c2fbench train {cmd} --{images} DATA/{path} --out runs/a --recipe {tiny} --val-root DATA
+  c2fbench train {cmd} --{images} DATA/{path} --out runs/a --resume --rounds 3
+  c2fbench train {cmd} --recipe {recipe} --lr 1e-3 --print-config
+  c2fbench list recipes
+
+Options marked "recipe's, else X" take the value of --recipe / --config when it sets one,
+else X; an option given on the command line overrides both.
+"""
+
+
+@train.command(epilog=_EXAMPLES.format(cmd="deeplab", images="imagenet", path="imagenet", tiny="tiny",
+                                       recipe="paper-voc"))
+@click.option("--imagenet", type=click.Path(file_okay=False, path_type=Path),
+              help="ImageNet-format folder (train/<wnid>/*.JPEG), e.g. the synthetic DATA/imagenet (required).")
 @_options
-@click.option("--keep-own-category/--no-keep-own-category", default=True, help="Strategy (b).")
-@click.option("--val-root", type=click.Path(file_okay=False), help="VOC-format folder to evaluate every round on.")
+@click.option("--keep-own-category/--no-keep-own-category", default=None,
+              show_default=_shown("keep_own_category"), help="Strategy (b): keep only the image's own category.")
+@click.option("--val-root", type=click.Path(file_okay=False),
+              help="VOC-format folder to evaluate every round on (voc-val).")
 @click.pass_context
-def deeplab(ctx, imagenet, out, recipe, config_file, resume, workers, device, **options):
-    """Recursive DeepLab training on image-level labels (Algorithm 1)."""
-    if options.get("arch") is None:
-        options.pop("arch")
-    _run(ctx, imagenet, out, recipe, config_file, resume, workers, device, options, {})
+def deeplab(ctx, imagenet, out, recipe, config_file, resume, print_config, workers, device, **options):
+    """Recursive DeepLab training on image-level labels (Algorithm 1): 21 VOC classes."""
+    _run(ctx, task="semantic", images=imagenet, images_option="--imagenet", out=out, recipe=recipe,
+         config_file=config_file, resume=resume, print_config=print_config, workers=workers, device=device,
+         options=options, defaults={})
 
 
-@train.command()
-@click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Training images (any folder tree; e.g. the synthetic DATA/imagenet/train).")
+@train.command(epilog=_EXAMPLES.format(cmd="dfpn", images="images", path="imagenet/train", tiny="dfpn-tiny",
+                                       recipe="dfpn-demo"))
+@click.option("--images", type=click.Path(file_okay=False, path_type=Path),
+              help="Training images (any folder tree; e.g. the synthetic DATA/imagenet/train) (required).")
 @_options
 @click.option("--val-root", type=click.Path(file_okay=False),
               help="Object Discovery folder (holding Data/) to score J and P on every round.")
-@click.option("--val-benchmark", type=click.Choice(["mit-subset", "mit-full"]), default="mit-subset",
-              show_default=True)
+@click.option("--val-benchmark", type=click.Choice(["mit-subset", "mit-full"]), show_default="recipe's, else mit-subset",
+              help="The Object Discovery images to score: the 100-image subsets (the paper) or the full folders.")
 @click.pass_context
-def dfpn(ctx, images, out, recipe, config_file, resume, workers, device, **options):
-    """Recursive foreground training (FPN / DFPN, section III-F): strategies (a) and (c)."""
-    if options.get("arch") is None:
-        options["arch"] = "dfpn_resnet101"
-    _run(ctx, images, out, recipe, config_file, resume, workers, device, options,
-         {"task": "foreground", "keep_own_category": True})
+def dfpn(ctx, images, out, recipe, config_file, resume, print_config, workers, device, **options):
+    """Recursive foreground training (FPN / DFPN, section III-F): one foreground channel,
+    strategies (a) and (c). Default arch (unless a recipe sets one): dfpn_resnet101."""
+    _run(ctx, task="foreground", images=images, images_option="--images", out=out, recipe=recipe,
+         config_file=config_file, resume=resume, print_config=print_config, workers=workers, device=device,
+         options=options, defaults={"arch": "dfpn_resnet101", "keep_own_category": True})
 
 
 @train.command()

@@ -74,7 +74,7 @@ def test_a_foreground_run_counts_its_dropped_images(tmp_path):
     write_synth(tmp_path / "synth", preset="tiny", seed=4)
     (tmp_path / "c.json").write_text(json.dumps({"min_foreground": 0.15, "max_foreground": 0.6}))
     result = CliRunner().invoke(cli, ["train", "dfpn", "--images", str(tmp_path / "synth" / "imagenet" / "train"),
-                                      "--out", str(tmp_path / "run"), "--recipe", "tiny", "--config",
+                                      "--out", str(tmp_path / "run"), "--recipe", "dfpn-tiny", "--config",
                                       str(tmp_path / "c.json"), "--arch", "fpn_mobilenet", "--rounds", "1",
                                       "--epochs", "1", "--workers", "1", "--threads", "1"])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,56 @@
+"""``c2fbench list recipes|models|benchmarks``: what the names on the command line can be."""
+
+import click
+
+# What each benchmark scores and what its --data-root holds (c2fbench.benchmarks loads them).
+_BENCHMARKS = {
+    "voc-val": ("semantic", "mIoU over 21 classes", "VOCdevkit/VOC2012 (val split), or a folder above it"),
+    "voc-train": ("semantic", "mIoU over 21 classes", "VOCdevkit/VOC2012 (train split), or a folder above it"),
+    "mit-subset": ("foreground", "J and P per class", "Object Discovery (Data/*100, the paper's subsets)"),
+    "mit-full": ("foreground", "J and P per class", "Object Discovery (Data/Airplane, Car, Horse)"),
+}
+
+
+@click.command("list")
+@click.argument("what", type=click.Choice(["recipes", "models", "benchmarks"]))
+def list_command(what: str) -> None:
+    """List the shipped training recipes, the model architectures or the benchmarks."""
+    from rich.table import Table
+
+    from c2fbench.console import out
+
+    table = Table(show_edge=False)
+    if what == "recipes":
+        from trainers.config import COMMAND_OF_TASK, TrainConfig, shipped_recipes
+
+        for column in ("recipe", "task", "command", "arch", "rounds", "epochs"):
+            table.add_column(column, justify="right" if column in ("rounds", "epochs") else "left")
+        for name, recipe in shipped_recipes().items():
+            task = recipe.get("task", TrainConfig.task)
+            table.add_row(name, task, f"train {COMMAND_OF_TASK[task].split()[-1]}", recipe.get("arch", TrainConfig.arch),
+                          str(recipe.get("rounds", TrainConfig.rounds)), str(recipe.get("epochs", TrainConfig.epochs)))
+    elif what == "models":
+        from c2fbench.models import MODELS
+        from trainers.config import COMMAND_OF_TASK, arch_task
+
+        for column in ("model", "task", "command", "description"):
+            table.add_column(column)
+        for name, builder in MODELS.items():
+            table.add_row(name, arch_task(name), COMMAND_OF_TASK[arch_task(name)], _first_sentence(builder.__doc__))
+    else:
+        from c2fbench.benchmarks import BENCHMARKS
+
+        for column in ("benchmark", "task", "metric", "--data-root"):
+            table.add_column(column)
+        for name in BENCHMARKS:
+            table.add_row(name, *_BENCHMARKS.get(name, ("-", "-", "-")))
+    out.print(table)
+
+
+def _first_sentence(doc: str | None) -> str:
+    """A docstring's first sentence, without Sphinx markup."""
+    import re
+
+    text = " ".join((doc or "").split())
+    text = re.sub(r":\w+:`([^`]+)`", r"\1", text).replace("``", "")
+    return re.split(r"(?<=[.:])\s", text, maxsplit=1)[0].rstrip(":.")
