@@ -180,3 +180,68 @@ def test_save_refuses_inconsistent_arguments(saved, tmp_path):
     meta = read_checkpoint_meta(tmp_path / "b.pt")
     assert meta["kwargs"]["num_classes"] == 4  # filled in from the model
     assert meta["normalization"] == {"mean": [0.5] * 3, "std": [0.25] * 3}
+
+
+@pytest.fixture
+def build_log(monkeypatch):
+    """Every model build while loading, as the default device it ran under ("meta" builds
+    allocate nothing): a spy around the real builder in c2fbench.models.MODELS."""
+    from c2fbench import models
+
+    log = []
+    real = models.MODELS["deeplab_v2_mobilenet"]
+
+    def spy(**kwargs):
+        log.append(torch.empty(0).device.type)
+        return real(**kwargs)
+
+    monkeypatch.setitem(models.MODELS, "deeplab_v2_mobilenet", spy)
+    return log
+
+
+def test_50000_classes_are_refused_before_any_layer_is_built(saved, tmp_path, build_log):
+    payload = _payload(saved[0])
+    payload["classes"] = [f"c{i}" for i in range(50_000)]
+    payload["kwargs"]["num_classes"] = 50_000
+    torch.save(payload, tmp_path / "huge.pt")
+    for read in (load_checkpoint, read_checkpoint_meta):
+        with pytest.raises(InputError, match=r"huge\.pt: checkpoint field 'classes': 50000 class names, more than"):
+            read(tmp_path / "huge.pt")
+    assert build_log == []
+
+
+def test_a_class_count_the_weights_do_not_have_is_found_on_the_meta_device(saved, tmp_path, build_log):
+    payload = _payload(saved[0])  # weights for 4 classes
+    payload["classes"] = [f"c{i}" for i in range(900)]  # plausible, but not these weights
+    payload["kwargs"]["num_classes"] = 900
+    torch.save(payload, tmp_path / "wide.pt")
+    with pytest.raises(InputError, match=r"wide\.pt: weights do not fit.*\(4, 960, 3, 3\) vs \(900, 960, 3, 3\)"):
+        load_checkpoint(tmp_path / "wide.pt")
+    assert build_log == ["meta"]  # shapes only: the 900-class head was never allocated
+    load_checkpoint(saved[0])
+    assert build_log == ["meta", "meta", "cpu"]  # a good file: checked, then built for real
+
+
+def test_expected_classes_are_checked_before_building(saved, build_log):
+    with pytest.raises(InputError, match=r"model\.pt: checkpoint class 1 is 'cat', expected 'aeroplane'"):
+        load_checkpoint(saved[0], expect_classes=["background", "aeroplane", "bicycle", "bird"])
+    assert build_log == []
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p.update(classes=["background", "cat", "cat", "horse"]), r"'cat' appears twice"),
+    (lambda p: p.update(classes=["background", "", "dog", "horse"]), r"class 1 is ''"),
+    (lambda p: p.update(classes=[]) or p["kwargs"].pop("num_classes"), r"non-empty list of class names"),
+    (lambda p: p.update(normalization={"mean": [0.5] * 3, "std": [0.0, 0.0, 0.0]}), r"std must be above 0"),
+    (lambda p: p.update(normalization={"mean": [0.5] * 3, "std": [0.2, float("inf"), 0.2]}), r"std must be finite"),
+    (lambda p: p.update(normalization={"mean": [float("nan")] * 3, "std": [0.2] * 3}), r"mean must be finite"),
+    (lambda p: p.update(normalization={"mean": [0.5] * 3}), r"normalization lacks 'std'"),
+    (lambda p: p.update(arch=["deeplab"]), r"field 'arch' is missing or not a str"),
+])
+def test_bad_metadata_is_refused_before_building(saved, tmp_path, build_log, change, message):
+    payload = _payload(saved[0])
+    change(payload)
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(InputError, match=r"bad\.pt: .*" + message):
+        load_checkpoint(tmp_path / "bad.pt")
+    assert build_log == []

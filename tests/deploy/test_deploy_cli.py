@@ -1,0 +1,144 @@
+"""``c2fbench deploy`` refusals through click's CliRunner: exit 2, one line naming the file
+or option, nothing written; and the help every option owes its user."""
+
+from __future__ import annotations
+
+import click
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from c2fbench.cli.main import cli
+from c2fbench.data.voc import VOC_CLASSES
+from deploy_helpers import deeplab_ckpt, deeplab_onnx, write_checkpoint, write_hand_onnx  # noqa: F401 (fixtures)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_refused(result, *fragments, nothing_in=None):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    if nothing_in is not None:
+        assert not nothing_in.exists() or not any(nothing_in.iterdir()), sorted(nothing_in.iterdir())
+
+
+# ---- export: a bad --verify-images image leaves no .onnx ----
+
+def test_export_with_a_corrupt_verification_image_writes_nothing(tmp_path, deeplab_ckpt):
+    images, out_dir = tmp_path / "images", tmp_path / "out"
+    images.mkdir()
+    Image.new("RGB", (40, 32), (10, 200, 30)).save(images / "a.jpg")
+    good = (images / "a.jpg").read_bytes()
+    (images / "b.jpg").write_bytes(good[: len(good) // 2])  # truncated: its header reads fine
+    result = run("deploy", "export", "--model", deeplab_ckpt, "--out", out_dir / "m.onnx", "--height", "32",
+                 "--width", "40", "--verify-images", images)
+    assert_refused(result, "b.jpg", "corrupt", nothing_in=out_dir)
+    (images / "b.jpg").write_bytes(b"not an image at all")
+    result = run("deploy", "export", "--model", deeplab_ckpt, "--out", out_dir / "m.onnx", "--height", "32",
+                 "--width", "40", "--verify-images", images)
+    assert_refused(result, "b.jpg", nothing_in=out_dir)
+    (images / "b.jpg").unlink()  # the oracle: the same command with good images writes the file
+    result = run("deploy", "export", "--model", deeplab_ckpt, "--out", out_dir / "m.onnx", "--height", "32",
+                 "--width", "40", "--verify-images", images)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out_dir.iterdir()) == ["m.onnx"] and "a.jpg" in result.output
+
+
+# ---- parity: the model must fit the benchmark ----
+
+def test_parity_refuses_a_semantic_model_on_mit(mit_tree, tmp_path, deeplab_ckpt, deeplab_onnx):
+    data_root, _ = mit_tree
+    result = run("deploy", "parity", "--model", deeplab_ckpt, "--deployed", deeplab_onnx[0], "--benchmark",
+                 "mit-subset", "--data-root", data_root, "--out", tmp_path / "parity")
+    assert_refused(result, "deeplab.pt", "mit-subset scores foreground models", "this model has 3 classes",
+                   nothing_in=tmp_path / "parity")
+
+
+def test_parity_refuses_a_foreground_model_on_voc(voc_tree, tmp_path):
+    data_root, _, _ = voc_tree
+    write_checkpoint(tmp_path / "fg.pt", "deeplab_v2_vgg_lite", 1, classes=["foreground"])
+    onnx = write_hand_onnx(tmp_path / "fg.onnx", [("logits", 1)], classes=["foreground"])
+    result = run("deploy", "parity", "--model", tmp_path / "fg.pt", "--deployed", onnx, "--benchmark", "voc-val",
+                 "--data-root", data_root, "--out", tmp_path / "parity")
+    assert_refused(result, "fg.pt", "model has 1 classes, voc-val expects 21", nothing_in=tmp_path / "parity")
+
+
+def test_parity_refuses_a_deployed_model_of_other_classes(voc_tree, tmp_path):
+    data_root, _, _ = voc_tree
+    write_checkpoint(tmp_path / "m.pt", "deeplab_v2_vgg_lite", 21)
+    swapped = list(VOC_CLASSES)
+    swapped[3], swapped[4] = swapped[4], swapped[3]
+    onnx = write_hand_onnx(tmp_path / "m.onnx", [("logits", 21)], classes=swapped)
+    result = run("deploy", "parity", "--model", tmp_path / "m.pt", "--deployed", onnx, "--data-root", data_root,
+                 "--out", tmp_path / "parity")
+    assert_refused(result, "m.onnx", "deployed model class 3 is 'boat', its reference has 'bird'",
+                   nothing_in=tmp_path / "parity")
+
+
+def test_eval_refuses_a_checkpoint_whose_class_names_differ(voc_tree, tmp_path):
+    data_root, _, _ = voc_tree
+    swapped = list(VOC_CLASSES)
+    swapped[15], swapped[16] = swapped[16], swapped[15]  # person <-> pottedplant: same count, other names
+    write_checkpoint(tmp_path / "m.pt", "deeplab_v2_vgg_lite", 21, classes=swapped)
+    result = run("eval", "voc-val", "--data-root", data_root, "--model", tmp_path / "m.pt", "--out", tmp_path / "res")
+    assert_refused(result, "m.pt", "model class 15 is 'pottedplant', voc-val expects 'person'",
+                   nothing_in=tmp_path / "res")
+
+
+# ---- --device: checked before anything runs ----
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+
+
+@pytest.mark.parametrize("device, words", [
+    ("gpu", "--device gpu: expected cpu, cuda or cuda:N"),
+    pytest.param("cuda", "--device cuda: CUDA is not available", marks=NO_CUDA),
+    pytest.param("cuda:1", "--device cuda:1: CUDA is not available", marks=NO_CUDA),
+])
+def test_device_is_checked_first(tmp_path, voc_tree, deeplab_ckpt, deeplab_onnx, device, words):
+    data_root, _, _ = voc_tree
+    out = tmp_path / "out"
+    assert_refused(run("deploy", "profile", "--model", deeplab_ckpt, "--device", device, "--out", out),
+                   words, nothing_in=out)
+    assert_refused(run("deploy", "parity", "--model", deeplab_ckpt, "--deployed", deeplab_onnx[0], "--data-root",
+                       data_root, "--device", device, "--out", out), words, nothing_in=out)
+    assert_refused(run("deploy", "build", "--onnx", deeplab_onnx[0], "--out", out / "m.engine", "--device", device),
+                   words, nothing_in=out)
+
+
+def test_build_refuses_the_cpu(tmp_path, deeplab_onnx):
+    result = run("deploy", "build", "--onnx", deeplab_onnx[0], "--out", tmp_path / "o" / "m.engine", "--device", "cpu")
+    assert_refused(result, "--device cpu: TensorRT builds engines on an NVIDIA GPU", nothing_in=tmp_path / "o")
+
+
+# ---- profile: the ratio column names its baseline ----
+
+def test_profile_ratio_column_names_its_baseline(deeplab_ckpt):
+    from c2fbench.cli.deploy import baseline_column
+
+    result = run("deploy", "profile", "--model", deeplab_ckpt, "--backend", "onnxruntime", "--backend", "torch",
+                 "--shape", "1x3x16x16", "--warmup", "0", "--iterations", "1", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "vs onnxruntime" in result.output and "vs first" not in result.output
+    rows = [{"backend": "onnxruntime", "precision": p} for p in ("int8", "fp32")]
+    assert baseline_column(rows) == "vs onnxruntime int8"
+
+
+# ---- help: every option says what it takes, every command shows examples ----
+
+@pytest.mark.parametrize("name", ["export", "parity", "profile", "quantize", "build"])
+def test_every_deploy_option_has_help_and_the_command_examples(name):
+    from c2fbench.cli.deploy import deploy
+
+    command = deploy.commands[name]
+    bare = [p.name for p in command.params if isinstance(p, click.Option) and not p.help]
+    assert bare == []
+    result = run("deploy", name, "--help")
+    assert result.exit_code == 0 and "Example" in result.output and f"c2fbench deploy {name} " in result.output
