@@ -105,11 +105,6 @@ def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: boo
     device = resolve_device(device)
     torchrun_env()
     root, samples = training_images(cfg, Path(images))
-    model = build_checked(cfg.arch, classes=num_classes(cfg), pretrained_backbone=cfg.pretrained_backbone)
-    if cfg.backbone_weights:
-        from trainers.classifier import load_backbone_weights
-
-        load_backbone_weights(model, Path(cfg.backbone_weights), cfg.arch)
     if cfg.coarse_method == "student":
         from c2fbench.masks.student import load_student
 
@@ -121,4 +116,10 @@ def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: boo
             import pydensecrf.densecrf  # noqa: F401
         except ImportError:
             raise InputError("refine_crf needs the dense CRF extra: pip install 'c2fbench[crf]'") from None
+    # last, as the slowest: building the model (downloading its ImageNet weights once)
+    model = build_checked(cfg.arch, classes=num_classes(cfg), pretrained_backbone=cfg.pretrained_backbone)
+    if cfg.backbone_weights:
+        from trainers.classifier import load_backbone_weights
+
+        load_backbone_weights(model, Path(cfg.backbone_weights), cfg.arch)
     return root, samples, device

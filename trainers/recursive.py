@@ -192,24 +192,21 @@ def _warn_background_only(run: Run, line: dict, message: str) -> None:
 
 def _leave_out_failed(run: Run, r: int) -> None:
     """Leave out of training the images without a round-``r`` mask: their mask stage failed
-    (an unreadable image, say) and the runner recorded them in that stage's summary.json."""
+    (an unreadable image, say) and the runner listed them in that stage's failed.json."""
     missing = [s for s in run.samples if not (run.masks(r) / f"{s.rel}.png").is_file()]
     if not missing:
         return
     if len(missing) == len(run.samples):
-        raise InputError(f"{run.masks(r)}: no training image has a mask (every one failed; see the summary.json "
+        raise InputError(f"{run.masks(r)}: no training image has a mask (every one failed; see the failed.json "
                          f"files under {run.out / 'masks'})")
-    listed = []
-    for path in sorted((run.out / "masks").glob("*/summary*.json")):
-        try:
-            if json.loads(path.read_text()).get("failed"):
-                listed.append(str(path))
-        except (OSError, ValueError):
-            continue
+    from c2fbench.masks.record import failed_ids
+
+    listed = [str(path) for folder in sorted((run.out / "masks").iterdir()) if folder.is_dir() and failed_ids(folder)
+              for path in sorted(folder.glob("failed*.json"))]
     names = ", ".join(s.rel for s in missing[:3]) + (", ..." if len(missing) > 3 else "")
     if run.dist.is_main:
         warn(f"{len(missing)} of {len(run.samples)} training images have no round-{r} mask and are left out "
-             f"({names}): their mask stage failed, see 'failures' in {', '.join(listed) or run.masks(r)}")
+             f"({names}): their mask stage failed, see {', '.join(listed) or run.masks(r)}")
     run.samples = [s for s in run.samples if (run.masks(r) / f"{s.rel}.png").is_file()]
 
 

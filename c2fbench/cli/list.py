@@ -23,18 +23,19 @@ def list_command(what: str) -> None:
     if what == "recipes":
         from trainers.config import COMMAND_OF_TASK, TrainConfig, shipped_recipes
 
-        for column in ("recipe", "task", "command", "arch", "rounds", "epochs"):
-            table.add_column(column, justify="right" if column in ("rounds", "epochs") else "left")
+        table.caption = "; ".join(f"{task} recipes: c2fbench {command} --recipe NAME"
+                                  for task, command in COMMAND_OF_TASK.items())
+        for column in ("recipe", "task", "arch", "rounds", "epochs"):
+            table.add_column(column, justify="right" if column in ("rounds", "epochs") else "left", no_wrap=True)
         for name, recipe in shipped_recipes().items():
-            task = recipe.get("task", TrainConfig.task)
-            table.add_row(name, task, f"train {COMMAND_OF_TASK[task].split()[-1]}", recipe.get("arch", TrainConfig.arch),
+            table.add_row(name, recipe.get("task", TrainConfig.task), recipe.get("arch", TrainConfig.arch),
                           str(recipe.get("rounds", TrainConfig.rounds)), str(recipe.get("epochs", TrainConfig.epochs)))
     elif what == "models":
         from c2fbench.models import MODELS
         from trainers.config import COMMAND_OF_TASK, arch_task
 
         for column in ("model", "task", "command", "description"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=column != "description")
         for name, builder in MODELS.items():
             table.add_row(name, arch_task(name), COMMAND_OF_TASK[arch_task(name)], _first_sentence(builder.__doc__))
     else:
