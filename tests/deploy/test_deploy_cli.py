@@ -4,6 +4,7 @@ or option, nothing written; and the help every option owes its user."""
 from __future__ import annotations
 
 import click
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -34,9 +35,11 @@ def assert_refused(result, *fragments, nothing_in=None):
 def test_export_with_a_corrupt_verification_image_writes_nothing(tmp_path, deeplab_ckpt):
     images, out_dir = tmp_path / "images", tmp_path / "out"
     images.mkdir()
-    Image.new("RGB", (40, 32), (10, 200, 30)).save(images / "a.jpg")
+    Image.fromarray(np.random.default_rng().integers(0, 256, (32, 40, 3), dtype=np.uint8)).save(images / "a.jpg")
     good = (images / "a.jpg").read_bytes()
-    (images / "b.jpg").write_bytes(good[: len(good) // 2])  # truncated: its header reads fine
+    (images / "b.jpg").write_bytes(good[: len(good) * 3 // 4])  # truncated: its header reads fine
+    with Image.open(images / "b.jpg") as im:
+        assert im.size == (40, 32)
     result = run("deploy", "export", "--model", deeplab_ckpt, "--out", out_dir / "m.onnx", "--height", "32",
                  "--width", "40", "--verify-images", images)
     assert_refused(result, "b.jpg", "corrupt", nothing_in=out_dir)
