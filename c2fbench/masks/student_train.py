@@ -4,7 +4,9 @@ The authors' teacher is VideoPCA on video; ours is OpenCV saliency on still imag
 (``c2fbench.masks.saliency``). The recipe is theirs (``train.py``, README; see
 reference/train-anchors.md section 1):
 
-1. Rank the teacher's soft masks by confidence and keep the top 10-20% (``keep``).
+1. Rank the teacher's soft masks by confidence and keep the top 10-20% (``keep``), but
+   never fewer than one batch (32) where there are that many images: on a small set, such
+   as the synthetic presets, that is far more than ``keep`` (32 of the tiny preset's 40).
 2. Images and teacher masks at 160x160, a random 128x128 crop of both (plus a random
    horizontal flip, ours), the mask crop resized to 32x32.
 3. Adam (lr 1e-3), batch 32, mean squared error. The original declares an FC weight
@@ -102,11 +104,12 @@ def _confidences(root: Path, rels: list[str], teacher: str, advance) -> tuple[li
 
 def train_student(images: Path, out: Path, *, teacher: str = "spectral", keep: float = 0.15, epochs: int = 10,
                   batch_size: int = 32, lr: float = 1e-3, width: int = 256, head_channels: int = 64,
-                  seed: int = 0, advance: Callable[[int], None] | None = None) -> dict:
+                  seed: int = 0, device: str = "cpu", advance: Callable[[int], None] | None = None) -> dict:
     """Train a :class:`StudentNet` on the teacher's most confident masks of the images
-    under ``images``; write it to ``out`` with :func:`save_student` and return a summary.
+    under ``images`` (:func:`kept_count` of them: the ``keep`` fraction, at least a batch);
+    write it to ``out`` with :func:`save_student` and return a summary.
 
-    Deterministic for a ``seed``. Unreadable images are skipped and counted (summary
+    Deterministic for a ``seed`` on the CPU (CUDA convolutions may differ in the last bits). Unreadable images are skipped and counted (summary
     ``unreadable``). ``advance(n)`` reports progress; its total is :func:`progress_total`.
     """
     if teacher not in SALIENCY_METHODS:
@@ -137,7 +140,7 @@ def train_student(images: Path, out: Path, *, teacher: str = "spectral", keep: f
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = StudentNet(width=width, head_channels=head_channels)
+    model = StudentNet(width=width, head_channels=head_channels).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     epoch_losses = []
     model.train()
@@ -146,6 +149,7 @@ def train_student(images: Path, out: Path, *, teacher: str = "spectral", keep: f
         order = rng.permutation(count)
         for start in range(0, count, batch_size):
             x, y = _batch(stored, teacher_masks, order[start:start + batch_size], rng)
+            x, y = x.to(device), y.to(device)
             loss = torch.nn.functional.mse_loss(model(x), y)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"student training diverged: loss {loss.item()} in epoch {epoch + 1} "

@@ -267,3 +267,35 @@ def test_fifo_dev_zero_link_and_bomb_are_per_image_failures_of_coarse(images, tm
     assert "not a regular file" in listed[f"{WNID}/x"] and "not a regular file" in listed[f"{WNID}/y"]
     assert "9000 x 9000" in listed[f"{WNID}/z"]
     assert json.loads((tmp_path / "c" / "summary.json").read_text())["finished"] == 4
+
+
+# -- items 8 and 9: help ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["coarse", "enhance", "labels", "score", "student-train"])
+def test_every_masks_option_is_described_and_the_help_has_an_example(name):
+    import click
+
+    from c2fbench.cli.masks import masks
+
+    command = masks.commands[name]
+    undescribed = [p.name for p in command.params if isinstance(p, click.Option) and not p.help]
+    assert undescribed == []
+    result = run("masks", name, "--help")
+    assert result.exit_code == 0 and f"c2fbench masks {name} --" in result.output.split("Options:")[1]
+
+
+def test_student_help_says_a_batch_is_the_least_kept():
+    from c2fbench.masks.student_train import kept_count
+
+    assert kept_count(40, keep=0.15, batch_size=32) == 32  # the tiny preset: 80%, not 15%
+    assert "at least one batch" in run("masks", "student-train", "--help").output
+
+
+def test_student_train_refuses_a_device_this_machine_lacks(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    (tmp_path / "i").mkdir()
+    result = run("masks", "student-train", "--images", tmp_path / "i", "--out", tmp_path / "s.pt", "--device", "cuda")
+    one_line_error(result, "--device cuda")
