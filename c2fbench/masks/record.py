@@ -36,9 +36,10 @@ OPTIONS_FILE = "options.json"
 
 # -- options ---------------------------------------------------------------------------------
 
-def _identity(value):
-    """A JSON value that identifies ``value``: a folder by its resolved path, a file by its
-    content hash (a retrained student at the same path makes other masks)."""
+def _identity(value, out: Path):
+    """A JSON value that identifies ``value``: a file by its content hash (a retrained
+    student at the same path makes other masks), a folder by its resolved path and its path
+    from ``out`` (so that a run folder moved or copied whole still matches itself)."""
     if isinstance(value, Path):
         path = value.resolve()
         if path.is_file():
@@ -47,36 +48,40 @@ def _identity(value):
                 for block in iter(lambda: f.read(1 << 20), b""):
                     digest.update(block)
             return {"path": str(path), "sha256": digest.hexdigest()}
-        return str(path)
+        return {"path": str(path), "from_out": os.path.relpath(path, out.resolve())}
     if isinstance(value, dict):
-        return {str(k): _identity(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): _identity(v, out) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):
-        return [_identity(v) for v in value]
+        return [_identity(v, out) for v in value]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return repr(value)
 
 
-def job_options(job) -> dict:
+def job_options(job, out: Path) -> dict:
     """``{"job": name, field: identity, ...}`` for every field of a dataclass job but its
-    output folder: input folders, weights, thresholds, iterations, seeds."""
+    output folder ``out``: input folders, weights, thresholds, iterations, seeds."""
     options = {"job": job.name}
     if dataclasses.is_dataclass(job):
         for f in dataclasses.fields(job):
             if f.name not in ("name", "out"):
-                options[f.name] = _identity(getattr(job, f.name))
+                options[f.name] = _identity(getattr(job, f.name), out)
     return json.loads(json.dumps(options))
 
 
 def _same(stored, given) -> bool:
     if stored == given:
         return True
-    if isinstance(stored, dict) and isinstance(given, dict) and "sha256" in stored and "sha256" in given:
+    if not (isinstance(stored, dict) and isinstance(given, dict)):
+        return False
+    if "sha256" in stored and "sha256" in given:
         return stored["sha256"] == given["sha256"]  # the same weights, wherever they lie now
-    if isinstance(stored, str) and isinstance(given, str) and os.path.isabs(stored) and os.path.isabs(given):
+    if "from_out" in stored and "from_out" in given:
+        if stored["from_out"] == given["from_out"]:
+            return True  # the same place beside the output folder, moved together with it
         try:
-            return os.path.samefile(stored, given)
-        except OSError:
+            return os.path.samefile(stored["path"], given["path"])
+        except (OSError, KeyError, TypeError):
             return False
     return False
 
@@ -84,6 +89,8 @@ def _same(stored, given) -> bool:
 def _show(value) -> str:
     if isinstance(value, dict) and "sha256" in value:
         return f"{value.get('path')!r} (sha256 {value['sha256'][:12]})"
+    if isinstance(value, dict) and "from_out" in value:
+        return repr(value.get("path"))
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -252,7 +259,8 @@ def write_failed(out: Path, shard, *, job: str, failed: list[tuple[str, str]]) -
     """``out/failed[-K-of-N].json``: ``{"job", "shard": "K/N", "failed": [{"id", "error"}]}``,
     every image of the shard whose latest attempt failed (an empty list when none)."""
     path = out / shard.failed_name
-    data = {"job": job, "shard": f"{shard.index}/{shard.count}", "failed": [{"id": i, "error": e} for i, e in failed]}
+    data = {"job": job, "shard": f"{shard.index}/{shard.count}",
+            "failed": [{"id": i, "error": e} for i, e in failed]}
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
     return path
 

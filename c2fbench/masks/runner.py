@@ -172,7 +172,7 @@ def run_job(job: Job, ids: list[str], *, out: Path, shard: Shard = Shard(), work
     from c2fbench.parallel import pool
 
     mine = shard.take(ids)
-    given = {**record.job_options(job), **json.loads(json.dumps(options or {}, default=str))}
+    given = {**record.job_options(job, out), **json.loads(json.dumps(options or {}, default=str))}
     record.check_options(out, given)
     out.mkdir(parents=True, exist_ok=True)
     with record.shard_lock(out, shard):

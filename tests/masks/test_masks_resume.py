@@ -87,6 +87,20 @@ def test_coarse_and_labels_reruns_with_other_options_or_inputs_are_refused(image
     assert snapshot(masks) == before
 
 
+def test_a_run_folder_copied_whole_still_matches_itself(images, tmp_path):
+    import shutil
+
+    masks = coarse(images, tmp_path / "run" / "coarse")
+    common = ("masks", "enhance", "--images", images, "--workers", 1, "--iterations", 1)
+    assert run(*common, "--coarse", masks, "--out", tmp_path / "run" / "enhanced").exit_code == 0
+    shutil.copytree(tmp_path / "run", tmp_path / "copy")
+    again = run(*common, "--coarse", tmp_path / "copy" / "coarse", "--out", tmp_path / "copy" / "enhanced")
+    assert again.exit_code == 0 and "0 done, 4 already there" in again.output, again.output
+    # but another coarse folder beside the original run is not the one it was made from
+    other = coarse(images, tmp_path / "other", "--threshold", "0.5")
+    one_line_error(run(*common, "--coarse", other, "--out", tmp_path / "run" / "enhanced"), "--coarse")
+
+
 def test_a_folder_from_before_options_json_is_checked_against_its_summary(images, tmp_path):
     masks = coarse(images, tmp_path / "coarse")
     out = tmp_path / "old"
