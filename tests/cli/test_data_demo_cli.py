@@ -87,3 +87,12 @@ def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
 def test_unknown_benchmark_and_preset_are_usage_errors(tmp_path):
     assert CliRunner().invoke(cli, ["eval", "voc-test", "--data-root", str(tmp_path)]).exit_code == 2
     assert CliRunner().invoke(cli, ["data", "synth", "--out", str(tmp_path), "--preset", "huge"]).exit_code == 2
+
+
+def test_demo_refuses_a_foreground_recipe_before_writing(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--preset", "tiny",
+                                      "--recipe", "dfpn-tiny", "--workers", "1", "--threads", "1"])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "recipe dfpn-tiny sets task foreground" in errors[0]
+    assert not (tmp_path / "demo").exists()
