@@ -118,9 +118,19 @@ def _swap(staging: Path, out: Path) -> None:
     if _exchange(staging, out):  # atomic: ``out`` is the old report or the new one, always
         shutil.rmtree(staging)
         return
+    # Where renameat2 is missing: the old report is moved aside, not deleted, until the new is in place.
     old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
-    os.rename(out, old / "report")  # where renameat2 is missing: old kept until the new is in place
-    os.rename(staging, out)
+    try:
+        os.rename(out, old / "report")
+    except BaseException:
+        old.rmdir()
+        raise
+    try:
+        os.rename(staging, out)
+    except BaseException:
+        os.rename(old / "report", out)
+        old.rmdir()
+        raise
     shutil.rmtree(old)
 
 
