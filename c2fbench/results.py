@@ -1,48 +1,151 @@
 """Writing and reading an eval's output folder (the contracts in DESIGN.md).
 
 ``metrics.json`` holds the scores; ``per_image.npz`` holds each image's own result keyed
-by id (``ids`` with ``confusion`` (N, C, C) int64, or ``ids``, ``group``, ``J``, ``P``), so
-bootstrap intervals and paired comparisons need no re-run; ``confusion.csv`` and
-``confusion.png`` show the matrix. Every file is written atomically.
+by id (``ids`` with ``confusion`` (N, C, C) int64, or ``ids``, ``group``, ``classes``,
+``J``, ``P``), so bootstrap intervals and paired comparisons need no re-run;
+``confusion.csv`` and ``confusion.png`` show the matrix.
+
+**The folder is written as one unit.** Every file is built in a hidden staging folder
+beside ``--out`` (``.<name>.staging-*``, mode from the umask like ``mkdir``), then the
+staging folder takes the place of ``--out`` in one step (Linux ``renameat2`` exchange;
+elsewhere two renames, the old folder aside then the new one in), and the old folder is
+deleted. A run killed or out of disk space while writing leaves ``--out`` as it was, never
+an old ``metrics.json`` beside a new ``per_image.npz``. Because the whole folder is
+replaced, ``--out`` must be new, empty, or an earlier eval's folder; anything else in it
+is refused before scoring starts.
+
+**Readers check that the files belong together.** ``metrics.json`` records the sha256 of
+its sibling files (``files``); :func:`read_per_image` refuses a ``per_image.npz`` whose
+hash differs, and, for folders written before the record existed, one whose sums
+disagree with ``metrics.json`` (its confusion matrix, or its per-class J).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import ctypes
+import ctypes.util
+import hashlib
 import io
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from c2fbench.data.atomic import atomic_open, atomic_write_text
+from c2fbench.data.atomic import atomic_write_bytes, default_mode
 from c2fbench.errors import InputError
+
+OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png")
+MAX_PER_IMAGE_BYTES = 1 << 30
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse an ``--out`` that eval could not replace as a whole: a file, or a folder
+    holding anything but an earlier eval's files. Called before scoring starts."""
+    out = Path(out)
+    if not out.exists():
+        if out.is_symlink():
+            raise InputError(f"{out}: a broken link; expected a new folder or an eval results folder")
+        return
+    if not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder (expected a new folder or an eval results folder)")
+    if out.is_symlink():
+        raise InputError(f"{out}: a link to a folder; eval replaces its output folder as a whole, give the folder")
+    foreign = sorted(n for n in os.listdir(out) if n not in OUTPUT_FILES and not _atomic_leftover(n))
+    if foreign:
+        raise InputError(f"{out}: holds {len(foreign)} entries that are not eval results (first: {foreign[0]}); "
+                         f"eval replaces its output folder as a whole, so give a new or empty folder")
+
+
+def _atomic_leftover(name: str) -> bool:
+    """A temporary file left by a killed atomic write of ours (``.<file>.<random>.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp") and name[1:].split(".tmp")[0].startswith(OUTPUT_FILES)
 
 
 def write_eval(out: Path, result, *, figures: bool = True) -> list[Path]:
-    """Write an :class:`~c2fbench.evaluator.EvalResult`; returns the paths written."""
+    """Write an :class:`~c2fbench.evaluator.EvalResult` into ``out`` as one unit; returns
+    the paths written. On any failure ``out`` is left as it was."""
     out = Path(out)
-    metrics, bench = result.metrics, result.benchmark
-    ids = np.array([s.id for s in bench.samples])
-    written = [out / "per_image.npz"]
-    with atomic_open(written[0]) as f:
-        if bench.kind == "semantic":
-            np.savez_compressed(f, ids=ids, confusion=result.per_image)
-        else:
-            np.savez_compressed(f, ids=ids, group=np.array([s.group for s in bench.samples]),
-                                classes=np.array(bench.classes), J=result.per_image[:, 0], P=result.per_image[:, 1])
-    if bench.kind == "semantic":
-        written.append(out / "confusion.csv")
-        atomic_write_text(written[-1], _confusion_csv(metrics["confusion_matrix"], bench.classes))
-        if figures:
-            from c2fbench.report.figures import write_confusion_heatmap
+    check_out_folder(out)
+    files = _render(result, figures=figures)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    try:
+        os.chmod(staging, default_mode(folder=True))
+        for name, data in files.items():
+            atomic_write_bytes(staging / name, data)
+        _swap_into_place(staging, out)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InputError(f"{out}: could not write the results ({e.strerror or e}); "
+                         f"the folder was left as it was") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [out / name for name in files]
 
-            written.append(out / "confusion.png")
-            write_confusion_heatmap(written[-1], np.array(metrics["confusion_matrix"]), bench.classes,
-                                    title=f"{bench.name}: row-normalised confusion (%)")
-    written.append(out / "metrics.json")
-    atomic_write_text(written[-1], json.dumps(metrics, indent=2) + "\n")
-    return written
+
+def _render(result, *, figures: bool) -> dict[str, bytes]:
+    """Every file of the folder as bytes, ``metrics.json`` (with the others' sha256) last."""
+    metrics, bench = dict(result.metrics), result.benchmark
+    ids = np.array([s.id for s in bench.samples])
+    buf = io.BytesIO()
+    if bench.kind == "semantic":
+        np.savez_compressed(buf, ids=ids, confusion=result.per_image)
+    else:
+        np.savez_compressed(buf, ids=ids, group=np.array([s.group for s in bench.samples]),
+                            classes=np.array(bench.classes), J=result.per_image[:, 0], P=result.per_image[:, 1])
+    files = {"per_image.npz": buf.getvalue()}
+    if bench.kind == "semantic":
+        files["confusion.csv"] = _confusion_csv(metrics["confusion_matrix"], bench.classes).encode()
+        if figures:
+            from c2fbench.report.figures import confusion_heatmap_png
+
+            files["confusion.png"] = confusion_heatmap_png(np.array(metrics["confusion_matrix"]), bench.classes,
+                                                           title=f"{bench.name}: row-normalised confusion (%)")
+    metrics["files"] = {name: {"sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()}
+    files["metrics.json"] = (json.dumps(metrics, indent=2) + "\n").encode()
+    return files
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    """Make ``staging`` be ``out``; the previous ``out`` (if any) is deleted afterwards."""
+    if not out.exists():
+        os.rename(staging, out)
+    elif _exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)  # it now holds the old folder
+    else:
+        aside = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        os.rename(out, aside)  # onto the empty folder just made: replaces it
+        os.rename(staging, out)
+        shutil.rmtree(aside, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        fd = os.open(out.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux ``renameat2(RENAME_EXCHANGE)``; False where
+    the system does not offer it (then the caller renames in two steps)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not offered here
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
 
 
 def _confusion_csv(matrix, classes) -> str:
@@ -62,5 +165,98 @@ def read_metrics(folder: Path) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise InputError(f"{path}: results file not found") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not valid JSON ({e})") from None
+
+
+def read_per_image(folder: Path, metrics: dict) -> dict[str, np.ndarray]:
+    """The checked arrays of ``folder/per_image.npz``, which must belong with ``metrics``.
+
+    Loaded without pickle; refused (InputError naming the file) when it is missing,
+    corrupt, holds object arrays, has the wrong keys, shapes or dtypes, or does not match
+    ``metrics.json`` (recorded sha256, image count, summed results).
+    """
+    path = Path(folder) / "per_image.npz"
+    if not path.exists():
+        raise InputError(f"{path}: not found (compare needs the per_image.npz that `c2fbench eval --out` writes)")
+    from c2fbench.data.files import check_regular_file
+
+    check_regular_file(path, max_bytes=MAX_PER_IMAGE_BYTES, what="per_image.npz")
+    data = path.read_bytes()
+    recorded = _recorded_sha256(metrics, "per_image.npz")
+    if recorded is not None and recorded != hashlib.sha256(data).hexdigest():
+        raise InputError(f"{path}: does not belong with the metrics.json beside it (its sha256 differs from the one "
+                         f"metrics.json records); re-run `c2fbench eval --out`")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except Exception as e:  # zip, zlib, header and pickle errors alike mean "not a readable per_image.npz"
+        reason = "holds Python objects (refused: loading them could run code)" if "allow_pickle" in str(e) \
+            else f"corrupt or not an .npz file ({type(e).__name__})"
+        raise InputError(f"{path}: {reason}") from None
+    semantic = "confusion_matrix" in metrics
+    _check_arrays(path, arrays, metrics, semantic)
+    _check_sums(path, arrays, metrics, semantic)
+    return arrays
+
+
+def _recorded_sha256(metrics: dict, name: str) -> str | None:
+    """The sha256 metrics.json records for a sibling file; None in folders written before the record."""
+    entry = metrics.get("files", {}).get(name) if isinstance(metrics.get("files"), dict) else None
+    return entry.get("sha256") if isinstance(entry, dict) else None
+
+
+def _check_arrays(path: Path, arrays: dict, metrics: dict, semantic: bool) -> None:
+    need = ("ids", "confusion") if semantic else ("ids", "group", "J", "P")
+    missing = [k for k in need if k not in arrays]
+    if missing:
+        raise InputError(f"{path}: lacks the array {missing[0]!r} (expected {', '.join(need)})")
+    ids = arrays["ids"]
+    if ids.ndim != 1 or ids.dtype.kind != "U":
+        raise InputError(f"{path}: 'ids' must be a 1-D array of strings, found {ids.dtype} {ids.shape}")
+    n = len(ids)
+    if n != metrics.get("num_images"):
+        raise InputError(f"{path}: {n} images but metrics.json says {metrics.get('num_images')}; "
+                         f"the two files do not belong together")
+    if len(set(ids.tolist())) != n:
+        raise InputError(f"{path}: 'ids' lists some image twice")
+    if semantic:
+        c = metrics.get("num_classes")
+        m = arrays["confusion"]
+        if m.dtype.kind not in "iu" or m.shape != (n, c, c):
+            raise InputError(f"{path}: 'confusion' must be integer ({n}, {c}, {c}), found {m.dtype} {m.shape}")
+        if (m < 0).any():
+            raise InputError(f"{path}: 'confusion' holds negative counts")
+        return
+    k = len(metrics.get("classes") or ())
+    group = arrays["group"]
+    if group.dtype.kind not in "iu" or group.shape != (n,) or ((group < 0) | (group >= k)).any():
+        raise InputError(f"{path}: 'group' must be ({n},) class indices 0..{k - 1}, found {group.dtype} {group.shape}")
+    for key in ("J", "P"):
+        v = arrays[key]
+        if v.dtype.kind != "f" or v.shape != (n,):
+            raise InputError(f"{path}: {key!r} must be ({n},) floats, found {v.dtype} {v.shape}")
+        finite = v[~np.isnan(v)] if key == "J" else v
+        if np.isnan(finite).any() or (finite < 0).any() or (finite > 1).any():
+            raise InputError(f"{path}: {key!r} must lie in [0, 1]" + (" or be NaN" if key == "J" else ""))
+
+
+def _check_sums(path: Path, arrays: dict, metrics: dict, semantic: bool) -> None:
+    """The per-image results must add up to metrics.json's (folders written before the sha256 record)."""
+    try:
+        if semantic:
+            agrees = np.array_equal(arrays["confusion"].sum(axis=0), np.asarray(metrics["confusion_matrix"]))
+        else:
+            from c2fbench.metrics.foreground import foreground_scores
+
+            scores = foreground_scores(metrics["classes"], arrays["group"], arrays["J"], arrays["P"])
+            recorded = [(metrics["per_class"].get(name) or {}).get("J") for name in metrics["classes"]]
+            recorded = np.array([np.nan if v is None else v for v in recorded], dtype=np.float64)
+            agrees = np.allclose(scores.j, recorded, rtol=1e-9, atol=1e-9, equal_nan=True)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        raise InputError(f"{path.parent / 'metrics.json'}: not an eval's metrics.json (its scores could not be "
+                         f"read beside {path.name})") from None
+    if not agrees:
+        what = "confusion matrices do not sum to" if semantic else "J values do not average to"
+        raise InputError(f"{path}: its {what} the metrics.json beside it; the two files do not belong together "
+                         f"(re-run `c2fbench eval --out`)")

@@ -12,7 +12,10 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write compare.json here.")
 def compare(result_a, result_b, bootstrap, seed, out):
-    """Compare two `eval --out` folders of the same benchmark (A - B), paired over images."""
+    """Compare two `eval --out` folders of the same benchmark (A - B), paired over images.
+
+    A is RESULT_A, B is RESULT_B; both are named in the output.
+    """
     import json
 
     from rich.table import Table
@@ -22,6 +25,8 @@ def compare(result_a, result_b, bootstrap, seed, out):
     from c2fbench.report.compare import compare_results
 
     result = compare_results(result_a, result_b, n=bootstrap, seed=seed)
+    stdout.print(f"A = {result['a']}", markup=False, highlight=False, soft_wrap=True)
+    stdout.print(f"B = {result['b']}", markup=False, highlight=False, soft_wrap=True)
     table = Table(title=f"{result['benchmark']}: A - B per class (points)", show_edge=False)
     table.add_column("class")
     table.add_column("A - B", justify="right")

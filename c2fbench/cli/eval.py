@@ -17,9 +17,10 @@ from c2fbench.benchmarks import BENCHMARKS
               help="A checkpoint (.pt), ONNX file (.onnx) or TensorRT engine (.engine); "
                    "scored with the same evaluator as --predictions.")
 @click.option("--tta", is_flag=True, help="With --model: multi-scale and flip test-time augmentation.")
-@click.option("--device", default="cpu", show_default=True, help="With --model.")
+@click.option("--device", default="cpu", show_default=True, help="With --model: cpu, cuda or cuda:N.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Write metrics.json, per_image.npz, confusion.csv and confusion.png here.")
+              help="Write metrics.json, per_image.npz, confusion.csv and confusion.png here (a new folder, "
+                   "or an earlier eval's, replaced whole).")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               help="Resamples over images for a 95% interval of mIoU (or mean J).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
@@ -30,18 +31,28 @@ from c2fbench.benchmarks import BENCHMARKS
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: all CPUs).")
 def eval_command(benchmark, data_root, predictions, model, tta, device, out, bootstrap, threshold, resize_nearest,
                  no_figures, workers):
-    """Score predictions on BENCHMARK (voc-val, voc-train, mit-subset, mit-full)."""
-    from c2fbench.benchmarks import load_benchmark
+    """Score predictions on BENCHMARK (voc-val, voc-train, mit-subset, mit-full).
+
+    With --out, the folder is written as one unit: an earlier result there is replaced
+    whole, or left as it was if the run fails.
+    """
+    from c2fbench.benchmarks import check_model_classes, load_benchmark
     from c2fbench.console import progress, success, warn
     from c2fbench.errors import InputError
     from c2fbench.evaluator import PngPredictions, evaluate
     from c2fbench.report.terminal import print_metrics
-    from c2fbench.results import write_eval
+    from c2fbench.results import check_out_folder, write_eval
 
     if (predictions is None) == (model is None):
         raise InputError("give exactly one of --predictions DIR or --model FILE")
     if threshold is not None and (model is not None or not benchmark.startswith("mit")):
         raise InputError("--threshold applies to --predictions on the foreground benchmarks (mit-subset, mit-full)")
+    if model is not None or device != "cpu":
+        from c2fbench.devices import resolve_device
+
+        device = resolve_device(device)
+    if out is not None:
+        check_out_folder(out)
     bench = load_benchmark(benchmark, data_root)
     if bench.skipped:
         warn(f"{len(bench.skipped)} images have no ground truth and are not scored (first: {bench.skipped[0]})")
@@ -49,7 +60,9 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
         from c2fbench.inference import ModelPredictions
         from deploy.runtimes import load_runtime
 
-        source = ModelPredictions(load_runtime(model, device=device), tta=tta)
+        runtime = load_runtime(model, device=device)
+        check_model_classes(bench, runtime.classes, str(model))
+        source = ModelPredictions(runtime, tta=tta)
     else:
         source = PngPredictions(predictions, resize_nearest=resize_nearest, threshold=threshold)
     for message in source.check(bench):

@@ -1,6 +1,7 @@
 """``c2fbench compare``: the paired bootstrap against an explicit loop, limiting cases, bad input."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from click.testing import CliRunner
 from c2fbench.cli.main import cli
 from c2fbench.metrics.bootstrap import paired_bootstrap_miou
 from c2fbench.metrics.semantic import semantic_scores
-from report_helpers import scored
+from report_helpers import scored, scored_mit
 
 
 def test_paired_interval_matches_an_explicit_loop():
@@ -35,6 +36,8 @@ def test_a_result_against_itself_and_against_a_much_worse_one(voc_tree, tmp_path
     result = json.loads((tmp_path / "c2" / "compare.json").read_text())
     assert result["difference"] > 0 and result["excludes_zero"] and result["difference_ci95"][0] > 0
     assert "excludes 0" in diff.output
+    lines = diff.output.splitlines()
+    assert f"A = {good}" in lines and f"B = {bad}" in lines
 
 
 def test_different_benchmarks_or_images_are_refused(voc_tree, tmp_path):
@@ -44,9 +47,83 @@ def test_different_benchmarks_or_images_are_refused(voc_tree, tmp_path):
     (tmp_path / "other" / "metrics.json").write_text(json.dumps({**metrics, "benchmark": "voc-train"}))
     result = CliRunner().invoke(cli, ["compare", str(good), str(tmp_path / "other")])
     assert result.exit_code == 2 and "compare one benchmark" in result.output
-    npz = dict(np.load(good / "per_image.npz"))
-    (tmp_path / "fewer").mkdir()
-    (tmp_path / "fewer" / "metrics.json").write_text(json.dumps(metrics))
-    np.savez(tmp_path / "fewer" / "per_image.npz", ids=npz["ids"][:-1], confusion=npz["confusion"][:-1])
-    result = CliRunner().invoke(cli, ["compare", str(good), str(tmp_path / "fewer")])
+    _, voc_root, labels = voc_tree
+    (voc_root / "ImageSets/Segmentation/val.txt").write_text("".join(f"{i}\n" for i in list(labels)[:-1]))
+    fewer = scored(voc_tree, tmp_path, "fewer", 0.1, 1)
+    result = CliRunner().invoke(cli, ["compare", str(good), str(fewer)])
     assert result.exit_code == 2 and "1 ids in one only" in result.output
+
+
+def folder_copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["sha256-recorded", "older-folder"])
+def test_a_per_image_file_from_another_run_is_refused(voc_tree, tmp_path, recorded):
+    """The state a killed `eval --out` used to leave: an old metrics.json beside a new
+    per_image.npz. Refused by the recorded sha256, or (folders without it) by the sums."""
+    good = scored(voc_tree, tmp_path, "good", 0.1, 1)
+    other = scored(voc_tree, tmp_path, "other", 0.6, 2)
+    mixed = folder_copy(good, tmp_path / "mixed")
+    shutil.copy(other / "per_image.npz", mixed / "per_image.npz")
+    if not recorded:
+        metrics = json.loads((mixed / "metrics.json").read_text())
+        del metrics["files"]
+        (mixed / "metrics.json").write_text(json.dumps(metrics))
+    result = CliRunner().invoke(cli, ["compare", str(mixed), str(good)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and str(mixed / "per_image.npz") in lines[0], lines
+    assert ("does not belong" if recorded else "do not belong together") in lines[0]
+
+
+def _rewrite_npz(folder, **arrays):
+    """Replace per_image.npz and drop the recorded sha256, so that the contents are what is checked."""
+    with open(folder / "per_image.npz", "wb") as f:
+        np.savez(f, **arrays)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics.pop("files")
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("corrupt", "corrupt or not an .npz file"),
+    ("pickle", "holds Python objects"),
+    ("float", "'confusion' must be integer"),
+    ("shape", "'confusion' must be integer"),
+    ("no-ids", "lacks the array 'ids'"),
+])
+def test_unreadable_or_malformed_per_image_is_one_line_naming_the_file(voc_tree, tmp_path, kind, message):
+    good = scored(voc_tree, tmp_path, "good", 0.1, 1)
+    bad = folder_copy(good, tmp_path / "bad")
+    npz = dict(np.load(good / "per_image.npz"))
+    if kind == "corrupt":
+        _rewrite_npz(bad, **npz)
+        (bad / "per_image.npz").write_bytes((good / "per_image.npz").read_bytes()[:100])
+    elif kind == "pickle":
+        _rewrite_npz(bad, ids=npz["ids"].astype(object), confusion=npz["confusion"])
+    elif kind == "float":
+        _rewrite_npz(bad, ids=npz["ids"], confusion=npz["confusion"].astype(float))
+    elif kind == "shape":
+        _rewrite_npz(bad, ids=npz["ids"], confusion=npz["confusion"][:, :20, :20])
+    else:
+        _rewrite_npz(bad, confusion=npz["confusion"])
+    result = CliRunner().invoke(cli, ["compare", str(good), str(bad)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and str(bad / "per_image.npz") in lines[0] and message in lines[0], lines
+    assert "Traceback" not in result.output
+
+
+def test_mit_results_compare_paired_and_bracket_their_difference(mit_tree, tmp_path):
+    a = scored_mit(mit_tree, tmp_path, "a", 1)
+    b = scored_mit(mit_tree, tmp_path, "b", 2)
+    result = CliRunner().invoke(cli, ["compare", str(a), str(b), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    out = json.loads((tmp_path / "c" / "compare.json").read_text())
+    low, high = out["difference_ci95"]
+    ja, jb = (json.loads((f / "metrics.json").read_text())["mean_J"] for f in (a, b))
+    assert out["difference"] == pytest.approx(ja - jb)
+    assert low <= out["difference"] <= high
+    assert out["excludes_zero"] == (low > 0 or high < 0)

@@ -1,0 +1,201 @@
+"""``c2fbench eval`` through click's CliRunner: the --out folder written as one unit, model
+and device refusals, MIT masks saved by matplotlib, and split files with unsafe ids."""
+
+import errno
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from test_eval_cli import assert_refused, run, write_predictions
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def leftovers(parent):
+    return sorted(p.name for p in parent.iterdir() if ".staging-" in p.name or ".old-" in p.name)
+
+
+@pytest.fixture
+def earlier_result(voc_tree, tmp_path):
+    """An `eval voc-val --out O` folder of good predictions, and a second, worse prediction folder."""
+    data_root, _, labels = voc_tree
+    write_predictions(tmp_path / "good", labels, corrupt_rate=0.1, seed=1)
+    write_predictions(tmp_path / "bad", labels, corrupt_rate=0.7, seed=2)
+    out = tmp_path / "O"
+    first = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "good", "--out", out)
+    assert first.exit_code == 0, first.output
+    return data_root, out
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 4])
+def test_a_failed_write_leaves_the_earlier_result_untouched(earlier_result, tmp_path, monkeypatch, fail_at):
+    """The disk fills up while writing the fail_at-th file: O keeps its earlier files, byte for
+    byte, and no staging folder is left beside it."""
+    import c2fbench.results as results
+
+    data_root, out = earlier_result
+    before = snapshot(out)
+    real = results.atomic_write_bytes
+    calls = []
+
+    def full_disk(path, data):
+        calls.append(path)
+        if len(calls) == fail_at:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, data)
+
+    monkeypatch.setattr(results, "atomic_write_bytes", full_disk)
+    r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "bad", "--out", out)
+    assert r.exit_code == 2 and "No space left on device" in r.output and "left as it was" in r.output, r.output
+    assert len(calls) == fail_at
+    assert snapshot(out) == before
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
+def test_a_new_result_replaces_the_folder_as_a_whole(earlier_result, tmp_path, monkeypatch, exchange):
+    import c2fbench.results as results
+
+    if not exchange:  # the path taken where renameat2 is not offered
+        monkeypatch.setattr(results, "_exchange", lambda a, b: False)
+    data_root, out = earlier_result
+    before = json.loads((out / "metrics.json").read_text())
+    old_umask = os.umask(0o027)
+    try:
+        r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "bad", "--out", out,
+                "--no-figures")
+    finally:
+        os.umask(old_umask)
+    assert r.exit_code == 0, r.output
+    after = json.loads((out / "metrics.json").read_text())
+    assert after["mIoU"] < before["mIoU"]
+    assert sorted(p.name for p in out.iterdir()) == ["confusion.csv", "metrics.json", "per_image.npz"]
+    assert (out.stat().st_mode & 0o777) == 0o750  # mkdir's mode under the umask, not mkdtemp's 0700
+    assert leftovers(tmp_path) == []
+    # the files belong together: the recorded hash is the file's, and compare accepts the pair
+    import hashlib
+
+    assert after["files"]["per_image.npz"]["sha256"] == hashlib.sha256((out / "per_image.npz").read_bytes()).hexdigest()
+    assert run("compare", out, out).exit_code == 0
+
+
+def test_out_folder_holding_other_files_is_refused_before_scoring(voc_tree, tmp_path):
+    data_root, _, labels = voc_tree
+    write_predictions(tmp_path / "pred", labels)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "pred", "--out", out)
+    assert_refused(r, out, str(out), "notes.txt", "new or empty folder")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+# ---- models and devices ----
+
+@pytest.fixture(scope="module")
+def semantic_checkpoint(tmp_path_factory):
+    """A 21-class VOC model (untrained): the wrong kind of model for the foreground benchmarks."""
+    from c2fbench.models import deeplab_v2_vgg_lite, save_checkpoint
+    from c2fbench.data.voc import VOC_CLASSES
+
+    path = tmp_path_factory.mktemp("ckpt") / "voc.pt"
+    save_checkpoint(path, deeplab_v2_vgg_lite(num_classes=21), arch="deeplab_v2_vgg_lite",
+                    kwargs={"num_classes": 21}, classes=list(VOC_CLASSES))
+    return path
+
+
+@pytest.fixture(scope="module")
+def foreground_checkpoint(tmp_path_factory):
+    from c2fbench.models import fpn_mobilenet, save_checkpoint
+
+    path = tmp_path_factory.mktemp("ckpt") / "fg.pt"
+    save_checkpoint(path, fpn_mobilenet(), arch="fpn_mobilenet", kwargs={}, classes=["foreground"])
+    return path
+
+
+@pytest.mark.parametrize("benchmark", ["mit-subset", "mit-full"])
+def test_mit_refuses_a_semantic_model(mit_tree, tmp_path, semantic_checkpoint, benchmark):
+    data_root, _ = mit_tree
+    r = run("eval", benchmark, "--data-root", data_root, "--model", semantic_checkpoint, "--out", tmp_path / "o")
+    assert_refused(r, tmp_path / "o", "voc.pt", "21 classes", "foreground model")
+    assert not (tmp_path / "o").exists()
+
+
+def test_mit_scores_a_foreground_model(mit_tree, tmp_path, foreground_checkpoint):
+    data_root, _ = mit_tree
+    r = run("eval", "mit-subset", "--data-root", data_root, "--model", foreground_checkpoint, "--out", tmp_path / "o")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["per_class"]["Car"]["num_images"] == 3
+
+
+@pytest.mark.parametrize("device, message", [("gpu", "expected cpu, cuda or cuda:N"),
+                                             ("cuda", "CUDA is not available")])
+def test_device_is_checked(mit_tree, tmp_path, foreground_checkpoint, device, message):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    data_root, _ = mit_tree
+    r = run("eval", "mit-subset", "--data-root", data_root, "--model", foreground_checkpoint, "--device", device,
+            "--out", tmp_path / "o")
+    assert_refused(r, tmp_path / "o", f"--device {device}", message)
+    assert not (tmp_path / "o").exists()
+
+
+# ---- MIT masks saved by matplotlib ----
+
+def test_mit_perfect_masks_saved_by_matplotlib_score_100(mit_tree, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data_root, masks = mit_tree
+    for image_id, mask in masks.items():
+        (tmp_path / "pred" / image_id).parent.mkdir(parents=True, exist_ok=True)
+        plt.imsave(tmp_path / "pred" / f"{image_id}.png", mask, cmap="gray")
+    r = run("eval", "mit-subset", "--data-root", data_root, "--predictions", tmp_path / "pred", "--out", tmp_path / "o")
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["mean_J"] == 100 and metrics["mean_P"] == 100
+    # the default colormap (purple background) is refused, not scored as all foreground
+    first = "Airplane100/0001"
+    plt.imsave(tmp_path / "pred" / f"{first}.png", masks[first])
+    r = run("eval", "mit-subset", "--data-root", data_root, "--predictions", tmp_path / "pred", "--out", tmp_path / "v")
+    assert_refused(r, tmp_path / "v", f"{first}.png", "colormap")
+
+
+# ---- split files ----
+
+@pytest.mark.parametrize("bad", ["../../outside", "/etc/hostname"])
+def test_split_ids_outside_the_roots_are_refused(voc_tree, tmp_path, bad):
+    data_root, voc_root, labels = voc_tree
+    write_predictions(tmp_path / "pred", labels)
+    (voc_root / "ImageSets/Segmentation/val.txt").write_text("\n".join([*labels, bad]) + "\n")
+    r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "pred", "--out", tmp_path / "o")
+    assert_refused(r, tmp_path / "o", "val.txt", "line 6", "not an image id")
+
+
+def test_split_with_bom_scores_like_without(voc_tree, tmp_path):
+    data_root, voc_root, labels = voc_tree
+    write_predictions(tmp_path / "pred", labels)
+    args = ("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "pred", "--no-figures")
+    plain = run(*args, "--out", tmp_path / "plain")
+    split = voc_root / "ImageSets/Segmentation/val.txt"
+    split.write_bytes(b"\xef\xbb\xbf" + split.read_bytes())
+    bom = run(*args, "--out", tmp_path / "bom")
+    assert plain.exit_code == 0 and bom.exit_code == 0, bom.output
+    read = [json.loads((tmp_path / f / "metrics.json").read_text()) for f in ("plain", "bom")]
+    assert read[0]["confusion_matrix"] == read[1]["confusion_matrix"] and read[1]["num_images"] == len(labels)
+
+
+def test_split_with_a_latin1_byte_is_one_line(voc_tree, tmp_path):
+    data_root, voc_root, labels = voc_tree
+    (voc_root / "ImageSets/Segmentation/val.txt").write_bytes("\n".join(labels).encode() + b"\nd\xe9j\xe0\n")
+    r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path, "--out", tmp_path / "o")
+    assert_refused(r, tmp_path / "o", "val.txt", "line 6 is not UTF-8")
