@@ -26,11 +26,13 @@ ways to count such a class, and the one taken:
   artefact: the resamples that do draw it carry its variability.
 
 The percentile interval then brackets the point estimate whenever at least 2.5% of the
-resamples fall on each side of it or on it. For 2 to 5 images this always holds in
-distribution: the identity resample alone has probability N!/N^N >= 3.8%, and each
-class's IoU over the resample is a ratio of sums (a mediant) that lies between the
-images' own ratios. ``tests/metrics/test_bootstrap_coverage.py`` checks it on many small
-random splits with rare classes, against the old rule that fails there.
+resamples fall on each side of it or on it. For up to 5 images this holds with exact
+bootstrap probabilities: the resample that draws each image once has probability
+N!/N^N >= 3.8% and returns the point estimate itself. Beyond that the fixed class set
+leaves only each class's ratio of summed counts to vary, which resampling spreads around
+the point estimate instead of shifting it. ``tests/metrics/test_bootstrap_coverage.py``
+checks the bracket on many random splits of 2 to 8 images with rare classes, where the
+old rule fails.
 
 **Percentile, basic or BCa.** The percentile interval (used here, as in most evaluation
 toolkits that report intervals) stays inside [0, 100] and is invariant to monotone
@@ -49,7 +51,11 @@ interval is kept.
 **Batches.** Resamples are drawn ``_BATCH`` at a time, so memory is bounded whatever
 ``n``: each batch draws a (batch, items) array of image indices from the generator, and
 that batch structure is part of the stream (a second implementation reproduces a
-seed's interval by drawing the same batches, see the tests).
+seed's interval by drawing the same batches, see the tests). It cannot reproduce the
+unbatched draws of one big call: numpy's bounded integers use 32-bit halves of 64-bit
+words buffered within a call, so the same count split over calls is another stream. The
+mean-J intervals of a given seed therefore moved slightly when their resamples were
+batched (as the mIoU ones were from the start).
 
 MIT's mean J has no class-set issue: each class's scored images are resampled within the
 class (stratified), so every class with a scored image keeps at least one in every

@@ -127,3 +127,20 @@ def test_mit_results_compare_paired_and_bracket_their_difference(mit_tree, tmp_p
     assert out["difference"] == pytest.approx(ja - jb)
     assert low <= out["difference"] <= high
     assert out["excludes_zero"] == (low > 0 or high < 0)
+
+
+def test_report_paired_rows_bracket_their_difference_and_say_excludes_zero_from_the_interval(voc_tree, tmp_path):
+    from c2fbench.report.document import Table
+    from c2fbench.report.inputs import load_inputs
+    from c2fbench.report.paired import paired_section
+
+    folders = [scored(voc_tree, tmp_path, name, rate, seed) for name, rate, seed in
+               [("a", 0.1, 1), ("b", 0.15, 2), ("c", 0.8, 3)]]
+    (section,) = paired_section(load_inputs([f"{f.parent.name}={f}" for f in folders]), resamples=300)
+    (table,) = [block for block in section.blocks if isinstance(block, Table)]
+    assert len(table.rows) == 3
+    for row in table.rows:
+        difference = float(row[6])
+        low, high = (float(v) for v in row[7].strip("[]").split(","))
+        assert low - 0.005 <= difference <= high + 0.005  # two decimals as printed
+        assert row[8] == ("yes" if low > 0 or high < 0 else "no")
