@@ -179,6 +179,18 @@ def claim_options(out: Path, given: dict) -> None:
 
 # -- lock -------------------------------------------------------------------------------------
 
+_held: set[int] = set()  # descriptors of the locks this process holds
+
+
+def close_inherited_locks() -> None:
+    """In a forked worker: close the lock descriptors inherited from the parent, so that
+    a worker outliving a killed parent does not keep the shard locked."""
+    for fd in list(_held):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
+
 @contextlib.contextmanager
 def shard_lock(out: Path, shard) -> Iterator[None]:
     """Hold ``out/.lock[-K-of-N]`` with ``flock`` for the block; InputError naming the
@@ -200,8 +212,10 @@ def shard_lock(out: Path, shard) -> Iterator[None]:
                              f"wait for it to finish or give this one another --shard or --out") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _held.add(fd)
         yield
     finally:
+        _held.discard(fd)
         os.close(fd)  # releases the lock
 
 

@@ -150,6 +150,9 @@ def _init_worker(job: Job) -> None:
     global _job
     import cv2
 
+    from c2fbench.masks.record import close_inherited_locks
+
+    close_inherited_locks()
     cv2.setNumThreads(1)
     _job = job
 

@@ -1,6 +1,7 @@
 """Masks output folders stay honest across reruns: options recorded and enforced, events
 journaled through a SIGKILL, one live run per shard, failures listed, bad shards refused."""
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -235,6 +236,42 @@ def test_a_second_run_of_a_locked_shard_is_refused_and_deletes_nothing(images, t
     os.utime(in_flight, (0, 0))  # now stale: nobody has written it for long
     (out / f"{WNID}/{WNID}_0.png").unlink()
     assert run(*common).exit_code == 0 and not in_flight.exists()
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenFilesJob:
+    """Writes, as each image's output, the files its worker process holds open."""
+
+    out: object
+    name: str = "open files"
+
+    def outputs(self, image_id):
+        return [self.out / f"{image_id}.txt"]
+
+    def process(self, image_id):
+        from c2fbench.data.atomic import atomic_write_text
+        from c2fbench.masks.runner import ItemResult
+
+        fds = "/proc/self/fd"
+        held = []
+        for fd in os.listdir(fds):
+            try:
+                held.append(os.readlink(f"{fds}/{fd}"))
+            except OSError:
+                continue
+        atomic_write_text(self.outputs(image_id)[0], "\n".join(held))
+        return ItemResult(image_id, "done")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_workers_do_not_hold_the_shard_lock(tmp_path):
+    from c2fbench.masks.runner import run_job
+
+    out = tmp_path / "out"
+    run_job(OpenFilesJob(out), ["a", "b", "c", "d"], out=out, workers=2)
+    for image_id in "abcd":
+        held = (out / f"{image_id}.txt").read_text().splitlines()
+        assert held and not [path for path in held if path.endswith("/.lock")], held
 
 
 # -- items 6 and 7: empty, special and bomb files ---------------------------------------------
