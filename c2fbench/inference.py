@@ -268,8 +268,9 @@ def prediction_inputs(images: Path) -> tuple[list[str], list[Path], list[str]]:
     from c2fbench.data.images import find_image, list_images
 
     ids = list_images(images)
-    skipped = [i for i in ids if any(part.lower() in GROUND_TRUTH_FOLDERS for part in i.split("/")[:-1])]
-    ids = [i for i in ids if i not in set(skipped)]
+    in_ground_truth = [any(part.lower() in GROUND_TRUTH_FOLDERS for part in i.split("/")[:-1]) for i in ids]
+    skipped = [i for i, gt in zip(ids, in_ground_truth) if gt]
+    ids = [i for i, gt in zip(ids, in_ground_truth) if not gt]
     if not ids:
         raise InputError(f"{images}: only ground-truth masks found (GroundTruth folders); "
                          "--images takes the folder of images")

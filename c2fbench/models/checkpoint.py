@@ -58,6 +58,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, arch: str, kwa
     if "num_classes" not in kwargs and hasattr(model, "num_classes"):
         kwargs["num_classes"] = int(model.num_classes)
     classes = [str(c) for c in classes]
+    try:
+        check_class_names(classes, where="")
+    except InputError as e:  # a programming error here, as every bad argument of this function
+        raise ValueError(str(e)) from None
     if "num_classes" in kwargs and len(classes) != kwargs["num_classes"]:
         raise ValueError(f"{len(classes)} class names for a model with num_classes={kwargs['num_classes']}")
     normalization = check_normalization(normalization or {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}, where="",
@@ -124,7 +128,7 @@ def _build(path: Path, arch: str, kwargs: dict) -> nn.Module:
         return build_model(arch, **kwargs)
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
-    except (ValueError, IndexError) as e:  # a builder refusing its arguments (rates, widths, ...)
+    except (ValueError, IndexError, RuntimeError) as e:  # a builder refusing its arguments (rates, sizes, ...)
         raise InputError(f"{path}: bad arguments for model {arch!r}: {e}") from None
 
 
