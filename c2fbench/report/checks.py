@@ -263,11 +263,12 @@ def check_round(line: dict, where: Where) -> None:
     """One line of a run's ``metrics.jsonl`` (validation result as in eval's metrics.json)."""
     count(field(line, "round", where), where, "round", high=1_000_000)
 
-    def losses(value, w, k):
+    def losses(value, w, k):  # not shown; a diverged round's NaN loss is a fact, not a malformed file
         if not isinstance(value, list) or len(value) > MAX_ENTRIES:
             w.bad(k, value, "a list of numbers")
         for i, v in enumerate(value):
-            real(v, w, f"{k}[{i}]")
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                w.bad(f"{k}[{i}]", v, "a number")
 
     optional(line, where, {
         "losses": losses, "predictions": obj, "val": lambda v, w, k: check_metrics(v, w, k),

@@ -23,6 +23,7 @@ from c2fbench.data.atomic import atomic_write_bytes
 DPI = 110
 MAX_WIDTH_IN = 9.6  # 1056 px at DPI: fits the HTML page's 1068 px column unscaled
 SMALL = 7  # pt, the smallest text in any figure: 10.7 px at DPI
+TOO_SHORT = 1.0  # points on a 0-100 axis: a bar under it is labelled with its value
 
 
 def _pyplot():
@@ -121,9 +122,10 @@ def leaderboard_png(rows: list[dict], *, metric: str = "val mIoU (%)") -> bytes:
 
 
 def per_class_png(classes, series: dict[str, list], *, ylabel: str = "IoU (%)", title: str = "") -> bytes:
-    """Grouped bars: one group per class, one bar per series, the first series grey. A bar at
-    0 is marked "0" so that it is not taken for a missing one; a missing value (None: a class
-    absent from ground truth and prediction) is marked "n/a"."""
+    """Grouped bars: one group per class, one bar per series, the first series grey. A bar too
+    short to see (under 1 point, 3 px) is labelled with its value ("0.0") so that it is not
+    taken for a missing one; a missing value (None: a class absent from ground truth and
+    prediction) is marked "n/a"."""
     n, k = len(classes), max(1, len(series))
     width = 0.8 / k
     colours = ["#7f7f7f", *(f"C{j}" for j in range(k))]
@@ -134,8 +136,8 @@ def per_class_png(classes, series: dict[str, list], *, ylabel: str = "IoU (%)", 
             shown = [(x, v) for x, v in zip(xs, values) if v is not None]
             ax.bar([x for x, _ in shown], [v for _, v in shown], width, label=_literal(name), color=colours[i])
             for x, v in zip(xs, values):
-                if v is None or v == 0:
-                    ax.text(x, 1, "n/a" if v is None else "0", rotation=90, ha="center", va="bottom",
+                if v is None or v < TOO_SHORT:
+                    ax.text(x, 1, "n/a" if v is None else f"{v:.1f}", rotation=90, ha="center", va="bottom",
                             fontsize=SMALL, color="#555555" if v is None else colours[i])
         labels = [_literal(c) for c in classes]
         if n > 6:
