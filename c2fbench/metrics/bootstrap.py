@@ -49,13 +49,12 @@ bias is that of a ratio estimator, small next to the spread over images, so the 
 interval is kept.
 
 **Batches.** Resamples are drawn ``_BATCH`` at a time, so memory is bounded whatever
-``n``: each batch draws a (batch, items) array of image indices from the generator, and
-that batch structure is part of the stream (a second implementation reproduces a
-seed's interval by drawing the same batches, see the tests). It cannot reproduce the
-unbatched draws of one big call: numpy's bounded integers use 32-bit halves of 64-bit
-words buffered within a call, so the same count split over calls is another stream. The
-mean-J intervals of a given seed therefore moved slightly when their resamples were
-batched (as the mIoU ones were from the start).
+``n`` (10,000 mean-J resamples over Object Discovery's full folders once held 659 MB).
+The stream does not depend on the batching: numpy's bit generator keeps any buffered
+half-word in its own state, so drawing a (n, items) array of indices in row batches gives
+the same indices as one call, and the intervals equal those of the unbatched code for the
+same seed (checked against a one-call reference in the tests). Mean J draws class by
+class in index order, each class's resamples in batches.
 
 MIT's mean J has no class-set issue: each class's scored images are resampled within the
 class (stratified), so every class with a scored image keeps at least one in every
