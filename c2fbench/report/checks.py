@@ -11,14 +11,10 @@ lists have the length and element type the contract gives them.
 from __future__ import annotations
 
 import math
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-import numpy as np
-
-from c2fbench.data.files import check_regular_file
 from c2fbench.data.mit import MIT_CLASSES
 from c2fbench.errors import InputError
 
@@ -26,7 +22,6 @@ MAX_COUNT = 2**63 - 1  # numpy int64, the dtype of eval's confusion matrices
 MAX_CLASSES = 1000
 MAX_TEXT = 4096  # characters in a name, path or version string
 MAX_ENTRIES = 100_000  # latency entries, losses per round
-MAX_PER_IMAGE_BYTES = 2 << 30  # uncompressed per_image.npz; VOC val is 5 MB, COCO val about 260 MB
 _MISSING = object()
 
 
@@ -188,7 +183,8 @@ def check_foreground(data: dict, where: Where) -> None:
     if benchmark.startswith("mit-"):
         missing = [c for c in MIT_CLASSES if c not in per_class]
         if missing:
-            where.fail("per_class", f"lacks {', '.join(missing)} (an Object Discovery result has {', '.join(MIT_CLASSES)})")
+            where.fail("per_class", f"lacks {', '.join(missing)} "
+                                    f"(an Object Discovery result has {', '.join(MIT_CLASSES)})")
     if "classes" in data:
         names(data["classes"], where, "classes")
         if data["classes"] != list(per_class):
@@ -285,51 +281,3 @@ def check_config(config, where: Where) -> None:
         "rounds": lambda v, w, k: count(v, w, k, low=1, high=1_000_000), "arch": text,
         "val_root": lambda v, w, k: text(v, w, k, nullable=True),
         "refine_grabcut": flag, "enhance_initial": flag, "initial_boxes": flag})
-
-
-# --- per_image.npz -------------------------------------------------------------------------
-
-def check_per_image(path: Path, metrics: dict) -> None:
-    """``per_image.npz`` beside an eval's metrics.json: plain arrays (no pickles) whose shapes
-    agree with the metrics (``ids`` (N,), and ``confusion`` (N, C, C) counts, or ``group``,
-    ``J``, ``P`` (N,) with J and P in [0, 1] or NaN)."""
-    check_regular_file(path, max_bytes=MAX_PER_IMAGE_BYTES, what="per_image.npz")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_PER_IMAGE_BYTES:
-                raise InputError(f"{path}: unpacks to more than {MAX_PER_IMAGE_BYTES >> 30} GiB")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except InputError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise InputError(f"{path}: not a readable per_image.npz ({str(e)[:120]})") from None
-    wanted = ("ids", "confusion") if "per_class_iou" in metrics else ("ids", "group", "J", "P")
-    missing = [key for key in wanted if key not in arrays]
-    if missing:
-        raise InputError(f"{path}: lacks the arrays {', '.join(missing)}")
-    ids = arrays["ids"]
-    if ids.ndim != 1 or ids.dtype.kind not in "U":
-        raise InputError(f"{path}: ids is {ids.dtype} {ids.shape}, not a list of image ids")
-    n = len(ids)
-    if "num_images" in metrics and metrics["num_images"] != n:
-        raise InputError(f"{path}: {n} images, but its metrics.json says num_images = {metrics['num_images']}")
-    if "per_class_iou" in metrics:
-        c = len(metrics["classes"])
-        confusion = arrays["confusion"]
-        if confusion.shape != (n, c, c) or confusion.dtype.kind not in "iu":
-            raise InputError(f"{path}: confusion is {confusion.dtype} {confusion.shape}, not ({n}, {c}, {c}) integers")
-        if (confusion < 0).any():
-            raise InputError(f"{path}: confusion holds negative counts")
-        return
-    for key in ("group", "J", "P"):
-        a = arrays[key]
-        if a.shape != (n,) or a.dtype.kind not in ("iu" if key == "group" else "f"):
-            raise InputError(f"{path}: {key} is {a.dtype} {a.shape}, not ({n},) "
-                             + ("integers" if key == "group" else "numbers"))
-    if ((arrays["group"] < 0) | (arrays["group"] >= len(metrics["per_class"]))).any():
-        raise InputError(f"{path}: group holds class indices outside 0 to {len(metrics['per_class']) - 1}")
-    for key in ("J", "P"):
-        a = arrays[key][~np.isnan(arrays[key])]
-        if ((a < 0) | (a > 1)).any():
-            raise InputError(f"{path}: {key} holds values outside [0, 1]")
