@@ -30,8 +30,10 @@ def validate(tables: dict) -> None:
     """Raise InputError if a table is malformed: values outside [0, 100], Table III's classes
     not the 20 VOC object classes, or its mIoU inconsistent with a background IoU in [0, 100]."""
     def percent(value, where):
-        if value is not None and not 0 <= value <= 100:
-            raise InputError(f"{TABLES_FILE}: {where} = {value} is not a percentage")
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise InputError(f"{TABLES_FILE}: {where} = {value!r} is not a percentage")
 
     for row in tables["table1_mask_types"]["rows"]:
         percent(row["val_mIoU"], f"table I {row['mask']}")

@@ -57,3 +57,17 @@ def test_table_iv_averages_match_their_classes_except_the_documented_misprints()
     assert dfpn["subset"]["Average"] - fpn["subset"]["Average"] == pytest.approx(2.57)
     assert dfpn["full"]["Average"] - fpn["full"]["Average"] == pytest.approx(2.29)
     assert table4["images"]["subset"] == {"Airplane": 82, "Car": 89, "Horse": 93}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "61.9", True, 100.5])
+def test_a_malformed_published_value_is_refused(value):
+    import copy
+
+    from c2fbench.errors import InputError
+    from c2fbench.leaderboard import validate
+
+    tables = copy.deepcopy(paper_tables())
+    validate(tables)  # the shipped tables pass
+    tables["table2_voc2012"]["rows"][0]["val_mIoU"] = value
+    with pytest.raises(InputError, match="table II"):
+        validate(tables)
