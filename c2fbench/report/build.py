@@ -58,8 +58,9 @@ def write_report(doc: Document, out: Path) -> list[Path]:
     """
     out = Path(out)
     check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    target = Path(os.path.abspath(out))  # "." or "a/.." has no name to stage beside
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         os.chmod(staging, default_mode(folder=True))  # mkdtemp's 0700 would outlive the swap
         (staging / "figures").mkdir()
@@ -68,7 +69,7 @@ def write_report(doc: Document, out: Path) -> list[Path]:
         _write(staging / "report.md", to_markdown(doc).encode())
         _write(staging / "report.html", to_html(doc).encode())
         _fsync(staging)
-        _swap(staging, out)
+        _swap(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -79,6 +80,10 @@ REPORT_FILES = {"report.md", "report.html", "figures"}
 
 
 def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that is not a folder for a report: a file, the root, or a folder
+    that holds anything but an earlier report."""
+    if not Path(os.path.abspath(out)).name:
+        raise InputError(f"{out}: the root folder cannot hold a report; give --out a folder")
     if not out.exists() and not out.is_symlink():
         return
     if out.is_symlink() or not out.is_dir():
