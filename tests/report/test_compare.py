@@ -144,3 +144,13 @@ def test_report_paired_rows_bracket_their_difference_and_say_excludes_zero_from_
         low, high = (float(v) for v in row[7].strip("[]").split(","))
         assert low - 0.005 <= difference <= high + 0.005  # two decimals as printed
         assert row[8] == ("yes" if low > 0 or high < 0 else "no")
+
+
+def test_a_folder_written_before_the_sha256_record_is_still_compared(voc_tree, tmp_path):
+    good = scored(voc_tree, tmp_path, "good", 0.1, 1)
+    older = folder_copy(good, tmp_path / "older")
+    metrics = json.loads((older / "metrics.json").read_text())
+    del metrics["files"]
+    (older / "metrics.json").write_text(json.dumps(metrics))
+    result = CliRunner().invoke(cli, ["compare", str(older), str(good)])
+    assert result.exit_code == 0, result.output
