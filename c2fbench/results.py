@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +41,15 @@ from c2fbench.data.atomic import atomic_write_bytes, default_mode
 from c2fbench.errors import InputError
 
 OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png")
-MAX_PER_IMAGE_BYTES = 1 << 30
+MAX_PER_IMAGE_BYTES = 2 << 30  # per_image.npz, on disk and unpacked; VOC val is 5 MB, COCO val about 260 MB
 
 
 def check_out_folder(out: Path) -> None:
     """Refuse an ``--out`` that eval could not replace as a whole: a file, or a folder
     holding anything but an earlier eval's files. Called before scoring starts."""
     out = Path(out)
+    if not Path(os.path.abspath(out)).name:
+        raise InputError(f"{out}: the root folder cannot hold eval results; give --out a folder")
     if not out.exists():
         if out.is_symlink():
             raise InputError(f"{out}: a broken link; expected a new folder or an eval results folder")
@@ -55,6 +58,11 @@ def check_out_folder(out: Path) -> None:
         raise InputError(f"{out}: exists and is not a folder (expected a new folder or an eval results folder)")
     if out.is_symlink():
         raise InputError(f"{out}: a link to a folder; eval replaces its output folder as a whole, give the folder")
+    with contextlib.suppress(OSError):  # the process's folder would be swapped away under it
+        here, target = Path.cwd().resolve(), out.resolve()
+        if here == target or target in here.parents:
+            raise InputError(f"{out}: is the current folder or holds it; eval replaces its output folder as a "
+                             f"whole, so give a folder elsewhere")
     foreign = sorted(n for n in os.listdir(out) if n not in OUTPUT_FILES and not _atomic_leftover(n))
     if foreign:
         raise InputError(f"{out}: holds {len(foreign)} entries that are not eval results (first: {foreign[0]}); "
@@ -69,8 +77,8 @@ def _atomic_leftover(name: str) -> bool:
 def write_eval(out: Path, result, *, figures: bool = True) -> list[Path]:
     """Write an :class:`~c2fbench.evaluator.EvalResult` into ``out`` as one unit; returns
     the paths written. On any failure ``out`` is left as it was."""
-    out = Path(out)
     check_out_folder(out)
+    out = Path(os.path.abspath(out))  # "." or "a/.." has no name to stage beside
     files = _render(result, figures=figures)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
@@ -188,8 +196,13 @@ def read_per_image(folder: Path, metrics: dict) -> dict[str, np.ndarray]:
         raise InputError(f"{path}: does not belong with the metrics.json beside it (its sha256 differs from the one "
                          f"metrics.json records); re-run `c2fbench eval --out`")
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_PER_IMAGE_BYTES:
+                raise InputError(f"{path}: unpacks to more than {MAX_PER_IMAGE_BYTES >> 30} GiB")
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
+    except InputError:
+        raise
     except Exception as e:  # zip, zlib, header and pickle errors alike mean "not a readable per_image.npz"
         reason = "holds Python objects (refused: loading them could run code)" if "allow_pickle" in str(e) \
             else f"corrupt or not an .npz file ({type(e).__name__})"

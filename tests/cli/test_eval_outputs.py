@@ -199,3 +199,21 @@ def test_split_with_a_latin1_byte_is_one_line(voc_tree, tmp_path):
     (voc_root / "ImageSets/Segmentation/val.txt").write_bytes("\n".join(labels).encode() + b"\nd\xe9j\xe0\n")
     r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path, "--out", tmp_path / "o")
     assert_refused(r, tmp_path / "o", "val.txt", "line 6 is not UTF-8")
+
+
+def test_out_dot_is_written_beside_its_absolute_path_or_refused_as_the_current_folder(earlier_result, tmp_path,
+                                                                                       monkeypatch):
+    data_root, out = earlier_result
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "bad", "--out", "../O/..")
+    assert_refused(r, tmp_path, "is the current folder or holds it")  # "../O/.." is tmp_path, above the cwd
+    before = snapshot(out)
+    r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "bad", "--out", "../O/../O",
+            "--no-figures")
+    assert r.exit_code == 0, r.output
+    assert snapshot(out) != before and sorted(snapshot(out)) == ["confusion.csv", "metrics.json", "per_image.npz"]
+    assert leftovers(tmp_path) == [] and sorted(p.name for p in (tmp_path / "sub").iterdir()) == []
+    monkeypatch.chdir(out)
+    r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "bad", "--out", ".")
+    assert_refused(r, tmp_path / "nowhere", "is the current folder or holds it")
