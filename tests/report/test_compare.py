@@ -154,3 +154,13 @@ def test_a_folder_written_before_the_sha256_record_is_still_compared(voc_tree, t
     (older / "metrics.json").write_text(json.dumps(metrics))
     result = CliRunner().invoke(cli, ["compare", str(older), str(good)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_per_image_file_that_unpacks_too_large_is_refused_before_loading(voc_tree, tmp_path, monkeypatch):
+    import c2fbench.results as results
+
+    good = scored(voc_tree, tmp_path, "good", 0.1, 1)
+    unpacked = sum(len(v.tobytes()) for v in np.load(good / "per_image.npz").values())
+    monkeypatch.setattr(results, "MAX_PER_IMAGE_BYTES", unpacked // 2)
+    result = CliRunner().invoke(cli, ["compare", str(good), str(good)])
+    assert result.exit_code == 2 and "unpacks to more than" in result.output, result.output
