@@ -1,6 +1,6 @@
 """The results a report is built from, read and checked before anything is written
 (every field the report reads: :mod:`c2fbench.report.checks`; the ``per_image.npz`` beside
-an eval's metrics.json, which the paired section reads, here).
+an eval's metrics.json, which the paired section reads: :func:`c2fbench.results.read_per_image`).
 
 A RESULT argument is a file or a folder, optionally named ``LABEL=PATH`` (the label is the
 row's name in the tables; by default the folder's name). What it holds decides its kind:
@@ -14,20 +14,17 @@ row's name in the tables; by default the folder's name). What it holds decides i
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from c2fbench.data.files import check_regular_file
 from c2fbench.errors import InputError
 from c2fbench.report.checks import (Where, check_config, check_foreground, check_parity, check_profile,
                                     check_round, check_semantic)
+from c2fbench.results import read_per_image
 
 FOLDER_FILES = ("metrics.json", "metrics.jsonl", "profile.json", "parity.json")
 MAX_JSON_BYTES = 256 << 20  # a results file; a VOC metrics.json is about 10 kB
-MAX_PER_IMAGE_BYTES = 2 << 30  # uncompressed per_image.npz; VOC val is 5 MB, COCO val about 260 MB
 
 
 @dataclass(frozen=True)
@@ -90,8 +87,8 @@ def _load_file(path: Path, label: str) -> ReportInput:
     if "per_class_iou" in data or "per_class" in data:
         kind = "semantic" if "per_class_iou" in data else "foreground"
         (check_semantic if kind == "semantic" else check_foreground)(data, where)
-        if (path.parent / "per_image.npz").is_file():  # read by the paired section
-            check_per_image(path.parent / "per_image.npz", data)
+        if (path.parent / "per_image.npz").is_file():  # the paired section reads it: refused now if bad
+            read_per_image(path.parent, data)
         return ReportInput(kind, label, path, data)
     if "results" in data:
         check_profile(data, where)
@@ -150,49 +147,3 @@ def _load_run(path: Path, label: str) -> ReportInput:
     config = _read_json(config_path) if config_path.exists() else {}
     check_config(config, Where(config_path))
     return ReportInput("run", label, path, {"config": config, "rounds": [rounds[r] for r in sorted(rounds)]})
-
-
-def check_per_image(path: Path, metrics: dict) -> None:
-    """``per_image.npz`` beside an eval's metrics.json: plain arrays (no pickles) whose shapes
-    agree with the metrics (``ids`` (N,), and ``confusion`` (N, C, C) counts, or ``group``,
-    ``J``, ``P`` (N,) with J and P in [0, 1] or NaN)."""
-    check_regular_file(path, max_bytes=MAX_PER_IMAGE_BYTES, what="per_image.npz")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_PER_IMAGE_BYTES:
-                raise InputError(f"{path}: unpacks to more than {MAX_PER_IMAGE_BYTES >> 30} GiB")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except InputError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise InputError(f"{path}: not a readable per_image.npz ({str(e)[:120]})") from None
-    wanted = ("ids", "confusion") if "per_class_iou" in metrics else ("ids", "group", "J", "P")
-    missing = [key for key in wanted if key not in arrays]
-    if missing:
-        raise InputError(f"{path}: lacks the arrays {', '.join(missing)}")
-    ids = arrays["ids"]
-    if ids.ndim != 1 or ids.dtype.kind not in "U":
-        raise InputError(f"{path}: ids is {ids.dtype} {ids.shape}, not a list of image ids")
-    n = len(ids)
-    if "num_images" in metrics and metrics["num_images"] != n:
-        raise InputError(f"{path}: {n} images, but its metrics.json says num_images = {metrics['num_images']}")
-    if "per_class_iou" in metrics:
-        c = len(metrics["classes"])
-        confusion = arrays["confusion"]
-        if confusion.shape != (n, c, c) or confusion.dtype.kind not in "iu":
-            raise InputError(f"{path}: confusion is {confusion.dtype} {confusion.shape}, not ({n}, {c}, {c}) integers")
-        if (confusion < 0).any():
-            raise InputError(f"{path}: confusion holds negative counts")
-        return
-    for key in ("group", "J", "P"):
-        a = arrays[key]
-        if a.shape != (n,) or a.dtype.kind not in ("iu" if key == "group" else "f"):
-            raise InputError(f"{path}: {key} is {a.dtype} {a.shape}, not ({n},) "
-                             + ("integers" if key == "group" else "numbers"))
-    if ((arrays["group"] < 0) | (arrays["group"] >= len(metrics["per_class"]))).any():
-        raise InputError(f"{path}: group holds class indices outside 0 to {len(metrics['per_class']) - 1}")
-    for key in ("J", "P"):
-        a = arrays[key][~np.isnan(arrays[key])]
-        if ((a < 0) | (a > 1)).any():
-            raise InputError(f"{path}: {key} holds values outside [0, 1]")

@@ -135,13 +135,15 @@ def _npz(path, **arrays):
 def test_a_malformed_per_image_npz_is_refused(tmp_path):
     """per_image.npz beside a metrics.json is read by the paired section: checked first."""
     ids = np.array(["a", "b", "c"])
-    good = np.ones((3, 21, 21), dtype=np.int64)
+    good = np.zeros((3, 21, 21), dtype=np.int64)  # per-image matrices that sum to the metrics' own
+    good[0] = fake_semantic(50.0)["confusion_matrix"]
     cases = {
         "corrupt": lambda p: p.write_bytes(b"PK\x03\x04 not really a zip"),
         "object array": lambda p: _npz(p, ids=ids, confusion=np.array([None, 1, "x"], dtype=object)),
         "wrong shape": lambda p: _npz(p, ids=ids, confusion=np.ones((3, 4, 4), dtype=np.int64)),
         "float counts": lambda p: _npz(p, ids=ids, confusion=good.astype(np.float64)),
         "fewer images": lambda p: _npz(p, ids=ids[:2], confusion=good[:2]),
+        "another result's": lambda p: _npz(p, ids=ids, confusion=good + 1),
         "no ids": lambda p: _npz(p, confusion=good),
     }
     for name, write in cases.items():
