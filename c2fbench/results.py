@@ -6,10 +6,8 @@ by id (``ids`` with ``confusion`` (N, C, C) int64, or ``ids``, ``group``, ``clas
 ``confusion.csv`` and ``confusion.png`` show the matrix.
 
 **The folder is written as one unit.** Every file is built in a hidden staging folder
-beside ``--out`` (``.<name>.staging-*``, mode from the umask like ``mkdir``), then the
-staging folder takes the place of ``--out`` in one step (Linux ``renameat2`` exchange;
-elsewhere two renames, the old folder aside then the new one in), and the old folder is
-deleted. A run killed or out of disk space while writing leaves ``--out`` as it was, never
+beside ``--out`` and swapped into its place in one step
+(:func:`c2fbench.data.atomic.staged_folder`), and the old folder is deleted. A run killed or out of disk space while writing leaves ``--out`` as it was, never
 an old ``metrics.json`` beside a new ``per_image.npz``. Because the whole folder is
 replaced, ``--out`` must be new, empty, or an earlier eval's folder; anything else in it
 is refused before scoring starts.
@@ -24,20 +22,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import ctypes
-import ctypes.util
 import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from c2fbench.data.atomic import atomic_write_bytes, default_mode
+from c2fbench.data.atomic import atomic_write_bytes, staged_folder
 from c2fbench.errors import InputError
 
 OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png")
@@ -78,23 +72,15 @@ def write_eval(out: Path, result, *, figures: bool = True) -> list[Path]:
     """Write an :class:`~c2fbench.evaluator.EvalResult` into ``out`` as one unit; returns
     the paths written. On any failure ``out`` is left as it was."""
     check_out_folder(out)
-    out = Path(os.path.abspath(out))  # "." or "a/.." has no name to stage beside
     files = _render(result, figures=figures)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
     try:
-        os.chmod(staging, default_mode(folder=True))
-        for name, data in files.items():
-            atomic_write_bytes(staging / name, data)
-        _swap_into_place(staging, out)
+        with staged_folder(out) as staging:
+            for name, data in files.items():
+                atomic_write_bytes(staging / name, data)
     except OSError as e:
-        shutil.rmtree(staging, ignore_errors=True)
         raise InputError(f"{out}: could not write the results ({e.strerror or e}); "
                          f"the folder was left as it was") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return [out / name for name in files]
+    return [Path(out) / name for name in files]
 
 
 def _render(result, *, figures: bool) -> dict[str, bytes]:
@@ -118,42 +104,6 @@ def _render(result, *, figures: bool) -> dict[str, bytes]:
     metrics["files"] = {name: {"sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()}
     files["metrics.json"] = (json.dumps(metrics, indent=2) + "\n").encode()
     return files
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    """Make ``staging`` be ``out``; the previous ``out`` (if any) is deleted afterwards."""
-    if not out.exists():
-        os.rename(staging, out)
-    elif _exchange(staging, out):
-        shutil.rmtree(staging, ignore_errors=True)  # it now holds the old folder
-    else:
-        aside = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-        os.rename(out, aside)  # onto the empty folder just made: replaces it
-        os.rename(staging, out)
-        shutil.rmtree(aside, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        fd = os.open(out.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically with Linux ``renameat2(RENAME_EXCHANGE)``; False where
-    the system does not offer it (then the caller renames in two steps)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    errno = ctypes.get_errno()
-    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not offered here
-        return False
-    raise OSError(errno, os.strerror(errno), str(b))
 
 
 def _confusion_csv(matrix, classes) -> str:

@@ -8,7 +8,10 @@ mode an ordinary ``open`` would give it (0666 less the umask), not mkstemp's 060
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
@@ -62,3 +65,84 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w") as f:
         f.write(text)
+
+
+@contextlib.contextmanager
+def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``out``; on success it takes ``out``'s place in
+    one step and the previous ``out`` is deleted, on any exception it is removed and ``out``
+    is left as it was. Writes into a folder of results thus land as one unit: a run killed
+    at any moment leaves the old folder whole (or no folder), never old files beside new.
+
+    The swap is Linux's ``renameat2(RENAME_EXCHANGE)``; where that is missing, the old
+    folder is renamed aside (kept until the new one is in place, restored if that fails).
+    The staging folder gets ``mkdir``'s mode, not ``mkdtemp``'s 0700.
+    """
+    out = Path(os.path.abspath(out))  # "." or "a/.." has no name to stage beside
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".staging"))
+    try:
+        os.chmod(staging, default_mode(folder=True))
+        yield staging
+        _fsync_tree(staging)
+        _swap(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in (*(p for p in folder.rglob("*") if p.is_dir()), folder):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _swap(staging: Path, out: Path) -> None:
+    """Put the complete ``staging`` at ``out``; an older ``out`` is removed only afterwards."""
+    if not out.exists() and not out.is_symlink():
+        os.rename(staging, out)
+    elif _exchange(staging, out):  # atomic: ``out`` is the old folder or the new one, always
+        shutil.rmtree(staging)  # it now holds the old folder
+    else:
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+        try:
+            os.rename(out, old / "previous")
+        except BaseException:
+            old.rmdir()
+            raise
+        try:
+            os.rename(staging, out)
+        except BaseException:
+            os.rename(old / "previous", out)
+            old.rmdir()
+            raise
+        shutil.rmtree(old)
+    with contextlib.suppress(OSError):
+        fd = os.open(out.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux's ``renameat2(RENAME_EXCHANGE)``; False where
+    the system does not offer it (then the caller renames in two steps)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False  # a kernel or filesystem without it
+    raise OSError(code, os.strerror(code), str(b))

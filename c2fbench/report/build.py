@@ -12,15 +12,11 @@ backends and precisions, with latency against accuracy.
 from __future__ import annotations
 
 import datetime
-import errno
 import os
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 
 from c2fbench import __version__
-from c2fbench.data.atomic import default_mode
+from c2fbench.data.atomic import staged_folder
 from c2fbench.errors import InputError
 from c2fbench.report.cells import DASH, input_is_synthetic, is_synthetic, model_name
 from c2fbench.report.document import Document, Figure, Section, Table, to_html, to_markdown
@@ -51,28 +47,20 @@ def build_report(inputs: list[ReportInput], *, title: str = "c2fbench report",
 def write_report(doc: Document, out: Path) -> list[Path]:
     """``out/figures/*.png``, ``out/report.md`` and ``out/report.html``, written as one unit.
 
-    The report is built in a staging folder beside ``out`` and then swapped into place, so a
+    The report is built in a staging folder beside ``out`` and then swapped into place
+    (:func:`c2fbench.data.atomic.staged_folder`), so a
     run killed at any moment leaves the old report whole (or no ``out``), never figures
     without their report.html. A folder ``out`` is only replaced if it holds a report and
     nothing else: pointing ``--out`` at an eval folder must not delete its results.
     """
     out = Path(out)
     check_out(out)
-    target = Path(os.path.abspath(out))  # "." or "a/.." has no name to stage beside
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
-        os.chmod(staging, default_mode(folder=True))  # mkdtemp's 0700 would outlive the swap
+    with staged_folder(out) as staging:
         (staging / "figures").mkdir()
         for figure in doc.figures():
             _write(staging / "figures" / f"{figure.name}.png", figure.png)
         _write(staging / "report.md", to_markdown(doc).encode())
         _write(staging / "report.html", to_html(doc).encode())
-        _fsync(staging)
-        _swap(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return [out / "figures" / f"{f.name}.png" for f in doc.figures()] + [out / "report.md", out / "report.html"]
 
 
@@ -104,57 +92,6 @@ def _write(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _fsync(folder: Path) -> None:
-    for path in (folder / "figures", folder):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _swap(staging: Path, out: Path) -> None:
-    """Put the complete ``staging`` at ``out``; an older ``out`` is removed only afterwards."""
-    if not out.exists():
-        os.rename(staging, out)
-        return
-    if _exchange(staging, out):  # atomic: ``out`` is the old report or the new one, always
-        shutil.rmtree(staging)
-        return
-    # Where renameat2 is missing: the old report is moved aside, not deleted, until the new is in place.
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
-    try:
-        os.rename(out, old / "report")
-    except BaseException:
-        old.rmdir()
-        raise
-    try:
-        os.rename(staging, out)
-    except BaseException:
-        os.rename(old / "report", out)
-        old.rmdir()
-        raise
-    shutil.rmtree(old)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically with Linux's renameat2(RENAME_EXCHANGE); False where unavailable."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False  # a kernel or filesystem without it
-    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(b))
 
 
 def _inputs_section(inputs: list[ReportInput]) -> Section:

@@ -17,7 +17,7 @@ def snapshot(folder):
 
 
 def leftovers(parent):
-    return sorted(p.name for p in parent.iterdir() if ".staging-" in p.name or ".old-" in p.name)
+    return sorted(p.name for p in parent.iterdir() if p.name.endswith((".staging", ".old")))
 
 
 @pytest.fixture
@@ -59,10 +59,10 @@ def test_a_failed_write_leaves_the_earlier_result_untouched(earlier_result, tmp_
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
 def test_a_new_result_replaces_the_folder_as_a_whole(earlier_result, tmp_path, monkeypatch, exchange):
-    import c2fbench.results as results
+    import c2fbench.data.atomic as atomic
 
     if not exchange:  # the path taken where renameat2 is not offered
-        monkeypatch.setattr(results, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     data_root, out = earlier_result
     before = json.loads((out / "metrics.json").read_text())
     old_umask = os.umask(0o027)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from c2fbench.cli.main import cli
+from c2fbench.data import atomic
 from c2fbench.report import build
 from report_helpers import fake_semantic
 
@@ -54,9 +55,9 @@ def test_a_run_stopped_at_any_step_leaves_the_earlier_report_whole(result, tmp_p
         monkeypatch.setattr(build, "to_html", stop)
     else:
         monkeypatch.setattr(build.os, "rename", stop)
-        monkeypatch.setattr(build, "_exchange", stop)
+        monkeypatch.setattr(atomic, "_exchange", stop)
     if not exchange and step != "swap":
-        monkeypatch.setattr(build, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     outcome = report(result, tmp_path / "res2", "--out", out)  # a new report: two results, more figures
     assert outcome.exit_code != 0
     assert snapshot(out) == before
@@ -69,7 +70,7 @@ def test_a_new_report_replaces_the_earlier_one_whole(result, tmp_path, monkeypat
     assert report(result, tmp_path / "res2", "--out", out).exit_code == 0
     two = snapshot(out)
     if not exchange:
-        monkeypatch.setattr(build, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     assert report(result, "--out", out, "--title", "second").exit_code == 0
     one = snapshot(out)
     assert "second" in one["report.html"].decode()
