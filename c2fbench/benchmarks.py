@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from c2fbench.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -62,24 +61,6 @@ def _mit(suffix: str, name: str):
         return Benchmark(name, "foreground", mit.MIT_CLASSES, data, tuple(samples), tuple(skipped))
 
     return load
-
-
-def check_model_classes(benchmark: Benchmark, classes, model: str) -> None:
-    """Refuse a model whose outputs do not fit ``benchmark``, before any image is scored.
-
-    A semantic benchmark needs one output per benchmark class (21 for VOC). A foreground
-    benchmark needs a foreground model: one channel (classes ``["foreground"]``, what
-    ``train dfpn`` writes) or two (background, foreground); a multi-class semantic model
-    would otherwise be scored as "any class but background", a different task.
-    """
-    classes = list(classes)
-    if benchmark.kind == "semantic":
-        if len(classes) != len(benchmark.classes):
-            raise InputError(f"{model}: model has {len(classes)} classes, {benchmark.name} needs "
-                             f"{len(benchmark.classes)} ({', '.join(benchmark.classes[:3])}, ...)")
-    elif len(classes) not in (1, 2):
-        raise InputError(f"{model}: model has {len(classes)} classes ({', '.join(map(str, classes[:3]))}, ...); "
-                         f"{benchmark.name} needs a foreground model (1 class, or background and foreground)")
 
 
 BENCHMARKS = {

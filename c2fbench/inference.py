@@ -212,15 +212,17 @@ def _sigmoid_pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def check_model_for(runtime, benchmark) -> None:
     """InputError naming the model unless it scores on ``benchmark``: a semantic benchmark
-    needs its classes, by name and in order; a foreground one (mit-*) a foreground model,
-    whose one output channel is the object (a semantic model's argmax would be scored as
-    "not background", a different task)."""
+    needs its classes, by name and in order; a foreground one (mit-*) a foreground model:
+    one output channel, the object (what ``train dfpn`` writes), or two, background and
+    foreground. A semantic model's argmax would be scored as "not background", a different
+    task."""
     where, classes = f"{runtime.source.get('model')}: ", list(runtime.classes)
     if benchmark.kind == "semantic":
         check_expected_classes(classes, benchmark.classes, where=where, by=f"{benchmark.name} expects")
-    elif len(classes) != 1:
-        raise InputError(f"{where}{benchmark.name} scores foreground models (one output channel, e.g. "
-                         f"dfpn_*), this model has {len(classes)} classes ({', '.join(classes[:3])}"
+    elif not (len(classes) == 1 or (len(classes) == 2 and classes[0] == "background")):
+        raise InputError(f"{where}{benchmark.name} scores foreground models (one output channel, e.g. dfpn_*, "
+                         f"or background and foreground), this model has {len(classes)} classes "
+                         f"({', '.join(classes[:3])}"
                          f"{', ...' if len(classes) > 3 else ''})")
 
 

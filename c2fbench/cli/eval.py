@@ -36,7 +36,7 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
     With --out, the folder is written as one unit: an earlier result there is replaced
     whole, or left as it was if the run fails.
     """
-    from c2fbench.benchmarks import check_model_classes, load_benchmark
+    from c2fbench.benchmarks import load_benchmark
     from c2fbench.console import progress, success, warn
     from c2fbench.errors import InputError
     from c2fbench.evaluator import PngPredictions, evaluate
@@ -61,11 +61,10 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
         from deploy.runtimes import load_runtime
 
         runtime = load_runtime(model, device=device)
-        check_model_classes(bench, runtime.classes, str(model))
         source = ModelPredictions(runtime, tta=tta)
     else:
         source = PngPredictions(predictions, resize_nearest=resize_nearest, threshold=threshold)
-    for message in source.check(bench):
+    for message in source.check(bench):  # a model that does not fit the benchmark is refused here
         warn(message)
     with progress(len(bench.samples), f"eval {benchmark}") as advance:
         result = evaluate(bench, source, workers=workers, bootstrap=bootstrap, advance=advance)

@@ -217,3 +217,38 @@ def test_out_dot_is_written_beside_its_absolute_path_or_refused_as_the_current_f
     monkeypatch.chdir(out)
     r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "bad", "--out", ".")
     assert_refused(r, tmp_path / "nowhere", "is the current folder or holds it")
+
+
+def test_mit_scores_a_background_foreground_model_as_its_predicted_masks(mit_tree, tmp_path):
+    """A two-class (background, foreground) model is a foreground model too: scored through
+    --model it gets what its own label maps (written by `predict`) get through --predictions."""
+    import torch
+
+    from c2fbench.models import deeplab_v2_vgg_lite, save_checkpoint
+
+    data_root, _ = mit_tree
+    torch.manual_seed(0)
+    model = deeplab_v2_vgg_lite(num_classes=2)
+    path = tmp_path / "bgfg.pt"
+    save_checkpoint(path, model, arch="deeplab_v2_vgg_lite", kwargs={"num_classes": 2},
+                    classes=["background", "foreground"])
+    by_model = run("eval", "mit-subset", "--data-root", data_root, "--model", path, "--out", tmp_path / "m")
+    assert by_model.exit_code == 0, by_model.output
+    predicted = run("predict", "--model", path, "--images", data_root / "ObjectDiscovery" / "Data", "--out", tmp_path / "pred")
+    assert predicted.exit_code == 0, predicted.output
+    by_files = run("eval", "mit-subset", "--data-root", data_root, "--predictions", tmp_path / "pred",
+                   "--out", tmp_path / "p")
+    assert by_files.exit_code == 0, by_files.output
+    a, b = (json.loads((tmp_path / f / "metrics.json").read_text()) for f in ("m", "p"))
+    assert a["per_class"] == b["per_class"]
+
+
+def test_mit_refuses_two_classes_that_are_not_background_and_foreground(mit_tree, tmp_path):
+    from c2fbench.models import deeplab_v2_vgg_lite, save_checkpoint
+
+    data_root, _ = mit_tree
+    path = tmp_path / "catdog.pt"
+    save_checkpoint(path, deeplab_v2_vgg_lite(num_classes=2), arch="deeplab_v2_vgg_lite", kwargs={"num_classes": 2},
+                    classes=["cat", "dog"])
+    r = run("eval", "mit-subset", "--data-root", data_root, "--model", path, "--out", tmp_path / "o")
+    assert_refused(r, tmp_path / "o", "catdog.pt", "2 classes", "foreground model")
