@@ -31,6 +31,8 @@ def test_prediction_at_another_size_comes_back_at_the_image_size():
     from c2fbench.inference import predict_probs
 
     class Runtime:  # logits that copy the red channel: the resize path is visible in the output
+        classes = ["background", "object"]
+
         def logits(self, rgb):
             red = rgb[..., 0].astype(np.float32)
             return np.stack([np.zeros_like(red), red / 10])
