@@ -260,9 +260,10 @@ class ModelPredictions:
 GROUND_TRUTH_FOLDERS = ("groundtruth",)
 
 
-def prediction_inputs(images: Path) -> tuple[list[str], list[Path], list[str]]:
+def prediction_inputs(images: Path, out: Path | None = None) -> tuple[list[str], list[Path], list[str]]:
     """``(ids, files, skipped)`` for ``c2fbench predict``: every image under ``images``
-    (``<sub>/<stem>`` ids) but those in GroundTruth folders (``skipped``), each file checked
+    (``<sub>/<stem>`` ids) but those in GroundTruth folders (``skipped``) and, when ``out``
+    lies inside ``images``, those under ``out`` (earlier predictions), each file checked
     up front (a regular file with a readable image header of bounded size, see
     :func:`c2fbench.data.files.open_image`) so that a bad file stops the run before any
     prediction is written."""
@@ -270,6 +271,9 @@ def prediction_inputs(images: Path) -> tuple[list[str], list[Path], list[str]]:
     from c2fbench.data.images import find_image, list_images
 
     ids = list_images(images)
+    if out is not None and Path(images).resolve() in Path(out).resolve().parents:
+        inside = Path(out).resolve().relative_to(Path(images).resolve()).as_posix() + "/"
+        ids = [i for i in ids if not i.startswith(inside)]
     in_ground_truth = [any(part.lower() in GROUND_TRUTH_FOLDERS for part in i.split("/")[:-1]) for i in ids]
     skipped = [i for i, gt in zip(ids, in_ground_truth) if gt]
     ids = [i for i, gt in zip(ids, in_ground_truth) if not gt]

@@ -12,7 +12,8 @@ Examples:
 
 \b
 Every image is checked (file, header, size) before the first label map is written.
-GroundTruth folders (Object Discovery's masks) are skipped, and the count is reported.
+GroundTruth folders (Object Discovery's masks) are skipped, and the count is reported;
+so is --out when it lies inside --images (a rerun does not predict its own outputs).
 """
 
 
@@ -38,7 +39,7 @@ def predict(model, images, out, tta, crf, device):
 
     device = resolve_device(device)
     runtime = load_runtime(model, device=device)
-    ids, files, skipped = prediction_inputs(images)
+    ids, files, skipped = prediction_inputs(images, out)
     if skipped:
         info(f"skipped {len(skipped)} images in GroundTruth folders (ground truth, not inputs; "
              f"first: {skipped[0]})")

@@ -132,3 +132,13 @@ def test_help_describes_every_option_and_gives_examples():
     result = run("predict", "--help")
     assert result.exit_code == 0 and "Examples:" in result.output and "c2fbench predict --model" in result.output
     assert "--images DIRECTORY  Folder of images" in result.output
+
+
+def test_out_inside_images_is_not_predicted_on_a_rerun(ckpt, tmp_path):
+    write_images(tmp_path / "img", ["a.jpg", "sub/b.png"])
+    args = ("predict", "--model", ckpt, "--images", tmp_path / "img", "--out", tmp_path / "img" / "pred")
+    assert run(*args).exit_code == 0
+    again = run(*args)
+    assert again.exit_code == 0, again.output
+    written = sorted(p.relative_to(tmp_path / "img" / "pred").as_posix() for p in (tmp_path / "img" / "pred").rglob("*.png"))
+    assert written == ["a.png", "sub/b.png"]  # no pred/pred/... from predicting the first run's outputs
