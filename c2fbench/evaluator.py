@@ -127,6 +127,15 @@ class EvalResult:
     per_image: np.ndarray  # (N, C, C) int64 confusion matrices, or (N, 2) float [J, P] in [0, 1]
     metrics: dict  # the metrics.json content
 
+    def finds_no_object(self) -> bool:
+        """True when the predictions hold no object anywhere: no pixel of any class but
+        background (semantic), or J = 0 on every image that has an object (foreground)."""
+        if self.benchmark.kind == "semantic":
+            return not self.per_image[:, :, 1:].any()
+        j = self.per_image[:, 0]
+        scored = ~np.isnan(j)
+        return bool(scored.any()) and not j[scored].any()
+
 
 def evaluate(benchmark: Benchmark, source: PredictionSource, *, workers: int | None = None,
              bootstrap: int = 0, seed: int = 0,

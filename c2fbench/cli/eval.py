@@ -69,6 +69,9 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
     with progress(len(bench.samples), f"eval {benchmark}") as advance:
         result = evaluate(bench, source, workers=workers, bootstrap=bootstrap, advance=advance)
     print_metrics(result.metrics)
+    if result.finds_no_object():
+        warn("the predictions hold no object on any image (background only); check the model or the prediction "
+             "files' class indices")
     if out is not None:
         write_eval(out, result, figures=not no_figures)
         success(f"results in {out}")

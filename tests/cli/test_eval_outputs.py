@@ -252,3 +252,23 @@ def test_mit_refuses_two_classes_that_are_not_background_and_foreground(mit_tree
                     classes=["cat", "dog"])
     r = run("eval", "mit-subset", "--data-root", data_root, "--model", path, "--out", tmp_path / "o")
     assert_refused(r, tmp_path / "o", "catdog.pt", "2 classes", "foreground model")
+
+
+def test_background_only_predictions_are_warned_about(voc_tree, mit_tree, tmp_path):
+    from conftest import save_palette_png
+
+    data_root, _, labels = voc_tree
+    for image_id, label in labels.items():
+        save_palette_png(tmp_path / "zeros" / f"{image_id}.png", np.zeros_like(label))
+    r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "zeros")
+    assert r.exit_code == 0 and "no object on any image" in r.output, r.output
+    write_predictions(tmp_path / "some", labels, corrupt_rate=0.3)
+    r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "some")
+    assert r.exit_code == 0 and "no object" not in r.output, r.output
+    mit_root, masks = mit_tree
+    for image_id, mask in masks.items():
+        path = tmp_path / "empty" / f"{image_id}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros(mask.shape, np.uint8)).save(path)
+    r = run("eval", "mit-subset", "--data-root", mit_root, "--predictions", tmp_path / "empty")
+    assert r.exit_code == 0 and "no object on any image" in r.output, r.output
