@@ -12,7 +12,6 @@ outputs exist, and an interrupted round resumes from its last finished epoch
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from trainers.config import TrainConfig, absolute_paths
 from trainers.distributed import Dist, barrier, broadcast_model, init_distributed, wrap
 from trainers.preflight import TrainImage, check_before_start  # noqa: F401 (TrainImage: the sample type)
 from trainers.rundir import append_log, read_log, read_run_config, resume_config
+from trainers.stats import mask_stats, prediction_stats, sum_over_ranks, validate
 
 
 @dataclass
@@ -153,7 +153,7 @@ def train_one_round(run: Run, r: int, *, on_epoch_end) -> dict:
     if logged is not None:  # a resume with more --rounds: this was the last round, refine it now
         model, _ = load_checkpoint(run.model_path(r))
         _predict_and_refine(run, model.to(run.device), r)
-        return _log(run, {**logged, "predictions": _prediction_stats(run, r)})
+        return _log(run, {**logged, "predictions": prediction_stats(run, r)})
     if run.model_path(r).is_file():
         model, meta = load_checkpoint(run.model_path(r))
         losses = meta.get("losses", [])
@@ -161,12 +161,12 @@ def train_one_round(run: Run, r: int, *, on_epoch_end) -> dict:
         model, losses = _train(run, r, on_epoch_end=on_epoch_end)
     model = model.to(run.device)
     line = {"round": r, "losses": list(losses)}
-    line["train_masks"] = _mask_stats(run, r - 1)
+    line["train_masks"] = mask_stats(run, r - 1)
     if r < cfg.rounds:
         _predict_and_refine(run, model, r)
-        line["predictions"] = _prediction_stats(run, r)
+        line["predictions"] = prediction_stats(run, r)
     if cfg.val_root:
-        line["val"], foreground = _validate(run, model)
+        line["val"], foreground = validate(run, model)
         info(f"round {r}: {cfg.val_benchmark} {headline(line['val'])}")
         if foreground == 0:
             _warn_background_only(run, line, f"round {r}: the model predicts only background on every "
@@ -305,7 +305,7 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
             foreground += bool(((label > 0) & (label != 255)).any())
             advance(1)
     barrier(run.dist)
-    if mine and _sum_over_ranks(run, foreground) == 0 and run.dist.is_main:
+    if mine and sum_over_ranks(run, foreground) == 0 and run.dist.is_main:
         warn(f"round {r}: the model predicts only background on each of the training images it predicted "
              "(refinement will drop or GrabCut them); check the training masks and --lr")
     job = RefineJob(run.images, pred_dir, run.masks(r), run.wnid_labels, keep_own_category=cfg.keep_own_category,
@@ -315,96 +315,8 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     _run_masks_job(run, job, [s.rel for s in run.samples], run.masks(r))
 
 
-def _validate(run: Run, model) -> tuple[dict, int]:
-    """(the val benchmark's metrics.json content, scored by the evaluator of ``c2fbench eval``;
-    the number of pixels predicted as an object class or foreground, over all ranks)."""
-    from c2fbench.benchmarks import load_benchmark
-    from c2fbench.evaluator import evaluate_distributed
-    from c2fbench.inference import ModelPredictions
-    from trainers.distributed import all_reduce_sum
-
-    bench = load_benchmark(run.cfg.val_benchmark, run.cfg.val_root)
-    source = CountingPredictions(ModelPredictions(run.runtime(model)))
-    metrics = evaluate_distributed(bench, source, rank=run.dist.rank, world=run.dist.world,
-                                   reduce_sum=lambda a: all_reduce_sum(run.dist, a))
-    return metrics, _sum_over_ranks(run, source.foreground)
-
-
-class CountingPredictions:
-    """A prediction source that counts the pixels predicted as anything but background
-    (class 0, or "not foreground"), passing everything else through."""
-
-    def __init__(self, source) -> None:
-        self.source, self.foreground = source, 0
-
-    def __getattr__(self, name):
-        return getattr(self.source, name)
-
-    def load(self, sample, shape, kind):
-        import numpy as np
-
-        prediction = self.source.load(sample, shape, kind)
-        self.foreground += int(np.count_nonzero(prediction))
-        return prediction
-
-
-def _sum_over_ranks(run: Run, count: int) -> int:
-    import numpy as np
-
-    from trainers.distributed import all_reduce_sum
-
-    return int(all_reduce_sum(run.dist, np.array([count], dtype=np.int64))[0])
-
-
 def headline(metrics: dict) -> str:
     """The one number of a benchmark's metrics: mIoU, or mean J for a foreground benchmark."""
     if "mIoU" in metrics:
         return f"mIoU {metrics['mIoU']:.2f}"
     return f"mean J {metrics['mean_J']:.2f}" if metrics.get("mean_J") is not None else "mean J -"
-
-
-def _mask_stats(run: Run, r: int) -> dict:
-    """Statistics of the masks a round trained on; with hidden ground truth (the synthetic
-    benchmark's imagenet/masks), their IoU with it."""
-    summary_path = run.masks(r) / "summary.json"
-    stats = json.loads(summary_path.read_text()).get("stats", {}) if summary_path.is_file() else {}
-    result = {"round": r, "dropped": stats.get("dropped_small", 0) + stats.get("dropped_large", 0), "events": stats}
-    if run.dist.is_main:
-        result["dropped_by_class"] = _dropped_by_class(run, r)
-    truth = run.images.parent / "masks"
-    if truth.is_dir() and run.dist.is_main:
-        from c2fbench.masks.quality import score_masks
-
-        quality = score_masks(run.masks(r), truth, ids=[s.rel for s in run.samples])
-        result.update(iou=quality["mean_iou"], dataset_iou=quality["dataset_iou"])
-    return result
-
-
-def _dropped_by_class(run: Run, r: int) -> dict[str, int]:
-    """Images whose round-``r`` mask is all void (dropped by (a)), counted by category."""
-    from collections import Counter
-
-    from c2fbench.masks.labels import category_of
-    from c2fbench.masks.quality import read_foreground
-
-    names = run.classes if run.cfg.task == "semantic" else ["background", *run.classes]  # foreground: category 1
-    counts = Counter(names[category_of(s.rel, run.wnid_labels)] for s in run.samples
-                     if read_foreground(run.masks(r) / f"{s.rel}.png") is None)
-    return dict(sorted(counts.items()))
-
-
-def _prediction_stats(run: Run, r: int) -> dict:
-    """How good round ``r``'s predictions on the training images are before refinement:
-    with hidden ground truth, the IoU of each image's own category (before (a) and (c))."""
-    truth = run.images.parent / "masks"
-    if not (truth.is_dir() and run.dist.is_main):
-        return {}
-    from c2fbench.masks.labels import category_of
-    from c2fbench.masks.quality import score_masks
-
-    ids = [s.rel for s in run.samples]
-    categories = {i: category_of(i, run.wnid_labels) for i in ids}
-    quality = score_masks(run.predictions(r), truth, ids=ids, categories=categories)
-    return {"iou": quality["mean_iou"], "dataset_iou": quality["dataset_iou"], "empty": quality["empty_masks"]}
-
-

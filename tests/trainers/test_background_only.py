@@ -12,7 +12,8 @@ from c2fbench.evaluator import evaluate_distributed
 from c2fbench.inference import ModelPredictions, ModuleRuntime
 from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
 from trainers.distributed import Dist
-from trainers.recursive import CountingPredictions, _warn_background_only
+from trainers.recursive import _warn_background_only
+from trainers.stats import CountingPredictions
 
 NORM = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
 
