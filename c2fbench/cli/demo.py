@@ -13,7 +13,7 @@ from c2fbench.cli.train import THREADS_OPTION
 @click.option("--preset", type=click.Choice(["tiny", "demo"]), default="demo", show_default=True,
               help="Size of the synthetic benchmark (tiny: a seconds-long smoke run).")
 @click.option("--recipe", default="demo", show_default=True, help="Training recipe (trainers/recipes/NAME.json).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic data and the runs.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for masks and evaluation.")
 @THREADS_OPTION
 @click.option("--pretrain", is_flag=True,

@@ -231,21 +231,29 @@ def dfpn(ctx, images, out, recipe, config_file, resume, print_config, workers, d
          options=options, defaults={"arch": "dfpn_resnet101", "keep_own_category": True})
 
 
-@train.command()
+@train.command(epilog="""\b
+Examples:
+  c2fbench train classifier --images DATA/imagenet --arch deeplab_v2_vgg_lite --out bb.pt
+  c2fbench train deeplab --imagenet DATA/imagenet --out runs/a --recipe demo --backbone-weights bb.pt
+""")
 @click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="ImageNet-format folder (train/<wnid>/*.JPEG): each image's label is its folder's class.")
 @click.option("--arch", default="deeplab_v2_mobilenet", show_default=True,
               help="The segmentation model whose backbone to train (c2fbench.models.MODELS).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Backbone weights file, for `train deeplab|dfpn --backbone-weights`.")
-@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
-@click.option("--resize", type=click.IntRange(min=8), default=112, show_default=True)
-@click.option("--crop", type=click.IntRange(min=8), default=96, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Epochs of image classification.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
+              help="SGD learning rate, decayed by poly over all epochs.")
+@click.option("--resize", type=click.IntRange(min=8), default=112, show_default=True,
+              help="Images are resized to this square side ...")
+@click.option("--crop", type=click.IntRange(min=8), default=96, show_default=True,
+              help="... then randomly cropped to this square side (at most --resize; use the segmentation run's).")
 @click.option("--holdout", type=click.IntRange(min=2), default=10, show_default=True,
               help="Hold out every N-th image of each class to report top-1.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, order and crops.")
 @click.option("--resume", is_flag=True, help="Continue from OUT.partial (the last finished epoch).")
 @THREADS_OPTION
 def classifier(images, arch, out, epochs, batch_size, lr, resize, crop, holdout, seed, resume, threads):

@@ -5,6 +5,7 @@ import json
 import os
 from urllib.error import URLError
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -210,4 +211,19 @@ def test_help_has_examples_and_describes_every_option(command):
     assert "Examples:" in result.output and "--resume --rounds 3" in result.output
     assert "recipe's, else 2" in result.output and "recipe's, else 0.00025" in result.output
     undocumented = [p.name for p in train.commands[command].params if not getattr(p, "help", None)]
+    assert undocumented == []
+
+
+@pytest.mark.parametrize("args", [["train", "classifier"], ["demo"], ["list"]])
+def test_every_option_of_the_other_training_commands_is_described(args):
+    import importlib
+
+    from c2fbench.cli.main import COMMANDS
+
+    module, attribute = COMMANDS[args[0]].split(":")
+    command = getattr(importlib.import_module(module), attribute)
+    if len(args) > 1:
+        command = command.commands[args[1]]
+    assert CliRunner().invoke(cli, [*args, "--help"]).exit_code == 0
+    undocumented = [p.name for p in command.params if isinstance(p, click.Option) and not p.help]
     assert undocumented == []
