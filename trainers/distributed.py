@@ -31,9 +31,9 @@ class Dist:
 
 def torchrun_env() -> tuple[int, int, int] | None:
     """(rank, world size, local rank) from torchrun's RANK / WORLD_SIZE / LOCAL_RANK, or None
-    for one process (neither set, or WORLD_SIZE=1). Values that no launcher would set are an
+    for one process (RANK not set, or WORLD_SIZE=1). Values that no launcher would set are an
     InputError, raised before anything is written."""
-    if "RANK" not in os.environ and "WORLD_SIZE" not in os.environ:
+    if "RANK" not in os.environ:  # not launched by torchrun (whatever WORLD_SIZE says)
         return None
     raw = {name: os.environ.get(name, default) for name, default in
            (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0"))}

@@ -75,3 +75,28 @@ def test_torchrun_trains_one_round_with_two_processes(synth, tmp_path):
     line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert line["round"] == 1 and line["val"]["num_images"] == 6
     assert (tmp_path / "run" / "final.pt").is_file()
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, None), ({"WORLD_SIZE": "4"}, None), ({"RANK": "0", "WORLD_SIZE": "1"}, None),
+    ({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}, (1, 2, 1)),
+    ({"RANK": "3", "WORLD_SIZE": "2"}, "RANK=3 WORLD_SIZE=2: expected 0 <= RANK < WORLD_SIZE"),
+    ({"RANK": "0", "WORLD_SIZE": "0"}, "RANK=0 WORLD_SIZE=0: expected 0 <= RANK < WORLD_SIZE"),
+    ({"RANK": "-1", "WORLD_SIZE": "2"}, "RANK=-1 WORLD_SIZE=2: expected 0 <= RANK < WORLD_SIZE"),
+    ({"RANK": "one", "WORLD_SIZE": "2"}, "RANK='one': expected an integer"),
+    ({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "-2"}, "LOCAL_RANK=-2: expected 0 or more"),
+])
+def test_torchrun_environment_is_checked(monkeypatch, env, expected):
+    from c2fbench.errors import InputError
+    from trainers.distributed import torchrun_env
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if isinstance(expected, str):
+        with pytest.raises(InputError) as e:
+            torchrun_env()
+        assert str(e.value) == expected
+    else:
+        assert torchrun_env() == expected
