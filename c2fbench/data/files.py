@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from pathlib import Path
 
 from c2fbench.errors import InputError
@@ -55,8 +56,10 @@ def open_image(path: str | os.PathLike):
 
     check_regular_file(path, what="image")
     try:
-        im = Image.open(path)
-    except Image.DecompressionBombError:
+        with warnings.catch_warnings():  # PIL warns from 89 Mpx: over our limit, refused below
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{path}: more than the {MAX_PIXELS:,} pixels accepted "
                          f"(a decompression bomb or not a benchmark image)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
