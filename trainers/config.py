@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,8 @@ def check_types(values: dict, where: str) -> dict:
         if not ok:
             got = _JSON_NAMES.get(type(value), type(value).__name__)
             raise InputError(f"{where}: {key!r} must be {_EXPECTED[kind]}, got {json.dumps(value)} ({got})")
+        if kind == "float" and not math.isfinite(value):  # JSON's NaN / Infinity, or --lr inf
+            raise InputError(f"{where}: {key!r} must be a finite number, got {json.dumps(value)}")
         checked[key] = float(value) if kind == "float" else value
     return checked
 
@@ -149,7 +152,7 @@ def absolute_paths(values: dict) -> dict:
 def read_json_object(path: Path, what: str) -> dict:
     """A JSON object from ``path``; InputError naming the file when it is missing or not one."""
     try:
-        values = json.loads(Path(path).read_text())
+        values = json.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except FileNotFoundError:
         raise InputError(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -195,7 +198,7 @@ def resolve_config(*, recipe: str | None, config: Path | None, overrides: dict, 
         values["task"] = task
     values.setdefault("val_benchmark", DEFAULT_VAL_BENCHMARK.get(values.get("task", "semantic"), "voc-val"))
     cfg = TrainConfig(**absolute_paths(values))
-    validate(cfg)
+    validate(cfg, origin=origin)
     return cfg
 
 
@@ -221,31 +224,41 @@ def check_task(values: dict, origin: dict, task: str) -> None:
                          f"({'fpn_*, dfpn_*' if task == 'foreground' else 'deeplab_*'}; {others(task)})")
 
 
-def validate(cfg: TrainConfig) -> None:
-    """Ranges and choices of a configuration (types: :func:`check_types`)."""
+def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
+    """Ranges and choices of a configuration (types: :func:`check_types`); the error names
+    where the value came from (``origin``: key -> source, as :func:`resolve_config` builds)."""
     from c2fbench.benchmarks import BENCHMARKS
+    from c2fbench.masks.saliency import SALIENCY_METHODS
 
     checks = [
-        (cfg.task in TASKS, f"task must be one of {TASKS}"),
-        (arch_task(cfg.arch) == cfg.task, f"arch {cfg.arch} is a {arch_task(cfg.arch)} model, task is {cfg.task}"),
-        (cfg.rounds >= 1, "rounds must be at least 1"),
-        (cfg.epochs >= 1, "epochs must be at least 1"),
-        (cfg.batch_size >= 1, "batch_size must be at least 1"),
-        (cfg.lr > 0, "lr must be above 0"),
-        (cfg.resize >= 8 and cfg.crop >= 8, "resize and crop must be at least 8"),
-        (cfg.loader_workers >= 0, "loader_workers must be 0 or more"),
-        (0 < cfg.scale_min <= cfg.scale_max, "need 0 < scale_min <= scale_max"),
-        (cfg.crop <= cfg.resize, f"crop {cfg.crop} must not exceed resize {cfg.resize}"),
-        (0 <= cfg.min_foreground < cfg.max_foreground <= 1, "need 0 <= min_foreground < max_foreground <= 1"),
-        (cfg.coarse_method in ("saliency", "student"), "coarse_method must be saliency or student"),
-        (cfg.coarse_method != "student" or cfg.student_weights, "coarse_method student needs student_weights"),
-        (cfg.refine_init in ("mask", "rect"), "refine_init must be mask or rect"),
-        (cfg.refine_predict_at in ("image", "train"), "refine_predict_at must be image or train"),
-        (cfg.optimizer in ("sgd", "adam"), "optimizer must be sgd or adam"),
-        (cfg.refine_argmax in ("all", "label"), "refine_argmax must be all or label"),
-        (cfg.coarse_box in ("tight", "robust"), "coarse_box must be tight or robust"),
-        (cfg.val_benchmark in BENCHMARKS, f"val_benchmark must be one of {', '.join(BENCHMARKS)}"),
+        ("task", cfg.task in TASKS, f"task must be one of {TASKS}"),
+        ("arch", arch_task(cfg.arch) == cfg.task, f"arch {cfg.arch} is a {arch_task(cfg.arch)} model, task is {cfg.task}"),
+        ("rounds", cfg.rounds >= 1, "rounds must be at least 1"),
+        ("epochs", cfg.epochs >= 1, "epochs must be at least 1"),
+        ("batch_size", cfg.batch_size >= 1, "batch_size must be at least 1"),
+        ("lr", cfg.lr > 0, "lr must be above 0"),
+        ("momentum", 0 <= cfg.momentum < 1, "momentum must be in [0, 1)"),
+        ("weight_decay", cfg.weight_decay >= 0, "weight_decay must be 0 or more"),
+        ("head_lr_mult", cfg.head_lr_mult > 0, "head_lr_mult must be above 0"),
+        ("poly_power", cfg.poly_power >= 0, "poly_power must be 0 or more"),
+        ("resize", cfg.resize >= 8 and cfg.crop >= 8, "resize and crop must be at least 8"),
+        ("loader_workers", cfg.loader_workers >= 0, "loader_workers must be 0 or more"),
+        ("scale_min", 0 < cfg.scale_min <= cfg.scale_max, "need 0 < scale_min <= scale_max"),
+        ("crop", cfg.crop <= cfg.resize, f"crop {cfg.crop} must not exceed resize {cfg.resize}"),
+        ("min_foreground", 0 <= cfg.min_foreground < cfg.max_foreground <= 1,
+         "need 0 <= min_foreground < max_foreground <= 1"),
+        ("grabcut_iterations", cfg.grabcut_iterations >= 1, "grabcut_iterations must be at least 1"),
+        ("saliency", cfg.saliency in SALIENCY_METHODS, f"saliency must be one of {', '.join(SALIENCY_METHODS)}"),
+        ("coarse_method", cfg.coarse_method in ("saliency", "student"), "coarse_method must be saliency or student"),
+        ("coarse_method", cfg.coarse_method != "student" or cfg.student_weights,
+         "coarse_method student needs student_weights"),
+        ("refine_init", cfg.refine_init in ("mask", "rect"), "refine_init must be mask or rect"),
+        ("refine_predict_at", cfg.refine_predict_at in ("image", "train"), "refine_predict_at must be image or train"),
+        ("optimizer", cfg.optimizer in ("sgd", "adam"), "optimizer must be sgd or adam"),
+        ("refine_argmax", cfg.refine_argmax in ("all", "label"), "refine_argmax must be all or label"),
+        ("coarse_box", cfg.coarse_box in ("tight", "robust"), "coarse_box must be tight or robust"),
+        ("val_benchmark", cfg.val_benchmark in BENCHMARKS, f"val_benchmark must be one of {', '.join(BENCHMARKS)}"),
     ]
-    for ok, message in checks:
+    for key, ok, message in checks:
         if not ok:
-            raise InputError(f"bad training configuration: {message}")
+            raise InputError(f"{(origin or {}).get(key, 'bad training configuration')}: {message}")

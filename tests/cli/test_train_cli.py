@@ -90,6 +90,33 @@ def test_a_config_file_of_wrong_types_is_refused_naming_key_file_and_type(synth,
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("text, fragments", [
+    ('{"lr": Infinity}', ["'lr' must be a finite number, got Infinity"]),
+    ('{"weight_decay": NaN}', ["'weight_decay' must be a finite number, got NaN"]),
+    ('{"rounds": 0}', ["rounds must be at least 1"]),
+    ('{"grabcut_iterations": 0}', ["grabcut_iterations must be at least 1"]),
+    ('{"momentum": -5}', ["momentum must be in [0, 1)"]),
+    ('{"saliency": "foo"}', ["saliency must be one of"]),
+])
+def test_a_config_file_of_values_out_of_range_is_refused_naming_the_file(synth, tmp_path, text, fragments):
+    (tmp_path / "c.json").write_text(text)
+    result = deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--config", tmp_path / "c.json")
+    assert_refused(result, str(tmp_path / "c.json"), *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_lr_inf_on_the_command_line_is_refused(synth, tmp_path):
+    assert_refused(deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--lr", "inf"), "'lr' must be a finite number")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_file_with_a_utf8_bom_is_read(tmp_path):
+    (tmp_path / "c.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"epochs": 7}).encode())
+    result = run("train", "deeplab", "--recipe", "tiny", "--config", tmp_path / "c.json", "--print-config")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["epochs"] == 7
+
+
 # -- items 5, 7, 8, 13: a failed start leaves --out as it was --------------------------------
 
 @pytest.mark.parametrize("existing", [False, True])
