@@ -94,9 +94,13 @@ def rounds_started(out: Path) -> int:
 
 def check_run_files(out: Path) -> None:
     """Every file a resume reads, before it writes anything."""
+    from c2fbench.models.checkpoint import read_checkpoint_meta
+
     read_log(out)
     for last in sorted(Path(out).glob("round-*/last.pt")):
         check_epoch_checkpoint(last)
+    for model in sorted(Path(out).glob("round-*/model.pt")):  # the next round starts from it
+        read_checkpoint_meta(model)
 
 
 def resume_config(out: Path, requested: dict, origin: dict | None = None) -> TrainConfig:

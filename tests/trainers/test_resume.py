@@ -129,12 +129,16 @@ def _damage(out, case):
     if case == "metrics-round":
         (out / "metrics.jsonl").write_text('{"losses": []}\n')
         return out / "metrics.jsonl", "integer 'round'"
+    if case == "model":
+        model = out / "round-01" / "model.pt"  # a finished round's model, cut short: round 2 starts from it
+        model.write_bytes(model.read_bytes()[:5000])
+        return model, "corrupt"
     (out / "round-02").mkdir()
     shutil.copy(out / "round-01" / "model.pt", out / "round-02" / "last.pt")  # a model, not an epoch checkpoint
     return out / "round-02" / "last.pt", "no 'epoch'"
 
 
-@pytest.mark.parametrize("case", ["config", "config-type", "metrics", "metrics-round", "last"])
+@pytest.mark.parametrize("case", ["config", "config-type", "metrics", "metrics-round", "last", "model"])
 def test_resume_with_a_damaged_run_file_names_it(synth, one_round, tmp_path, case):
     out = tmp_path / "run"
     copy_run(one_round[0], out)
