@@ -37,6 +37,10 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
     from deploy.demo import deploy_checkpoint
     from trainers.demo import run_demo
 
+    from trainers.config import resolve_config
+
+    # an unknown or foreground recipe: one error line, before anything is printed or written
+    resolve_config(recipe=recipe, config=None, overrides={"seed": seed}, task="semantic")
     info(f"torch threads: {set_threads(threads)}")
     paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers or default_workers(),
                      pretrain=pretrain)

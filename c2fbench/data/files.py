@@ -33,10 +33,11 @@ def check_regular_file(path: str | os.PathLike, *, max_bytes: int | None = None,
         raise InputError(f"{path}: {what} not found") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    a = "an" if what[:1] in "aeiou" else "a"
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{path}: not a regular file (expected a {what}, found a device, pipe or folder)")
+        raise InputError(f"{path}: not a regular file (expected {a} {what}, found a device, pipe or folder)")
     if st.st_size > max_bytes:
-        raise InputError(f"{path}: {st.st_size} bytes, more than the {max_bytes >> 20} MiB expected of a {what}")
+        raise InputError(f"{path}: {st.st_size} bytes, more than the {max_bytes >> 20} MiB expected of {a} {what}")
     return st.st_size
 
 

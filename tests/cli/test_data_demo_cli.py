@@ -93,6 +93,6 @@ def test_demo_refuses_a_foreground_recipe_before_writing(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--preset", "tiny",
                                       "--recipe", "dfpn-tiny", "--workers", "1", "--threads", "1"])
     assert result.exit_code == 2, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "recipe dfpn-tiny sets task foreground" in errors[0]
+    lines = result.output.strip().splitlines()  # the one error line, no "torch threads" before it
+    assert len(lines) == 1 and lines[0].startswith("error:") and "recipe dfpn-tiny sets task foreground" in lines[0]
     assert not (tmp_path / "demo").exists()
