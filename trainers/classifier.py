@@ -115,11 +115,13 @@ def _no_progress(total: int, description: str) -> Iterator[Callable[[int], None]
 
 def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: bool = False,
                      progress=_no_progress, info: Callable[[str], None] = lambda message: None,
+                     warn: Callable[[str], None] = lambda message: None,
                      on_epoch: Callable[[dict], None] = lambda row: None) -> dict:
     """Train (or resume) and write ``out``; returns its content. Raises InputError on bad input.
 
     ``progress(total, description)`` is a context manager yielding ``advance(n)``
-    (:func:`c2fbench.console.progress`); ``on_epoch`` gets each epoch's row.
+    (:func:`c2fbench.console.progress`); ``on_epoch`` gets each epoch's row; ``warn`` is told
+    which unreadable images are left out.
     """
     from c2fbench.data.imagenet import list_imagenet
     from c2fbench.data.voc import VOC_CLASSES
@@ -130,7 +132,7 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
         raise InputError(f"{out}: exists already; pass --resume to keep it, or choose another --out")
     if resume and out.is_file():
         return _read(out, cfg.arch)
-    samples = list_imagenet(images)
+    samples = readable(list_imagenet(images), progress=progress, warn=warn)
     train_set, held = split_holdout(samples, cfg.holdout)
     if not train_set or not held:
         raise InputError(f"{images}: need at least two images per class to hold some out (found {len(samples)})")
@@ -180,6 +182,29 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
     _save(out, result)
     partial.unlink(missing_ok=True)
     return result
+
+
+def readable(samples: list, *, progress=_no_progress, warn: Callable[[str], None]) -> list:
+    """The samples whose image decodes; the others (zero-byte, truncated, a FIFO, a device)
+    are left out with one warning naming them, as the segmentation runs do. InputError when
+    none is left."""
+    from c2fbench.data.images import read_rgb
+
+    kept, failed = [], []
+    with progress(len(samples), "check images") as advance:
+        for sample in samples:
+            try:
+                read_rgb(sample.path)
+                kept.append(sample)
+            except InputError as e:
+                failed.append(str(e))
+            advance(1)
+    if failed and not kept:
+        raise InputError(f"every one of the {len(samples)} images is unreadable: {failed[0]}")
+    if failed:
+        warn(f"{len(failed)} of {len(samples)} images are unreadable and left out: {'; '.join(failed[:3])}"
+             f"{'; ...' if len(failed) > 3 else ''}")
+    return kept
 
 
 @torch.no_grad()
@@ -248,6 +273,8 @@ def _same_backbone(other_arch, model: nn.Module) -> bool:
 
 def run_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: bool, progress, info) -> dict:
     """:func:`train_classifier` with a progress bar and one line per epoch (the CLI's view)."""
-    return train_classifier(images, out, cfg, resume=resume, progress=progress, info=info,
+    from c2fbench.console import warn
+
+    return train_classifier(images, out, cfg, resume=resume, progress=progress, info=info, warn=warn,
                             on_epoch=lambda row: info(f"epoch {row['epoch']}: loss {row['loss']:.3f}, "
                                                       f"held-out top-1 {row['top1']:.1f}%"))

@@ -126,7 +126,9 @@ def list_imagenet(
     samples: dict[str, ImageNetSample] = {}
     for wnid in folders:
         for path in sorted((train / wnid).iterdir()):
-            if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+            # a FIFO or a link to a device is listed: its reader refuses it, and the caller
+            # counts and names it, instead of it vanishing here
+            if path.is_dir() or path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             rel = f"{wnid}/{path.stem}"
             if rel in samples:

@@ -232,3 +232,16 @@ def test_mapped_folders_without_images_raise(tmp_path):
     _touch(tmp_path / "no_images" / "train" / "n02690373" / "readme.txt")
     with pytest.raises(InputError, match="no_images"):
         list_imagenet(tmp_path / "no_images")
+
+
+def test_a_fifo_or_device_link_is_listed_for_its_reader_to_refuse(imagenet):
+    """Not silently dropped: the training runs count and name the images they leave out."""
+    import os
+
+    folder = imagenet / "train" / "n02690373"
+    os.mkfifo(folder / "n02690373_4.JPEG")
+    (folder / "n02690373_5.JPEG").symlink_to("/dev/zero")
+    (folder / ".hidden.JPEG").write_bytes(b"")
+    rels = [s.rel for s in list_imagenet(imagenet)]
+    assert "n02690373/n02690373_4" in rels and "n02690373/n02690373_5" in rels
+    assert "n02690373/.hidden" not in rels and len(rels) == 7

@@ -143,3 +143,25 @@ def test_a_backbone_serves_every_arch_with_the_very_same_backbone(tiny, tmp_path
     assert os8.backbone.state_dict().keys() == build_model("deeplab_v2_mobilenet").backbone.state_dict().keys()
     with pytest.raises(InputError, match="backbone of 'deeplab_v2_mobilenet', but this run trains"):
         load_backbone_weights(os8, tmp_path / "os16.pt", "deeplab_v2_mobilenet_os8")
+
+
+def test_unreadable_images_are_left_out_with_a_warning(tiny, tmp_path):
+    """A zero-byte JPEG, a FIFO and a link to /dev/zero in the tree: training goes on without
+    them (counted by hand: the synthetic tree's JPEGs plus the three) and the warning names them."""
+    import os
+    import shutil
+
+    images = tmp_path / "imagenet"
+    shutil.copytree(tiny / "imagenet", images)
+    good = sorted((images / "train").rglob("*.JPEG"))
+    folder = good[0].parent
+    (folder / "zero.JPEG").write_bytes(b"")
+    os.mkfifo(folder / "fifo.JPEG")
+    (folder / "dev.JPEG").symlink_to("/dev/zero")
+    warnings = []
+    result = train_classifier(images, tmp_path / "a.pt", replace(CFG, epochs=1), warn=warnings.append)
+    assert result["trained_on"] + result["held_out"] == len(good)
+    [line] = warnings
+    assert line.startswith(f"3 of {len(good) + 3} images are unreadable and left out")
+    for name in ("zero.JPEG", "fifo.JPEG", "dev.JPEG"):
+        assert str(folder / name) in line
