@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -145,7 +146,9 @@ def _read(path: Path, *, map_location, mmap: bool) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found ({_EXPECTED})")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says it all
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # zip, pickle and weights-only errors alike mean "not our file"
         raise InputError(f"{path}: {why_unreadable(e)}; {_EXPECTED}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -156,11 +159,20 @@ def _read(path: Path, *, map_location, mmap: bool) -> dict:
     for key, kind in (("arch", str), ("kwargs", dict), ("classes", list), ("state_dict", dict)):
         if not isinstance(payload.get(key), kind):
             raise InputError(f"{path}: checkpoint field {key!r} is missing or not a {kind.__name__}")
+    bad_keys = [k for k in payload["kwargs"] if not isinstance(k, str)]
+    if bad_keys:
+        raise InputError(f"{path}: checkpoint field 'kwargs' has the key {bad_keys[0]!r}; expected the model "
+                         f"builder's argument names (strings)")
+    bad_weights = [k for k, v in payload["state_dict"].items() if not isinstance(v, torch.Tensor)]
+    if bad_weights:
+        k = bad_weights[0]
+        raise InputError(f"{path}: checkpoint field 'state_dict': entry {str(k)[:80]!r} is a "
+                         f"{type(payload['state_dict'][k]).__name__}; expected tensors only")
     check_class_names(payload["classes"], where=f"{path}: checkpoint field 'classes': ")
     num_classes = payload["kwargs"].get("num_classes")
     if num_classes is not None and num_classes != len(payload["classes"]):
         raise InputError(f"{path}: checkpoint names {len(payload['classes'])} classes but its model has "
-                         f"num_classes={num_classes}")
+                         f"num_classes={num_classes!r}")
     payload["normalization"] = check_normalization(payload.get("normalization"), where=f"{path}: ")
     return payload
 
@@ -169,7 +181,7 @@ def why_unreadable(e: Exception) -> str:
     """Why torch.load (weights_only) refused a file, in words: a refused pickled object, a
     truncated file, or not a torch file at all."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
-    refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    refused = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)
     if refused:
         return (f"it holds a pickled object ({refused.group(1)}) that weights-only loading refuses, "
                 "so it was not opened (opening a checkpoint never runs code)")

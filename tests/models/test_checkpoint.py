@@ -112,6 +112,30 @@ def test_custom_objects_are_refused_without_running_code(saved, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_a_plain_pickle_with_code_is_refused_in_one_line(tmp_path, recwarn):
+    import os
+    import pickle
+
+    for protocol in (2, 4):  # torch warns about protocol 4: that warning must not leak out
+        path = tmp_path / f"p{protocol}.pt"
+        path.write_bytes(pickle.dumps(Payload(), protocol=protocol))
+        with pytest.raises(InputError, match=rf"p{protocol}\.pt: .*expected a c2fbench checkpoint"):
+            load_checkpoint(path)
+    assert RAN == [] and not [w for w in recwarn if "pickle" in str(w.message)]
+    path = tmp_path / "system.pt"
+    torch.save({"format": "c2fbench-checkpoint", "x": _System()}, path)
+    with pytest.raises(InputError, match=r"system\.pt: it holds a pickled object \((posix|nt)\.system\)"):
+        load_checkpoint(path)
+    assert os.system is not None
+
+
+class _System:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("false",))
+
+
 def test_other_classes_are_refused(saved):
     with pytest.raises(InputError, match=r"model\.pt: checkpoint has 4 classes, expected 21"):
         load_checkpoint(saved[0], expect_classes=[f"c{i}" for i in range(21)])
@@ -131,6 +155,11 @@ def test_other_classes_are_refused(saved):
     (lambda p: p.update(classes=CLASSES[:3]), r"names 3 classes but its model has num_classes=4"),
     (lambda p: p["kwargs"].update(width=3), r"bad arguments.*width"),
     (lambda p: p.update(normalization={"mean": [0.5]}), r"normalization"),
+    (lambda p: p["kwargs"].update({5: 1}), r"field 'kwargs' has the key 5; expected .*strings"),
+    (lambda p: p["state_dict"].update({"backbone.0.0.weight": 3}),
+     r"entry 'backbone\.0\.0\.weight' is a int; expected tensors only"),
+    (lambda p: p["state_dict"].update({"head.branches.0.weight": "w"}), r"is a str; expected tensors only"),
+    (lambda p: p["kwargs"].update(num_classes="4"), r"num_classes='4'"),
 ])
 def test_bad_contents_are_input_errors_naming_the_file(saved, tmp_path, change, message):
     payload = _payload(saved[0])
