@@ -116,12 +116,13 @@ def test_a_plain_pickle_with_code_is_refused_in_one_line(tmp_path, recwarn):
     import os
     import pickle
 
+    ran_before = list(RAN)
     for protocol in (2, 4):  # torch warns about protocol 4: that warning must not leak out
         path = tmp_path / f"p{protocol}.pt"
         path.write_bytes(pickle.dumps(Payload(), protocol=protocol))
         with pytest.raises(InputError, match=rf"p{protocol}\.pt: .*expected a c2fbench checkpoint"):
             load_checkpoint(path)
-    assert RAN == [] and not [w for w in recwarn if "pickle" in str(w.message)]
+    assert RAN == ran_before and not [w for w in recwarn if "pickle" in str(w.message)]
     path = tmp_path / "system.pt"
     torch.save({"format": "c2fbench-checkpoint", "x": _System()}, path)
     with pytest.raises(InputError, match=r"system\.pt: it holds a pickled object \((posix|nt)\.system\)"):
