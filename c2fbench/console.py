@@ -13,8 +13,8 @@ from typing import Callable, Iterator
 
 from rich.console import Console
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)  # ":x:" in a path or message stays as it is
+err = Console(stderr=True, highlight=False, emoji=False)
 
 
 # Messages are never wrapped: one message, one line, whatever the terminal's width.

@@ -32,13 +32,23 @@ def branch_config(source: Path, out: Path, **changes) -> TrainConfig:
     unknown = sorted(set(changes) - set(BRANCHABLE))
     if unknown:
         raise InputError(f"cannot branch on {', '.join(unknown)}: only {', '.join(BRANCHABLE)} act after round 1")
-    if not (source / "config.json").is_file() or not (source / "round-01" / "model.pt").is_file():
-        raise InputError(f"{source}: a run directory with a finished round 1 (round-01/model.pt) is needed")
+    check_branch_source(source)
     if (out / "config.json").is_file():
         raise InputError(f"{out}: a run exists here already (continue it with --resume, without --branch-from)")
     cfg = replace(read_run_config(source), **check_types(changes, "--branch-from options"))
     validate(cfg)
     return cfg
+
+
+def check_branch_source(source: Path) -> None:
+    """``source`` is a run with a readable finished round 1 (its files are copied as they are)."""
+    from c2fbench.models.checkpoint import read_checkpoint_meta
+
+    source = Path(source)
+    if not (source / "config.json").is_file() or not (source / "round-01" / "model.pt").is_file():
+        raise InputError(f"{source}: a run directory with a finished round 1 (round-01/model.pt) is needed")
+    read_run_config(source)
+    read_checkpoint_meta(source / "round-01" / "model.pt")
 
 
 def branch_after_round_one(source: Path, out: Path, **changes) -> TrainConfig:

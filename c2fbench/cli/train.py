@@ -121,7 +121,7 @@ def _run(ctx, *, task: str, images, images_option: str, out, recipe, config_file
     """Resolve the configuration (or the resumed one), check every input, then train."""
     from c2fbench.errors import InputError
     from c2fbench.threads import set_threads
-    from trainers.branch import BRANCHABLE, branch_after_round_one, branch_config
+    from trainers.branch import BRANCHABLE, branch_after_round_one, branch_config, check_branch_source
     from trainers.config import check_types, load_recipe, resolve_config
     from trainers.rundir import resume_config
 
@@ -134,6 +134,7 @@ def _run(ctx, *, task: str, images, images_option: str, out, recipe, config_file
                 if v is not None and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     origin = {k: "--" + k.replace("_", "-") for k in explicit}
     if branch_from is not None:
+        check_branch_source(branch_from)  # a missing source first: then what may differ from it
         others = sorted(set(explicit) - set(BRANCHABLE)) + (["--recipe"] if recipe else []) + \
             (["--config"] if config_file else []) + (["--resume"] if resume else [])
         if others:

@@ -155,6 +155,25 @@ def test_a_failed_start_writes_nothing(synth, tmp_path, monkeypatch, case, exist
     assert (list(out.iterdir()) == []) if existing else not out.exists()
 
 
+def test_branch_from_a_missing_or_damaged_source_names_it_first(synth, tmp_path):
+    """Before any complaint about options that may not differ, and before --out is written."""
+    assert_refused(deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--branch-from", tmp_path / "no-run"),
+                   str(tmp_path / "no-run"), "round-01/model.pt")
+    source = tmp_path / "source"
+    (source / "round-01").mkdir(parents=True)
+    (source / "config.json").write_text(json.dumps({"task": "semantic", "arch": "deeplab_v2_mobilenet"}))
+    (source / "round-01" / "model.pt").write_bytes(b"PK\x03\x04 cut short")
+    assert_refused(deeplab(synth, tmp_path / "run", "--branch-from", source, "--no-refine-grabcut"),
+                   str(source / "round-01" / "model.pt"), "corrupt")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_error_message_is_printed_as_it_is(synth, tmp_path):
+    """rich would turn ':x:' into an emoji."""
+    assert_refused(deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--device", "cuda:x"),
+                   "--device cuda:x: expected cpu, cuda or cuda:N")
+
+
 def test_offline_pretrained_weights_say_what_to_do(synth, tmp_path, monkeypatch):
     """The download raises URLError (no network in tests): one line naming the cache folder
     and the options that need no download; nothing written."""
