@@ -2,7 +2,8 @@
 
 Subcommand modules import their heavy dependencies inside the command body, so
 ``c2fbench --help`` is instant. Bad input (:class:`~c2fbench.errors.InputError`) becomes
-one line on stderr and exit status 2; ``--debug`` shows the traceback instead.
+one line on stderr and exit status 2, as does a subcommand's usage error (a bad or missing
+option); ``--debug`` shows the traceback, or click's usage text, instead.
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ class LazyGroup(click.Group):
             from c2fbench.console import error
 
             error(str(e))
+            ctx.exit(2)
+        except click.UsageError as e:  # a bad option of a subcommand: one line too, not click's three
+            if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())) or (ctx.obj or {}).get("debug"):
+                raise
+            from c2fbench.console import error
+
+            error(e.format_message() + (f" (see '{e.ctx.command_path} --help')" if e.ctx else ""))
             ctx.exit(2)
 
 

@@ -273,3 +273,18 @@ def test_every_option_of_the_other_training_commands_is_described(args):
     assert CliRunner().invoke(cli, [*args, "--help"]).exit_code == 0
     undocumented = [p.name for p in command.params if isinstance(p, click.Option) and not p.help]
     assert undocumented == []
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "deeplab", "--recipe", "tiny", "--threads", "0"], "Invalid value for '--threads'"),
+    (["train", "dfpn", "--recipe", "dfpn-tiny", "--bogus"], "No such option '--bogus'"),
+    (["train", "deeplab", "--out", "x", "--recipe", "tiny"], "Missing option '--imagenet'"),
+    (["masks", "enhance", "--images", ".", "--coarse", ".", "--out", "x", "--iterations", "0"],
+     "Invalid value for '--iterations'"),
+    (["masks", "nope"], "No such command 'nope'"),
+])
+def test_a_usage_error_is_one_line_too(tmp_path, monkeypatch, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    result = run(*args)
+    assert_refused(result, fragment, "--help")
+    assert "Usage:" not in result.output and not (tmp_path / "x").exists()
