@@ -92,11 +92,21 @@ def train_recursive(cfg: TrainConfig | None, *, images: Path, out: Path, resume:
     if dev.type == "cuda":
         dev = torch.device("cuda", dist.local_rank)
     run = Run(cfg, out, root, samples, dist, dev, workers)
+    before = set(out.iterdir()) if out.is_dir() else None  # what a failed start must leave
     if dist.is_main:
         atomic_write_text(out / "config.json", cfg.to_json())
-    initial_masks(run)
-    line = {}
-    for r in range(1, cfg.rounds + 1):
+    try:
+        initial_masks(run)
+        line = train_one_round(run, 1, on_epoch_end=on_epoch_end)
+    except InputError as e:
+        # a fresh start whose input fails before round 1 is trained (every image unreadable,
+        # every mask dropped) leaves --out as it was, so that the same command with good
+        # input starts normally instead of finding "a run" there
+        if not resume and dist.is_main and not run.model_path(1).exists():
+            _remove_started(out, before)
+            raise InputError(f"{e} (this start is undone: {out} is left as it was)") from None
+        raise
+    for r in range(2, cfg.rounds + 1):
         line = train_one_round(run, r, on_epoch_end=on_epoch_end)
     if dist.is_main:
         shutil.copyfile(run.model_path(cfg.rounds), out / ".final.pt.tmp")
@@ -105,13 +115,25 @@ def train_recursive(cfg: TrainConfig | None, *, images: Path, out: Path, resume:
     return line
 
 
+def _remove_started(out: Path, before: set | None) -> None:
+    """Undo a failed fresh start: ``out`` removed, or, when it existed, what this start added."""
+    if before is None:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in set(out.iterdir()) - before:
+        shutil.rmtree(child, ignore_errors=True) if child.is_dir() and not child.is_symlink() else child.unlink()
+
+
 def _run_masks_job(run: Run, job, ids, out: Path):
-    from c2fbench.masks.runner import Shard, run_job
+    from c2fbench.masks.runner import Shard, failure_message, run_job
 
     with progress(len(ids[run.dist.rank::run.dist.world]), job.name) as advance:
         summary = run_job(job, ids, out=out, shard=Shard(run.dist.rank, run.dist.world), workers=run.workers,
                           advance=advance, warn=warn)
     barrier(run.dist)
+    problem = failure_message(summary, out)
+    if problem:  # every image failed: stop here, not at the training that has nothing to train on
+        raise InputError(problem)
     return summary
 
 

@@ -172,3 +172,25 @@ def test_an_unreadable_training_image_is_left_out_and_resume_works(synth, tmp_pa
     assert "left out" in again.output and [line["round"] for line in log(out)] == [1, 2]
     assert not (out / "predictions" / "round-01" / f"{rel}.png").exists()
     assert len(list((out / "predictions" / "round-01").rglob("*.png"))) == len(jpegs) - 1
+
+
+def test_a_start_on_only_unreadable_images_leaves_nothing_and_a_good_start_follows(synth, tmp_path):
+    """Every image zero bytes: the masks stage stops the start, --out is removed (or, when it
+    held a file of the user's, left with just that), and the same command on good images starts."""
+    images = tmp_path / "imagenet"
+    for jpeg in sorted((synth / "imagenet" / "train").rglob("*.JPEG"))[:3]:
+        (images / "train" / jpeg.parent.name).mkdir(parents=True, exist_ok=True)
+        (images / "train" / jpeg.parent.name / jpeg.name).write_bytes(b"")
+    out = tmp_path / "run"
+    result = train(synth, out, "--rounds", "1", images=images)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "all 3 images failed" in errors[0] and "Traceback" not in result.output
+    assert not out.exists()
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert train(synth, out, "--rounds", "1", images=images).exit_code == 2
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    good = train(synth, out, "--rounds", "1")
+    assert good.exit_code == 0, good.output
+    assert [line["round"] for line in log(out)] == [1]
