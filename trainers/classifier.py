@@ -200,7 +200,8 @@ def readable(samples: list, *, progress=_no_progress, warn: Callable[[str], None
                 failed.append(str(e))
             advance(1)
     if failed and not kept:
-        raise InputError(f"every one of the {len(samples)} images is unreadable: {failed[0]}")
+        raise InputError(f"{'every one of the ' + str(len(samples)) + ' images' if len(samples) != 1 else 'the one image'}"
+                         f" is unreadable: {failed[0]}")
     if failed:
         warn(f"{len(failed)} of {len(samples)} images are unreadable and left out: {'; '.join(failed[:3])}"
              f"{'; ...' if len(failed) > 3 else ''}")

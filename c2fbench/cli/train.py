@@ -275,4 +275,4 @@ def classifier(images, arch, out, epochs, batch_size, lr, resize, crop, holdout,
     result = run_classifier(images, out, cfg, resume=resume, progress=progress, info=info)
     last = result["history"][-1]
     success(f"backbone of {arch} written to {out}: held-out top-1 {last['top1']:.1f}% "
-            f"({result['held_out']} images, epoch {last['epoch']})")
+            f"({plural(result['held_out'], 'image')}, epoch {last['epoch']})")

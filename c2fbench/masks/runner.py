@@ -238,5 +238,6 @@ def failure_message(summary: Summary, out: Path) -> str | None:
     if summary.failed == 0 or summary.finished > 0:
         return None
     first = summary.failures[0] if summary.failures else ""
-    return (f"{summary.job}: all {summary.failed} images failed, listed in {out / summary.failed_list} "
+    every = f"all {summary.failed} images" if summary.failed != 1 else "its one image"
+    return (f"{summary.job}: {every} failed, listed in {out / summary.failed_list} "
             f"(first: {first})")

@@ -184,7 +184,7 @@ def test_coarse_where_every_image_fails_exit_2(tmp_path):
     (tmp_path / "images" / WNID).mkdir(parents=True)
     (tmp_path / "images" / WNID / "a.jpg").write_bytes(b"")
     result = run("masks", "coarse", "--images", tmp_path / "images", "--out", tmp_path / "c", "--workers", 1)
-    assert result.exit_code == 2 and "all 1 images failed" in result.output, result.output
+    assert result.exit_code == 2 and "masks coarse: its one image failed" in result.output, result.output
 
 
 # -- item 4: shards ---------------------------------------------------------------------------
