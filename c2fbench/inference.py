@@ -293,17 +293,20 @@ def predict_folder(runtime, ids: list[str], files: list[Path], out: Path, *, tta
     """Write ``out/<id>.png`` (VOC palette, atomically) for each image; returns the count.
 
     :func:`prediction_inputs` decoded every image already; one that changed since (and no
-    longer decodes) stops the run with an InputError saying how many label maps were written.
+    longer decodes), or a write the disk refuses, stops the run with an InputError saying how
+    many label maps were written.
     """
     from c2fbench.data.images import read_rgb
     from c2fbench.data.labels import write_label_png
 
     for done, (image_id, path) in enumerate(zip(ids, files)):
         try:
-            rgb = read_rgb(path)
+            label = predict_label(runtime, read_rgb(path), tta=tta, crf=crf)
+            write_label_png(Path(out) / f"{image_id}.png", label)  # a full disk: InputError
         except InputError as e:
+            if not done:
+                raise
             raise InputError(f"{e}; {done} of {len(ids)} label maps were written to {out} before it "
                              "(a rerun overwrites them)") from None
-        write_label_png(Path(out) / f"{image_id}.png", predict_label(runtime, rgb, tta=tta, crf=crf))
         advance(1)
     return len(ids)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from c2fbench.data.atomic import atomic_write_bytes, staged_folder
+from c2fbench.data.atomic import StorageError, atomic_write_bytes, staged_folder
 from c2fbench.errors import InputError
 
 OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png")
@@ -77,7 +77,8 @@ def write_eval(out: Path, result, *, figures: bool = True) -> list[Path]:
         with staged_folder(out) as staging:
             for name, data in files.items():
                 atomic_write_bytes(staging / name, data)
-    except OSError as e:
+    except (OSError, StorageError) as e:  # a full disk: StorageError from the staged folder
+        e = getattr(e, "os_error", e)
         raise InputError(f"{out}: could not write the results ({e.strerror or e}); "
                          f"the folder was left as it was") from None
     return [Path(out) / name for name in files]

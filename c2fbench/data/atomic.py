@@ -3,6 +3,10 @@
 A run killed at any moment leaves either the old file or the complete new one, never a
 partial file, so readers and resumed runs can trust whatever exists. The file gets the
 mode an ordinary ``open`` would give it (0666 less the umask), not mkstemp's 0600.
+
+A write the storage refuses (a full disk, a quota, a read-only or forbidden folder) is an
+:class:`~c2fbench.errors.InputError` naming the file, and leaves nothing behind: not the
+temporary file, and not the folders made for it (when still empty).
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
+
+from c2fbench.errors import InputError
+
+# errno values that say the storage refused a write, not that the program is wrong
+_STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
 def umask() -> int:
@@ -42,8 +51,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     On an exception the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    made = []
+    try:
+        made = make_folders(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        remove_empty(made)
+        raise storage_error(path, e) if e.errno in _STORAGE_ERRORS else e from None
     try:
         os.fchmod(fd, default_mode())
         with os.fdopen(fd, mode) as f:
@@ -51,10 +65,43 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        remove_empty(made)
+        if isinstance(e, OSError) and e.errno in _STORAGE_ERRORS:
+            raise storage_error(path, e) from None
         raise
+
+
+class StorageError(InputError):
+    """A write the storage refused (``os_error``), named by the file or folder written."""
+
+    def __init__(self, path: Path, os_error: OSError):
+        super().__init__(f"{path}: could not write ({os_error.strerror or os_error}); nothing was written there")
+        self.os_error = os_error
+
+
+def storage_error(path: Path, e: OSError) -> StorageError:
+    return StorageError(path, e.os_error if isinstance(e, StorageError) else e)
+
+
+def make_folders(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; returns the folders it made, outermost first."""
+    missing = []
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir(exist_ok=True)
+    return list(reversed(missing))
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (from :func:`make_folders`), innermost first, where still empty."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -79,15 +126,23 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
     The staging folder gets ``mkdir``'s mode, not ``mkdtemp``'s 0700.
     """
     out = Path(os.path.abspath(out))  # "." or "a/.." has no name to stage beside
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".staging"))
+    made = []
+    try:
+        made = make_folders(out.parent)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".staging"))
+    except OSError as e:
+        remove_empty(made)
+        raise storage_error(out, e) if e.errno in _STORAGE_ERRORS else e from None
     try:
         os.chmod(staging, default_mode(folder=True))
         yield staging
         _fsync_tree(staging)
         _swap(staging, out)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(staging, ignore_errors=True)
+        remove_empty(made)
+        if isinstance(e, StorageError) or isinstance(e, OSError) and e.errno in _STORAGE_ERRORS:
+            raise storage_error(out, e) from None  # the folder the caller asked for, not a staged file
         raise
 
 

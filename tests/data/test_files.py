@@ -1,6 +1,7 @@
 """File guards (c2fbench.data.files), the pixel limit in every image reader, and the
 mode of atomically written files."""
 
+import errno
 import os
 import stat
 import struct
@@ -82,3 +83,40 @@ def test_atomic_write_gives_the_mode_open_would(tmp_path):
         os.umask(old)
     mode = stat.S_IMODE(os.stat(tmp_path / "a.bin").st_mode)
     assert mode == stat.S_IMODE(os.stat(tmp_path / "b.bin").st_mode) == 0o640
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every fsync of a regular file fails as on a full disk (directories still sync)."""
+    real = os.fsync
+
+    def fsync(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def test_a_full_disk_is_one_input_error_and_leaves_no_file_or_new_folder(tmp_path, full_disk):
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "old.bin").write_bytes(b"old")
+    with pytest.raises(InputError, match=r"a/b/c\.bin: could not write \(No space left on device\)"):
+        atomic_write_bytes(tmp_path / "a" / "b" / "c.bin", b"x")
+    with pytest.raises(InputError, match=r"old\.bin: could not write"):
+        atomic_write_bytes(tmp_path / "kept" / "old.bin", b"new")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["kept", "kept/old.bin"]
+    assert (tmp_path / "kept" / "old.bin").read_bytes() == b"old"
+
+
+def test_a_full_disk_in_a_staged_folder_names_the_folder_and_leaves_it_as_it_was(tmp_path, full_disk):
+    from c2fbench.data.atomic import staged_folder
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "r.txt").write_bytes(b"earlier")
+    for out in (tmp_path / "out", tmp_path / "new" / "deeper"):
+        with pytest.raises(InputError, match=rf"{out.name}: could not write \(No space left on device\)"):
+            with staged_folder(out) as staging:
+                atomic_write_bytes(staging / "r.txt", b"later")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["out", "out/r.txt"]
+    assert (tmp_path / "out" / "r.txt").read_bytes() == b"earlier"

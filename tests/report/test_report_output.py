@@ -123,3 +123,27 @@ def test_an_out_folder_holding_other_files_is_refused_untouched(result, tmp_path
     (tmp_path / "file").write_text("x")
     outcome = report(result, "--out", tmp_path / "file")
     assert outcome.exit_code == 2 and (tmp_path / "file").read_text() == "x"
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["new folder", "earlier report"])
+def test_a_full_disk_is_one_line_and_leaves_out_as_it_was(result, tmp_path, monkeypatch, earlier):
+    import errno
+
+    out = tmp_path / "deep" / "rep"
+    if earlier:
+        assert report(result, "--out", out).exit_code == 0
+    before = snapshot(tmp_path)
+    real = os.fsync
+
+    def fsync(fd):  # a full disk: every file's fsync fails
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    outcome = report(result, "--out", out)
+    lines = outcome.output.strip().splitlines()
+    assert outcome.exit_code == 2 and len(lines) == 1, outcome.output
+    assert lines[0].startswith(f"error: {out}: could not write (No space left on device)"), outcome.output
+    assert snapshot(tmp_path) == before and (tmp_path / "deep").exists() == earlier
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".staging", ".tmp"))]
