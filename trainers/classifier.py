@@ -227,6 +227,9 @@ def _save(path: Path, content: dict) -> None:
 
 
 def _read(path: Path, arch: str | None = None) -> dict:
+    from c2fbench.data.files import check_regular_file
+
+    check_regular_file(path, max_bytes=4 << 30, what="backbone weights file")  # a FIFO would hang torch.load
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

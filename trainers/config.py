@@ -150,7 +150,11 @@ def absolute_paths(values: dict) -> dict:
 
 
 def read_json_object(path: Path, what: str) -> dict:
-    """A JSON object from ``path``; InputError naming the file when it is missing or not one."""
+    """A JSON object from ``path``; InputError naming the file when it is missing or not one
+    (a FIFO or a link to a device is refused unopened)."""
+    from c2fbench.data.files import check_regular_file
+
+    check_regular_file(path, max_bytes=1 << 20, what=what)
     try:
         values = json.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except FileNotFoundError:
@@ -164,10 +168,11 @@ def read_json_object(path: Path, what: str) -> dict:
     return values
 
 
-def load_recipe(name_or_path: str | Path) -> dict:
-    """A shipped recipe by name (trainers/recipes/NAME.json) or a JSON file of options."""
+def load_recipe(name_or_path: str | Path, *, file: bool = False) -> dict:
+    """A shipped recipe by name (trainers/recipes/NAME.json) or a JSON file of options (always
+    a file with ``file``, as ``--config`` is, whatever its name)."""
     path = Path(name_or_path)
-    if not path.suffix:
+    if not file and not path.suffix:
         path = RECIPES_DIR / f"{name_or_path}.json"
         if not path.is_file():
             known = ", ".join(shipped_recipes())
@@ -188,7 +193,7 @@ def resolve_config(*, recipe: str | None, config: Path | None, overrides: dict, 
     values, origin = {}, {}
     layers = [("this command's defaults", defaults or {}),
               (f"recipe {recipe}", load_recipe(recipe) if recipe else {}),
-              (str(config), load_recipe(config) if config else {}),
+              (str(config), load_recipe(config, file=True) if config else {}),
               ("the command line", check_types(overrides, "command-line options"))]
     for name, layer in layers:
         values.update(layer)

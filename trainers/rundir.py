@@ -27,7 +27,7 @@ RESUMABLE = ("rounds", "loader_workers")
 def read_run_config(out: Path) -> TrainConfig:
     """The configuration a run directory was started with (``out/config.json``)."""
     path = Path(out) / "config.json"
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise InputError(f"{path}: nothing to resume (no run directory here)")
     values = check_types(read_json_object(path, "run configuration"), str(path))
     try:

@@ -147,7 +147,7 @@ def _run(ctx, *, task: str, images, images_option: str, out, recipe, config_file
     elif resume:
         requested, where = {}, {}
         for name, layer in ((f"recipe {recipe}", load_recipe(recipe) if recipe else {}),
-                            (str(config_file), load_recipe(config_file) if config_file else {}),
+                            (str(config_file), load_recipe(config_file, file=True) if config_file else {}),
                             ("command line", check_types(explicit, "command-line options"))):
             requested.update(layer)
             where.update({k: f"{k} (from {name})" for k in layer})

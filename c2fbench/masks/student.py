@@ -178,9 +178,10 @@ def load_student(path: str | os.PathLike) -> StudentNet:
     Always read with ``weights_only=True``: opening a checkpoint never runs code. A missing,
     unreadable or incompatible file raises :class:`InputError` naming it.
     """
+    from c2fbench.data.files import check_regular_file
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: student checkpoint not found")
+    check_regular_file(path, max_bytes=4 << 30, what="student checkpoint")  # a FIFO would hang torch.load
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and weights-only errors all mean "not our file"

@@ -288,3 +288,31 @@ def test_a_usage_error_is_one_line_too(tmp_path, monkeypatch, args, fragment):
     result = run(*args)
     assert_refused(result, fragment, "--help")
     assert "Usage:" not in result.output and not (tmp_path / "x").exists()
+
+
+def test_a_config_file_without_a_suffix_is_read_as_a_file(tmp_path):
+    (tmp_path / "myconfig").write_text(json.dumps({"epochs": 3}))
+    result = run("train", "deeplab", "--recipe", "tiny", "--config", tmp_path / "myconfig", "--print-config")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["epochs"] == 3
+
+
+@pytest.mark.parametrize("option", ["--config", "--backbone-weights", "--student-weights"])
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fifo_or_device_given_as_a_file_is_refused_unopened(synth, tmp_path, option, kind):
+    """Reading a FIFO would hang, /dev/zero would fill the memory: both refused by their mode."""
+    import os
+
+    path = tmp_path / "special"
+    os.mkfifo(path) if kind == "fifo" else path.symlink_to("/dev/zero")
+    extra = ["--coarse-method", "student"] if option == "--student-weights" else []
+    result = deeplab(synth, tmp_path / "run", "--recipe", "tiny", option, path, *extra)
+    assert_refused(result, str(path), "not a regular file")
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_of_a_run_whose_config_is_a_device_link_names_it(synth, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").symlink_to("/dev/zero")
+    assert_refused(deeplab(synth, out, "--resume"), str(out / "config.json"), "not a regular file")
