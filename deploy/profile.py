@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.errors import InputError
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -102,8 +103,9 @@ def profile_model(model: Path, *, backends: list[str] | None = None, shape=(1, 3
 
     model = Path(model)
     kind = SUFFIXES.get(model.suffix.lower())
-    if kind is None or not model.is_file():
+    if kind is None:
         raise InputError(f"{model}: expected an existing .pt, .onnx or .engine file")
+    check_regular_file(model, max_bytes=MAX_MODEL_BYTES, what="model file")
     backends = list(dict.fromkeys(backends or (["torch", "onnxruntime"] if kind == "torch" else [kind])))
     threads = threads or os.cpu_count() or 1
     results = []

@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.errors import InputError
 from c2fbench.inference import ModuleRuntime, file_sha256, load_torch_runtime, normalise
 from deploy.export import INPUT, OUTPUT
@@ -40,8 +41,7 @@ def load_runtime(path: Path, *, device: str = "cpu", threads: int | None = None)
     if backend is None:
         raise InputError(f"{path}: unknown model file type {path.suffix!r}; expected a checkpoint (.pt), "
                          "an ONNX file (.onnx) or a TensorRT engine (.engine, .plan)")
-    if not path.is_file():
-        raise InputError(f"{path}: model file not found")
+    check_regular_file(path, max_bytes=MAX_MODEL_BYTES, what="model file")  # a FIFO would hang the loader
     if backend == "torch":
         return TorchRuntime.from_checkpoint(path, device=device, threads=threads)
     if backend == "onnxruntime":
@@ -126,6 +126,7 @@ class OnnxRuntime:
         from deploy.export import read_onnx_metadata
 
         self.path, self.threads, self.device = Path(path), threads, device
+        check_regular_file(self.path, max_bytes=MAX_MODEL_BYTES, what="model file")  # quantize and build come here
         self.session = _ort_session(self.path, device=device, threads=threads)
         meta = read_onnx_metadata(self.path, self.session.get_modelmeta().custom_metadata_map)
         self.classes, self.normalization = meta["classes"], meta["normalization"]

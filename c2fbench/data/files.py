@@ -19,6 +19,7 @@ from c2fbench.errors import InputError
 # COCO's are 640 x 640. 64 megapixels is 8000 x 8000; PIL's own warning starts at about 89.
 MAX_PIXELS = 64_000_000
 MAX_IMAGE_BYTES = 256 << 20
+MAX_MODEL_BYTES = 16 << 30  # a checkpoint, ONNX file or engine; ResNet-101 DeepLab is 170 MB
 
 
 def check_regular_file(path: str | os.PathLike, *, max_bytes: int | None = None, what: str = "file") -> int:

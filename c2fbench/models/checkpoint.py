@@ -143,8 +143,11 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict:
 
 
 def _read(path: Path, *, map_location, mmap: bool) -> dict:
-    if not path.is_file():
+    from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
+
+    if not path.exists():
         raise InputError(f"{path}: checkpoint not found ({_EXPECTED})")
+    check_regular_file(path, max_bytes=MAX_MODEL_BYTES, what="checkpoint")  # a FIFO would hang torch.load
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says it all
             warnings.simplefilter("ignore")

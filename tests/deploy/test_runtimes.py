@@ -78,3 +78,32 @@ def test_bad_model_files_are_input_errors(tmp_path):
         load_runtime(tmp_path / "missing.onnx")
     result = run("predict", "--model", tmp_path / "bad.onnx", "--images", tmp_path, "--out", tmp_path / "o")
     assert result.exit_code == 2 and "bad.onnx" in result.output
+
+
+def test_a_fifo_or_device_as_model_is_refused_without_reading_it(tmp_path, voc_tree):
+    """Every command that opens a model file: a FIFO would block it forever, /dev/zero fill memory."""
+    import os
+    import subprocess
+    import sys
+
+    os.mkfifo(tmp_path / "fifo.onnx")
+    os.mkfifo(tmp_path / "fifo.pt")
+    os.symlink("/dev/zero", tmp_path / "zero.onnx")
+    (tmp_path / "img").mkdir()
+    commands = [
+        ["eval", "voc-val", "--data-root", voc_tree[0], "--model", tmp_path / "fifo.pt"],
+        ["predict", "--model", tmp_path / "fifo.onnx", "--images", tmp_path / "img", "--out", tmp_path / "o"],
+        ["deploy", "export", "--model", tmp_path / "fifo.pt", "--out", tmp_path / "o.onnx"],
+        ["deploy", "quantize", "--onnx", tmp_path / "fifo.onnx", "--out", tmp_path / "o.onnx",
+         "--calib-images", tmp_path / "img"],
+        ["deploy", "quantize", "--onnx", tmp_path / "zero.onnx", "--out", tmp_path / "o.onnx",
+         "--calib-images", tmp_path / "img"],
+        ["deploy", "profile", "--model", tmp_path / "fifo.onnx"],
+    ]
+    for args in commands:  # a subprocess, so that a hang is a timeout rather than a stuck test run
+        done = subprocess.run([sys.executable, "-m", "c2fbench.cli.main", *map(str, args)], capture_output=True,
+                              text=True, timeout=60)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, (args, done.stderr)
+        assert lines[0].startswith("error: ") and "not a regular file" in lines[0], (args, lines)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("o")]
