@@ -132,6 +132,10 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
         raise InputError(f"{out}: exists already; pass --resume to keep it, or choose another --out")
     if resume and out.is_file():
         return _read(out, cfg.arch)
+    state = _read(partial, cfg.arch) if resume and partial.is_file() else None  # before the images' check
+    if state is not None and state.get("config") != asdict(cfg):
+        raise InputError(f"{partial}: was started with other options {state.get('config')}; "
+                         "remove it or pass the same options")
     samples = readable(list_imagenet(images), progress=progress, warn=warn)
     train_set, held = split_holdout(samples, cfg.holdout)
     if not train_set or not held:
@@ -141,11 +145,7 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
     model = BackboneClassifier(build_model(cfg.arch).backbone, len(VOC_CLASSES) - 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     history: list[dict] = []
-    if resume and partial.is_file():
-        state = _read(partial, cfg.arch)
-        if state.get("config") != asdict(cfg):
-            raise InputError(f"{partial}: was started with other options {state.get('config')}; "
-                             "remove it or pass the same options")
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = state["history"]

@@ -165,3 +165,14 @@ def test_unreadable_images_are_left_out_with_a_warning(tiny, tmp_path):
     assert line.startswith(f"3 of {len(good) + 3} images are unreadable and left out")
     for name in ("zero.JPEG", "fifo.JPEG", "dev.JPEG"):
         assert str(folder / name) in line
+
+
+def test_a_damaged_partial_file_is_the_only_line_on_resume(tiny, tmp_path):
+    """Named before any image is read (no progress lines before the error)."""
+    (tmp_path / "a.pt.partial").write_text("junk")
+    result = CliRunner().invoke(cli, ["train", "classifier", "--images", str(tiny / "imagenet"), "--out",
+                                      str(tmp_path / "a.pt"), "--resume", "--epochs", "1", "--threads", "1"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"error: {tmp_path / 'a.pt.partial'}: not readable as backbone weights"), line
+    assert (tmp_path / "a.pt.partial").read_text() == "junk" and not (tmp_path / "a.pt").exists()
