@@ -117,15 +117,22 @@ def _confusion_csv(matrix, classes) -> str:
 
 
 def read_metrics(folder: Path) -> dict:
-    """``metrics.json`` of a results folder (or the file itself)."""
+    """``metrics.json`` of a results folder (or the file itself), read and checked field by
+    field as ``c2fbench report`` checks it (:mod:`c2fbench.report.checks`): a FIFO, a huge
+    or deeply nested file, a NaN or a 400-digit score is an InputError naming the file."""
+    from c2fbench.report.checks import Where, check_foreground, check_semantic
+    from c2fbench.report.inputs import read_json
+
     path = Path(folder)
     path = path / "metrics.json" if path.is_dir() else path
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: results file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
+    if not path.exists():
+        raise InputError(f"{path}: results file not found")
+    data = read_json(path)
+    if not isinstance(data, dict) or not ("per_class_iou" in data or "per_class" in data):
+        raise InputError(f"{path}: not the metrics.json of `c2fbench eval --out` (expected a JSON object with "
+                         f"per_class_iou or per_class)")
+    (check_semantic if "per_class_iou" in data else check_foreground)(data, Where(path))
+    return data
 
 
 def read_per_image(folder: Path, metrics: dict) -> dict[str, np.ndarray]:

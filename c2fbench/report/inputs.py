@@ -80,7 +80,7 @@ def _default_label(path: Path) -> str:
 def _load_file(path: Path, label: str) -> ReportInput:
     if path.suffix == ".jsonl":
         return _load_run(path, label)
-    data = _read_json(path)
+    data = read_json(path)
     where = Where(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object, found {type(data).__name__}")
@@ -119,7 +119,8 @@ def _parse(text: str, where: str):
         raise InputError(f"{where}: not valid JSON ({str(e)[:120]})") from None
 
 
-def _read_json(path: Path):
+def read_json(path: Path):
+    """A results file's JSON (a regular file of bounded size); InputError naming it."""
     return _parse(_read_text(path), str(path))
 
 
@@ -144,6 +145,6 @@ def _load_run(path: Path, label: str) -> ReportInput:
     if not rounds:
         raise InputError(f"{path}: no training rounds logged yet")
     config_path = path.with_name("config.json")
-    config = _read_json(config_path) if config_path.exists() else {}
+    config = read_json(config_path) if config_path.exists() else {}
     check_config(config, Where(config_path))
     return ReportInput("run", label, path, {"config": config, "rounds": [rounds[r] for r in sorted(rounds)]})

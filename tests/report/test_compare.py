@@ -164,3 +164,43 @@ def test_a_per_image_file_that_unpacks_too_large_is_refused_before_loading(voc_t
     monkeypatch.setattr(results, "MAX_PER_IMAGE_BYTES", unpacked // 2)
     result = CliRunner().invoke(cli, ["compare", str(good), str(good)])
     assert result.exit_code == 2 and "unpacks to more than" in result.output, result.output
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("fifo", r"not a regular file"),
+    ("dev-zero", r"not a regular file"),
+    ("list", r"not the metrics\.json of `c2fbench eval --out`"),
+    ("big-int", r"mIoU = a 1329-bit integer is not a finite number"),
+    ("infinity", r"mIoU = inf is not a finite number"),
+    ("nested", r"not valid JSON"),
+    ("class-big-int", r"per_class_iou\[aeroplane\] = a 1329-bit integer"),
+])
+def test_a_malformed_metrics_file_is_one_line_naming_it(voc_tree, tmp_path, kind, message):
+    """compare reads metrics.json with report's checks: no hang on a FIFO, no OverflowError."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    good = scored(voc_tree, tmp_path, "good", 0.1, 1)
+    bad = folder_copy(good, tmp_path / "bad")
+    path = bad / "metrics.json"
+    text = path.read_text()
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        os.symlink("/dev/zero", path)
+    else:
+        path.write_text({"list": "[1, 2]", "nested": "[" * 100_000 + "]" * 100_000,
+                         "big-int": text.replace('"mIoU": ', '"mIoU": 1' + "0" * 400 + ', "was": ', 1),
+                         "infinity": text.replace('"mIoU": ', '"mIoU": Infinity, "was": ', 1),
+                         "class-big-int": json.dumps({**json.loads(text), "per_class_iou": {
+                             **json.loads(text)["per_class_iou"], "aeroplane": 10 ** 400}})}[kind])
+    # a subprocess, so that a hang is a timeout rather than a stuck test run
+    done = subprocess.run([sys.executable, "-m", "c2fbench.cli.main", "compare", str(good), str(bad),
+                           "--out", str(tmp_path / "cmp")], capture_output=True, text=True, timeout=60)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {path}: "), done.stderr
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "cmp").exists()
