@@ -105,6 +105,9 @@ def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: boo
     device = resolve_device(device)
     torchrun_env()
     root, samples = training_images(cfg, Path(images))
+    if root.resolve() == out.resolve() or root.resolve() in out.resolve().parents:
+        raise InputError(f"{out}: the run directory is inside the training images {root}; its masks would be "
+                         "read as images: choose an --out outside it")
     if cfg.coarse_method == "student":
         from c2fbench.masks.student import load_student
 

@@ -161,6 +161,30 @@ def _process(image_id: str) -> ItemResult:
     return _job.process(image_id)
 
 
+def check_outputs_apart(job: Job, out: Path) -> None:
+    """Refuse an output folder (``out``, a coarse job's ``soft_out``) that is an input folder
+    of ``job`` or lies inside one: its PNGs would overwrite the inputs or be read as them."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(job):
+        return
+    outputs = {"--out": out}
+    if getattr(job, "soft_out", None) is not None:
+        outputs["--soft-out"] = job.soft_out
+    inputs = {f"--{f.name}": getattr(job, f.name) for f in dataclasses.fields(job)
+              if f.name not in ("out", "soft_out") and isinstance(getattr(job, f.name), Path)
+              and getattr(job, f.name).is_dir()}
+    if len(outputs) == 2 and Path(outputs["--out"]).resolve() == Path(outputs["--soft-out"]).resolve():
+        raise InputError(f"{out}: --out and --soft-out are the same folder; give each its own")
+    for option, folder in outputs.items():
+        where = Path(folder).resolve()
+        for name, given in inputs.items():
+            inside = given.resolve()
+            if where == inside or inside in where.parents:
+                raise InputError(f"{folder}: {option} is {'the' if where == inside else 'inside the'} {name} "
+                                 f"folder {given}; the masks would mix with its images: choose a folder outside it")
+
+
 def run_job(job: Job, ids: list[str], *, out: Path, shard: Shard = Shard(), workers: int = 1,
             strict: bool = False, options: dict | None = None,
             advance: Callable[[int], None] = lambda n: None,
@@ -174,6 +198,7 @@ def run_job(job: Job, ids: list[str], *, out: Path, shard: Shard = Shard(), work
     from c2fbench.masks import record
     from c2fbench.parallel import pool
 
+    check_outputs_apart(job, out)
     mine = shard.take(ids)
     given = {**record.job_options(job, out), **json.loads(json.dumps(options or {}, default=str))}
     record.check_options(out, given)

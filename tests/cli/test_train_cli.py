@@ -316,3 +316,10 @@ def test_resume_of_a_run_whose_config_is_a_device_link_names_it(synth, tmp_path)
     out.mkdir()
     (out / "config.json").symlink_to("/dev/zero")
     assert_refused(deeplab(synth, out, "--resume"), str(out / "config.json"), "not a regular file")
+
+
+def test_a_run_directory_inside_the_training_images_is_refused(synth, tmp_path):
+    out = synth / "imagenet" / "train" / "run"
+    assert_refused(deeplab(synth, out, "--recipe", "tiny"), "inside the training images")
+    assert_refused(dfpn(synth, out, "--recipe", "dfpn-tiny"), "inside the training images")
+    assert not out.exists()

@@ -203,3 +203,27 @@ def test_missing_folders_exit_2(tmp_path):
 
 def test_shard_parsing():
     assert Shard.resolve("1/4").take(list(range(10))) == [1, 5, 9]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["coarse", "--images", "{images}", "--out", "{images}"], "--out is the --images folder"),
+    (["coarse", "--images", "{images}", "--out", "{images}/masks"], "--out is inside the --images folder"),
+    (["coarse", "--images", "{images}", "--out", "{tmp}/c", "--soft-out", "{images}/soft"],
+     "--soft-out is inside the --images folder"),
+    (["coarse", "--images", "{images}", "--out", "{tmp}/c", "--soft-out", "{tmp}/c"], "are the same folder"),
+    (["enhance", "--images", "{images}", "--coarse", "{coarse}", "--out", "{coarse}"], "--out is the --coarse folder"),
+    (["labels", "--masks", "{coarse}", "--out", "{coarse}/labels"], "--out is inside the --masks folder"),
+])
+def test_an_output_folder_in_an_input_folder_is_refused_before_writing(tree, tmp_path, args, fragment):
+    """The image tree and the coarse masks are left byte for byte as they were."""
+    root, images = tree
+    names = {"images": images, "coarse": root / "coarse", "tmp": tmp_path}
+    before = {folder: sorted((p.relative_to(folder), p.read_bytes()) for p in folder.rglob("*") if p.is_file())
+              for folder in (images, root / "coarse")}
+    result = run("masks", *[a.format(**names) for a in args], "--workers", 1)
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error:") and fragment in line, line
+    for folder, files in before.items():
+        assert sorted((p.relative_to(folder), p.read_bytes()) for p in folder.rglob("*") if p.is_file()) == files
+    assert not (tmp_path / "c").exists()
