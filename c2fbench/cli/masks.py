@@ -163,5 +163,9 @@ def score(masks_dir, truth):
     from c2fbench.masks.quality import score_masks
 
     result = score_masks(masks_dir, truth)
+    if not result["num_images"]:
+        from c2fbench.errors import InputError
+
+        raise InputError(f"{masks_dir}: no mask to score (every label map there is entirely void: images dropped between rounds)")
     out.print(f"{result['num_images']} masks: mean IoU {result['mean_iou']:.2f}, dataset IoU "
               f"{result['dataset_iou']:.2f}, empty {result['empty_masks']}")

@@ -49,6 +49,15 @@ def student_train(images: Path, out: Path, teacher: str, keep: float, epochs: in
     from c2fbench.masks.student_train import progress_total, train_student
 
     device = resolve_device(device)
+    if out.exists() or out.is_symlink():  # a student is replaced; any other file is kept
+        from c2fbench.errors import InputError
+        from c2fbench.masks.student import load_student
+
+        try:
+            load_student(out)
+        except InputError as e:
+            raise InputError(f"{out}: exists and is not a student checkpoint, left as it is ({e}); choose "
+                             "another --out (an existing student checkpoint would be replaced)") from None
 
     total = progress_total(len(list_images(images)), keep=keep, batch_size=batch_size, epochs=epochs)
     with progress(total, "student-train") as advance:

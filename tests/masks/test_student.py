@@ -206,3 +206,14 @@ def test_cli_trains_and_writes_a_loadable_checkpoint(tiny_imagenet, tmp_path):
 def test_cli_missing_images_folder_exits_2(tmp_path):
     result = CliRunner().invoke(student_train, ["--images", str(tmp_path / "nope"), "--out", str(tmp_path / "s.pt")])
     assert result.exit_code == 2 and "nope" in result.output
+
+
+def test_cli_keeps_an_existing_file_that_is_not_a_student(tiny_imagenet, tmp_path):
+    out = tmp_path / "backbone.pt"
+    out.write_bytes(b"someone else's weights")
+    from c2fbench.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["masks", "student-train", "--images", str(tiny_imagenet), "--out", str(out),
+                                      "--width", "4", "--head-channels", "4", "--epochs", "1"])
+    assert result.exit_code == 2 and "exists and is not a student checkpoint" in result.output, result.output
+    assert out.read_bytes() == b"someone else's weights"
