@@ -11,7 +11,13 @@ _BENCHMARKS = {
 }
 
 
-@click.command("list")
+@click.command("list", epilog="""
+\b
+Examples:
+  c2fbench list recipes
+  c2fbench list models
+  c2fbench list benchmarks
+""")
 @click.argument("what", type=click.Choice(["recipes", "models", "benchmarks"]))
 def list_command(what: str) -> None:
     """List the shipped training recipes, the model architectures or the benchmarks."""

@@ -260,7 +260,9 @@ def test_help_has_examples_and_describes_every_option(command):
     assert undocumented == []
 
 
-@pytest.mark.parametrize("args", [["train", "classifier"], ["demo"], ["list"]])
+@pytest.mark.parametrize("args", [["train", "classifier"], ["demo"], ["list"], ["data", "synth"],
+                                  *[["masks", name] for name in ("coarse", "enhance", "labels", "score",
+                                                                 "student-train")]])
 def test_every_option_of_the_other_training_commands_is_described(args):
     import importlib
 
@@ -270,7 +272,8 @@ def test_every_option_of_the_other_training_commands_is_described(args):
     command = getattr(importlib.import_module(module), attribute)
     if len(args) > 1:
         command = command.commands[args[1]]
-    assert CliRunner().invoke(cli, [*args, "--help"]).exit_code == 0
+    result = CliRunner().invoke(cli, [*args, "--help"])
+    assert result.exit_code == 0 and "Example" in result.output, result.output
     undocumented = [p.name for p in command.params if isinstance(p, click.Option) and not p.help]
     assert undocumented == []
 
