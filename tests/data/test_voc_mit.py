@@ -128,3 +128,22 @@ def test_split_that_is_not_utf8_names_the_line(voc_tree):
     (voc_root / "ImageSets/Segmentation/val.txt").write_bytes(text)
     with pytest.raises(InputError, match=r"val.txt: line 6 is not UTF-8 \(byte 0xe9\)"):
         voc.read_split(voc_root, "val")
+
+
+def test_split_with_crlf_trailing_spaces_and_blank_lines_reads_the_same_ids(voc_tree):
+    _, voc_root, labels = voc_tree
+    text = "\r\n".join(f"{i} \t" for i in labels).replace("\r\n", "\r\n\r\n  \r\n", 1) + "\r\n\r\n"
+    (voc_root / "ImageSets/Segmentation/val.txt").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert voc.read_split(voc_root, "val") == list(labels)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "folder"])
+def test_a_split_that_is_not_a_regular_file_is_refused_without_reading_it(voc_tree, kind):
+    import os
+
+    _, voc_root, _ = voc_tree
+    path = voc_root / "ImageSets/Segmentation/val.txt"
+    path.unlink()
+    {"fifo": os.mkfifo, "dev-zero": lambda p: os.symlink("/dev/zero", p), "folder": os.mkdir}[kind](path)
+    with pytest.raises(InputError, match=r"val\.txt: not a regular file \(expected a split file"):
+        voc.read_split(voc_root, "val")
