@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from c2fbench.cli.options import FiniteFloatRange
+
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
@@ -103,7 +105,8 @@ foreground model (one output channel). Anything else is refused before any image
               help="VOCdevkit/VOC2012 (or a folder above it); for mit-*, the folder holding Data/.")
 @click.option("--device", default="cpu", show_default=True, help=_DEVICE_HELP)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for both runtimes.")
-@click.option("--tolerance", type=float, default=0.1, show_default=True, help="Allowed |delta| in metric points.")
+@click.option("--tolerance", type=FiniteFloatRange(0, 100), default=0.1, show_default=True,
+              help="Allowed |delta| in metric points.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write parity.json here.")
 def parity(model, deployed, benchmark, data_root, device, threads, tolerance, out):
     """Score a checkpoint and its deployed form with the same evaluator; exit 1 if they differ

@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from c2fbench.benchmarks import BENCHMARKS
+from c2fbench.cli.options import FiniteFloatRange
 
 
 @click.command("eval")
@@ -23,7 +24,7 @@ from c2fbench.benchmarks import BENCHMARKS
                    "or an earlier eval's, replaced whole).")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               help="Resamples over images for a 95% interval of mIoU (or mean J).")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+@click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
               help="mit-*: predictions are soft maps (8-bit 0..255); foreground where value >= threshold * 255. "
                    "Without it, nonzero is foreground.")
 @click.option("--resize-nearest", is_flag=True, help="Resize predictions of the wrong size (nearest neighbour).")

@@ -201,3 +201,17 @@ def test_mit_soft_maps_are_thresholded_when_asked(mit_tree, tmp_path):
     assert metrics["source"]["threshold"] == 0.5
     refused = run("eval", "voc-val", "--data-root", data_root, "--predictions", pred_dir, "--threshold", 0.5)
     assert refused.exit_code == 2 and "--threshold applies" in refused.output
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "-nan", "inf", "-0.5", "1.5"])
+def test_a_threshold_that_is_not_in_0_1_is_refused_before_scoring(mit_tree, tmp_path, value):
+    """NaN compares false with both bounds: click's FloatRange let it through, and every mask
+    then scored as background (mean J 0) with exit status 0."""
+    data_root = mit_tree[0] if isinstance(mit_tree, tuple) else mit_tree
+    result = run("eval", "mit-subset", "--data-root", data_root, "--predictions", tmp_path / "none",
+                 "--threshold", value, "--out", tmp_path / "out")
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: Invalid value for '--threshold'") and "0<=x<=1" in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()
+

@@ -145,3 +145,13 @@ def test_every_deploy_option_has_help_and_the_command_examples(name):
     assert bare == []
     result = run("deploy", name, "--help")
     assert result.exit_code == 0 and "Example" in result.output and f"c2fbench deploy {name} " in result.output
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "101"])
+def test_a_parity_tolerance_outside_0_100_is_refused_before_running(tmp_path, value):
+    result = run("deploy", "parity", "--model", tmp_path / "m.pt", "--deployed", tmp_path / "m.onnx",
+                 "--data-root", tmp_path, "--tolerance", value, "--out", tmp_path / "out")
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: Invalid value for '--tolerance'") and "0<=x<=100" in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()
