@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from rich.table import Table
@@ -86,6 +87,45 @@ def _colour_baseline(data: Path, out: Path, workers: int) -> dict:
     return result.metrics
 
 
+def demo_config(out: Path, *, preset: str, seed: int, recipe: str, pretrain: bool):
+    """The main run's configuration, checked before anything is written: a foreground or
+    unknown recipe, or options other than those ``out`` was made with, are an InputError."""
+    from dataclasses import replace
+
+    from trainers.config import resolve_config
+
+    cfg = resolve_config(recipe=recipe, config=None, overrides={"seed": seed, "val_root": str(out / "data")},
+                         task="semantic")
+    if pretrain and cfg.backbone_weights is None:
+        check_rerun(out, replace(cfg, backbone_weights=os.path.abspath(out / "backbone.pt")), preset=preset)
+    else:
+        check_rerun(out, cfg, preset=preset)
+    return cfg
+
+
+def check_rerun(out: Path, cfg, *, preset: str) -> None:
+    """A demo folder is reused only by the options it was made with: other data (--preset,
+    --seed) or another configuration (--recipe, --pretrain) would be mixed with its runs."""
+    import dataclasses
+
+    from c2fbench.errors import InputError
+    from trainers.config import read_json_object
+    from trainers.rundir import read_run_config
+
+    if not (out / "run" / "config.json").exists():
+        return
+    stamp = out / "data" / "synth.json"
+    done = read_json_object(stamp, "synthetic data stamp") if stamp.exists() else {}
+    if (done.get("preset"), done.get("seed")) != (preset, cfg.seed):
+        raise InputError(f"{out}: made with --preset {done.get('preset')} --seed {done.get('seed')} ({stamp}); rerun "
+                         "with them to reuse it, or choose another --out")
+    stored = read_run_config(out / "run")
+    differ = [k for k, v in dataclasses.asdict(cfg).items() if getattr(stored, k) != v]
+    if differ:
+        raise InputError(f"{out / 'run'}: trained with other settings ({', '.join(differ)}; see its config.json) "
+                         "than this --recipe / --pretrain; rerun with those it was made with, or choose another --out")
+
+
 def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2, recipe: str = "demo",
              pretrain: bool = False) -> dict:
     """Everything under ``out``; returns the paths of what it wrote, by name (``data``, ``run``,
@@ -98,11 +138,9 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     from c2fbench.report.terminal import print_metrics
     from c2fbench.results import write_eval
     from trainers.branch import branch_after_round_one
-    from trainers.config import resolve_config
 
     data = out / "data"
-    # the recipe first: a foreground recipe is refused before anything is written
-    cfg = resolve_config(recipe=recipe, config=None, overrides={"seed": seed, "val_root": str(data)}, task="semantic")
+    cfg = demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain)
     _synth(data, preset, seed)
     if pretrain and cfg.backbone_weights is None:
         cfg = replace(cfg, backbone_weights=str(_pretrain(cfg, data, out)))

@@ -37,10 +37,11 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
     from deploy.demo import deploy_checkpoint
     from trainers.demo import run_demo
 
-    from trainers.config import resolve_config
+    from trainers.demo import demo_config
 
-    # an unknown or foreground recipe: one error line, before anything is printed or written
-    resolve_config(recipe=recipe, config=None, overrides={"seed": seed}, task="semantic")
+    # an unknown or foreground recipe, or a folder made with other options: one error line,
+    # before anything is printed or written
+    demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain)
     info(f"torch threads: {set_threads(threads)}")
     paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers or default_workers(),
                      pretrain=pretrain)

@@ -96,3 +96,31 @@ def test_demo_refuses_a_foreground_recipe_before_writing(tmp_path):
     lines = result.output.strip().splitlines()  # the one error line, no "torch threads" before it
     assert len(lines) == 1 and lines[0].startswith("error:") and "recipe dfpn-tiny sets task foreground" in lines[0]
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--preset", "demo"], "made with --preset tiny --seed 0"),
+    (["--seed", "1"], "made with --preset tiny --seed 0"),
+    (["--recipe", "demo"], "trained with other settings (arch"),
+    (["--pretrain"], "trained with other settings (backbone_weights"),
+])
+def test_demo_refuses_a_folder_made_with_other_options(tmp_path, args, fragment):
+    """The folder of `demo --preset tiny --recipe tiny` (its stamp and run configuration, as
+    `train deeplab --print-config` gives it) is left byte for byte as it was."""
+    out = tmp_path / "demo"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "synth.json").write_text(json.dumps({"preset": "tiny", "seed": 0}))
+    config = CliRunner().invoke(cli, ["train", "deeplab", "--recipe", "tiny", "--seed", "0", "--val-root",
+                                      str(out / "data"), "--print-config"])
+    (out / "run").mkdir()
+    (out / "run" / "config.json").write_text(config.output)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    base = {"--preset": "tiny", "--recipe": "tiny"}
+    for i in range(0, len(args), 2):
+        base.pop(args[i], None)
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out), *[x for kv in base.items() for x in kv], *args,
+                                      "--workers", "1", "--threads", "1"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error:") and fragment in line, line
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
