@@ -44,13 +44,20 @@ def latency_stats(times_ms, *, batch: int) -> dict:
 
 
 def parse_shape(text: str) -> tuple[int, int, int, int]:
-    """"1x3x321x321" -> (1, 3, 321, 321); InputError unless B x 3 x H x W with positive sizes."""
+    """"1x3x321x321" -> (1, 3, 321, 321); InputError unless B x 3 x H x W with positive sizes
+    and at most :data:`c2fbench.data.files.MAX_PIXELS` pixels in the batch (the largest image
+    c2fbench reads; 1x3x100000x100000 would ask for 224 GiB of random input)."""
+    from c2fbench.data.files import MAX_PIXELS
+
     try:
         shape = tuple(int(v) for v in text.lower().split("x"))
     except ValueError:
         shape = ()
     if len(shape) != 4 or shape[1] != 3 or min(shape) < 1:
         raise InputError(f"--shape {text!r}: expected BxCxHxW with C = 3, e.g. 1x3x321x321")
+    if shape[0] * shape[2] * shape[3] > MAX_PIXELS:
+        raise InputError(f"--shape {text!r}: {shape[0] * shape[2] * shape[3]:,} pixels in the batch, more than the "
+                         f"{MAX_PIXELS:,} accepted (B x H x W)")
     return shape
 
 

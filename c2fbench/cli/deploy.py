@@ -42,9 +42,9 @@ image leaves no file behind.
 @click.option("--model", type=_FILE, required=True, help="A c2fbench checkpoint (.pt).")
 @click.option("--out", type=_FILE, required=True, help="The ONNX file to write (atomically).")
 @click.option("--dynamic", is_flag=True, help="Dynamic batch, height and width (needed to run whole images).")
-@click.option("--height", type=click.IntRange(min=8), default=321, show_default=True,
+@click.option("--height", type=click.IntRange(8, 8000), default=321, show_default=True,
               help="Input height (the graph's, when static; the first verification size, when dynamic).")
-@click.option("--width", type=click.IntRange(min=8), default=321, show_default=True,
+@click.option("--width", type=click.IntRange(8, 8000), default=321, show_default=True,
               help="Input width (as --height).")
 @click.option("--opset", type=click.IntRange(min=11), default=17, show_default=True,
               help="ONNX opset of the graph (11 or later: Resize with coordinate_transformation_mode).")

@@ -36,6 +36,16 @@ def test_parse_shape():
             parse_shape(bad)
 
 
+def test_a_shape_too_large_to_allocate_is_refused_before_any_memory_is_asked():
+    assert parse_shape("1x3x8000x8000") == (1, 3, 8000, 8000)  # 64 Mpx: the largest image c2fbench reads
+    for bad, pixels in (("1x3x100000x100000", "10,000,000,000"), ("1000x3x512x512", "262,144,000"),
+                        ("2x3x8000x8000", "128,000,000")):
+        with pytest.raises(InputError, match=rf"--shape '{bad}': {pixels} pixels in the batch, more than"):
+            parse_shape(bad)
+    result = CliRunner().invoke(cli, ["deploy", "export", "--model", "m.pt", "--out", "m.onnx", "--height", "100000"])
+    assert result.exit_code == 2 and "8<=x<=8000" in result.output
+
+
 def test_profile_cli_writes_design_fields(tmp_path, deeplab_ckpt):
     result = CliRunner().invoke(cli, ["deploy", "profile", "--model", str(deeplab_ckpt), "--backend", "torch",
                                       "--backend", "onnxruntime", "--shape", "1x3x32x40", "--warmup", "1",
