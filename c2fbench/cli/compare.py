@@ -8,8 +8,9 @@ import click
 @click.command()
 @click.argument("result_a", type=click.Path(path_type=Path))
 @click.argument("result_b", type=click.Path(path_type=Path))
-@click.option("--bootstrap", type=click.IntRange(min=10), default=1000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--bootstrap", type=click.IntRange(10, 1_000_000), default=1000, show_default=True,
+              help="Paired resamples over images (a million at most: 8 MB of values).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write compare.json here.")
 def compare(result_a, result_b, bootstrap, seed, out):
     """Compare two `eval --out` folders of the same benchmark (A - B), paired over images.

@@ -22,7 +22,7 @@ from c2fbench.cli.options import FiniteFloatRange
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write metrics.json, per_image.npz, confusion.csv and confusion.png here (a new folder, "
                    "or an earlier eval's, replaced whole).")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--bootstrap", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
               help="Resamples over images for a 95% interval of mIoU (or mean J).")
 @click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
               help="mit-*: predictions are soft maps (8-bit 0..255); foreground where value >= threshold * 255. "

@@ -215,3 +215,9 @@ def test_a_threshold_that_is_not_in_0_1_is_refused_before_scoring(mit_tree, tmp_
     assert lines[0].startswith("error: Invalid value for '--threshold'") and "0<=x<=1" in lines[0], lines[0]
     assert not (tmp_path / "out").exists()
 
+
+
+def test_a_runaway_bootstrap_count_is_refused(tmp_path):
+    result = run("eval", "voc-val", "--data-root", tmp_path, "--predictions", tmp_path, "--bootstrap", "1000000000000")
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "0<=x<=1000000" in lines[0], result.output

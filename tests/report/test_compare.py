@@ -204,3 +204,11 @@ def test_a_malformed_metrics_file_is_one_line_naming_it(voc_tree, tmp_path, kind
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {path}: "), done.stderr
     assert re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "cmp").exists()
+
+
+@pytest.mark.parametrize("args, words", [(["--seed", "-1"], "--seed': -1 is not in the range x>=0"),
+                                         (["--bootstrap", "10000000"], "--bootstrap': 10000000 is not in the range")])
+def test_a_negative_seed_or_a_runaway_resample_count_is_one_line(tmp_path, args, words):
+    result = CliRunner().invoke(cli, ["compare", str(tmp_path), str(tmp_path), *args])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and words in lines[0], result.output
