@@ -50,13 +50,14 @@ class Shard:
     @classmethod
     def resolve(cls, option: str | None) -> "Shard":
         """``--shard K/N`` if given, else torchrun's RANK/WORLD_SIZE, else the whole set."""
-        if option:
+        if option is not None:  # "" too: an empty --shard is a mistake, not "no shard"
             match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", option)
             if not match or not 0 <= int(match[1]) < int(match[2]):
                 raise InputError(f"--shard {option!r}: expected K/N with 0 <= K < N, e.g. 0/4")
             return cls(int(match[1]), int(match[2]))
-        rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
-        if rank is not None and world is not None:
+        # as train's torchrun_env: RANK unset is one process; RANK without WORLD_SIZE is RANK of 1
+        rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE", "1")
+        if rank is not None:
             if not (rank.strip().isdigit() and world.strip().isdigit() and 0 <= int(rank) < int(world)):
                 raise InputError(f"RANK={rank!r} WORLD_SIZE={world!r}: expected integers with "
                                  f"0 <= RANK < WORLD_SIZE, as torchrun sets them")

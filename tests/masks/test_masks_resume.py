@@ -194,6 +194,8 @@ def test_coarse_where_every_image_fails_exit_2(tmp_path):
     ((), {"RANK": "0", "WORLD_SIZE": "0"}, "WORLD_SIZE='0'"),
     ((), {"RANK": "x", "WORLD_SIZE": "2"}, "RANK='x'"),
     ((), {"RANK": "-1", "WORLD_SIZE": "2"}, "RANK='-1'"),
+    ((), {"RANK": "1"}, "RANK='1' WORLD_SIZE='1'"),
+    (("--shard", ""), None, "--shard ''"),
     (("--shard", "3/2"), None, "--shard '3/2'"),
     (("--shard", "0/0"), None, "--shard '0/0'"),
     (("--shard", "x/y"), None, "--shard 'x/y'"),
