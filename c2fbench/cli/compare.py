@@ -23,6 +23,7 @@ def compare(result_a, result_b, bootstrap, seed, out):
 
     from c2fbench.console import out as stdout, success
     from c2fbench.data.atomic import atomic_write_text
+    from c2fbench.report.cells import signed_interval
     from c2fbench.report.compare import compare_results
 
     result = compare_results(result_a, result_b, n=bootstrap, seed=seed)
@@ -38,7 +39,7 @@ def compare(result_a, result_b, bootstrap, seed, out):
     verdict = "excludes 0: the difference is more than the choice of images" if result["excludes_zero"] else \
         "includes 0: not distinguishable on these images"
     stdout.print(f"{result['metric']}: A {result['a_value']:.2f}, B {result['b_value']:.2f}, A - B "
-                 f"{result['difference']:+.2f}, paired 95% interval [{low:+.2f}, {high:+.2f}] over "
+                 f"{result['difference']:+.2f}, paired 95% interval {signed_interval(low, high)} over "
                  f"{result['num_images']} images ({bootstrap} resamples): {verdict}")
     if out is not None:
         atomic_write_text(out / "compare.json", json.dumps(result, indent=2) + "\n")

@@ -20,6 +20,14 @@ def signed(value, digits: int = 1) -> str:
     return DASH if value is None else f"{value:+.{digits}f}"
 
 
+def signed_interval(low: float, high: float, digits: int = 2) -> str:
+    """``[+0.12, +3.40]``, with more digits (up to 6) where a bound that is not 0 would print
+    as 0.00: a paired interval said to exclude 0 must not read ``[+0.00, ...]``."""
+    while digits < 6 and any(v != 0 and round(v, digits) == 0 for v in (low, high)):
+        digits += 1
+    return f"[{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
 def with_ci(value, ci) -> str:
     return fmt(value) if not ci else f"{fmt(value)} [{ci[0]:.1f}, {ci[1]:.1f}]"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from itertools import combinations
 
 from c2fbench.errors import InputError
-from c2fbench.report.cells import row_name, signed
+from c2fbench.report.cells import row_name, signed, signed_interval
 from c2fbench.report.compare import compare_results
 from c2fbench.report.document import Section, Table
 from c2fbench.report.inputs import ReportInput
@@ -30,7 +30,7 @@ def paired_section(inputs: list[ReportInput], *, resamples: int = 1000) -> list[
         low, high = result["difference_ci95"]
         rows.append([row_name(a), row_name(b), result["benchmark"], result["metric"].replace("_", " "),
                      f"{result['a_value']:.2f}", f"{result['b_value']:.2f}", signed(result["difference"], 2),
-                     f"[{low:+.2f}, {high:+.2f}]", "yes" if result["excludes_zero"] else "no"])
+                     signed_interval(low, high), "yes" if result["excludes_zero"] else "no"])
     blocks = [f"Each pair of results on the same benchmark, A - B, with a paired bootstrap over images "
               f"({resamples} resamples drawing the same images for both): an interval that excludes 0 means the "
               f"difference is more than the choice of images. `c2fbench compare` gives the per-class detail."]

@@ -212,3 +212,14 @@ def test_a_negative_seed_or_a_runaway_resample_count_is_one_line(tmp_path, args,
     result = CliRunner().invoke(cli, ["compare", str(tmp_path), str(tmp_path), *args])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and words in lines[0], result.output
+
+
+def test_an_interval_that_excludes_zero_never_prints_a_zero_bound():
+    from c2fbench.report.cells import signed_interval
+
+    assert signed_interval(1.234, 5.678) == "[+1.23, +5.68]"
+    assert signed_interval(0.0, 0.0) == "[+0.00, +0.00]"
+    assert signed_interval(0.003, 0.5) == "[+0.003, +0.500]"  # excludes 0: must not read [+0.00, ...]
+    assert signed_interval(-0.4, -0.00004) == "[-0.40000, -0.00004]"
+    low, high = (float(v) for v in signed_interval(1e-9, 2.0).strip("[]").split(", "))
+    assert low >= 0 and high == 2.0  # at most 6 digits: a bound of 1e-9 prints +0.000000, still not negative
