@@ -275,3 +275,35 @@ def test_bad_metadata_is_refused_before_building(saved, tmp_path, build_log, cha
     with pytest.raises(InputError, match=r"bad\.pt: .*" + message):
         load_checkpoint(tmp_path / "bad.pt")
     assert build_log == []
+
+
+def test_50000_classes_beside_large_weights_are_refused_without_reading_the_weights(saved, tmp_path):
+    """The file is memory-mapped: its 400 MB tensor is never read (reading it whole held the
+    process's peak memory 400 MB higher)."""
+    import subprocess
+    import sys
+
+    payload = _payload(saved[0])
+    payload.update(classes=[f"c{i}" for i in range(50_000)], kwargs={"num_classes": 50_000})
+    payload["state_dict"]["head.huge"] = torch.ones(100_000_000)
+    path = tmp_path / "huge.pt"
+    torch.save(payload, path)
+    del payload
+    code = ("import resource, sys, torch\n"
+            "from c2fbench.errors import InputError\nfrom c2fbench.models import load_checkpoint\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "try:\n    load_checkpoint(sys.argv[1])\nexcept InputError as e:\n    print(e)\n"
+            "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    message, grown_mb = done.stdout.strip().splitlines()
+    assert "50000 class names, more than the 1000" in message, done.stdout + done.stderr
+    assert int(grown_mb) < 100, grown_mb
+
+
+def test_a_checkpoint_in_the_legacy_format_still_loads(saved, tmp_path):
+    path = tmp_path / "legacy.pt"
+    torch.save(_payload(saved[0]), path, _use_new_zipfile_serialization=False)
+    model, meta = load_checkpoint(path)
+    assert meta["classes"] == CLASSES
+    for name, value in saved[1].state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
