@@ -12,6 +12,7 @@ outputs exist, and an interrupted round resumes from its last finished epoch
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,26 +94,37 @@ def train_recursive(cfg: TrainConfig | None, *, images: Path, out: Path, resume:
         dev = torch.device("cuda", dist.local_rank)
     run = Run(cfg, out, root, samples, dist, dev, workers)
     before = set(out.iterdir()) if out.is_dir() else None  # what a failed start must leave
-    if dist.is_main:
-        atomic_write_text(out / "config.json", cfg.to_json())
-    try:
-        initial_masks(run)
-        line = train_one_round(run, 1, on_epoch_end=on_epoch_end)
-    except InputError as e:
-        # a fresh start whose input fails before round 1 is trained (every image unreadable,
-        # every mask dropped) leaves --out as it was, so that the same command with good
-        # input starts normally instead of finding "a run" there
-        if not resume and dist.is_main and not run.model_path(1).exists():
-            _remove_started(out, before)
-            raise InputError(f"{e} (this start is undone: {out} is left as it was)") from None
-        raise
-    for r in range(2, cfg.rounds + 1):
-        line = train_one_round(run, r, on_epoch_end=on_epoch_end)
-    if dist.is_main:
-        shutil.copyfile(run.model_path(cfg.rounds), out / ".final.pt.tmp")
-        (out / ".final.pt.tmp").replace(out / "final.pt")
-    barrier(dist)
-    return line
+    out.mkdir(parents=True, exist_ok=True)
+    with _run_lock(out, dist):  # one process per rank writes a run: a second --resume is refused
+        if dist.is_main:
+            atomic_write_text(out / "config.json", cfg.to_json())
+        try:
+            initial_masks(run)
+            line = train_one_round(run, 1, on_epoch_end=on_epoch_end)
+        except InputError as e:
+            # a fresh start whose input fails before round 1 is trained (every image unreadable,
+            # every mask dropped) leaves --out as it was, so that the same command with good
+            # input starts normally instead of finding "a run" there
+            if not resume and dist.is_main and not run.model_path(1).exists():
+                _remove_started(out, before)
+                raise InputError(f"{e} (this start is undone: {out} is left as it was)") from None
+            raise
+        for r in range(2, cfg.rounds + 1):
+            line = train_one_round(run, r, on_epoch_end=on_epoch_end)
+        if dist.is_main:
+            shutil.copyfile(run.model_path(cfg.rounds), out / ".final.pt.tmp")
+            (out / ".final.pt.tmp").replace(out / "final.pt")
+        barrier(dist)
+        return line
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path, dist: Dist):
+    from c2fbench.masks.record import shard_lock
+    from c2fbench.masks.runner import Shard
+
+    with shard_lock(out, Shard(dist.rank, dist.world), instead="choose another --out"):
+        yield
 
 
 def _remove_started(out: Path, before: set | None) -> None:

@@ -192,9 +192,10 @@ def close_inherited_locks() -> None:
 
 
 @contextlib.contextmanager
-def shard_lock(out: Path, shard) -> Iterator[None]:
+def shard_lock(out: Path, shard, *, instead: str = "give this one another --shard or --out") -> Iterator[None]:
     """Hold ``out/.lock[-K-of-N]`` with ``flock`` for the block; InputError naming the
-    holder's pid if another run holds it. The lock ends with the process, however it ends."""
+    holder's pid if another run holds it (``instead``: what else to do). The lock ends with
+    the process, however it ends."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
@@ -209,7 +210,7 @@ def shard_lock(out: Path, shard) -> Iterator[None]:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             share = "this folder" if shard.count == 1 else f"shard {shard.index}/{shard.count} of this folder"
             raise InputError(f"{out}: another run is writing {share} (pid {holder}); "
-                             f"wait for it to finish or give this one another --shard or --out") from None
+                             f"wait for it to finish or {instead}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _held.add(fd)

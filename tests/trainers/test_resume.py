@@ -194,3 +194,24 @@ def test_a_start_on_only_unreadable_images_leaves_nothing_and_a_good_start_follo
     good = train(synth, out, "--rounds", "1")
     assert good.exit_code == 0, good.output
     assert [line["round"] for line in log(out)] == [1]
+
+
+def test_a_resume_while_another_process_writes_the_run_is_refused(synth, one_round, tmp_path):
+    """Another process holding OUT/.lock (flock, as a live run does): one line, nothing written."""
+    import fcntl
+    import os
+
+    out = tmp_path / "run"
+    copy_run(one_round[0], out)
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b"4242\n")
+        before = snapshot(out)
+        result = train(synth, out, "--resume", "--rounds", "2")
+        assert result.exit_code == 2, result.output
+        [line] = result.output.strip().splitlines()
+        assert "another run is writing this folder (pid 4242)" in line and "choose another --out" in line, line
+        assert snapshot(out) == before
+    finally:
+        os.close(fd)
