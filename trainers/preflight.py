@@ -82,6 +82,26 @@ def check_validation_set(cfg: TrainConfig) -> None:
                          f"predicts {classes}")
     if not bench.samples:
         raise InputError(f"{cfg.val_root}: {bench.name} has no image to score")
+    _check_ground_truth(bench)
+
+
+def _check_ground_truth(bench) -> None:
+    """Every ground-truth file reads, and a label map holds only classes and void: found here,
+    not at the first validation, after a round of training."""
+    import numpy as np
+
+    from c2fbench.data.labels import read_label_png
+    from c2fbench.data.mit import read_mask_png
+
+    for sample in bench.samples:
+        if bench.kind != "semantic":
+            read_mask_png(sample.label)
+            continue
+        values = np.unique(read_label_png(sample.label))
+        bad = values[(values >= len(bench.classes)) & (values != 255)]
+        if bad.size:
+            raise InputError(f"{sample.label}: ground truth of {sample.id} holds value {int(bad[0])}, neither a "
+                             f"class 0..{len(bench.classes) - 1} nor void 255")
 
 
 def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: bool,

@@ -326,3 +326,25 @@ def test_a_run_directory_inside_the_training_images_is_refused(synth, tmp_path):
     assert_refused(deeplab(synth, out, "--recipe", "tiny"), "inside the training images")
     assert_refused(dfpn(synth, out, "--recipe", "dfpn-tiny"), "inside the training images")
     assert not out.exists()
+
+
+def test_a_validation_label_out_of_the_classes_is_refused_before_training(synth, tmp_path):
+    """Value 30 in one VOC val label map (21 classes): named at the start, not after round 1."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "data"
+    shutil.copytree(synth / "VOCdevkit", root / "VOCdevkit")
+    first = (root / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation" / "val.txt").read_text().split()[0]
+    path = root / "VOCdevkit" / "VOC2012" / "SegmentationClass" / f"{first}.png"
+    with Image.open(path) as im:
+        label, palette = np.array(im), im.getpalette()
+    label[0, 0] = 30
+    bad = Image.fromarray(label, "P")
+    bad.putpalette(palette)
+    bad.save(path)
+    assert_refused(deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--val-root", root),
+                   str(path), "holds value 30")
+    assert not (tmp_path / "run").exists()
