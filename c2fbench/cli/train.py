@@ -134,9 +134,12 @@ def _run(ctx, *, task: str, images, images_option: str, out, recipe, config_file
                 if v is not None and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     origin = {k: "--" + k.replace("_", "-") for k in explicit}
     if branch_from is not None:
+        if resume:
+            raise InputError(f"--branch-from {branch_from} starts a new run in --out; --resume continues one: "
+                             "give one of them")
         check_branch_source(branch_from)  # a missing source first: then what may differ from it
         others = sorted(set(explicit) - set(BRANCHABLE)) + (["--recipe"] if recipe else []) + \
-            (["--config"] if config_file else []) + (["--resume"] if resume else [])
+            (["--config"] if config_file else [])
         if others:
             raise InputError(f"--branch-from {branch_from}: {', '.join(others)} cannot differ from the source run "
                              f"(only {', '.join(BRANCHABLE)} act after round 1)")

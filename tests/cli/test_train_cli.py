@@ -168,6 +168,12 @@ def test_branch_from_a_missing_or_damaged_source_names_it_first(synth, tmp_path)
     assert not (tmp_path / "run").exists()
 
 
+def test_branch_from_with_resume_is_refused(synth, tmp_path):
+    assert_refused(deeplab(synth, tmp_path / "run", "--resume", "--branch-from", tmp_path / "src"),
+                   "--resume continues one: give one of them")
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_error_message_is_printed_as_it_is(synth, tmp_path):
     """rich would turn ':x:' into an emoji."""
     assert_refused(deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--device", "cuda:x"),
