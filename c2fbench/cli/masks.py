@@ -88,6 +88,9 @@ def coarse(images, out, method, weights, saliency, threshold, soft_out, workers,
             raise InputError(f"--threshold {threshold!r}: expected 'mean' or a number in (0, 1]") from None
         if not 0 < threshold <= 1:
             raise InputError(f"--threshold {threshold}: expected 'mean' or a number in (0, 1]")
+    if method != "student" and weights is not None:  # it would be recorded, unused, in options.json
+        raise InputError(f"--weights {weights}: the student's checkpoint, for --method student (this run: "
+                         f"--method {method})")
     if method == "student":
         if weights is None:
             raise InputError("--method student needs --weights FILE (train one with `c2fbench masks student-train`)")

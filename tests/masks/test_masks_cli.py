@@ -227,3 +227,11 @@ def test_an_output_folder_in_an_input_folder_is_refused_before_writing(tree, tmp
     for folder, files in before.items():
         assert sorted((p.relative_to(folder), p.read_bytes()) for p in folder.rglob("*") if p.is_file()) == files
     assert not (tmp_path / "c").exists()
+
+
+def test_weights_without_the_student_method_are_refused(tree, tmp_path):
+    root, images = tree
+    (tmp_path / "s.pt").write_bytes(b"x")
+    result = run("masks", "coarse", "--images", images, "--out", tmp_path / "c", "--weights", tmp_path / "s.pt")
+    assert result.exit_code == 2 and "for --method student" in result.output, result.output
+    assert not (tmp_path / "c").exists()
