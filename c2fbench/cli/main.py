@@ -8,6 +8,7 @@ option); ``--debug`` shows the traceback, or click's usage text, instead.
 
 from __future__ import annotations
 
+import errno
 import importlib
 
 import click
@@ -27,6 +28,11 @@ COMMANDS = {
     "report": "c2fbench.cli.report:report",
     "train": "c2fbench.cli.train:train",
 }
+
+
+# errno values of a path the system refuses, whichever command met it first
+_PATH_ERRORS = {errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
+                errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 
 class LazyGroup(click.Group):
@@ -50,6 +56,13 @@ class LazyGroup(click.Group):
             from c2fbench.console import error
 
             error(str(e))
+            ctx.exit(2)
+        except OSError as e:  # a path the system refuses (too long, a loop, forbidden) is bad input too
+            if e.errno not in _PATH_ERRORS or e.filename is None or (ctx.obj or {}).get("debug"):
+                raise
+            from c2fbench.console import error
+
+            error(f"{str(e.filename)[:200]}{'...' if len(str(e.filename)) > 200 else ''}: {e.strerror}")
             ctx.exit(2)
         except click.UsageError as e:  # a bad option of a subcommand: one line too, not click's three
             if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())) or (ctx.obj or {}).get("debug"):

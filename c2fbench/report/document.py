@@ -42,7 +42,9 @@ class Document:
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "figure"
+    """A file-name stem of ``text``: lowercase letters, digits and dashes, at most 60 of them
+    (a 5,000-character label made a name the filesystem refuses)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower())[:60].strip("-") or "figure"
 
 
 # --- Markdown ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,12 @@ def _literal(text) -> str:
 def _png(fig) -> bytes:
     """The figure as PNG bytes; the figure is closed."""
     plt = _pyplot()
-    fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    with warnings.catch_warnings():  # a label in a script DejaVu Sans lacks shows as boxes, not as warnings
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        warnings.filterwarnings("ignore", message="Tight layout not applied")  # a very long label: it is cut
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
     return buf.getvalue()
 

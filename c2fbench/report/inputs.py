@@ -38,9 +38,16 @@ class ReportInput:
 def split_label(argument: str) -> tuple[str | None, Path]:
     """``"ours=runs/eval"`` -> ("ours", Path("runs/eval")); a plain path keeps label None."""
     label, sep, rest = argument.partition("=")
-    if sep and label and rest and not Path(argument).exists():
+    if sep and label and rest and not _exists(Path(argument)):
         return label, Path(rest)
     return None, Path(argument)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the filesystem (a long LABEL=PATH) is no file
+        return False
 
 
 def load_inputs(arguments: list[str]) -> list[ReportInput]:

@@ -221,3 +221,20 @@ def test_a_runaway_bootstrap_count_is_refused(tmp_path):
     result = run("eval", "voc-val", "--data-root", tmp_path, "--predictions", tmp_path, "--bootstrap", "1000000000000")
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "0<=x<=1000000" in lines[0], result.output
+
+
+@pytest.mark.parametrize("where", ["--data-root", "--predictions", "--out", "compare"])
+def test_a_path_too_long_for_the_filesystem_is_one_line(voc_tree, tmp_path, where):
+    data_root, _, labels = voc_tree
+    write_predictions(tmp_path / "pred", labels)
+    long = str(tmp_path / ("a" * 5000))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = {"--data-root": ["eval", "voc-val", "--data-root", long, "--predictions", tmp_path / "pred"],
+            "--predictions": ["eval", "voc-val", "--data-root", data_root, "--predictions", long],
+            "--out": ["eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "pred", "--out", long],
+            "compare": ["compare", long, tmp_path / "pred"]}[where]
+    result = run(*args)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and lines[-1].startswith("error: ") and "Traceback" not in result.output, result.output
+    assert "too long" in lines[-1] or "not found" in lines[-1], lines[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

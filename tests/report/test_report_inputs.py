@@ -168,3 +168,24 @@ def test_a_refusal_leaves_an_earlier_report_as_it_was(tmp_path):
     _refused([tmp_path / "ok", tmp_path / "bad"], out, file, "mIoU")
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "ok", "rep"]  # no staging folder left
+
+
+def test_a_label_or_path_too_long_for_the_filesystem(tmp_path):
+    """LABEL=PATH with a 5,000-character label: the label is kept (its figure's file name is cut
+    to 60 characters); a path that long is one line naming it."""
+    from click.testing import CliRunner
+
+    from c2fbench.cli.main import cli
+    from report_helpers import fake_semantic
+
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "metrics.json").write_text(json.dumps(fake_semantic(50.0, classes=["bg", "a", "b"])))
+    label = "é" + "a" * 5000
+    result = CliRunner().invoke(cli, ["report", f"{label}={tmp_path / 'res'}", "--out", str(tmp_path / "rep")])
+    assert result.exit_code == 0 and "Warning" not in result.output, result.output
+    assert label in (tmp_path / "rep" / "report.md").read_text()
+    assert max(len(p.name) for p in (tmp_path / "rep" / "figures").iterdir()) <= 80
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / ("b" * 5000)), "--out", str(tmp_path / "rep2")])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].endswith("File name too long"), result.output
+    assert not (tmp_path / "rep2").exists()
