@@ -9,6 +9,7 @@ network, the validation set and the extras are all checked first, and only then 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,10 @@ def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: boo
     if cfg.coarse_method == "student":
         from c2fbench.masks.student import load_student
 
+        if not os.path.lexists(cfg.student_weights):
+            raise InputError(f"{cfg.student_weights}: student checkpoint not found (coarse_method student reads "
+                             f"it): train one with `c2fbench masks student-train --images {root} --out "
+                             f"{cfg.student_weights}`, or use --coarse-method saliency")
         load_student(cfg.student_weights)
     if cfg.val_root:
         check_validation_set(cfg)

@@ -139,7 +139,7 @@ def test_a_failed_start_writes_nothing(synth, tmp_path, monkeypatch, case, exist
             "rank": ["--recipe", "tiny"], "world": ["--recipe", "tiny"]}[case]
     expected = {"arch": ["unknown model architecture 'deeplab_v2_nope'"],
                 "student": [str(tmp_path / "bad-student.pt"), "not a readable student checkpoint"],
-                "missing-student": [str(tmp_path / "student.pt"), "not found"],
+                "missing-student": [str(tmp_path / "student.pt"), "not found", "masks student-train --images"],
                 "branch": [str(tmp_path / "no-run"), "round-01/model.pt"],
                 "cuda": ["--device cuda", "CUDA is not available"],
                 "gpu": ["--device gpu", "expected cpu, cuda or cuda:N"],
