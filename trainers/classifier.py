@@ -136,10 +136,14 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
     if state is not None and state.get("config") != asdict(cfg):
         raise InputError(f"{partial}: was started with other options {state.get('config')}; "
                          "remove it or pass the same options")
-    samples = readable(list_imagenet(images), progress=progress, warn=warn)
-    train_set, held = split_holdout(samples, cfg.holdout)
-    if not train_set or not held:
-        raise InputError(f"{images}: need at least two images per class to hold some out (found {len(samples)})")
+    samples = list_imagenet(images)
+    for check in ("listed", "readable"):  # too few listed: said before any image is read
+        if check == "readable":
+            samples = readable(samples, progress=progress, warn=warn)
+        train_set, held = split_holdout(samples, cfg.holdout)
+        if not train_set or not held:
+            raise InputError(f"{images}: need at least two images per class to hold some out (found "
+                             f"{len(samples)} {check})")
     torch.manual_seed(cfg.seed)
     # the builder's own class count (21 for DeepLab, 1 for FPN / DFPN): the backbone does not depend on it
     model = BackboneClassifier(build_model(cfg.arch).backbone, len(VOC_CLASSES) - 1)

@@ -176,3 +176,14 @@ def test_a_damaged_partial_file_is_the_only_line_on_resume(tiny, tmp_path):
     [line] = result.output.strip().splitlines()
     assert line.startswith(f"error: {tmp_path / 'a.pt.partial'}: not readable as backbone weights"), line
     assert (tmp_path / "a.pt.partial").read_text() == "junk" and not (tmp_path / "a.pt").exists()
+
+
+def test_too_few_images_is_one_line_before_any_image_is_read(tiny, tmp_path):
+    jpeg = sorted((tiny / "imagenet" / "train").rglob("*.JPEG"))[0]
+    (tmp_path / "one" / "train" / jpeg.parent.name).mkdir(parents=True)
+    (tmp_path / "one" / "train" / jpeg.parent.name / jpeg.name).write_bytes(jpeg.read_bytes())
+    result = CliRunner().invoke(cli, ["train", "classifier", "--images", str(tmp_path / "one"), "--out",
+                                      str(tmp_path / "a.pt"), "--threads", "1"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert "need at least two images per class" in line and "found 1 listed" in line, line
