@@ -59,7 +59,14 @@ def init_distributed(device_type: str) -> Dist:
     if env is None:
         return Dist()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+        missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+        if missing:  # torchrun sets them: RANK and WORLD_SIZE alone are not a launch
+            raise InputError(f"RANK={env[0]} WORLD_SIZE={env[1]} without {' and '.join(missing)}: launch with "
+                             "torchrun (it sets them), or unset RANK for one process")
+        try:
+            dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+        except ValueError as e:  # e.g. a MASTER_PORT that is not a port number
+            raise InputError(f"cannot join the torchrun process group: {e}") from None
     return Dist(dist.get_rank(), dist.get_world_size(), env[2])
 
 

@@ -354,3 +354,12 @@ def test_a_validation_label_out_of_the_classes_is_refused_before_training(synth,
     assert_refused(deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--val-root", root),
                    str(path), "holds value 30")
     assert not (tmp_path / "run").exists()
+
+
+def test_rank_and_world_size_without_torchrun_rendezvous_is_refused(synth, tmp_path, monkeypatch):
+    """torchrun sets MASTER_ADDR and MASTER_PORT; without them torch raised a ValueError traceback."""
+    monkeypatch.setenv("RANK", "0"), monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("MASTER_ADDR", raising=False), monkeypatch.delenv("MASTER_PORT", raising=False)
+    assert_refused(deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--device", "cpu"),
+                   "without MASTER_ADDR and MASTER_PORT")
+    assert not (tmp_path / "run").exists()
