@@ -157,6 +157,13 @@ def evaluate(benchmark: Benchmark, source: PredictionSource, *, workers: int | N
             results[k] = np.stack([score_sample(benchmark, source, s) for s in benchmark.samples[start:stop]])
             advance(stop - start)
     per_image = np.concatenate(results)
+    if benchmark.kind == "semantic" and not per_image.any():
+        raise InputError(f"{benchmark.root}: every ground-truth pixel of {benchmark.name} is void (255), so there "
+                         f"is nothing to score; expected VOC's SegmentationClass label maps (class indices 0..20)")
+    if benchmark.kind == "foreground" and np.isnan(per_image[:, 0]).all():
+        raise InputError(f"{benchmark.root}: no ground-truth mask of {benchmark.name} holds any foreground, so J "
+                         f"(the headline) is undefined on every image; expected Object Discovery's GroundTruth "
+                         f"masks (nonzero = object)")
     metrics = _summarise(benchmark, per_image, bootstrap=bootstrap, seed=seed)
     metrics.update(_provenance(benchmark, source))
     return EvalResult(benchmark, per_image, metrics)

@@ -272,3 +272,32 @@ def test_background_only_predictions_are_warned_about(voc_tree, mit_tree, tmp_pa
         Image.fromarray(np.zeros(mask.shape, np.uint8)).save(path)
     r = run("eval", "mit-subset", "--data-root", mit_root, "--predictions", tmp_path / "empty")
     assert r.exit_code == 0 and "no object on any image" in r.output, r.output
+
+
+@pytest.mark.parametrize("benchmark", ["voc-val", "mit-subset"])
+def test_ground_truth_with_nothing_to_score_is_refused_not_written_as_null(voc_tree, mit_tree, tmp_path, benchmark):
+    """Every VOC pixel void, or no Object Discovery mask with an object: the headline is
+    undefined. Writing it as null made a metrics.json that report and compare refuse."""
+    from conftest import save_palette_png
+
+    if benchmark == "voc-val":
+        data_root, voc_root, labels = voc_tree
+        for image_id, label in labels.items():
+            save_palette_png(voc_root / "SegmentationClass" / f"{image_id}.png", np.full_like(label, 255))
+        write_predictions(tmp_path / "pred", labels)
+        words = "every ground-truth pixel of voc-val is void"
+    else:
+        data_root, masks = mit_tree
+        for image_id, mask in masks.items():
+            folder, name = image_id.split("/")
+            empty = Image.fromarray(np.zeros(mask.shape, np.uint8))
+            empty.save(data_root / "ObjectDiscovery" / "Data" / folder / "GroundTruth" / f"{name}.png")
+            (tmp_path / "pred" / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "pred" / folder / f"{name}.png")
+        words = "no ground-truth mask of mit-subset holds any foreground"
+    result = run("eval", benchmark, "--data-root", data_root, "--predictions", tmp_path / "pred", "--bootstrap", "20",
+                 "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    last = [line for line in result.output.splitlines() if line.strip()][-1]
+    assert last.startswith("error: ") and words in last, last
+    assert not (tmp_path / "out").exists()
