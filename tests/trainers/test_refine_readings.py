@@ -140,6 +140,18 @@ def test_dense_crf_on_a_read_only_image_follows_the_edge():
     assert (label[:, 15:] == 1).all() and (label[:, :15] == 0).all()  # the CRF moved it to the edge
 
 
+def _save_small_model(path):
+    """A real checkpoint of a one-layer model (the branch checks round-01/model.pt reads)."""
+    import torch
+
+    from c2fbench.data.voc import VOC_CLASSES
+    from c2fbench.models.checkpoint import save_checkpoint
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, torch.nn.Conv2d(3, 21, 1), arch="deeplab_v2_mobilenet_small", kwargs={"num_classes": 21},
+                    classes=list(VOC_CLASSES))
+
+
 @pytest.mark.parametrize("change, copies_predictions", [({"refine_grabcut": False}, True),
                                                          ({"refine_crf": True}, False),
                                                          ({"refine_tta": True}, False),
@@ -150,9 +162,10 @@ def test_a_branch_predicts_again_when_the_predictions_would_differ(tmp_path, cha
     from trainers.config import TrainConfig
 
     source = tmp_path / "source"
-    for part in ("round-01/model.pt", "predictions/round-01/n1/a.png", "masks/round-00/n1/a.png"):
+    for part in ("predictions/round-01/n1/a.png", "masks/round-00/n1/a.png"):
         (source / part).parent.mkdir(parents=True, exist_ok=True)
         (source / part).write_bytes(b"x")
+    _save_small_model(source / "round-01" / "model.pt")  # the branch reads its header
     (source / "config.json").write_text(TrainConfig().to_json())
     cfg = branch_after_round_one(source, tmp_path / "branch", **change)
     assert all(getattr(cfg, k) == v for k, v in change.items())
