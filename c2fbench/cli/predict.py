@@ -11,7 +11,7 @@ Examples:
   c2fbench predict --model model.onnx --images ObjectDiscovery/Data --out fg/ --device cuda
 
 \b
-Every image is checked (file, header, size) before the first label map is written.
+Every image is read whole (file, header, size, data) before the first label map is written.
 GroundTruth folders (Object Discovery's masks) are skipped, and the count is reported;
 so is --out when it lies inside --images (a rerun does not predict its own outputs).
 """
