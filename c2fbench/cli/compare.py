@@ -26,6 +26,12 @@ def compare(result_a, result_b, bootstrap, seed, out):
     from c2fbench.report.cells import signed_interval
     from c2fbench.report.compare import compare_results
 
+    if out is not None and out.is_dir() and any(p.name != "compare.json" and not p.name.startswith(".compare.json.")
+                                                for p in out.iterdir()):
+        from c2fbench.errors import InputError
+
+        raise InputError(f"{out}: holds files other than compare.json (an eval's or report's folder?); give --out a "
+                         f"new folder or an earlier compare's")
     result = compare_results(result_a, result_b, n=bootstrap, seed=seed)
     stdout.print(f"A = {result['a']}", markup=False, highlight=False, soft_wrap=True)
     stdout.print(f"B = {result['b']}", markup=False, highlight=False, soft_wrap=True)

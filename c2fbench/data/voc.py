@@ -61,7 +61,7 @@ def read_split(voc_root: Path, split: str) -> list[str]:
         raise InputError(f"{path}: line {line} is not UTF-8 (byte 0x{raw[e.start]:02x}); expected one image id "
                          f"per line") from None
     ids = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # "\n" only: str.splitlines also splits at U+2028
         image_id = line.strip()
         if not image_id:
             continue

@@ -147,3 +147,14 @@ def test_a_split_that_is_not_a_regular_file_is_refused_without_reading_it(voc_tr
     {"fifo": os.mkfifo, "dev-zero": lambda p: os.symlink("/dev/zero", p), "folder": os.mkdir}[kind](path)
     with pytest.raises(InputError, match=r"val\.txt: not a regular file \(expected a split file"):
         voc.read_split(voc_root, "val")
+
+
+def test_split_lines_end_at_newlines_only(voc_tree):
+    """A Unicode line separator inside a line is part of that line (refused as an id, with the
+    line's own number), not the start of a new one as str.splitlines would have it."""
+    _, voc_root, labels = voc_tree
+    ids = list(labels)
+    path = voc_root / "ImageSets" / "Segmentation" / "val.txt"
+    path.write_text(f"{ids[0]}\n{ids[1]}\u2028x\n{ids[2]}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"val\.txt: line 2: "):
+        voc.read_split(voc_root, "val")

@@ -223,3 +223,14 @@ def test_an_interval_that_excludes_zero_never_prints_a_zero_bound():
     assert signed_interval(-0.4, -0.00004) == "[-0.40000, -0.00004]"
     low, high = (float(v) for v in signed_interval(1e-9, 2.0).strip("[]").split(", "))
     assert low >= 0 and high == 2.0  # at most 6 digits: a bound of 1e-9 prints +0.000000, still not negative
+
+
+def test_compare_out_refuses_a_folder_holding_other_results(voc_tree, tmp_path):
+    good = scored(voc_tree, tmp_path, "good", 0.1, 1)
+    before = {p.name: p.read_bytes() for p in good.iterdir()}
+    r = CliRunner().invoke(cli, ["compare", str(good), str(good), "--out", str(good)])
+    assert r.exit_code == 2 and r.output.startswith("error:") and "holds files other than compare.json" in r.output
+    assert {p.name: p.read_bytes() for p in good.iterdir()} == before
+    again = CliRunner().invoke(cli, ["compare", str(good), str(good), "--out", str(tmp_path / "c")])
+    assert again.exit_code == 0
+    assert CliRunner().invoke(cli, ["compare", str(good), str(good), "--out", str(tmp_path / "c")]).exit_code == 0
