@@ -34,6 +34,11 @@ def error(message: str) -> None:
     err.print(f"[red]error:[/] {_escape(message)}", soft_wrap=True)
 
 
+def plural(n: int, word: str) -> str:
+    """``plural(1, "round")`` -> "1 round", ``plural(3, "class")`` -> "3 classes"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word.endswith(('s', 'x', 'ch', 'sh')) else 's'}"
+
+
 def _escape(message: str) -> str:
     from rich.markup import escape
 

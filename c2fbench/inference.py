@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from c2fbench.console import plural
 from c2fbench.errors import InputError
 
 TTA_SCALES = (0.75, 1.0, 1.25)
@@ -57,12 +58,12 @@ def check_expected_classes(classes: list[str], expected, *, where: str, what: st
     count or the first class that differs ("<what> class 2 is 'dog', <by> 'cow'")."""
     expected = list(expected)
     if len(classes) != len(expected):
-        raise InputError(f"{where}{what} has {len(classes)} classes, {by} {len(expected)} "
+        raise InputError(f"{where}{what} has {plural(len(classes), 'class')}, {by} {len(expected)} "
                          f"({', '.join(expected[:4])}{', ...' if len(expected) > 4 else ''})")
     for i, (got, want) in enumerate(zip(classes, expected)):
         if got != want:
             raise InputError(f"{where}{what} class {i} is {got!r}, {by} {want!r} "
-                             f"(both have {len(expected)} classes, in a different order or naming)")
+                             f"(both have {plural(len(expected), 'class')}, in a different order or naming)")
 
 
 def check_normalization(norm, *, where: str, error: type[Exception] = InputError) -> dict:
@@ -221,7 +222,7 @@ def check_model_for(runtime, benchmark) -> None:
         check_expected_classes(classes, benchmark.classes, where=where, by=f"{benchmark.name} expects")
     elif not (len(classes) == 1 or (len(classes) == 2 and classes[0] == "background")):
         raise InputError(f"{where}{benchmark.name} scores foreground models (one output channel, e.g. dfpn_*, "
-                         f"or background and foreground), this model has {len(classes)} classes "
+                         f"or background and foreground), this model has {plural(len(classes), 'class')} "
                          f"({', '.join(classes[:3])}"
                          f"{', ...' if len(classes) > 3 else ''})")
 

@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
+from c2fbench.console import plural
 from c2fbench.errors import InputError
 from c2fbench.inference import ModuleRuntime, file_sha256, load_torch_runtime, normalise
 from deploy.export import INPUT, OUTPUT
@@ -201,7 +202,7 @@ def check_channels(shape: list, num_classes: int, *, path: Path, name: str, ran:
                          f"{num_classes}, height, width), one channel per class of its metadata")
     if len(shape) == 4 and isinstance(shape[1], int) and shape[1] != num_classes:
         raise InputError(f"{path}: output {name!r} {source} {shape[1]} channels but its metadata names "
-                         f"{num_classes} classes; the file does not describe its own graph")
+                         f"{plural(num_classes, 'class')}; the file does not describe its own graph")
 
 
 def _ort_session(path: Path, *, device: str, threads: int | None):

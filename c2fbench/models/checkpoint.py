@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from c2fbench.console import plural
 from c2fbench.errors import InputError
 from c2fbench.inference import check_class_names, check_expected_classes, check_normalization
 from c2fbench.models.deeplab import IMAGENET_MEAN, IMAGENET_STD
@@ -111,7 +112,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
         skeleton = _build(path, meta["arch"], kwargs)
     num_classes = getattr(skeleton, "num_classes", None)
     if num_classes is not None and num_classes != len(meta["classes"]):
-        raise InputError(f"{path}: checkpoint names {len(meta['classes'])} classes but {what} has "
+        raise InputError(f"{path}: checkpoint names {plural(len(meta['classes']), 'class')} but {what} has "
                          f"{num_classes} outputs")
     _check_state(path, skeleton, payload["state_dict"], what)
     del skeleton
@@ -183,7 +184,7 @@ def _read(path: Path, *, map_location) -> dict:
     check_class_names(payload["classes"], where=f"{path}: checkpoint field 'classes': ")
     num_classes = payload["kwargs"].get("num_classes")
     if num_classes is not None and num_classes != len(payload["classes"]):
-        raise InputError(f"{path}: checkpoint names {len(payload['classes'])} classes but its model has "
+        raise InputError(f"{path}: checkpoint names {plural(len(payload['classes']), 'class')} but its model has "
                          f"num_classes={num_classes!r}")
     payload["normalization"] = check_normalization(payload.get("normalization"), where=f"{path}: ")
     return payload

@@ -120,3 +120,4 @@ def test_a_full_disk_in_a_staged_folder_names_the_folder_and_leaves_it_as_it_was
                 atomic_write_bytes(staging / "r.txt", b"later")
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["out", "out/r.txt"]
     assert (tmp_path / "out" / "r.txt").read_bytes() == b"earlier"
+

@@ -70,7 +70,7 @@ def test_parity_refuses_a_foreground_model_on_voc(voc_tree, tmp_path):
     onnx = write_hand_onnx(tmp_path / "fg.onnx", [("logits", 1)], classes=["foreground"])
     result = run("deploy", "parity", "--model", tmp_path / "fg.pt", "--deployed", onnx, "--benchmark", "voc-val",
                  "--data-root", data_root, "--out", tmp_path / "parity")
-    assert_refused(result, "fg.pt", "model has 1 classes, voc-val expects 21", nothing_in=tmp_path / "parity")
+    assert_refused(result, "fg.pt", "model has 1 class, voc-val expects 21", nothing_in=tmp_path / "parity")
 
 
 def test_parity_refuses_a_deployed_model_of_other_classes(voc_tree, tmp_path):
