@@ -111,11 +111,13 @@ def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: boo
 
     Writes nothing; the caller creates ``out`` only after this returns.
     """
+    from c2fbench.data.files import check_out_folder
     from c2fbench.devices import resolve_device
     from trainers.distributed import torchrun_env
     from trainers.rundir import check_run_files
 
     out = Path(out)
+    check_out_folder(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder (--out names the run directory)")
     if resume:

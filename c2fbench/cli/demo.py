@@ -41,6 +41,9 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
 
     # an unknown or foreground recipe, or a folder made with other options: one error line,
     # before anything is printed or written
+    from c2fbench.data.files import check_out_folder
+
+    check_out_folder(out)
     demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain)
     info(f"torch threads: {set_threads(threads)}")
     paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers or default_workers(),

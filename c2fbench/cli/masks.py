@@ -32,6 +32,11 @@ def _run(job, ids, out, *, workers, shard, strict):
     from c2fbench.masks.runner import Shard, failure_message, run_job
     from c2fbench.parallel import default_workers
 
+    from c2fbench.data.files import check_out_folder
+
+    check_out_folder(out)
+    if getattr(job, "soft_out", None) is not None:
+        check_out_folder(job.soft_out, "--soft-out")
     shard = Shard.resolve(shard)  # before anything is written
     with progress(len(shard.take(ids)), job.name) as advance:
         summary = run_job(job, ids, out=out, shard=shard, workers=workers or default_workers(), strict=strict,

@@ -42,6 +42,17 @@ def check_regular_file(path: str | os.PathLike, *, max_bytes: int | None = None,
     return st.st_size
 
 
+def check_out_folder(out: str | os.PathLike, option: str = "--out") -> None:
+    """Refuse an output folder that is the filesystem root or the current folder ("" and "."
+    included): a run or a mask tree would be written among whatever lies there."""
+    path = Path(os.path.abspath(out))
+    if path == Path(path.anchor):
+        raise InputError(f"{option} {out}: the filesystem root; give the outputs a folder of their own")
+    if path == Path.cwd():
+        raise InputError(f"{option} {str(out) or repr('')}: the current folder; give the outputs a folder of "
+                         f"their own (e.g. {option} out)")
+
+
 def check_pixels(path: str | os.PathLike, width: int, height: int) -> None:
     """Refuse an image whose header declares more than :data:`MAX_PIXELS` pixels."""
     if width * height > MAX_PIXELS:

@@ -363,3 +363,16 @@ def test_rank_and_world_size_without_torchrun_rendezvous_is_refused(synth, tmp_p
     assert_refused(deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--device", "cpu"),
                    "without MASTER_ADDR and MASTER_PORT")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("out, fragment", [("", "the current folder"), (".", "the current folder"),
+                                           ("/", "the filesystem root")])
+@pytest.mark.parametrize("command", ["train", "masks", "demo"])
+def test_the_current_folder_or_the_root_as_out_is_refused(synth, tmp_path, monkeypatch, out, fragment, command):
+    """`--out ""` trained into the current folder and `--out /` into the root."""
+    monkeypatch.chdir(tmp_path)
+    args = {"train": ["train", "deeplab", "--imagenet", synth / "imagenet", "--recipe", "tiny", "--threads", 1],
+            "masks": ["masks", "coarse", "--images", synth / "imagenet" / "train"],
+            "demo": ["demo", "--preset", "tiny", "--recipe", "tiny"]}[command]
+    assert_refused(run(*args, "--out", out), fragment)
+    assert list(tmp_path.iterdir()) == []
