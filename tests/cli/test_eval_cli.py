@@ -4,16 +4,11 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 from sklearn.metrics import confusion_matrix
 
-from c2fbench.cli.main import cli
 from conftest import save_palette_png
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from cli_helpers import assert_refused, run
 
 
 def write_predictions(folder, labels, corrupt_rate=0.3, seed=0):
@@ -89,15 +84,6 @@ def test_mit_subset_j_and_p_by_hand(mit_tree, tmp_path):
 
 
 # ---- bad input: exit 2, one line naming the file or id, nothing written ----
-
-def assert_refused(result, out_dir, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert not (out_dir / "metrics.json").exists()
-    assert "Traceback" not in result.output
 
 
 def test_missing_data_root(tmp_path):
@@ -181,7 +167,7 @@ def test_extra_prediction_files_are_ignored_with_a_warning(voc_tree, tmp_path):
 def test_model_and_predictions_are_exclusive(voc_tree, tmp_path):
     data_root, _, _ = voc_tree
     r = run("eval", "voc-val", "--data-root", data_root)
-    assert_refused(r, tmp_path, "exactly one of --predictions")
+    assert_refused(r, None, "exactly one of --predictions")
 
 
 def test_mit_soft_maps_are_thresholded_when_asked(mit_tree, tmp_path):
@@ -214,7 +200,6 @@ def test_a_threshold_that_is_not_in_0_1_is_refused_before_scoring(mit_tree, tmp_
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert lines[0].startswith("error: Invalid value for '--threshold'") and "0<=x<=1" in lines[0], lines[0]
     assert not (tmp_path / "out").exists()
-
 
 
 def test_a_runaway_bootstrap_count_is_refused(tmp_path):

@@ -91,7 +91,7 @@ def test_out_folder_holding_other_files_is_refused_before_scoring(voc_tree, tmp_
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "pred", "--out", out)
-    assert_refused(r, out, str(out), "notes.txt", "new or empty folder")
+    assert_refused(r, None, str(out), "notes.txt", "new or empty folder")
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
@@ -207,7 +207,7 @@ def test_out_dot_is_written_beside_its_absolute_path_or_refused_as_the_current_f
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
     r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "bad", "--out", "../O/..")
-    assert_refused(r, tmp_path, "is the current folder or holds it")  # "../O/.." is tmp_path, above the cwd
+    assert_refused(r, None, "is the current folder or holds it")  # "../O/.." is tmp_path, above the cwd
     before = snapshot(out)
     r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "bad", "--out", "../O/../O",
             "--no-figures")

@@ -10,27 +10,12 @@ import click
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from c2fbench.cli.main import cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 from deploy_helpers import write_checkpoint  # noqa: E402
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def assert_refused(result, out_dir, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert "Traceback" not in result.output
-    assert not out_dir.exists() or not any(out_dir.rglob("*")), sorted(out_dir.rglob("*"))
+from cli_helpers import assert_refused, run
 
 
 @pytest.fixture(scope="module")

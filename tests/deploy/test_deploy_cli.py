@@ -7,27 +7,11 @@ import click
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from c2fbench.cli.main import cli
 from c2fbench.data.voc import VOC_CLASSES
 from deploy_helpers import deeplab_ckpt, deeplab_onnx, write_checkpoint, write_hand_onnx  # noqa: F401 (fixtures)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def assert_refused(result, *fragments, nothing_in=None):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert "Traceback" not in result.output
-    if nothing_in is not None:
-        assert not nothing_in.exists() or not any(nothing_in.iterdir()), sorted(nothing_in.iterdir())
+from cli_helpers import assert_refused, run
 
 
 # ---- export: a bad --verify-images image leaves no .onnx ----
@@ -42,11 +26,11 @@ def test_export_with_a_corrupt_verification_image_writes_nothing(tmp_path, deepl
         assert im.size == (40, 32)
     result = run("deploy", "export", "--model", deeplab_ckpt, "--out", out_dir / "m.onnx", "--height", "32",
                  "--width", "40", "--verify-images", images)
-    assert_refused(result, "b.jpg", "corrupt", nothing_in=out_dir)
+    assert_refused(result, out_dir, "b.jpg", "corrupt")
     (images / "b.jpg").write_bytes(b"not an image at all")
     result = run("deploy", "export", "--model", deeplab_ckpt, "--out", out_dir / "m.onnx", "--height", "32",
                  "--width", "40", "--verify-images", images)
-    assert_refused(result, "b.jpg", nothing_in=out_dir)
+    assert_refused(result, out_dir, "b.jpg")
     (images / "b.jpg").unlink()  # the oracle: the same command with good images writes the file
     result = run("deploy", "export", "--model", deeplab_ckpt, "--out", out_dir / "m.onnx", "--height", "32",
                  "--width", "40", "--verify-images", images)
@@ -60,8 +44,7 @@ def test_parity_refuses_a_semantic_model_on_mit(mit_tree, tmp_path, deeplab_ckpt
     data_root, _ = mit_tree
     result = run("deploy", "parity", "--model", deeplab_ckpt, "--deployed", deeplab_onnx[0], "--benchmark",
                  "mit-subset", "--data-root", data_root, "--out", tmp_path / "parity")
-    assert_refused(result, "deeplab.pt", "mit-subset scores foreground models", "this model has 3 classes",
-                   nothing_in=tmp_path / "parity")
+    assert_refused(result, tmp_path / "parity", "deeplab.pt", "mit-subset scores foreground models", "this model has 3 classes")
 
 
 def test_parity_refuses_a_foreground_model_on_voc(voc_tree, tmp_path):
@@ -70,7 +53,7 @@ def test_parity_refuses_a_foreground_model_on_voc(voc_tree, tmp_path):
     onnx = write_hand_onnx(tmp_path / "fg.onnx", [("logits", 1)], classes=["foreground"])
     result = run("deploy", "parity", "--model", tmp_path / "fg.pt", "--deployed", onnx, "--benchmark", "voc-val",
                  "--data-root", data_root, "--out", tmp_path / "parity")
-    assert_refused(result, "fg.pt", "model has 1 class, voc-val expects 21", nothing_in=tmp_path / "parity")
+    assert_refused(result, tmp_path / "parity", "fg.pt", "model has 1 class, voc-val expects 21")
 
 
 def test_parity_refuses_a_deployed_model_of_other_classes(voc_tree, tmp_path):
@@ -81,8 +64,7 @@ def test_parity_refuses_a_deployed_model_of_other_classes(voc_tree, tmp_path):
     onnx = write_hand_onnx(tmp_path / "m.onnx", [("logits", 21)], classes=swapped)
     result = run("deploy", "parity", "--model", tmp_path / "m.pt", "--deployed", onnx, "--data-root", data_root,
                  "--out", tmp_path / "parity")
-    assert_refused(result, "m.onnx", "deployed model class 3 is 'boat', its reference has 'bird'",
-                   nothing_in=tmp_path / "parity")
+    assert_refused(result, tmp_path / "parity", "m.onnx", "deployed model class 3 is 'boat', its reference has 'bird'")
 
 
 def test_eval_refuses_a_checkpoint_whose_class_names_differ(voc_tree, tmp_path):
@@ -91,8 +73,7 @@ def test_eval_refuses_a_checkpoint_whose_class_names_differ(voc_tree, tmp_path):
     swapped[15], swapped[16] = swapped[16], swapped[15]  # person <-> pottedplant: same count, other names
     write_checkpoint(tmp_path / "m.pt", "deeplab_v2_vgg_lite", 21, classes=swapped)
     result = run("eval", "voc-val", "--data-root", data_root, "--model", tmp_path / "m.pt", "--out", tmp_path / "res")
-    assert_refused(result, "m.pt", "model class 15 is 'pottedplant', voc-val expects 'person'",
-                   nothing_in=tmp_path / "res")
+    assert_refused(result, tmp_path / "res", "m.pt", "model class 15 is 'pottedplant', voc-val expects 'person'")
 
 
 # ---- --device: checked before anything runs ----
@@ -108,17 +89,15 @@ NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has
 def test_device_is_checked_first(tmp_path, voc_tree, deeplab_ckpt, deeplab_onnx, device, words):
     data_root, _, _ = voc_tree
     out = tmp_path / "out"
-    assert_refused(run("deploy", "profile", "--model", deeplab_ckpt, "--device", device, "--out", out),
-                   words, nothing_in=out)
+    assert_refused(run("deploy", "profile", "--model", deeplab_ckpt, "--device", device, "--out", out), out, words)
     assert_refused(run("deploy", "parity", "--model", deeplab_ckpt, "--deployed", deeplab_onnx[0], "--data-root",
-                       data_root, "--device", device, "--out", out), words, nothing_in=out)
-    assert_refused(run("deploy", "build", "--onnx", deeplab_onnx[0], "--out", out / "m.engine", "--device", device),
-                   words, nothing_in=out)
+                       data_root, "--device", device, "--out", out), out, words)
+    assert_refused(run("deploy", "build", "--onnx", deeplab_onnx[0], "--out", out / "m.engine", "--device", device), out, words)
 
 
 def test_build_refuses_the_cpu(tmp_path, deeplab_onnx):
     result = run("deploy", "build", "--onnx", deeplab_onnx[0], "--out", tmp_path / "o" / "m.engine", "--device", "cpu")
-    assert_refused(result, "--device cpu: TensorRT builds engines on an NVIDIA GPU", nothing_in=tmp_path / "o")
+    assert_refused(result, tmp_path / "o", "--device cpu: TensorRT builds engines on an NVIDIA GPU")
 
 
 # ---- profile: the ratio column names its baseline ----

@@ -8,27 +8,12 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from c2fbench.cli.main import cli
 from c2fbench.data.voc import VOC_CLASSES
 from c2fbench.errors import InputError
 from deploy.runtimes import OnnxRuntime
 from deploy_helpers import hand_onnx_expected, write_hand_onnx
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def assert_refused(result, out_dir, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert not out_dir.exists() or not any(out_dir.iterdir()), list(out_dir.iterdir())
-    assert "Traceback" not in result.output
+from cli_helpers import assert_refused, run
 
 
 def test_the_output_named_logits_is_used_whatever_its_position(tmp_path):
