@@ -25,10 +25,6 @@ def _shown(name: str) -> str:
     return f"recipe's, else {({True: 'on', False: 'off'}.get(value, value) if isinstance(value, bool) else value)}"
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def _options(f):
     """Options shared by both trainers. Every training option defaults to the recipe's value
     (``--recipe``, ``--config``), else TrainConfig's (the paper's settings)."""
@@ -172,7 +168,7 @@ def _run(ctx, *, task: str, images, images_option: str, out, recipe, config_file
 
 
 def _train(cfg, *, images, out, resume, workers, device) -> None:
-    from c2fbench.console import success
+    from c2fbench.console import plural, success
     from c2fbench.parallel import default_workers
     from trainers.recursive import headline, train_recursive
     from trainers.train import TrainingDiverged
@@ -262,7 +258,7 @@ Examples:
 @THREADS_OPTION
 def classifier(images, arch, out, epochs, batch_size, lr, resize, crop, holdout, seed, resume, threads):
     """Pretrain a segmentation model's backbone as an image classifier on image-level labels."""
-    from c2fbench.console import info, progress, success
+    from c2fbench.console import info, plural, progress, success
     from c2fbench.errors import InputError
     from c2fbench.models import MODELS
     from c2fbench.threads import set_threads
