@@ -96,3 +96,20 @@ def torch_one_thread_after_each_test():
 
     yield
     torch.set_num_threads(1)
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every fsync of a regular file fails as on a full disk (folders still sync)."""
+    import errno
+    import os
+    import stat
+
+    real = os.fsync
+
+    def fsync(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)

@@ -124,20 +124,9 @@ def test_out_inside_images_is_not_predicted_on_a_rerun(ckpt, tmp_path):
     assert written == ["a.png", "sub/b.png"]  # no pred/pred/... from predicting the first run's outputs
 
 
-def test_a_full_disk_is_one_line_and_leaves_no_out_folder(ckpt, tmp_path, monkeypatch):
-    import errno
-    import os
-    import stat
-
+def test_a_full_disk_is_one_line_and_leaves_no_out_folder(ckpt, tmp_path, request):
     write_images(tmp_path / "img", ["sub/a.jpg", "sub/b.jpg"])
-    real = os.fsync
-
-    def fsync(fd):  # a full disk: every file's fsync fails
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    request.getfixturevalue("full_disk")  # from here on, every file's fsync fails
     result = run("predict", "--model", ckpt, "--images", tmp_path / "img", "--out", tmp_path / "pred")
     assert_refused(result, tmp_path / "pred", "sub/a.png", "No space left on device")
     assert not (tmp_path / "pred").exists()

@@ -1,7 +1,6 @@
 """File guards (c2fbench.data.files), the pixel limit in every image reader, and the
 mode of atomically written files."""
 
-import errno
 import os
 import stat
 import struct
@@ -83,19 +82,6 @@ def test_atomic_write_gives_the_mode_open_would(tmp_path):
         os.umask(old)
     mode = stat.S_IMODE(os.stat(tmp_path / "a.bin").st_mode)
     assert mode == stat.S_IMODE(os.stat(tmp_path / "b.bin").st_mode) == 0o640
-
-
-@pytest.fixture
-def full_disk(monkeypatch):
-    """Every fsync of a regular file fails as on a full disk (directories still sync)."""
-    real = os.fsync
-
-    def fsync(fd):
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
 
 
 def test_a_full_disk_is_one_input_error_and_leaves_no_file_or_new_folder(tmp_path, full_disk):

@@ -126,21 +126,12 @@ def test_an_out_folder_holding_other_files_is_refused_untouched(result, tmp_path
 
 
 @pytest.mark.parametrize("earlier", [False, True], ids=["new folder", "earlier report"])
-def test_a_full_disk_is_one_line_and_leaves_out_as_it_was(result, tmp_path, monkeypatch, earlier):
-    import errno
-
+def test_a_full_disk_is_one_line_and_leaves_out_as_it_was(result, tmp_path, request, earlier):
     out = tmp_path / "deep" / "rep"
     if earlier:
         assert report(result, "--out", out).exit_code == 0
     before = snapshot(tmp_path)
-    real = os.fsync
-
-    def fsync(fd):  # a full disk: every file's fsync fails
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    request.getfixturevalue("full_disk")  # from here on, every file's fsync fails
     outcome = report(result, "--out", out)
     lines = outcome.output.strip().splitlines()
     assert outcome.exit_code == 2 and len(lines) == 1, outcome.output
