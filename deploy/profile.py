@@ -70,14 +70,15 @@ def time_runtime(runtime, shape: tuple[int, ...], *, warmup: int = 10, iteration
     for _ in range(warmup):
         run()
     events = _cuda_events(runtime, iterations)
+    stream = getattr(runtime, "stream", None)  # TensorRT runs on a stream of its own; torch on the current one
     host = []
     for i in range(iterations):
         start = time.perf_counter()
         if events:
-            events[i][0].record()
+            events[i][0].record(stream)
         run()
         if events:
-            events[i][1].record()
+            events[i][1].record(stream)
         host.append((time.perf_counter() - start) * 1000.0)
     result = latency_stats(host, batch=shape[0])
     if events:

@@ -5,7 +5,11 @@ Written against the TensorRT 10 and 11 Python API (``reference/deploy-anchors.md
 memory-pool limit, an optimisation profile for dynamic height/width and a timing cache
 file -> ``build_serialized_network``. FP16: TensorRT 10 has ``BuilderFlag.FP16``;
 TensorRT 11 removed it (networks are strongly typed), so there the ONNX graph itself is
-converted to FP16 first (:func:`fp16_onnx`) and built as is.
+converted to FP16 first (:func:`fp16_onnx`) and built as is. An FP32 build clears
+``BuilderFlag.TF32`` (on by default from Ampere on, it breaks FP32 parity with ONNX
+Runtime); the sidecar records ``tf32``. Calls that report failure by returning False
+(``set_timing_cache``, ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``)
+are checked, and an engine runs on a CUDA stream of its own.
 
 An engine runs only with the TensorRT version and GPU it was built for, so
 ``FILE.engine.json`` records them (with shapes, precision, classes and normalisation) and

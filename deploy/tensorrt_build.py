@@ -21,6 +21,12 @@ from deploy.tensorrt import (FORMAT, check_sidecar, current_gpu, fp16_onnx, impo
                              shape_profile, sidecar_path)
 
 
+def checked(ok: bool, path: Path, call: str) -> None:
+    """TensorRT reports many failures as a False return, not an exception: raise it."""
+    if not ok:
+        raise InputError(f"{path}: TensorRT's {call} failed (see TensorRT's messages above)")
+
+
 def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspace_mb: int = 4096,
                  min_shape=None, opt_shape=None, max_shape=None, timing_cache: Path | None = None,
                  device: str = "cuda") -> dict:
@@ -54,12 +60,18 @@ def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspa
             raise InputError(f"{onnx_path}: TensorRT's ONNX parser failed: {errors[:400]}")
     if fp16_by_flag:
         config.set_flag(trt.BuilderFlag.FP16)
+    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        # TensorRT enables TF32 by default on Ampere and newer: 10-bit mantissas in FP32
+        # convolutions, which break FP32 parity with ONNX Runtime. An FP32 build means FP32.
+        config.clear_flag(trt.BuilderFlag.TF32)
+    tf32 = bool(config.get_flag(trt.BuilderFlag.TF32)) if hasattr(trt.BuilderFlag, "TF32") else False
     optimisation = builder.create_optimization_profile()
     optimisation.set_shape(meta.input_name, profile["min"], profile["opt"], profile["max"])
     config.add_optimization_profile(optimisation)
     cache_bytes = Path(timing_cache).read_bytes() if timing_cache and Path(timing_cache).is_file() else b""
     cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    checked(config.set_timing_cache(cache, ignore_mismatch=False), Path(timing_cache or onnx_path),
+            "set_timing_cache")
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise InputError(f"{onnx_path}: TensorRT could not build an engine (see the messages above)")
@@ -69,6 +81,7 @@ def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspa
     sidecar = {"format": FORMAT, "tensorrt_version": trt.__version__, "gpu_name": gpu_name,
                "compute_capability": capability, "precision": precision,
                "fp16_mode": None if precision == "fp32" else ("builder flag" if fp16_by_flag else "fp16 onnx"),
+               "tf32": tf32,
                "input": meta.input_name, "shapes": {k: list(v) for k, v in profile.items()},
                "workspace_mb": workspace_mb, "classes": meta.classes, "normalization": meta.normalization,
                "onnx": {"path": str(Path(onnx_path).resolve()), "sha256": file_sha256(onnx_path)},
@@ -79,8 +92,9 @@ def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspa
 
 
 class TensorRTRuntime:
-    """A serialized engine run with ``execute_async_v3`` on torch's current CUDA stream,
-    with torch tensors as device buffers (no pycuda); refused if built elsewhere."""
+    """A serialized engine run with ``execute_async_v3`` on a CUDA stream of its own (on
+    the legacy default stream TensorRT warns and adds a synchronisation), with torch
+    tensors as device buffers (no pycuda); refused if built elsewhere."""
 
     backend = "tensorrt"
 
@@ -108,6 +122,7 @@ class TensorRTRuntime:
         self.precision, self.threads = self.sidecar["precision"], None
         self.source = {"model": str(self.path.resolve()), "sha256": file_sha256(self.path)}
         self.versions = {"tensorrt": trt.__version__, "torch": torch.__version__}
+        self.stream = torch.cuda.Stream(device=self.device)
 
     def _bind(self, x):
         """Set shapes and addresses for input ``x`` (CUDA tensor); returns the output tensor."""
@@ -117,35 +132,45 @@ class TensorRTRuntime:
         if any(not a <= d <= b for a, d, b in zip(lo, x.shape, hi)):
             raise InputError(f"{self.path}: input {tuple(x.shape)} is outside the engine's shape profile "
                              f"{tuple(lo)}..{tuple(hi)}; rebuild with wider --min-shape/--max-shape")
-        self.context.set_input_shape(self.input_name, tuple(x.shape))
+        checked(self.context.set_input_shape(self.input_name, tuple(x.shape)), self.path,
+                f"set_input_shape({self.input_name!r}, {tuple(x.shape)})")
         out = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=torch.float32,
                           device=x.device)
-        self.context.set_tensor_address(self.input_name, x.data_ptr())
-        self.context.set_tensor_address(self.output_name, out.data_ptr())
+        for name, tensor in ((self.input_name, x), (self.output_name, out)):
+            checked(self.context.set_tensor_address(name, tensor.data_ptr()), self.path,
+                    f"set_tensor_address({name!r})")
         return out
 
-    def prepare(self, batch: np.ndarray):
+    def _upload(self, batch: np.ndarray):
+        """``batch`` as a CUDA tensor, copied on this runtime's stream."""
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        with torch.cuda.stream(self.stream):
+            return torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device,
+                                                                                     non_blocking=False)
+
+    def _execute(self) -> None:
+        checked(self.context.execute_async_v3(self.stream.cuda_stream), self.path, "execute_async_v3")
+
+    def prepare(self, batch: np.ndarray):
+        x = self._upload(batch)
         out = self._bind(x)
-        stream = torch.cuda.current_stream()
 
         def run(bound=(x, out)) -> None:
             # the context holds x and out by address only: ``bound`` keeps them alive, or torch's
             # allocator could hand their memory to another tensor between runs
-            self.context.execute_async_v3(stream.cuda_stream)
-            stream.synchronize()
+            self._execute()
+            self.stream.synchronize()
         return run
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        x = self._upload(batch)
         out = self._bind(x)
-        self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream)
-        torch.cuda.current_stream().synchronize()
-        logits = out.cpu().numpy()
+        self._execute()
+        with torch.cuda.stream(self.stream):
+            logits = out.cpu().numpy()  # a synchronous copy on the engine's stream
         check_channels(list(logits.shape), len(self.classes), path=self.path, name=self.output_name, ran=True)
         return logits
 

@@ -1,0 +1,150 @@
+"""The TensorRT build and run code against a recording stand-in for the ``tensorrt`` module
+(no TensorRT or GPU here): which flags an FP32 build sets, and that a False return from a
+TensorRT call is an InputError instead of a silent bad result. The stand-in mirrors the
+documented return types of TensorRT 10/11 (``set_timing_cache``, ``set_input_shape``,
+``set_tensor_address`` and ``execute_async_v3`` return bool)."""
+
+from __future__ import annotations
+
+import enum
+import json
+import types
+
+import pytest
+import torch
+
+from c2fbench.errors import InputError
+from deploy import tensorrt_build
+from deploy_helpers import deeplab_ckpt, deeplab_onnx  # noqa: F401 (fixtures)
+
+
+def fake_tensorrt(*, timing_cache_ok=True, has_fp16_flag=True):
+    """A ``tensorrt`` stand-in whose builder config records its flags."""
+    flags = ["FP16", "TF32"] if has_fp16_flag else ["TF32"]
+    BuilderFlag = enum.Enum("BuilderFlag", flags)
+
+    class Config:
+        def __init__(self):
+            self.flags = {BuilderFlag.TF32}  # TensorRT's default: TF32 on
+
+        def set_memory_pool_limit(self, pool, size):
+            pass
+
+        def set_flag(self, flag):
+            self.flags.add(flag)
+
+        def clear_flag(self, flag):
+            self.flags.discard(flag)
+
+        def get_flag(self, flag):
+            return flag in self.flags
+
+        def add_optimization_profile(self, profile):
+            pass
+
+        def create_timing_cache(self, data):
+            return object()
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            return timing_cache_ok
+
+        def get_timing_cache(self):
+            return types.SimpleNamespace(serialize=lambda: b"cache")
+
+    class Builder:
+        def __init__(self, logger):
+            self.config = Config()
+
+        def create_network(self, flags):
+            return object()
+
+        def create_builder_config(self):
+            return self.config
+
+        def create_optimization_profile(self):
+            return types.SimpleNamespace(set_shape=lambda *a: None)
+
+        def build_serialized_network(self, network, config):
+            trt.built_with = set(config.flags)
+            return b"plan"
+
+    class OnnxParser:
+        def __init__(self, network, logger):
+            pass
+
+        def parse_from_file(self, path):
+            return True
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level):
+            pass
+
+    trt = types.SimpleNamespace(Logger=Logger, Builder=Builder, OnnxParser=OnnxParser, BuilderFlag=BuilderFlag,
+                                __version__="10.13.3.9", MemoryPoolType=types.SimpleNamespace(WORKSPACE=0))
+    return trt
+
+
+@pytest.fixture
+def no_gpu_needed(monkeypatch):
+    monkeypatch.setattr(tensorrt_build, "current_gpu", lambda device: ("NVIDIA H100 80GB HBM3", "9.0"))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: None)
+
+
+@pytest.mark.parametrize("precision, tf32", [("fp32", False), ("fp16", True)])
+def test_an_fp32_build_clears_tf32_and_the_sidecar_says_so(tmp_path, deeplab_onnx, monkeypatch, no_gpu_needed,
+                                                             precision, tf32):
+    trt = fake_tensorrt()
+    monkeypatch.setattr(tensorrt_build, "import_tensorrt", lambda: trt)
+    sidecar = tensorrt_build.build_engine(deeplab_onnx[0], tmp_path / "m.engine", precision=precision)
+    assert (trt.BuilderFlag.TF32 in trt.built_with) is tf32
+    assert (trt.BuilderFlag.FP16 in trt.built_with) is (precision == "fp16")
+    assert sidecar["tf32"] is tf32
+    assert json.loads((tmp_path / "m.engine.json").read_text())["tf32"] is tf32
+
+
+def test_a_refused_timing_cache_is_an_input_error(tmp_path, deeplab_onnx, monkeypatch, no_gpu_needed):
+    monkeypatch.setattr(tensorrt_build, "import_tensorrt", lambda: fake_tensorrt(timing_cache_ok=False))
+    with pytest.raises(InputError, match=r"cache.bin: TensorRT's set_timing_cache failed"):
+        tensorrt_build.build_engine(deeplab_onnx[0], tmp_path / "m.engine", timing_cache=tmp_path / "cache.bin")
+    assert not (tmp_path / "m.engine").exists()
+
+
+class Context:
+    """An execution context whose calls return what the test says."""
+
+    def __init__(self, shape_ok=True, address_ok=True):
+        self.shape_ok, self.address_ok = shape_ok, address_ok
+
+    def set_input_shape(self, name, shape):
+        self.shape = shape
+        return self.shape_ok
+
+    def get_tensor_shape(self, name):
+        return (self.shape[0], 3, *self.shape[2:])
+
+    def set_tensor_address(self, name, address):
+        return self.address_ok
+
+
+@pytest.mark.parametrize("context, call", [(Context(shape_ok=False), "set_input_shape"),
+                                           (Context(address_ok=False), "set_tensor_address")])
+def test_a_false_return_when_binding_is_an_input_error(tmp_path, context, call):
+    runtime = object.__new__(tensorrt_build.TensorRTRuntime)
+    runtime.path, runtime.context = tmp_path / "m.engine", context
+    runtime.input_name, runtime.output_name = "input", "logits"
+    runtime.sidecar = {"shapes": {"min": [1, 3, 8, 8], "max": [1, 3, 64, 64]}}
+    with pytest.raises(InputError, match=rf"m.engine: TensorRT's {call}\('input'"):
+        runtime._bind(torch.zeros(1, 3, 16, 16))
+    runtime.context = Context()
+    assert tuple(runtime._bind(torch.zeros(1, 3, 16, 16)).shape) == (1, 3, 16, 16)
+
+
+def test_a_false_return_from_execute_is_an_input_error(tmp_path):
+    runtime = object.__new__(tensorrt_build.TensorRTRuntime)
+    runtime.path = tmp_path / "m.engine"
+    runtime.stream = types.SimpleNamespace(cuda_stream=0)
+    runtime.context = types.SimpleNamespace(execute_async_v3=lambda stream: False)
+    with pytest.raises(InputError, match="m.engine: TensorRT's execute_async_v3 failed"):
+        runtime._execute()
