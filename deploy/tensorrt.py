@@ -125,20 +125,41 @@ def current_gpu(device: str = "cuda") -> tuple[str, str]:
 
 def fp16_onnx(onnx_path: Path, out: Path) -> Path:
     """An FP16 copy of an FP32 ONNX graph with FP32 inputs and outputs, for TensorRT 11's
-    strongly typed networks: NVIDIA ModelOpt AutoCast when installed (NVIDIA's recommended
-    path), else onnxconverter-common's float16 converter; InputError naming both otherwise."""
+    strongly typed networks, by onnxconverter-common's float16 converter (in the
+    ``c2fbench[tensorrt]`` extra). The conversion is static (no reference run, so a
+    dynamic-shape graph needs no calibration data at any shape).
+
+    The converter keeps ops it cannot trust in FP16 (Resize among them) in FP32 between two
+    casts, and when such an op produces a graph output, that output comes out FP16 despite
+    ``keep_io_types``; a final Cast restores FP32, which the runtime's buffers expect.
+    """
+    import warnings
+
     import onnx
 
     try:
-        from modelopt.onnx.autocast import convert_to_mixed_precision
-
-        model = convert_to_mixed_precision(onnx_path=str(onnx_path), low_precision_type="fp16", keep_io_types=True)
+        from onnxconverter_common import float16
     except ImportError:
-        try:
-            from onnxconverter_common import float16
-        except ImportError:
-            raise InputError(f"{onnx_path}: TensorRT 11 builds FP16 from an FP16 ONNX graph; install "
-                             "nvidia-modelopt[onnx] (or onnxconverter-common) to convert it") from None
+        raise InputError(f"{onnx_path}: TensorRT 11 builds FP16 from an FP16 ONNX graph; install "
+                         "onnxconverter-common (pip install 'c2fbench[tensorrt]') to convert it") from None
+    with warnings.catch_warnings():  # "float32 number ... will be truncated": expected of FP16
+        warnings.simplefilter("ignore", UserWarning)
         model = float16.convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
+    _outputs_as_float32(model)
     onnx.save(model, str(out))
     return out
+
+
+def _outputs_as_float32(model) -> None:
+    """Append a Cast to FP32 after every FP16 graph output (renaming its producer's output)."""
+    from onnx import TensorProto, helper
+
+    for output in model.graph.output:
+        if output.type.tensor_type.elem_type != TensorProto.FLOAT16:
+            continue
+        inner = f"{output.name}_fp16"
+        for node in model.graph.node:
+            node.output[:] = [inner if name == output.name else name for name in node.output]
+        model.graph.node.append(helper.make_node("Cast", [inner], [output.name], to=TensorProto.FLOAT,
+                                                 name=f"{output.name}_to_fp32"))
+        output.type.tensor_type.elem_type = TensorProto.FLOAT

@@ -148,3 +148,34 @@ def test_a_false_return_from_execute_is_an_input_error(tmp_path):
     runtime.context = types.SimpleNamespace(execute_async_v3=lambda stream: False)
     with pytest.raises(InputError, match="m.engine: TensorRT's execute_async_v3 failed"):
         runtime._execute()
+
+
+def test_the_fp16_graph_for_tensorrt_11_keeps_float32_io_and_the_fp32_graphs_answers(tmp_path, deeplab_onnx):
+    """The FP16 conversion TensorRT 11 builds from, run by ONNX Runtime on the CPU against the
+    FP32 graph it came from (the oracle): FP32 input and output types (the engine's buffers
+    are FP32), any input size of the dynamic graph, and the same classes almost everywhere."""
+    import warnings
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from deploy.tensorrt import fp16_onnx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the converter's truncation warnings must not leak
+        fp16 = fp16_onnx(deeplab_onnx[0], tmp_path / "m16.onnx")
+    import onnx
+
+    weights = onnx.load(str(fp16)).graph.initializer
+    assert sum(w.data_type == onnx.TensorProto.FLOAT16 for w in weights) > len(weights) // 2  # really FP16
+    ref = ort.InferenceSession(str(deeplab_onnx[0]), providers=["CPUExecutionProvider"])
+    half = ort.InferenceSession(str(fp16), providers=["CPUExecutionProvider"])
+    assert [o.type for o in half.get_outputs()] == ["tensor(float)"]
+    assert [i.type for i in half.get_inputs()] == ["tensor(float)"]
+    for shape in [(1, 3, 64, 48), (1, 3, 97, 131)]:
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        a = ref.run(None, {ref.get_inputs()[0].name: x})[0]
+        b = half.run(None, {half.get_inputs()[0].name: x})[0]
+        assert b.dtype == np.float32 and b.shape == a.shape
+        assert np.abs(a - b).max() < 1e-2 * max(1.0, np.abs(a).max())
+        assert (a.argmax(1) == b.argmax(1)).mean() > 0.99
