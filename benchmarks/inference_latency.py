@@ -8,7 +8,7 @@ in one run, with the same random input and the same thread count (torch.set_num_
 and ORT intra-op threads), so the ratio compares like with like. The peer is PyTorch eager
 (``model(x)`` under ``inference_mode``), the way a checkpoint is usually run.
 
-    python benchmarks/inference_latency.py [--threads 2] [--iterations 20] [--warmup 3]
+    python benchmarks/inference_latency.py [--threads 2] [--iterations 20] [--warmup 3] [--duration 0]
         [--demo-checkpoint c2fbench-demo/run/final.pt] [--int8-calib DIR [--int8-keep-fp32 REGEX]]
         [--with-deeplabv3] [--out FILE.json]
 
@@ -59,7 +59,8 @@ def measure(label: str, checkpoint: Path, shape: tuple, args, int8: Path | None)
     """Profile torch and ORT FP32 on one model (plus ORT INT8 when ``int8`` is given)."""
     from deploy.profile import profile_model
 
-    common = dict(shape=shape, warmup=args.warmup, iterations=args.iterations, threads=args.threads)
+    common = dict(shape=shape, warmup=args.warmup, iterations=args.iterations, duration_s=args.duration,
+                  threads=args.threads)
     results = profile_model(checkpoint, backends=["torch", "onnxruntime"], **common)["results"]
     if int8 is not None:
         results += profile_model(int8, backends=["onnxruntime"], **common)["results"]
@@ -104,7 +105,7 @@ def deeplabv3_row(tmp: Path, args) -> dict:
     onnx.save(model, str(path))
     eager = TorchRuntime(net, classes=[f"class{i}" for i in range(21)], threads=args.threads,
                          normalization={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})
-    timing = dict(warmup=args.warmup, iterations=args.iterations, seed=0)
+    timing = dict(warmup=args.warmup, iterations=args.iterations, duration_s=args.duration, seed=0)
     torch_ms = time_runtime(eager, shape, **timing)["median_ms"]
     ort_ms = time_runtime(OnnxRuntime(path, threads=args.threads), shape, **timing)["median_ms"]
     return {"model": "torchvision deeplabv3_resnet101 (random)", "shape": list(shape), "threads": args.threads,
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=0.0, help="least timed seconds per backend (trtexec: 3)")
     parser.add_argument("--demo-checkpoint", type=Path, default=Path("c2fbench-demo/run/final.pt"),
                         help="The demo's trained model (from make demo); random weights when absent.")
     parser.add_argument("--int8-calib", type=Path, default=None,

@@ -27,7 +27,7 @@ def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, shape=(1, 3, 12
         checked = parity(reference, deployed, benchmark, advance=advance)
     write_parity(out, checked)
     with progress(2, "profile torch, onnxruntime") as advance:
-        timed = profile_model(checkpoint, backends=["torch", "onnxruntime"], shape=shape, warmup=5,
+        timed = profile_model(checkpoint, backends=["torch", "onnxruntime"], shape=shape, warmup=5, duration_s=0.0,
                               iterations=iterations, threads=threads, advance=lambda name: advance(1))
     write_profile(out, timed)
     return {"parity": checked, "profile": timed}

@@ -1,13 +1,20 @@
-"""Latency profiling: warm-up, timed iterations, statistics, profile.json.
+"""Latency profiling: warm-up by time, timed iterations, statistics, profile.json.
 
-Method (after trtexec, nanoGPT's bench.py and mmdeploy's profiler, see
-``reference/deploy-anchors.md``): one fixed random input of the requested shape, already
-where the backend wants it; ``warmup`` untimed runs; then ``iterations`` runs, each timed on
-the host with ``time.perf_counter`` around one inference that returns only when the output
-is ready (the runtime synchronises CUDA itself). On CUDA, torch and TensorRT runs are also
-bracketed by CUDA events on the current stream: ``gpu_median_ms`` is the GPU's own time,
-without host overhead. Throughput is images over total timed host wall time, like
-trtexec's. Several backends in one call share the input, so their ratios come from one run.
+Method (trtexec's, ``reference/deploy-anchors.md`` §2): one fixed random input of the
+requested shape; warm-up runs for ``warmup_ms`` (trtexec: 200 ms); then timed runs until
+both ``iterations`` (trtexec: 10) runs and ``duration_s`` seconds (trtexec: 3 s) are done.
+Every run waits for its result before the next starts, and is timed on the host with
+``time.perf_counter``: the ``*_ms`` statistics are host wall time per inference, and
+``throughput_ips`` is images over the timed loop's total wall time, as trtexec's.
+
+On CUDA (torch and TensorRT) each run is split into :class:`deploy.runtimes.Steps`, and
+CUDA events recorded on the runtime's stream between them give trtexec's GPU figures:
+``h2d``, ``compute`` (GPU compute time, the events around the enqueue alone; ``gpu_median_ms``
+is its median), ``d2h`` and ``latency`` (H2D + compute + D2H), plus ``enqueue`` (host time
+of the launch call). The stream is synchronised after the last event, never between the
+events. ``cuda_graph`` replays a captured graph instead of launching kernels one by one.
+ONNX Runtime's ``run`` copies and computes in one synchronous call, so its rows have host
+time only. Several backends in one call share the input, so their ratios come from one run.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import numpy as np
 
 from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.errors import InputError
+from deploy import TIMING_DEFAULTS
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
@@ -61,49 +69,115 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
     return shape
 
 
-def time_runtime(runtime, shape: tuple[int, ...], *, warmup: int = 10, iterations: int = 50,
-                 seed: int | None = None) -> dict:
-    """Time ``runtime.prepare(x)()`` on one random (B, 3, H, W) input; :func:`latency_stats`
-    plus ``gpu_median_ms`` (CUDA events) when the runtime runs on CUDA through torch streams."""
+GPU_STEPS = ("h2d", "compute", "d2h")
+WARMUP_MS, ITERATIONS, DURATION_S = (TIMING_DEFAULTS[k] for k in ("warmup_ms", "iterations", "duration_s"))
+
+
+def time_runtime(runtime, shape: tuple[int, ...], *, warmup_ms: float = WARMUP_MS, warmup: int = 1,
+                 iterations: int = ITERATIONS, duration_s: float = DURATION_S, cuda_graph: bool = False,
+                 seed: int | None = None, event=None) -> dict:
+    """Time ``runtime.prepare(x)`` on one random (B, 3, H, W) input ``x``; see the module
+    docstring. ``warmup`` is the least number of warm-up runs (besides ``warmup_ms``), and
+    ``event`` makes the timing events (default ``torch.cuda.Event(enable_timing=True)``)."""
     x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-    run = runtime.prepare(x)
-    for _ in range(warmup):
+    steps = runtime.prepare(x, cuda_graph=cuda_graph)
+    return time_steps(steps, batch=shape[0], warmup_ms=warmup_ms, warmup=warmup, iterations=iterations,
+                      duration_s=duration_s, event=event)
+
+
+def time_steps(steps, *, batch: int, warmup_ms: float = WARMUP_MS, warmup: int = 1,
+               iterations: int = ITERATIONS, duration_s: float = DURATION_S, event=None) -> dict:
+    """:func:`latency_stats` of the host time per run of ``steps`` (throughput over the
+    loop's wall time) and, when ``steps.stream`` is set, the GPU figures by CUDA events."""
+    timer = _EventTimer(steps.stream, event) if steps.stream is not None else None
+    run = (lambda: timer.run(steps)) if timer else (lambda: _run_sync(steps))
+    warm, begin = 0, time.perf_counter()
+    while warm < warmup or (time.perf_counter() - begin) * 1000.0 < warmup_ms:
         run()
-    events = _cuda_events(runtime, iterations)
-    stream = getattr(runtime, "stream", None)  # TensorRT runs on a stream of its own; torch on the current one
+        warm += 1
+    if timer:
+        timer.clear()
     host = []
-    for i in range(iterations):
+    begin = time.perf_counter()
+    while len(host) < iterations or time.perf_counter() - begin < duration_s:
         start = time.perf_counter()
-        if events:
-            events[i][0].record(stream)
         run()
-        if events:
-            events[i][1].record(stream)
         host.append((time.perf_counter() - start) * 1000.0)
-    result = latency_stats(host, batch=shape[0])
-    if events:
-        events[-1][1].synchronize()
-        result["gpu_median_ms"] = float(np.median([a.elapsed_time(b) for a, b in events]))
+    wall = time.perf_counter() - begin
+    result = latency_stats(host, batch=batch)
+    result.update(throughput_ips=batch * len(host) / wall if wall > 0 else float("inf"), wall_s=wall,
+                  warmup_runs=warm, cuda_graph=bool(steps.cuda_graph), gpu_events=timer is not None)
+    if timer:
+        result.update(timer.summary())
     return result
 
 
-def _cuda_events(runtime, n: int) -> list:
-    """Pairs of timing events when ``runtime`` runs on torch's current CUDA stream, else []."""
-    if not str(runtime.device).startswith("cuda") or runtime.backend == "onnxruntime":
-        return []  # ORT's CUDA provider runs on its own stream: host time only
-    import torch
-
-    return [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
+def _run_sync(steps) -> None:
+    for step in (steps.h2d, steps.compute, steps.d2h):
+        if step is not None:
+            step()
 
 
-def profile_model(model: Path, *, backends: list[str] | None = None, shape=(1, 3, 321, 321), warmup: int = 10,
-                  iterations: int = 50, threads: int | None = None, device: str = "cpu",
+class _EventTimer:
+    """Runs CUDA ``Steps`` with four events between its three steps (one set reused: the
+    stream is synchronised on the last event before the next run) and collects, per run, the
+    milliseconds of H2D, compute and D2H (GPU clock) and of the enqueue call (host clock)."""
+
+    def __init__(self, stream, event=None) -> None:
+        if event is None:
+            import torch
+
+            def event():
+                return torch.cuda.Event(enable_timing=True)
+        self.stream, self.events = stream, [event() for _ in range(4)]
+        self.clear()
+
+    def clear(self) -> None:
+        self.times: dict[str, list[float]] = {name: [] for name in (*GPU_STEPS, "enqueue")}
+
+    def run(self, steps) -> None:
+        e = self.events
+        e[0].record(self.stream)
+        steps.h2d()
+        e[1].record(self.stream)
+        start = time.perf_counter()
+        steps.compute()
+        enqueue = (time.perf_counter() - start) * 1000.0
+        e[2].record(self.stream)
+        steps.d2h()
+        e[3].record(self.stream)
+        e[3].synchronize()
+        for name, a, b in zip(GPU_STEPS, e, e[1:]):
+            self.times[name].append(a.elapsed_time(b))
+        self.times["enqueue"].append(enqueue)
+
+    def summary(self) -> dict:
+        """``gpu``: statistics of each part and of latency (H2D + compute + D2H, per run),
+        and the medians at the top level (``gpu_median_ms`` is the compute median)."""
+        parts = {name: np.asarray(self.times[name]) for name in self.times}
+        parts["latency"] = parts["h2d"] + parts["compute"] + parts["d2h"]
+        gpu = {name: _spread(t) for name, t in parts.items()}
+        medians = {f"{name}_median_ms": gpu[name]["median_ms"] for name in ("h2d", "d2h", "latency", "enqueue")}
+        return {"gpu_median_ms": gpu["compute"]["median_ms"], **medians, "gpu": gpu}
+
+
+def _spread(times: np.ndarray) -> dict:
+    stats = latency_stats(np.maximum(times, 0.0), batch=1)  # the GPU clock can round a tiny copy to -0
+    return {k: v for k, v in stats.items() if k.endswith("_ms")}
+
+
+def profile_model(model: Path, *, backends: list[str] | None = None, shape=(1, 3, 321, 321),
+                  warmup_ms: float = WARMUP_MS, warmup: int = 1, iterations: int = ITERATIONS,
+                  duration_s: float = DURATION_S, threads: int | None = None, device: str = "cpu",
+                  cuda_graph: bool = False, amp: bool = False, channels_last: bool = False,
                   advance=lambda name: None) -> dict:
     """The profile.json content for ``model`` (.pt, .onnx or .engine) on each backend.
 
-    A checkpoint runs on ``torch`` directly; for ``onnxruntime`` it is first exported to a
-    temporary static ONNX file of ``shape`` (and for ``tensorrt`` built into an engine).
-    Default backends: ``torch`` and ``onnxruntime`` for a checkpoint, the file's own otherwise.
+    A checkpoint runs on ``torch`` directly (``amp`` and ``channels_last`` apply there); for
+    ``onnxruntime`` it is first exported to a temporary static ONNX file of ``shape`` (and
+    for ``tensorrt`` built into an engine). ``cuda_graph`` applies to torch and TensorRT on
+    CUDA. Default backends: ``torch`` and ``onnxruntime`` for a checkpoint, the file's own
+    otherwise. Timing: :func:`time_runtime`.
     """
     from c2fbench import __version__
     from c2fbench.inference import file_sha256
@@ -115,23 +189,41 @@ def profile_model(model: Path, *, backends: list[str] | None = None, shape=(1, 3
         raise InputError(f"{model}: expected an existing .pt, .onnx or .engine file")
     check_regular_file(model, max_bytes=MAX_MODEL_BYTES, what="model file")
     backends = list(dict.fromkeys(backends or (["torch", "onnxruntime"] if kind == "torch" else [kind])))
+    check_options(backends, device=device, cuda_graph=cuda_graph, amp=amp, channels_last=channels_last)
     threads = threads or os.cpu_count() or 1
+    timing = {"warmup_ms": warmup_ms, "warmup": warmup, "iterations": iterations, "duration_s": duration_s}
     results = []
     with tempfile.TemporaryDirectory(prefix="c2fbench-profile-") as tmp:
         for backend in backends:
-            runtime = _runtime_for(model, kind, backend, shape=shape, threads=threads, device=device, tmp=Path(tmp))
-            timing = time_runtime(runtime, shape, warmup=warmup, iterations=iterations)
+            runtime = _runtime_for(model, kind, backend, shape=shape, threads=threads, device=device, tmp=Path(tmp),
+                                   amp=amp, channels_last=channels_last)
+            timed = time_runtime(runtime, shape, cuda_graph=cuda_graph and backend != "onnxruntime", **timing)
             results.append({"backend": backend, "precision": runtime.precision, "shape": list(shape),
                             "threads": threads, "device": _device_name(device), "versions": runtime.versions,
-                            **timing})
+                            "memory_format": getattr(runtime, "memory_format", "contiguous"), **timed})
             advance(backend)
     return {"results": results, "c2fbench_version": __version__,
             "source": {"model": str(model.resolve()), "sha256": file_sha256(model)},
             "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": _machine(), "warmup": warmup}
+            "machine": _machine(), "timing": {**timing, "method": "trtexec: warm-up by time, then at least "
+                                               "`iterations` runs and `duration_s` seconds; one run at a time"}}
 
 
-def _runtime_for(model: Path, kind: str, backend: str, *, shape, threads: int, device: str, tmp: Path):
+def check_options(backends: list[str], *, device: str, cuda_graph: bool, amp: bool, channels_last: bool) -> None:
+    """InputError for options that would not apply to any requested backend (asked for and
+    silently ignored, they would mislabel the figures)."""
+    if cuda_graph and not str(device).startswith("cuda"):
+        raise InputError(f"--cuda-graph needs --device cuda (this run is on {device})")
+    if cuda_graph and not set(backends) & {"torch", "tensorrt"}:
+        raise InputError("--cuda-graph applies to the torch and tensorrt backends; ONNX Runtime runs without")
+    for flag, on in (("--amp", amp), ("--channels-last", channels_last)):
+        if on and "torch" not in backends:
+            raise InputError(f"{flag} applies to the torch backend (a checkpoint run by PyTorch); "
+                             f"the backends here are {', '.join(backends)}")
+
+
+def _runtime_for(model: Path, kind: str, backend: str, *, shape, threads: int, device: str, tmp: Path,
+                 amp: bool = False, channels_last: bool = False):
     """The runtime that runs ``model`` on ``backend``, converting it when needed: checkpoint
     -> ONNX (static, ``shape``) -> TensorRT engine. Nothing converts back (an engine runs only
     on TensorRT, an ONNX file not on torch)."""
@@ -140,6 +232,11 @@ def _runtime_for(model: Path, kind: str, backend: str, *, shape, threads: int, d
     order = {"torch": 0, "onnxruntime": 1, "tensorrt": 2}
     if backend not in order:
         raise InputError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if backend == "torch" and kind == "torch":
+        from deploy.runtimes import TorchRuntime
+
+        return TorchRuntime.from_checkpoint(model, device=device, threads=threads, amp=amp,
+                                            channels_last=channels_last)
     if backend == kind:
         return load_runtime(model, device=device, threads=threads)
     if order[backend] < order[kind]:

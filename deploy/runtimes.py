@@ -9,9 +9,8 @@ Each runtime has what :class:`c2fbench.inference.ModuleRuntime` has, so
 and, for the deploy tools:
 
 - ``infer(batch)``: (B, 3, H, W) normalised float32 -> (B, C, H, W) float32 (host arrays);
-- ``prepare(batch)``: a zero-argument call that runs one inference on ``batch`` with the
-  input already where the backend wants it and returns when the result is ready (what the
-  profiler times); ``backend``, ``precision``, ``device``, ``threads``, ``versions``.
+- ``prepare(batch, cuda_graph=False)``: the :class:`Steps` of one inference on ``batch``
+  (what the profiler times); ``backend``, ``precision``, ``device``, ``threads``, ``versions``.
 
 :func:`load_runtime` picks the implementation from the file's suffix: ``.pt`` PyTorch,
 ``.onnx`` ONNX Runtime, ``.engine`` / ``.plan`` TensorRT (deploy.tensorrt). Every runtime
@@ -21,8 +20,9 @@ normalises with :func:`c2fbench.inference.normalise`, so the numbers of ``c2fben
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -31,6 +31,26 @@ from c2fbench.console import plural
 from c2fbench.errors import InputError
 from c2fbench.inference import ModuleRuntime, file_sha256, load_torch_runtime, normalise
 from deploy.export import INPUT, OUTPUT
+
+@dataclass(frozen=True)
+class Steps:
+    """One inference split the way trtexec times it: copy in, compute, copy out.
+
+    On the CPU only ``compute`` is set: it runs synchronously on an input already where the
+    backend reads it. On CUDA (``stream`` set) the three steps are enqueued on ``stream`` and
+    return without waiting: ``h2d`` copies the pinned host input to the device, ``compute``
+    launches the network (a CUDA graph replay when ``cuda_graph``), ``d2h`` copies the output
+    to pinned host memory. The profiler records CUDA events between them and synchronises
+    after the last. ``keep`` holds the buffers the steps use by address.
+    """
+
+    compute: Callable[[], Any]
+    h2d: Callable[[], Any] | None = None
+    d2h: Callable[[], Any] | None = None
+    stream: Any = None
+    cuda_graph: bool = False
+    keep: tuple = ()
+
 
 SUFFIXES = {".pt": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
 
@@ -53,19 +73,36 @@ def load_runtime(path: Path, *, device: str = "cpu", threads: int | None = None)
 
 
 class TorchRuntime(ModuleRuntime):
-    """A c2fbench checkpoint run by PyTorch eager (FP32)."""
+    """A c2fbench checkpoint run by PyTorch eager: FP32, or with ``amp`` under autocast
+    (FP16 on CUDA, BF16 on the CPU); ``channels_last`` runs it in NHWC memory format."""
 
-    backend, precision = "torch", "fp32"
+    backend = "torch"
 
-    def __init__(self, model, *, classes, normalization, device="cpu", source=None, threads=None):
+    def __init__(self, model, *, classes, normalization, device="cpu", source=None, threads=None,
+                 amp: bool = False, channels_last: bool = False):
         super().__init__(model, classes=classes, normalization=normalization, device=device, source=source)
-        self.threads = threads
+        self.threads, self.amp, self.channels_last = threads, amp, channels_last
+        if channels_last:
+            import torch
+
+            self.model = self.model.to(memory_format=torch.channels_last)
 
     @classmethod
-    def from_checkpoint(cls, path: Path, *, device: str = "cpu", threads: int | None = None) -> "TorchRuntime":
+    def from_checkpoint(cls, path: Path, *, device: str = "cpu", threads: int | None = None,
+                        amp: bool = False, channels_last: bool = False) -> "TorchRuntime":
         base = load_torch_runtime(path, device=device)
         return cls(base.model, classes=base.classes, normalization=base.normalization, device=device,
-                   source=base.source, threads=threads)
+                   source=base.source, threads=threads, amp=amp, channels_last=channels_last)
+
+    @property
+    def precision(self) -> str:
+        if not self.amp:
+            return "fp32"
+        return "amp-fp16" if self.device.type == "cuda" else "amp-bf16"
+
+    @property
+    def memory_format(self) -> str:
+        return "channels_last" if self.channels_last else "contiguous"
 
     @property
     def versions(self) -> dict:
@@ -81,19 +118,71 @@ class TorchRuntime(ModuleRuntime):
         import torch
 
         with torch.inference_mode(), _torch_threads(self.threads):
-            return self.model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+            return self.forward(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
 
-    def prepare(self, batch: np.ndarray) -> Callable[[], None]:
+    def forward(self, x):
+        """The network on a device tensor, in this runtime's memory format and precision."""
         import torch
 
-        x = torch.from_numpy(batch).to(self.device)
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        # cache_enabled=False: autocast's weight-cast cache cannot live across a CUDA graph capture
+        with torch.autocast(self.device.type, dtype=dtype, enabled=self.amp, cache_enabled=False):
+            return self.model(x)
 
-        def run() -> None:
-            with torch.inference_mode(), _torch_threads(self.threads):
-                self.model(x)
-                sync()
-        return run
+    def prepare(self, batch: np.ndarray, *, cuda_graph: bool = False) -> Steps:
+        import torch
+
+        if self.device.type != "cuda":
+            check_cuda_graph(cuda_graph, self.device)
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+
+            def compute() -> None:
+                with torch.inference_mode(), _torch_threads(self.threads):
+                    self.forward(x)
+            return Steps(compute=compute)
+        return self._cuda_steps(batch, cuda_graph)
+
+    def _cuda_steps(self, batch: np.ndarray, cuda_graph: bool) -> Steps:
+        import torch
+
+        stream = torch.cuda.Stream(device=self.device)
+        host_in = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).pin_memory()
+        with torch.cuda.stream(stream), torch.inference_mode():
+            x = host_in.to(self.device)
+            for _ in range(3):  # warm-up on the side stream: cuDNN picks its kernels, and a
+                out = self.forward(x)  # CUDA graph must not capture first-run allocations
+            if cuda_graph:
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=stream):
+                    out = self.forward(x)
+        stream.synchronize()
+        host_out = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
+        latest = [out]
+
+        def h2d() -> None:
+            with torch.cuda.stream(stream):
+                x.copy_(host_in, non_blocking=True)
+
+        def compute() -> None:
+            with torch.cuda.stream(stream), torch.inference_mode():
+                if cuda_graph:
+                    graph.replay()
+                else:
+                    latest[0] = self.forward(x)
+
+        def d2h() -> None:
+            with torch.cuda.stream(stream):
+                host_out.copy_(latest[0], non_blocking=True)
+        return Steps(compute=compute, h2d=h2d, d2h=d2h, stream=stream, cuda_graph=cuda_graph,
+                     keep=(x, host_in, host_out, latest))
+
+
+def check_cuda_graph(cuda_graph: bool, device) -> None:
+    """InputError when CUDA graphs are asked for a run that is not on CUDA."""
+    if cuda_graph:
+        raise InputError(f"--cuda-graph needs a CUDA device (this run is on {device})")
 
 
 class _torch_threads:
@@ -168,10 +257,15 @@ class OnnxRuntime:
     def logits(self, rgb: np.ndarray) -> np.ndarray:
         return self.infer(normalise(rgb, self.normalization).unsqueeze(0).numpy())[0]
 
-    def prepare(self, batch: np.ndarray) -> Callable[[], None]:
+    def prepare(self, batch: np.ndarray, *, cuda_graph: bool = False) -> Steps:
+        """ONNX Runtime's ``run`` copies in, computes and copies out in one synchronous call,
+        on the CPU and on its CUDA provider alike: the profiler times it from the host."""
+        if cuda_graph:
+            raise InputError(f"{self.path}: --cuda-graph is for torch and TensorRT; ONNX Runtime runs without "
+                             "(profile it in a separate call)")
         self.infer(batch)  # shape check once, outside the timed loop
         feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
-        return lambda: self.session.run([self.output_name], feed)
+        return Steps(compute=lambda: self.session.run([self.output_name], feed))
 
 
 def pick_node(nodes: list, name: str, *, path: Path, what: str):

@@ -16,7 +16,7 @@ import numpy as np
 from c2fbench.errors import InputError
 from c2fbench.inference import check_class_names, check_normalization, file_sha256, normalise
 from deploy.export import OUTPUT
-from deploy.runtimes import check_channels, pick_node
+from deploy.runtimes import Steps, check_channels, pick_node
 from deploy.tensorrt import (FORMAT, check_sidecar, current_gpu, fp16_onnx, import_tensorrt, read_sidecar,
                              shape_profile, sidecar_path)
 
@@ -152,22 +152,52 @@ class TensorRTRuntime:
     def _execute(self) -> None:
         checked(self.context.execute_async_v3(self.stream.cuda_stream), self.path, "execute_async_v3")
 
-    def prepare(self, batch: np.ndarray):
-        x = self._upload(batch)
-        out = self._bind(x)
+    def prepare(self, batch: np.ndarray, *, cuda_graph: bool = False) -> Steps:
+        """Pinned host buffers and the engine's bindings for ``batch``; with ``cuda_graph``
+        the enqueue is captured once (after one plain run, which lets TensorRT allocate
+        what it defers to the first run) and each ``compute`` replays it."""
+        import torch
 
-        def run(bound=(x, out)) -> None:
-            # the context holds x and out by address only: ``bound`` keeps them alive, or torch's
-            # allocator could hand their memory to another tensor between runs
+        host_in = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).pin_memory()
+        x = self._upload(batch)
+        with torch.cuda.stream(self.stream):  # buffers allocated for the stream that uses them
+            out = self._bind(x)
+        host_out = torch.empty(tuple(out.shape), dtype=out.dtype, pin_memory=True)
+        compute = self._captured() if cuda_graph else self._execute
+
+        def h2d() -> None:
+            with torch.cuda.stream(self.stream):
+                x.copy_(host_in, non_blocking=True)
+
+        def d2h() -> None:
+            with torch.cuda.stream(self.stream):
+                host_out.copy_(out, non_blocking=True)
+        # the context holds x and out by address only: ``keep`` holds them alive, or torch's
+        # allocator could hand their memory to another tensor between runs
+        return Steps(compute=compute, h2d=h2d, d2h=d2h, stream=self.stream, cuda_graph=cuda_graph,
+                     keep=(x, out, host_in, host_out))
+
+    def _captured(self):
+        """A call that replays the engine's enqueue captured in a CUDA graph."""
+        import torch
+
+        self._execute()
+        self.stream.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
             self._execute()
-            self.stream.synchronize()
-        return run
+
+        def replay() -> None:
+            with torch.cuda.stream(self.stream):
+                graph.replay()
+        return replay
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
         x = self._upload(batch)
-        out = self._bind(x)
+        with torch.cuda.stream(self.stream):
+            out = self._bind(x)
         self._execute()
         with torch.cuda.stream(self.stream):
             logits = out.cpu().numpy()  # a synchronous copy on the engine's stream

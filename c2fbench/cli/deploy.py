@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from c2fbench.cli.options import FiniteFloatRange
+from deploy import TIMING_DEFAULTS as TIMING
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -139,34 +140,48 @@ def parity(model, deployed, benchmark, data_root, device, threads, tolerance, ou
 @deploy.command("profile", epilog="""\b
 Examples:
   c2fbench deploy profile --model run/final.pt --threads 4 --out prof/
-  c2fbench deploy profile --model model.onnx --shape 1x3x513x513 --iterations 100
-  c2fbench deploy profile --model run/final.pt --backend torch --backend tensorrt --device cuda
+  c2fbench deploy profile --model model.onnx --shape 1x3x513x513 --duration 10
+  c2fbench deploy profile --model run/final.pt --backend torch --device cuda --amp --channels-last
+  c2fbench deploy profile --model model.engine --device cuda --cuda-graph --out prof/
 
 \b
-The "vs <backend>" column is the first backend's median over each row's median (above 1 is
+Timing follows trtexec: warm-up for --warmup-ms, then runs until both --iterations
+and --duration are reached, one inference at a time. Latency columns are host wall time
+per inference; on CUDA, torch and TensorRT rows add the GPU's own figures from CUDA
+events: H2D copy, GPU compute, D2H copy and their sum (trtexec's "latency"). The
+"vs <backend>" column is the first row's median over each row's median (above 1 is
 faster than that baseline).
 """)
 @click.option("--model", type=_FILE, required=True, help="A checkpoint (.pt), ONNX file or TensorRT engine.")
 @click.option("--backend", "backends", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), multiple=True,
               help="Repeatable. Default: torch and onnxruntime for a .pt, the file's own backend otherwise.")
 @click.option("--shape", default="1x3x321x321", show_default=True, help="Input BxCxHxW.")
-@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Untimed runs before timing.")
-@click.option("--iterations", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Timed runs per backend.")
+@click.option("--warmup-ms", type=FiniteFloatRange(0, 600_000), default=TIMING["warmup_ms"], show_default=True,
+              help="Untimed warm-up, in milliseconds (trtexec's --warmUp).")
+@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Least number of untimed warm-up runs (besides --warmup-ms).")
+@click.option("--iterations", type=click.IntRange(1, 10_000_000), default=TIMING["iterations"], show_default=True,
+              help="Least number of timed runs per backend (trtexec's --iterations).")
+@click.option("--duration", type=FiniteFloatRange(0, 3600), default=TIMING["duration_s"], show_default=True,
+              help="Least timed seconds per backend (trtexec's --duration); 0: exactly --iterations runs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for every backend (default: all CPUs), so ratios compare like with like.")
 @click.option("--device", default="cpu", show_default=True, help=_DEVICE_HELP)
+@click.option("--cuda-graph", is_flag=True, help="CUDA only: replay a captured CUDA graph (torch, TensorRT).")
+@click.option("--amp", is_flag=True, help="torch backend: autocast (FP16 on CUDA, BF16 on the CPU).")
+@click.option("--channels-last", is_flag=True, help="torch backend: NHWC memory format.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write profile.json here.")
-def profile(model, backends, shape, warmup, iterations, threads, device, out):
-    """Latency of a model on one or more backends: warm-up, then timed iterations."""
+def profile(model, backends, shape, warmup_ms, warmup, iterations, duration, threads, device, cuda_graph, amp,
+            channels_last, out):
+    """Latency of a model on one or more backends: warm-up, then timed runs (trtexec's method)."""
     from c2fbench.console import info, success
     from c2fbench.devices import resolve_device
     from deploy.profile import parse_shape, profile_model, write_profile
 
     device = resolve_device(device)
-    result = profile_model(model, backends=list(backends) or None, shape=parse_shape(shape), warmup=warmup,
-                           iterations=iterations, threads=threads, device=device,
+    result = profile_model(model, backends=list(backends) or None, shape=parse_shape(shape), warmup_ms=warmup_ms,
+                           warmup=warmup, iterations=iterations, duration_s=duration, threads=threads,
+                           device=device, cuda_graph=cuda_graph, amp=amp, channels_last=channels_last,
                            advance=lambda name: info(f"profiled {name}"))
     _print_profile(result["results"])
     if out is not None:
@@ -185,23 +200,36 @@ def _print_profile(results: list[dict]) -> None:
 
     from c2fbench.console import out
 
-    table = Table(title="latency (ms, host wall time)")
-    columns = ("backend", "precision", "shape", "threads", "mean", "median", "p90", "p99", "min", "max",
-               "img/s", "gpu median", baseline_column(results))
+    gpu = any(r.get("gpu_events") for r in results)
+    table = Table(title="latency (ms, host wall time" + ("; GPU columns from CUDA events)" if gpu else ")"))
+    columns = ["backend", "precision", "options", "shape", "threads", "mean", "median", "p90", "p99", "min", "max",
+               "img/s"]
+    columns += ["H2D", "GPU compute", "D2H", "latency"] if gpu else []
+    columns.append(baseline_column(results))
     for column in columns:
-        table.add_column(column, justify="left" if column in ("backend", "precision", "shape") else "right")
+        table.add_column(column, justify="left" if column in ("backend", "precision", "options", "shape") else "right")
     first = results[0]["median_ms"]
     for r in results:
-        gpu = f"{r['gpu_median_ms']:.2f}" if "gpu_median_ms" in r else "-"
-        table.add_row(r["backend"], r["precision"], "x".join(map(str, r["shape"])), str(r["threads"]),
-                      *(f"{r[k]:.2f}" for k in ("mean_ms", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms")),
-                      f"{r['throughput_ips']:.1f}", gpu, f"{first / r['median_ms']:.2f}x")
+        row = [r["backend"], r["precision"], _options(r), "x".join(map(str, r["shape"])), str(r["threads"]),
+               *(f"{r[k]:.2f}" for k in ("mean_ms", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms")),
+               f"{r['throughput_ips']:.1f}"]
+        if gpu:
+            row += [f"{r[k]:.3f}" if k in r else "-" for k in ("h2d_median_ms", "gpu_median_ms", "d2h_median_ms",
+                                                              "latency_median_ms")]
+        table.add_row(*row, f"{first / r['median_ms']:.2f}x")
     if out.is_terminal:
         out.print(table)
     else:  # logs and pipes: rich would assume 80 columns and truncate every number
         from rich.console import Console
 
-        Console(file=out.file, width=160, highlight=False).print(table)
+        Console(file=out.file, width=200, highlight=False).print(table)
+
+
+def _options(row: dict) -> str:
+    """What a row ran with besides its backend and precision ("-" for nothing special)."""
+    on = [name for name, flag in (("channels_last", row.get("memory_format") == "channels_last"),
+                                  ("cuda graph", row.get("cuda_graph"))) if flag]
+    return ", ".join(on) or "-"
 
 
 @deploy.command("quantize", epilog="""\b

@@ -232,8 +232,10 @@ def check_profile(data: dict, where: Where) -> None:
         real(field(entry, "median_ms", inner), inner, "median_ms", low=0)
         real(field(entry, "throughput_ips", inner), inner, "throughput_ips", low=0)
         timing = {key: lambda v, w, k: real(v, w, k, low=0, nullable=True)
-                  for key in ("mean_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "gpu_median_ms")}
+                  for key in ("mean_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "gpu_median_ms", "h2d_median_ms",
+                              "d2h_median_ms", "latency_median_ms", "enqueue_median_ms", "wall_s")}
         optional(entry, inner, {**timing, "device": text, "iterations": count, "versions": obj,
+                                "memory_format": text, "cuda_graph": flag, "gpu_events": flag,
                                 "threads": lambda v, w, k: count(v, w, k, low=1, high=1 << 20, nullable=True)})
     _provenance(data, where)
 

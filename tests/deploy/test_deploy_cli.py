@@ -106,7 +106,8 @@ def test_profile_ratio_column_names_its_baseline(deeplab_ckpt):
     from c2fbench.cli.deploy import baseline_column
 
     result = run("deploy", "profile", "--model", deeplab_ckpt, "--backend", "onnxruntime", "--backend", "torch",
-                 "--shape", "1x3x16x16", "--warmup", "0", "--iterations", "1", "--threads", "1")
+                 "--shape", "1x3x16x16", "--warmup", "0", "--warmup-ms", "0", "--iterations", "1", "--duration", "0",
+                 "--threads", "1")
     assert result.exit_code == 0, result.output
     assert "vs onnxruntime" in result.output and "vs first" not in result.output
     rows = [{"backend": "onnxruntime", "precision": p} for p in ("int8", "fp32")]

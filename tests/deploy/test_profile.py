@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -13,7 +14,8 @@ from deploy_helpers import deeplab_ckpt, deeplab_onnx  # noqa: F401 (fixtures)
 from deploy.profile import latency_stats, parse_shape
 
 DESIGN_FIELDS = {"backend", "precision", "shape", "threads", "device", "versions", "iterations", "mean_ms",
-                 "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "throughput_ips"}
+                 "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "throughput_ips", "memory_format",
+                 "wall_s", "warmup_runs", "cuda_graph", "gpu_events"}
 
 
 def test_latency_stats_on_a_known_sequence():
@@ -49,7 +51,8 @@ def test_a_shape_too_large_to_allocate_is_refused_before_any_memory_is_asked():
 def test_profile_cli_writes_design_fields(tmp_path, deeplab_ckpt):
     result = CliRunner().invoke(cli, ["deploy", "profile", "--model", str(deeplab_ckpt), "--backend", "torch",
                                       "--backend", "onnxruntime", "--shape", "1x3x32x40", "--warmup", "1",
-                                      "--iterations", "3", "--threads", "1", "--out", str(tmp_path)])
+                                      "--warmup-ms", "0", "--iterations", "3", "--duration", "0", "--threads", "1",
+                                      "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     profile = json.loads((tmp_path / "profile.json").read_text())
     assert [r["backend"] for r in profile["results"]] == ["torch", "onnxruntime"]
@@ -57,8 +60,11 @@ def test_profile_cli_writes_design_fields(tmp_path, deeplab_ckpt):
         assert set(r) == DESIGN_FIELDS  # CPU: no gpu_median_ms
         assert r["shape"] == [1, 3, 32, 40] and r["threads"] == 1 and r["iterations"] == 3
         assert r["precision"] == "fp32" and r["min_ms"] <= r["median_ms"] <= r["max_ms"]
+        assert r["memory_format"] == "contiguous" and not r["cuda_graph"] and not r["gpu_events"]
+        assert r["throughput_ips"] == pytest.approx(3 / r["wall_s"])
     assert profile["source"]["model"].endswith("deeplab.pt") and len(profile["source"]["sha256"]) == 64
     assert profile["c2fbench_version"] and profile["time_utc"].endswith("+00:00")
+    assert profile["timing"]["iterations"] == 3 and profile["timing"]["duration_s"] == 0
     assert "onnxruntime" in result.output and "median" in result.output
 
 
@@ -66,3 +72,133 @@ def test_profile_refuses_an_impossible_backend(deeplab_onnx):
     path, _ = deeplab_onnx
     result = CliRunner().invoke(cli, ["deploy", "profile", "--model", str(path), "--backend", "torch"])
     assert result.exit_code == 2 and "torch backend needs a checkpoint" in result.output
+
+
+# ---- timing: trtexec's method, checked against fake clocks ----
+
+class FakeGpu:
+    """A stream with a GPU clock that the steps advance by known amounts, and events that
+    read it when recorded: the figures the profiler must report are known in advance."""
+
+    def __init__(self, log):
+        self.clock, self.log = 0.0, log
+
+    def advance(self, name, ms):
+        def step():
+            self.log.append(name)
+            self.clock += ms
+        return step
+
+    def event(self):
+        gpu = self
+
+        class Event:
+            def record(self, stream):
+                assert stream is gpu
+                self.t = gpu.clock
+                gpu.log.append(f"record {id(self)}")
+
+            def synchronize(self):
+                gpu.log.append(f"sync {id(self)}")
+
+            def elapsed_time(self, other):
+                return other.t - self.t
+        return Event()
+
+
+def test_gpu_figures_come_from_events_around_each_step_and_one_sync_after_the_last():
+    from deploy.profile import time_steps
+    from deploy.runtimes import Steps
+
+    log = []
+    gpu = FakeGpu(log)
+    events = []
+
+    def event():
+        events.append(gpu.event())
+        return events[-1]
+    steps = Steps(h2d=gpu.advance("h2d", 0.5), compute=gpu.advance("compute", 2.0), d2h=gpu.advance("d2h", 0.25),
+                  stream=gpu, cuda_graph=True)
+    result = time_steps(steps, batch=2, warmup_ms=0, warmup=2, iterations=5, duration_s=0, event=event)
+    assert result["iterations"] == 5 and result["warmup_runs"] == 2 and result["gpu_events"] and result["cuda_graph"]
+    assert result["gpu_median_ms"] == 2.0 and result["h2d_median_ms"] == 0.5 and result["d2h_median_ms"] == 0.25
+    assert result["latency_median_ms"] == 2.75  # trtexec: H2D + GPU compute + D2H
+    assert result["gpu"]["compute"]["min_ms"] == result["gpu"]["compute"]["max_ms"] == 2.0
+    assert result["throughput_ips"] == pytest.approx(2 * 5 / result["wall_s"])
+    e = [f"record {id(x)}" for x in events]
+    one_run = [e[0], "h2d", e[1], "compute", e[2], "d2h", e[3], f"sync {id(events[3])}"]
+    assert len(events) == 4 and log == one_run * 7  # 2 warm-up + 5 timed runs, nothing synchronised mid-run
+
+
+def test_runs_until_both_the_least_iterations_and_the_least_duration():
+    import time as clock
+
+    from deploy.profile import time_steps
+    from deploy.runtimes import Steps
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        clock.sleep(0.01)
+    exact = time_steps(Steps(compute=compute), batch=1, warmup_ms=0, warmup=3, iterations=7, duration_s=0)
+    assert exact["iterations"] == 7 and exact["warmup_runs"] == 3 and len(calls) == 10
+    assert not exact["gpu_events"] and "gpu_median_ms" not in exact
+    by_time = time_steps(Steps(compute=compute), batch=1, warmup_ms=50, warmup=0, iterations=2, duration_s=0.15)
+    assert by_time["warmup_runs"] >= 4 and by_time["iterations"] >= 10 and by_time["wall_s"] >= 0.15
+    assert sum(1 for _ in calls) == 10 + by_time["warmup_runs"] + by_time["iterations"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--cuda-graph"], "--cuda-graph needs --device cuda (this run is on cpu)"),
+    (["--amp", "--backend", "onnxruntime"], "--amp applies to the torch backend"),
+    (["--channels-last", "--backend", "onnxruntime"], "--channels-last applies to the torch backend"),
+    (["--duration", "nan"], "--duration"),
+    (["--warmup-ms", "-1"], "--warmup-ms"),
+])
+def test_profile_refuses_options_that_would_not_apply(tmp_path, deeplab_ckpt, args, words):
+    from cli_helpers import assert_refused, run
+
+    result = run("deploy", "profile", "--model", deeplab_ckpt, "--shape", "1x3x16x16", "--out", tmp_path / "p", *args)
+    assert_refused(result, tmp_path / "p", words)
+
+
+def test_amp_and_channels_last_on_the_cpu(tmp_path, deeplab_ckpt):
+    from deploy.runtimes import TorchRuntime
+
+    plain = TorchRuntime.from_checkpoint(deeplab_ckpt, threads=1)
+    fast = TorchRuntime.from_checkpoint(deeplab_ckpt, threads=1, amp=True, channels_last=True)
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 40)).astype(np.float32)
+    a, b = plain.infer(x), fast.infer(x)
+    assert b.dtype == np.float32 and fast.precision == "amp-bf16" and fast.memory_format == "channels_last"
+    assert np.abs(a - b).max() < 0.05 * np.abs(a).max() and np.abs(a - b).max() > 0  # BF16: close, not equal
+    result = CliRunner().invoke(cli, ["deploy", "profile", "--model", str(deeplab_ckpt), "--backend", "torch",
+                                      "--amp", "--channels-last", "--shape", "1x3x32x40", "--warmup-ms", "0",
+                                      "--iterations", "2", "--duration", "0", "--threads", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    row = json.loads((tmp_path / "profile.json").read_text())["results"][0]
+    assert row["precision"] == "amp-bf16" and row["memory_format"] == "channels_last"
+    assert "channels_last" in result.output
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cuda_graph", [False, True])
+def test_torch_on_cuda_reports_gpu_figures_and_its_output_is_the_model_s(deeplab_ckpt, cuda_graph):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from deploy.profile import time_steps
+    from deploy.runtimes import TorchRuntime
+
+    runtime = TorchRuntime.from_checkpoint(deeplab_ckpt, device="cuda")
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    steps = runtime.prepare(x, cuda_graph=cuda_graph)
+    result = time_steps(steps, batch=1, warmup_ms=0, iterations=5, duration_s=0)
+    assert result["gpu_events"] and result["cuda_graph"] == cuda_graph
+    gpu = result["gpu"]
+    assert 0 < gpu["compute"]["median_ms"] <= result["median_ms"]
+    assert result["latency_median_ms"] == pytest.approx(sum(gpu[k]["median_ms"] for k in ("h2d", "compute", "d2h")),
+                                                         rel=0.5)  # a median of sums, not a sum of medians
+    host_out = steps.keep[2]
+    np.testing.assert_allclose(host_out.numpy(), TorchRuntime.from_checkpoint(deeplab_ckpt).infer(x), atol=1e-3)

@@ -112,3 +112,22 @@ def test_engine_from_another_machine_is_refused(tmp_path, deeplab_onnx):
     sidecar_path(engine).write_text(json.dumps({**sidecar, "tensorrt_version": "0.0.1"}))
     with pytest.raises(InputError, match="built for TensorRT version 0.0.1"):
         load_runtime(engine, device="cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cuda_graph", [False, True])
+def test_engine_profile_splits_copies_from_compute(tmp_path, deeplab_onnx, cuda_graph):
+    _needs_tensorrt_and_cuda()
+    from deploy.profile import time_steps
+    from deploy.runtimes import OnnxRuntime, load_runtime
+    from deploy.tensorrt_build import build_engine
+
+    engine = tmp_path / "m.engine"
+    build_engine(deeplab_onnx[0], engine, workspace_mb=512, opt_shape=(1, 3, 64, 64))
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    steps = load_runtime(engine, device="cuda").prepare(x, cuda_graph=cuda_graph)
+    result = time_steps(steps, batch=1, warmup_ms=0, iterations=5, duration_s=0)
+    assert result["gpu_events"] and result["cuda_graph"] == cuda_graph
+    assert 0 < result["gpu_median_ms"] <= result["median_ms"] and result["h2d_median_ms"] > 0
+    host_out = steps.keep[3]  # what the last timed run copied back
+    np.testing.assert_allclose(host_out.numpy(), OnnxRuntime(deeplab_onnx[0]).infer(x), atol=1e-3, rtol=1e-3)
