@@ -3,7 +3,9 @@
 ONNX Runtime's post-training static quantization: ``quant_pre_process`` (symbolic shape
 inference and graph optimisation, as ORT recommends), then ``quantize_static`` in the QDQ
 format with per-channel weight scales, unsigned 8-bit activations and signed 8-bit weights
-(the U8S8 combination ORT recommends for x86 CPUs), MinMax calibration by default. Calibration
+(the U8S8 combination ORT recommends for x86 CPUs), MinMax calibration by default; for
+TensorRT (``target="tensorrt"``) activations are signed and symmetric and biases stay FP32
+(its DequantizeLinear takes INT8, not ONNX Runtime's INT32 biases), as it requires. Calibration
 inputs are training images preprocessed exactly as inference does
 (:func:`c2fbench.inference.normalise` on the whole image); for a graph with a static input
 size they are first resized to it (bilinear), as they would have to be to run at all.
@@ -110,9 +112,15 @@ def fp32_nodes(proto, *, head: bool, patterns: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys((head_nodes(proto) if head else []) + named))
 
 
+TARGETS = {  # activation type and symmetric ranges, by the runtime that will run the graph
+    "cpu": {"activations": "uint8", "symmetric": False},  # ONNX Runtime's U8S8, for x86 CPUs
+    "tensorrt": {"activations": "int8", "symmetric": True},  # TensorRT: signed, zero point 0
+}
+
+
 def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num: int = 64,
                          method: str = "minmax", keep_head_fp32: bool = True,
-                         keep_fp32: tuple[str, ...] = ()) -> dict:
+                         keep_fp32: tuple[str, ...] = (), target: str = "cpu") -> dict:
     """Write the INT8 (QDQ, per-channel) version of ``onnx_path`` to ``out``; returns the
     quantization record stored in its metadata.
 
@@ -123,7 +131,9 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
     Histogram calibration (entropy, percentile) needs inputs of one size, so with those
     methods a dynamic graph is calibrated on images resized to ``CALIB_SIZE``. Nodes whose
     names match a regular expression of ``keep_fp32`` stay FP32 too (mixed precision for
-    layers that do not survive 8 bits, found with ``c2fbench deploy parity``)."""
+    layers that do not survive 8 bits, found with ``c2fbench deploy parity``). ``target``
+    "tensorrt" quantizes activations to signed INT8 with symmetric ranges (zero point 0),
+    the only form TensorRT builds (:data:`TARGETS`)."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -131,6 +141,8 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
     from c2fbench.data.atomic import atomic_write_bytes
     from deploy.runtimes import OnnxRuntime
 
+    if target not in TARGETS:
+        raise InputError(f"--target {target!r}: expected one of {', '.join(TARGETS)}")
     if method not in CALIBRATION_METHODS:
         raise InputError(f"--method {method!r}: expected one of {', '.join(CALIBRATION_METHODS)}")
     runtime = OnnxRuntime(onnx_path)  # checks the file and its c2fbench metadata
@@ -142,6 +154,7 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
                                     normalization=runtime.normalization, static_hw=size)
     calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                  "percentile": CalibrationMethod.Percentile}[method]
+    symmetric = TARGETS[target]["symmetric"]
     with tempfile.TemporaryDirectory(prefix="c2fbench-int8-") as tmp:
         prepared, quantized = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(onnx_path), str(prepared))
@@ -149,10 +162,14 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
         onnx.save(proto, str(prepared))
         exclude = fp32_nodes(proto, head=keep_head_fp32, patterns=keep_fp32)
         quantize_static(str(prepared), str(quantized), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=calibrate, nodes_to_exclude=exclude)
+                        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=calibrate, nodes_to_exclude=exclude,
+                        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True,
+                                       # TensorRT dequantizes INT8, not INT32: biases stay FP32 for it
+                                       "QuantizeBias": not symmetric})
         proto = onnx.load(str(quantized))
-    record = {"method": method, "format": "QDQ", "per_channel": True, "activations": "uint8", "weights": "int8",
+    record = {"method": method, "format": "QDQ", "per_channel": True, "target": target,
+              "activations": TARGETS[target]["activations"], "symmetric_activations": symmetric, "weights": "int8",
               "num_images": len(images), "images": str(Path(calib_images).resolve()),
               "fp32_nodes": len(exclude), "keep_fp32": list(keep_fp32)}
     source = onnx.load(str(onnx_path), load_external_data=False)

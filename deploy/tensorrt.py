@@ -3,7 +3,9 @@
 Written against the TensorRT 10 and 11 Python API (``reference/deploy-anchors.md`` §1):
 ``Builder`` -> ``create_network(0)`` -> ``OnnxParser`` -> builder config with a WORKSPACE
 memory-pool limit, an optimisation profile for dynamic height/width and a timing cache
-file -> ``build_serialized_network``. FP16: TensorRT 10 has ``BuilderFlag.FP16``;
+file -> ``build_serialized_network``. INT8: a Q/DQ graph (``deploy quantize --target
+tensorrt``: signed, symmetric) built as a strongly typed network, on 10 and 11 alike
+(:func:`check_graph_precision` refuses graphs TensorRT would reject or misread). FP16: TensorRT 10 has ``BuilderFlag.FP16``;
 TensorRT 11 removed it (networks are strongly typed), so there the ONNX graph itself is
 converted to FP16 first (:func:`fp16_onnx`) and built as is. An FP32 build clears
 ``BuilderFlag.TF32`` (on by default from Ampere on, it breaks FP32 parity with ONNX
@@ -23,6 +25,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from c2fbench.errors import InputError
 
 FORMAT = "c2fbench-tensorrt-engine"
@@ -36,6 +40,8 @@ def import_tensorrt():
         import tensorrt
     except ImportError:
         raise InputError(INSTALL) from None
+    if not hasattr(tensorrt, "Builder"):  # e.g. only tensorrt-stubs' .pyi files: a namespace package
+        raise InputError(INSTALL)
     return tensorrt
 
 
@@ -121,6 +127,72 @@ def current_gpu(device: str = "cuda") -> tuple[str, str]:
     index = torch.device(device).index or 0
     major, minor = torch.cuda.get_device_capability(index)
     return torch.cuda.get_device_name(index), f"{major}.{minor}"
+
+
+PRECISIONS = ("fp32", "fp16", "int8")
+QUANTIZE_FOR_TENSORRT = "c2fbench deploy quantize --target tensorrt"
+
+
+def check_graph_precision(onnx_path: Path, precision: str) -> None:
+    """InputError unless an engine of ``precision`` can be built from the graph as it is.
+
+    INT8 engines are explicitly quantized: built strongly typed from a Q/DQ graph (TensorRT
+    11 has no calibrator and no INT8 flag), whose quantization TensorRT requires signed and
+    symmetric (INT8 zero points, all 0; ``reference/deploy-anchors.md`` and TensorRT's
+    "Working with Quantized Types"). ONNX Runtime's CPU default, unsigned activations with
+    a zero point, is refused with the fix, and so is the QOperator format (QLinearConv ...),
+    which TensorRT's parser does not read. A float build of a Q/DQ graph is refused too.
+    """
+    import onnx
+
+    from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
+
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    check_regular_file(onnx_path, max_bytes=MAX_MODEL_BYTES, what="ONNX file")
+    try:
+        proto = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception as e:  # DecodeError and friends: not an ONNX protobuf
+        raise InputError(f"{onnx_path}: not a readable ONNX file ({type(e).__name__})") from None
+    ops = {n.op_type for n in proto.graph.node}
+    qoperator = sorted(op for op in ops if op.startswith("QLinear") or op.endswith("Integer"))
+    qdq = bool(ops & {"QuantizeLinear", "DequantizeLinear"})
+    if precision != "int8":
+        if qdq or qoperator:
+            raise InputError(f"{onnx_path}: an INT8 graph (quantized nodes); build it with --precision int8")
+        return
+    if qoperator:
+        raise InputError(f"{onnx_path}: INT8 in ONNX Runtime's QOperator format ({', '.join(qoperator[:3])}), which "
+                         f"TensorRT does not read; quantize the FP32 graph with `{QUANTIZE_FOR_TENSORRT}` (Q/DQ)")
+    if not qdq:
+        raise InputError(f"{onnx_path}: no QuantizeLinear/DequantizeLinear nodes; TensorRT builds INT8 from an "
+                         f"explicitly quantized graph: run `{QUANTIZE_FOR_TENSORRT}` on it first")
+    points = list(_zero_points(proto))
+    unsigned = [node for node, z in points if z.dtype == np.uint8]  # the commonest mistake, named first
+    if unsigned:
+        raise InputError(f"{onnx_path}: {unsigned[0].op_type} {unsigned[0].name!r} is uint8 (ONNX Runtime's CPU "
+                         f"default); TensorRT takes signed, symmetric INT8: quantize with `{QUANTIZE_FOR_TENSORRT}`")
+    for node, zero_point in points:
+        if zero_point.dtype != np.int8:
+            raise InputError(f"{onnx_path}: {node.op_type} {node.name!r} is {zero_point.dtype}; TensorRT quantizes "
+                             f"to INT8 only (biases stay FP32): quantize with `{QUANTIZE_FOR_TENSORRT}`")
+        if np.any(zero_point != 0):
+            raise InputError(f"{onnx_path}: {node.op_type} {node.name!r} has zero point {int(zero_point.flat[0])}; "
+                             f"TensorRT quantizes symmetrically (zero point 0): use `{QUANTIZE_FOR_TENSORRT}`")
+
+
+def _zero_points(proto):
+    """(node, zero point array) for every Q/DQ node whose zero point is an initializer or a
+    Constant; a node without one has zero point 0 by the ONNX specification."""
+    from onnx import numpy_helper
+
+    values = {t.name: t for t in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            values[node.output[0]] = node.attribute[0].t
+    for node in proto.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2 and node.input[2] in values:
+            yield node, numpy_helper.to_array(values[node.input[2]])
 
 
 def fp16_onnx(onnx_path: Path, out: Path) -> Path:

@@ -17,8 +17,8 @@ from c2fbench.errors import InputError
 from c2fbench.inference import check_class_names, check_normalization, file_sha256, normalise
 from deploy.export import OUTPUT
 from deploy.runtimes import Steps, check_channels, pick_node
-from deploy.tensorrt import (FORMAT, check_sidecar, current_gpu, fp16_onnx, import_tensorrt, read_sidecar,
-                             shape_profile, sidecar_path)
+from deploy.tensorrt import (FORMAT, check_graph_precision, check_sidecar, current_gpu, fp16_onnx, import_tensorrt,
+                             read_sidecar, shape_profile, sidecar_path)
 
 
 def checked(ok: bool, path: Path, call: str) -> None:
@@ -32,21 +32,25 @@ def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspa
                  device: str = "cuda") -> dict:
     """Build ``out`` (serialized engine) and ``out.json`` (sidecar) from ``onnx_path`` on the
     CUDA ``device`` (TensorRT builds for the current device, so it is made current)."""
-    trt = import_tensorrt()
+    import_tensorrt()
+    import tensorrt as trt
     import torch
     from c2fbench import __version__
     from c2fbench.data.atomic import atomic_write_bytes, atomic_write_text
     from deploy.runtimes import OnnxRuntime
 
-    if precision not in ("fp32", "fp16"):
-        raise InputError(f"--precision {precision!r}: expected fp32 or fp16")
     meta = OnnxRuntime(onnx_path)  # metadata, input name and shape, on the CPU provider
+    check_graph_precision(onnx_path, precision)
     profile = shape_profile(meta.input_shape, min_shape=min_shape, opt_shape=opt_shape, max_shape=max_shape)
     gpu_name, capability = current_gpu(device)
     torch.cuda.set_device(torch.device(device).index or 0)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is the only mode since TensorRT 10
+    # explicit batch is the only mode since TensorRT 10; INT8 (Q/DQ) is built strongly typed
+    # (TensorRT 11 ignores the flag: every network is)
+    strongly_typed = precision == "int8" or not hasattr(trt.BuilderFlag, "FP16")
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+                                     if precision == "int8" else 0)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     fp16_by_flag = precision == "fp16" and hasattr(trt.BuilderFlag, "FP16")  # TensorRT 10
@@ -60,9 +64,10 @@ def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspa
             raise InputError(f"{onnx_path}: TensorRT's ONNX parser failed: {errors[:400]}")
     if fp16_by_flag:
         config.set_flag(trt.BuilderFlag.FP16)
-    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+    if precision != "fp16" and hasattr(trt.BuilderFlag, "TF32"):
         # TensorRT enables TF32 by default on Ampere and newer: 10-bit mantissas in FP32
-        # convolutions, which break FP32 parity with ONNX Runtime. An FP32 build means FP32.
+        # convolutions, which break FP32 parity with ONNX Runtime. An FP32 build means FP32
+        # (and so do the FP32 layers of an INT8 graph, such as its classifier).
         config.clear_flag(trt.BuilderFlag.TF32)
     tf32 = bool(config.get_flag(trt.BuilderFlag.TF32)) if hasattr(trt.BuilderFlag, "TF32") else False
     optimisation = builder.create_optimization_profile()
@@ -80,8 +85,8 @@ def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspa
         atomic_write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()))
     sidecar = {"format": FORMAT, "tensorrt_version": trt.__version__, "gpu_name": gpu_name,
                "compute_capability": capability, "precision": precision,
-               "fp16_mode": None if precision == "fp32" else ("builder flag" if fp16_by_flag else "fp16 onnx"),
-               "tf32": tf32,
+               "fp16_mode": None if precision != "fp16" else ("builder flag" if fp16_by_flag else "fp16 onnx"),
+               "tf32": tf32, "strongly_typed": strongly_typed,
                "input": meta.input_name, "shapes": {k: list(v) for k, v in profile.items()},
                "workspace_mb": workspace_mb, "classes": meta.classes, "normalization": meta.normalization,
                "onnx": {"path": str(Path(onnx_path).resolve()), "sha256": file_sha256(onnx_path)},
@@ -99,7 +104,8 @@ class TensorRTRuntime:
     backend = "tensorrt"
 
     def __init__(self, path: Path, *, device: str = "cuda") -> None:
-        trt = import_tensorrt()
+        import_tensorrt()
+        import tensorrt as trt
         import torch
 
         self.path, self.device = Path(path), device if device.startswith("cuda") else "cuda"

@@ -236,6 +236,7 @@ def _options(row: dict) -> str:
 Example:
   c2fbench deploy quantize --onnx model.onnx --out model-int8.onnx --calib-images DATA/imagenet/train
   c2fbench deploy parity --model run/final.pt --deployed model-int8.onnx --data-root DATA
+  c2fbench deploy quantize --onnx model.onnx --out model-trt-int8.onnx --calib-images DIR --target tensorrt
 """)
 @click.option("--onnx", "onnx_path", type=_FILE, required=True, help="An FP32 ONNX file from `deploy export`.")
 @click.option("--out", type=_FILE, required=True, help="The INT8 ONNX file to write.")
@@ -247,13 +248,16 @@ Example:
 @click.option("--quantize-head", is_flag=True, help="Quantize the classifier too (default: it stays FP32).")
 @click.option("--keep-fp32", multiple=True, metavar="REGEX",
               help="Repeatable: nodes whose names match stay FP32, e.g. 'backbone\\.1[0-6]/'.")
-def quantize(onnx_path, out, calib_images, num, method, quantize_head, keep_fp32):
+@click.option("--target", type=click.Choice(["cpu", "tensorrt"]), default="cpu", show_default=True,
+              help="The runtime the graph is for: cpu (ONNX Runtime, unsigned activations) or tensorrt "
+                   "(signed, symmetric: build it with `deploy build --precision int8`).")
+def quantize(onnx_path, out, calib_images, num, method, quantize_head, keep_fp32, target):
     """Static INT8 quantization (QDQ, per-channel weights) with ONNX Runtime."""
     from c2fbench.console import success
     from deploy.quantize import quantize_static_int8
 
     record = quantize_static_int8(onnx_path, out, calib_images=calib_images, num=num, method=method,
-                                  keep_head_fp32=not quantize_head, keep_fp32=tuple(keep_fp32))
+                                  keep_head_fp32=not quantize_head, keep_fp32=tuple(keep_fp32), target=target)
     success(f"wrote {out} (INT8 {record['format']}, {record['num_images']} calibration images, {method}); "
             "check its accuracy with `c2fbench deploy parity`")
 
@@ -269,12 +273,14 @@ Examples:
   c2fbench deploy build --onnx model.onnx --out model.engine
   c2fbench deploy build --onnx model.onnx --out model-fp16.engine --precision fp16 --device cuda:1 \\
       --opt-shape 1x3x321x321 --max-shape 1x3x513x513 --timing-cache trt.cache
+  c2fbench deploy build --onnx model-trt-int8.onnx --out model-int8.engine --precision int8
 """)
 @click.option("--onnx", "onnx_path", type=_FILE, required=True, help="An ONNX file from `deploy export`.")
 @click.option("--out", type=_FILE, required=True, help="The engine to write; FILE.json beside it records "
               "TensorRT version, GPU, shapes, precision and classes.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
-              help="Kernel precision (fp16: half the memory traffic; check it with `deploy parity`).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="Kernel precision (fp16: half the memory traffic; int8: from a Q/DQ graph of `deploy quantize "
+                   "--target tensorrt`, built strongly typed; check either with `deploy parity`).")
 @click.option("--workspace-mb", type=click.IntRange(min=16), default=4096, show_default=True,
               help="Scratch memory TensorRT may use while choosing kernels (MiB).")
 @click.option("--min-shape", help="Dynamic inputs: smallest BxCxHxW (default 1x3x128x128).")
@@ -286,9 +292,10 @@ Examples:
 def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_shape, timing_cache, device):
     """Build a TensorRT engine (needs TensorRT and an NVIDIA GPU: pip install 'c2fbench[tensorrt]')."""
     from c2fbench.console import success
-    from deploy.tensorrt import import_tensorrt, resolve_build_device
+    from deploy.tensorrt import check_graph_precision, import_tensorrt, resolve_build_device
 
     device = resolve_build_device(device)
+    check_graph_precision(onnx_path, precision)  # an INT8 build needs a Q/DQ graph for TensorRT
     import_tensorrt()  # before any work: without TensorRT, say what to install (exit 2)
     from deploy.tensorrt_build import build_engine
 

@@ -78,3 +78,98 @@ def test_fp32_nodes_by_pattern_include_renamed_nodes(deeplab_onnx):
     assert set(head_nodes(proto)) <= set(fp32_nodes(proto, head=True, patterns=()))
     with pytest.raises(InputError, match="--keep-fp32: bad regular expression"):
         fp32_nodes(proto, head=False, patterns=("(",))
+
+
+# ---- INT8 for TensorRT: signed, symmetric Q/DQ, and the graph checks of `deploy build --precision int8` ----
+
+def zero_points(path):
+    """Every Q/DQ zero point of the graph, read straight from its initializers."""
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    inits = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    return [inits[n.input[2]] for n in proto.graph.node
+            if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2 and n.input[2] in inits]
+
+
+@pytest.fixture
+def int8_pair(deeplab_onnx, calib_dir, tmp_path):
+    """The same FP32 graph quantized for the CPU (default) and for TensorRT."""
+    from deploy.quantize import quantize_static_int8
+
+    fp32, _ = deeplab_onnx
+    cpu, trt = tmp_path / "cpu-int8.onnx", tmp_path / "trt-int8.onnx"
+    quantize_static_int8(fp32, cpu, calib_images=calib_dir, num=4)
+    record = quantize_static_int8(fp32, trt, calib_images=calib_dir, num=4, target="tensorrt")
+    assert record["target"] == "tensorrt" and record["activations"] == "int8" and record["symmetric_activations"]
+    return fp32, cpu, trt
+
+
+def test_a_graph_quantized_for_tensorrt_is_signed_and_symmetric_and_runs(int8_pair):
+    fp32, cpu, trt = int8_pair
+    points = zero_points(trt)
+    assert points and all(z.dtype == np.int8 and not z.any() for z in points)
+    assert any(z.dtype == np.uint8 for z in zero_points(cpu))  # the CPU default: unsigned activations
+    x = np.random.default_rng(0).standard_normal((1, 3, 40, 48)).astype(np.float32)
+    a, b = OnnxRuntime(fp32).infer(x), OnnxRuntime(trt).infer(x)
+    assert OnnxRuntime(trt).precision == "int8" and a.shape == b.shape
+    assert np.abs(a - b).max() < 0.25 * np.abs(a).max()  # quantized, not another network
+
+
+def test_int8_builds_take_only_a_graph_quantized_for_tensorrt(int8_pair, tmp_path):
+    from deploy.tensorrt import check_graph_precision
+
+    fp32, cpu, trt = int8_pair
+    check_graph_precision(trt, "int8")
+    check_graph_precision(fp32, "fp32")
+    check_graph_precision(fp32, "fp16")
+    refusals = [(fp32, "int8", "no QuantizeLinear/DequantizeLinear nodes"),
+                (cpu, "int8", "is uint8 (ONNX Runtime's CPU default); TensorRT takes signed, symmetric INT8"),
+                (trt, "fp32", "an INT8 graph (quantized nodes); build it with --precision int8"),
+                (trt, "fp16", "build it with --precision int8"),
+                (fp32, "int4", "--precision 'int4': expected one of fp32, fp16, int8")]
+    for path, precision, words in refusals:
+        with pytest.raises(InputError, match=re.escape(words)):
+            check_graph_precision(path, precision)
+    # through the CLI: refused before TensorRT is looked for, nothing written
+    from cli_helpers import assert_refused, run
+
+    result = run("deploy", "build", "--onnx", cpu, "--out", tmp_path / "o" / "m.engine", "--precision", "int8")
+    assert_refused(result, tmp_path / "o", "deploy quantize --target tensorrt")
+
+
+def test_int8_build_checks_zero_points_wherever_they_are(tmp_path):
+    """Zero points given by a Constant node, an asymmetric INT8 one, and none at all (0 by
+    the ONNX specification), on hand-built Q/DQ graphs."""
+    from onnx import TensorProto, helper
+
+    from deploy.tensorrt import check_graph_precision
+
+    def graph(zero_point, *, as_constant=False):
+        scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [0.1])
+        nodes, inits = [], [scale]
+        inputs = ["x", "scale"]
+        if zero_point is not None:
+            zp = helper.make_tensor("zp", TensorProto.INT8, [], [zero_point])
+            if as_constant:
+                nodes.append(helper.make_node("Constant", [], ["zp"], value=zp))
+            else:
+                inits.append(zp)
+            inputs.append("zp")
+        nodes += [helper.make_node("QuantizeLinear", inputs, ["q"], name="q0"),
+                  helper.make_node("DequantizeLinear", ["q", *inputs[1:]], ["y"], name="dq0")]
+        g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])], inits)
+        path = tmp_path / f"q-{zero_point}-{as_constant}.onnx"
+        onnx.save(helper.make_model(g), str(path))
+        return path
+
+    check_graph_precision(graph(0), "int8")
+    check_graph_precision(graph(None), "int8")
+    check_graph_precision(graph(0, as_constant=True), "int8")
+    for path in (graph(3), graph(3, as_constant=True)):
+        with pytest.raises(InputError, match="QuantizeLinear 'q0' has zero point 3; TensorRT quantizes symmetrically"):
+            check_graph_precision(path, "int8")
+    (tmp_path / "junk.onnx").write_bytes(b"\x00junk")
+    with pytest.raises(InputError, match="junk.onnx: not a readable ONNX file"):
+        check_graph_precision(tmp_path / "junk.onnx", "int8")

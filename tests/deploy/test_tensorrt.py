@@ -131,3 +131,28 @@ def test_engine_profile_splits_copies_from_compute(tmp_path, deeplab_onnx, cuda_
     assert 0 < result["gpu_median_ms"] <= result["median_ms"] and result["h2d_median_ms"] > 0
     host_out = steps.keep[3]  # what the last timed run copied back
     np.testing.assert_allclose(host_out.numpy(), OnnxRuntime(deeplab_onnx[0]).infer(x), atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.gpu
+def test_int8_engine_agrees_with_its_q_dq_graph_on_onnx_runtime(tmp_path, deeplab_onnx):
+    """INT8 parity beside FP32 and FP16: the strongly typed engine against ONNX Runtime (CPU)
+    running the same Q/DQ graph; both round the same scales, so most labels agree."""
+    _needs_tensorrt_and_cuda()
+    from PIL import Image
+
+    from deploy.quantize import quantize_static_int8
+    from deploy.runtimes import OnnxRuntime, load_runtime
+    from deploy.tensorrt_build import build_engine
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for k in range(4):
+        Image.fromarray(np.random.default_rng(k).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(calib / f"{k}.png")
+    q = quantize_static_int8(deeplab_onnx[0], tmp_path / "q.onnx", calib_images=calib, num=4, target="tensorrt")
+    assert q["target"] == "tensorrt"
+    sidecar = build_engine(tmp_path / "q.onnx", tmp_path / "q.engine", precision="int8", workspace_mb=512,
+                           opt_shape=(1, 3, 64, 64))
+    assert sidecar["precision"] == "int8" and sidecar["strongly_typed"]
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    engine, reference = load_runtime(tmp_path / "q.engine", device="cuda").infer(x), OnnxRuntime(tmp_path / "q.onnx").infer(x)
+    assert (engine.argmax(1) == reference.argmax(1)).mean() > 0.9

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 import types
 
 import pytest
@@ -56,6 +57,7 @@ def fake_tensorrt(*, timing_cache_ok=True, has_fp16_flag=True):
             self.config = Config()
 
         def create_network(self, flags):
+            trt.network_flags = flags
             return object()
 
         def create_builder_config(self):
@@ -81,8 +83,16 @@ def fake_tensorrt(*, timing_cache_ok=True, has_fp16_flag=True):
         def __init__(self, level):
             pass
 
+    NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", {"STRONGLY_TYPED": 0})
     trt = types.SimpleNamespace(Logger=Logger, Builder=Builder, OnnxParser=OnnxParser, BuilderFlag=BuilderFlag,
+                                NetworkDefinitionCreationFlag=NetworkDefinitionCreationFlag,
                                 __version__="10.13.3.9", MemoryPoolType=types.SimpleNamespace(WORKSPACE=0))
+    return trt
+
+
+def use(monkeypatch, trt):
+    """Make ``trt`` the ``tensorrt`` module that the build code imports."""
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
     return trt
 
 
@@ -95,17 +105,39 @@ def no_gpu_needed(monkeypatch):
 @pytest.mark.parametrize("precision, tf32", [("fp32", False), ("fp16", True)])
 def test_an_fp32_build_clears_tf32_and_the_sidecar_says_so(tmp_path, deeplab_onnx, monkeypatch, no_gpu_needed,
                                                              precision, tf32):
-    trt = fake_tensorrt()
-    monkeypatch.setattr(tensorrt_build, "import_tensorrt", lambda: trt)
+    trt = use(monkeypatch, fake_tensorrt())
     sidecar = tensorrt_build.build_engine(deeplab_onnx[0], tmp_path / "m.engine", precision=precision)
     assert (trt.BuilderFlag.TF32 in trt.built_with) is tf32
     assert (trt.BuilderFlag.FP16 in trt.built_with) is (precision == "fp16")
-    assert sidecar["tf32"] is tf32
+    assert sidecar["tf32"] is tf32 and trt.network_flags == 0 and not sidecar["strongly_typed"]
     assert json.loads((tmp_path / "m.engine.json").read_text())["tf32"] is tf32
 
 
+def test_an_int8_build_is_strongly_typed_from_the_q_dq_graph(tmp_path, deeplab_onnx, monkeypatch, no_gpu_needed):
+    """The Q/DQ graph of `deploy quantize --target tensorrt` is built as a strongly typed
+    network (bit 0 of create_network's flags, STRONGLY_TYPED in TensorRT 10), with no
+    precision flag (not allowed on a strongly typed network) and TF32 off for its FP32 layers."""
+    from deploy.quantize import quantize_static_int8
+    from PIL import Image
+    import numpy as np
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for k in range(2):
+        Image.fromarray(np.random.default_rng(k).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(calib / f"{k}.png")
+    int8 = quantize_static_int8(deeplab_onnx[0], tmp_path / "q.onnx", calib_images=calib, num=2, target="tensorrt")
+    assert int8["target"] == "tensorrt"
+    trt = use(monkeypatch, fake_tensorrt())
+    sidecar = tensorrt_build.build_engine(tmp_path / "q.onnx", tmp_path / "q.engine", precision="int8")
+    assert trt.network_flags == 1 and trt.built_with == set()
+    assert sidecar["precision"] == "int8" and sidecar["strongly_typed"] and sidecar["fp16_mode"] is None
+    with pytest.raises(InputError, match="no QuantizeLinear/DequantizeLinear nodes"):
+        tensorrt_build.build_engine(deeplab_onnx[0], tmp_path / "f.engine", precision="int8")
+    assert not (tmp_path / "f.engine").exists()
+
+
 def test_a_refused_timing_cache_is_an_input_error(tmp_path, deeplab_onnx, monkeypatch, no_gpu_needed):
-    monkeypatch.setattr(tensorrt_build, "import_tensorrt", lambda: fake_tensorrt(timing_cache_ok=False))
+    use(monkeypatch, fake_tensorrt(timing_cache_ok=False))
     with pytest.raises(InputError, match=r"cache.bin: TensorRT's set_timing_cache failed"):
         tensorrt_build.build_engine(deeplab_onnx[0], tmp_path / "m.engine", timing_cache=tmp_path / "cache.bin")
     assert not (tmp_path / "m.engine").exists()
