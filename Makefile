@@ -9,8 +9,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -qq --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# tensorrt-stubs (TensorRT's API as .pyi files, for tests/deploy/test_tensorrt_types.py) goes in a
+# folder of its own: its dependencies are TensorRT itself (NVIDIA's index only), and installed
+# beside the code its stub-only "tensorrt" folder would import as an empty package.
+TRT_STUBS := tensorrt-stubs==10.13.0.35.1
+
+$(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install -qq -e '.[test]'
+	$(BIN)/pip install -qq --no-deps --upgrade --target $(VENV)/typestubs '$(TRT_STUBS)'
 	touch $@
 
 install: $(VENV)/.installed

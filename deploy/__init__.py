@@ -5,4 +5,6 @@ them without importing numpy, torch or onnxruntime.
 """
 
 # trtexec's timing defaults: --warmUp=200 (ms), --iterations=10 (at least), --duration=3 (s)
-TIMING_DEFAULTS = {"warmup_ms": 200.0, "iterations": 10, "duration_s": 3.0}
+WARMUP_MS: float = 200.0
+ITERATIONS: int = 10
+DURATION_S: float = 3.0

@@ -31,7 +31,7 @@ import numpy as np
 
 from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.errors import InputError
-from deploy import TIMING_DEFAULTS
+from deploy import DURATION_S, ITERATIONS, WARMUP_MS
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
@@ -70,7 +70,6 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
 
 
 GPU_STEPS = ("h2d", "compute", "d2h")
-WARMUP_MS, ITERATIONS, DURATION_S = (TIMING_DEFAULTS[k] for k in ("warmup_ms", "iterations", "duration_s"))
 
 
 def time_runtime(runtime, shape: tuple[int, ...], *, warmup_ms: float = WARMUP_MS, warmup: int = 1,
@@ -97,7 +96,7 @@ def time_steps(steps, *, batch: int, warmup_ms: float = WARMUP_MS, warmup: int =
         warm += 1
     if timer:
         timer.clear()
-    host = []
+    host: list[float] = []
     begin = time.perf_counter()
     while len(host) < iterations or time.perf_counter() - begin < duration_s:
         start = time.perf_counter()
@@ -191,7 +190,7 @@ def profile_model(model: Path, *, backends: list[str] | None = None, shape=(1, 3
     backends = list(dict.fromkeys(backends or (["torch", "onnxruntime"] if kind == "torch" else [kind])))
     check_options(backends, device=device, cuda_graph=cuda_graph, amp=amp, channels_last=channels_last)
     threads = threads or os.cpu_count() or 1
-    timing = {"warmup_ms": warmup_ms, "warmup": warmup, "iterations": iterations, "duration_s": duration_s}
+    timing: dict = {"warmup_ms": warmup_ms, "warmup": warmup, "iterations": iterations, "duration_s": duration_s}
     results = []
     with tempfile.TemporaryDirectory(prefix="c2fbench-profile-") as tmp:
         for backend in backends:

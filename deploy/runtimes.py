@@ -189,7 +189,8 @@ class _torch_threads:
     """Context manager: torch intra-op threads set to ``n`` (None: unchanged), then restored."""
 
     def __init__(self, n: int | None) -> None:
-        self.n, self.before = n, None
+        self.n = n
+        self.before: int | None = None
 
     def __enter__(self):
         import torch

@@ -140,8 +140,8 @@ class TensorRTRuntime:
                              f"{tuple(lo)}..{tuple(hi)}; rebuild with wider --min-shape/--max-shape")
         checked(self.context.set_input_shape(self.input_name, tuple(x.shape)), self.path,
                 f"set_input_shape({self.input_name!r}, {tuple(x.shape)})")
-        out = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=torch.float32,
-                          device=x.device)
+        shape = self.context.get_tensor_shape(self.output_name)[:]  # Dims sliced: a tuple of ints
+        out = torch.empty(shape, dtype=torch.float32, device=x.device)
         for name, tensor in ((self.input_name, x), (self.output_name, out)):
             checked(self.context.set_tensor_address(name, tensor.data_ptr()), self.path,
                     f"set_tensor_address({name!r})")

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from c2fbench.cli.options import FiniteFloatRange
-from deploy import TIMING_DEFAULTS as TIMING
+from deploy import DURATION_S, ITERATIONS, WARMUP_MS
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -156,13 +156,13 @@ faster than that baseline).
 @click.option("--backend", "backends", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), multiple=True,
               help="Repeatable. Default: torch and onnxruntime for a .pt, the file's own backend otherwise.")
 @click.option("--shape", default="1x3x321x321", show_default=True, help="Input BxCxHxW.")
-@click.option("--warmup-ms", type=FiniteFloatRange(0, 600_000), default=TIMING["warmup_ms"], show_default=True,
+@click.option("--warmup-ms", type=FiniteFloatRange(0, 600_000), default=WARMUP_MS, show_default=True,
               help="Untimed warm-up, in milliseconds (trtexec's --warmUp).")
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
               help="Least number of untimed warm-up runs (besides --warmup-ms).")
-@click.option("--iterations", type=click.IntRange(1, 10_000_000), default=TIMING["iterations"], show_default=True,
+@click.option("--iterations", type=click.IntRange(1, 10_000_000), default=ITERATIONS, show_default=True,
               help="Least number of timed runs per backend (trtexec's --iterations).")
-@click.option("--duration", type=FiniteFloatRange(0, 3600), default=TIMING["duration_s"], show_default=True,
+@click.option("--duration", type=FiniteFloatRange(0, 3600), default=DURATION_S, show_default=True,
               help="Least timed seconds per backend (trtexec's --duration); 0: exactly --iterations runs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for every backend (default: all CPUs), so ratios compare like with like.")

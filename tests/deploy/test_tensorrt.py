@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -156,3 +158,18 @@ def test_int8_engine_agrees_with_its_q_dq_graph_on_onnx_runtime(tmp_path, deepla
     x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
     engine, reference = load_runtime(tmp_path / "q.engine", device="cuda").infer(x), OnnxRuntime(tmp_path / "q.onnx").infer(x)
     assert (engine.argmax(1) == reference.argmax(1)).mean() > 0.9
+
+
+def test_a_stub_only_tensorrt_folder_is_not_taken_for_tensorrt(tmp_path, monkeypatch):
+    """tensorrt-stubs installed beside the code leaves a ``tensorrt`` folder holding only
+    .pyi files, which Python imports as an empty namespace package."""
+    from deploy.tensorrt import INSTALL, import_tensorrt
+
+    (tmp_path / "tensorrt").mkdir()
+    (tmp_path / "tensorrt" / "__init__.pyi").write_text("class Builder: ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    if importlib.util.find_spec("tensorrt").origin is not None:
+        pytest.skip("a real TensorRT comes first on sys.path")
+    with pytest.raises(InputError, match=re.escape(INSTALL)):
+        import_tensorrt()
