@@ -79,9 +79,10 @@ def deeplabv3_row(tmp: Path, args) -> dict:
     import torch
     import torchvision
 
+    from c2fbench.inference import ModuleRuntime
     from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
     from deploy.profile import time_runtime
-    from deploy.runtimes import OnnxRuntime, TorchRuntime
+    from deploy.runtimes import OnnxRuntime
 
     class Logits(torch.nn.Module):  # torchvision's segmentation models return a dict
         def __init__(self, net):
@@ -103,8 +104,8 @@ def deeplabv3_row(tmp: Path, args) -> dict:
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
-    eager = TorchRuntime(net, classes=[f"class{i}" for i in range(21)], threads=args.threads,
-                         normalization={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})
+    eager = ModuleRuntime(net, classes=[f"class{i}" for i in range(21)], threads=args.threads,
+                          normalization={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})
     timing = dict(warmup=args.warmup, iterations=args.iterations, duration_s=args.duration, seed=0)
     torch_ms = time_runtime(eager, shape, **timing)["median_ms"]
     ort_ms = time_runtime(OnnxRuntime(path, threads=args.threads), shape, **timing)["median_ms"]

@@ -7,7 +7,7 @@ Every run waits for its result before the next starts, and is timed on the host 
 ``time.perf_counter``: the ``*_ms`` statistics are host wall time per inference, and
 ``throughput_ips`` is images over the timed loop's total wall time, as trtexec's.
 
-On CUDA (torch and TensorRT) each run is split into :class:`deploy.runtimes.Steps`, and
+On CUDA (torch and TensorRT) each run is split into :class:`c2fbench.inference.Steps`, and
 CUDA events recorded on the runtime's stream between them give trtexec's GPU figures:
 ``h2d``, ``compute`` (GPU compute time, the events around the enqueue alone; ``gpu_median_ms``
 is its median), ``d2h`` and ``latency`` (H2D + compute + D2H), plus ``enqueue`` (host time
@@ -31,6 +31,7 @@ import numpy as np
 
 from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.errors import InputError
+from c2fbench.inference import Runtime
 from deploy import DURATION_S, ITERATIONS, WARMUP_MS
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -72,7 +73,7 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
 GPU_STEPS = ("h2d", "compute", "d2h")
 
 
-def time_runtime(runtime, shape: tuple[int, ...], *, warmup_ms: float = WARMUP_MS, warmup: int = 1,
+def time_runtime(runtime: Runtime, shape: tuple[int, ...], *, warmup_ms: float = WARMUP_MS, warmup: int = 1,
                  iterations: int = ITERATIONS, duration_s: float = DURATION_S, cuda_graph: bool = False,
                  seed: int | None = None, event=None) -> dict:
     """Time ``runtime.prepare(x)`` on one random (B, 3, H, W) input ``x``; see the module
@@ -199,7 +200,7 @@ def profile_model(model: Path, *, backends: list[str] | None = None, shape=(1, 3
             timed = time_runtime(runtime, shape, cuda_graph=cuda_graph and backend != "onnxruntime", **timing)
             results.append({"backend": backend, "precision": runtime.precision, "shape": list(shape),
                             "threads": threads, "device": _device_name(device), "versions": runtime.versions,
-                            "memory_format": getattr(runtime, "memory_format", "contiguous"), **timed})
+                            "memory_format": runtime.memory_format, **timed})
             advance(backend)
     return {"results": results, "c2fbench_version": __version__,
             "source": {"model": str(model.resolve()), "sha256": file_sha256(model)},
@@ -222,7 +223,7 @@ def check_options(backends: list[str], *, device: str, cuda_graph: bool, amp: bo
 
 
 def _runtime_for(model: Path, kind: str, backend: str, *, shape, threads: int, device: str, tmp: Path,
-                 amp: bool = False, channels_last: bool = False):
+                 amp: bool = False, channels_last: bool = False) -> Runtime:
     """The runtime that runs ``model`` on ``backend``, converting it when needed: checkpoint
     -> ONNX (static, ``shape``) -> TensorRT engine. Nothing converts back (an engine runs only
     on TensorRT, an ONNX file not on torch)."""
@@ -232,10 +233,9 @@ def _runtime_for(model: Path, kind: str, backend: str, *, shape, threads: int, d
     if backend not in order:
         raise InputError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     if backend == "torch" and kind == "torch":
-        from deploy.runtimes import TorchRuntime
+        from c2fbench.inference import load_torch_runtime
 
-        return TorchRuntime.from_checkpoint(model, device=device, threads=threads, amp=amp,
-                                            channels_last=channels_last)
+        return load_torch_runtime(model, device=device, threads=threads, amp=amp, channels_last=channels_last)
     if backend == kind:
         return load_runtime(model, device=device, threads=threads)
     if order[backend] < order[kind]:

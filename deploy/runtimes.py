@@ -1,61 +1,30 @@
-"""Runtimes: one small interface, images in and logits out, for every deployed form.
+"""Runtimes by file type, each a :class:`c2fbench.inference.Runtime`, so that
+``ModelPredictions``, ``predict_label``, parity and the profiler take any of them unchanged.
 
-Each runtime has what :class:`c2fbench.inference.ModuleRuntime` has, so
-``ModelPredictions`` and ``predict_label`` take any of them unchanged:
-
-- ``logits(rgb)``: (H, W, 3) uint8 RGB -> (C, H, W) float32 logits at the image's size;
-- ``classes``, ``normalization``, ``source`` (``{"model": path, "sha256": ...}``);
-
-and, for the deploy tools:
-
-- ``infer(batch)``: (B, 3, H, W) normalised float32 -> (B, C, H, W) float32 (host arrays);
-- ``prepare(batch, cuda_graph=False)``: the :class:`Steps` of one inference on ``batch``
-  (what the profiler times); ``backend``, ``precision``, ``device``, ``threads``, ``versions``.
-
-:func:`load_runtime` picks the implementation from the file's suffix: ``.pt`` PyTorch,
-``.onnx`` ONNX Runtime, ``.engine`` / ``.plan`` TensorRT (deploy.tensorrt). Every runtime
-normalises with :func:`c2fbench.inference.normalise`, so the numbers of ``c2fbench eval
---model`` depend on the model, not on the file type.
+:func:`load_runtime` picks the implementation from the file's suffix: ``.pt`` PyTorch
+(:class:`c2fbench.inference.ModuleRuntime`), ``.onnx`` ONNX Runtime (:class:`OnnxRuntime`,
+here), ``.engine`` / ``.plan`` TensorRT (:class:`deploy.tensorrt.TensorRTRuntime`). Every
+runtime normalises with :func:`c2fbench.inference.normalise`, so the numbers of ``c2fbench
+eval --model`` depend on the model, not on the file type.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 
 from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.console import plural
 from c2fbench.errors import InputError
-from c2fbench.inference import ModuleRuntime, file_sha256, load_torch_runtime, normalise
+from c2fbench.inference import Runtime, Steps, file_sha256, load_torch_runtime, normalise
 from deploy.export import INPUT, OUTPUT
-
-@dataclass(frozen=True)
-class Steps:
-    """One inference split the way trtexec times it: copy in, compute, copy out.
-
-    On the CPU only ``compute`` is set: it runs synchronously on an input already where the
-    backend reads it. On CUDA (``stream`` set) the three steps are enqueued on ``stream`` and
-    return without waiting: ``h2d`` copies the pinned host input to the device, ``compute``
-    launches the network (a CUDA graph replay when ``cuda_graph``), ``d2h`` copies the output
-    to pinned host memory. The profiler records CUDA events between them and synchronises
-    after the last. ``keep`` holds the buffers the steps use by address.
-    """
-
-    compute: Callable[[], Any]
-    h2d: Callable[[], Any] | None = None
-    d2h: Callable[[], Any] | None = None
-    stream: Any = None
-    cuda_graph: bool = False
-    keep: tuple = ()
 
 
 SUFFIXES = {".pt": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
 
 
-def load_runtime(path: Path, *, device: str = "cpu", threads: int | None = None):
+def load_runtime(path: Path, *, device: str = "cpu", threads: int | None = None) -> Runtime:
     """The runtime for ``path`` by its suffix (see :data:`SUFFIXES`); InputError if unknown."""
     path = Path(path)
     backend = SUFFIXES.get(path.suffix.lower())
@@ -64,146 +33,12 @@ def load_runtime(path: Path, *, device: str = "cpu", threads: int | None = None)
                          "an ONNX file (.onnx) or a TensorRT engine (.engine, .plan)")
     check_regular_file(path, max_bytes=MAX_MODEL_BYTES, what="model file")  # a FIFO would hang the loader
     if backend == "torch":
-        return TorchRuntime.from_checkpoint(path, device=device, threads=threads)
+        return load_torch_runtime(path, device=device, threads=threads)
     if backend == "onnxruntime":
         return OnnxRuntime(path, device=device, threads=threads)
     from deploy.tensorrt_build import TensorRTRuntime
 
     return TensorRTRuntime(path, device=device)
-
-
-class TorchRuntime(ModuleRuntime):
-    """A c2fbench checkpoint run by PyTorch eager: FP32, or with ``amp`` under autocast
-    (FP16 on CUDA, BF16 on the CPU); ``channels_last`` runs it in NHWC memory format."""
-
-    backend = "torch"
-
-    def __init__(self, model, *, classes, normalization, device="cpu", source=None, threads=None,
-                 amp: bool = False, channels_last: bool = False):
-        super().__init__(model, classes=classes, normalization=normalization, device=device, source=source)
-        self.threads, self.amp, self.channels_last = threads, amp, channels_last
-        if channels_last:
-            import torch
-
-            self.model = self.model.to(memory_format=torch.channels_last)
-
-    @classmethod
-    def from_checkpoint(cls, path: Path, *, device: str = "cpu", threads: int | None = None,
-                        amp: bool = False, channels_last: bool = False) -> "TorchRuntime":
-        base = load_torch_runtime(path, device=device)
-        return cls(base.model, classes=base.classes, normalization=base.normalization, device=device,
-                   source=base.source, threads=threads, amp=amp, channels_last=channels_last)
-
-    @property
-    def precision(self) -> str:
-        if not self.amp:
-            return "fp32"
-        return "amp-fp16" if self.device.type == "cuda" else "amp-bf16"
-
-    @property
-    def memory_format(self) -> str:
-        return "channels_last" if self.channels_last else "contiguous"
-
-    @property
-    def versions(self) -> dict:
-        import torch
-
-        return {"torch": torch.__version__}
-
-    def logits(self, rgb: np.ndarray) -> np.ndarray:
-        with _torch_threads(self.threads):
-            return super().logits(rgb)
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode(), _torch_threads(self.threads):
-            return self.forward(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
-
-    def forward(self, x):
-        """The network on a device tensor, in this runtime's memory format and precision."""
-        import torch
-
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
-        # cache_enabled=False: autocast's weight-cast cache cannot live across a CUDA graph capture
-        with torch.autocast(self.device.type, dtype=dtype, enabled=self.amp, cache_enabled=False):
-            return self.model(x)
-
-    def prepare(self, batch: np.ndarray, *, cuda_graph: bool = False) -> Steps:
-        import torch
-
-        if self.device.type != "cuda":
-            check_cuda_graph(cuda_graph, self.device)
-            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-
-            def compute() -> None:
-                with torch.inference_mode(), _torch_threads(self.threads):
-                    self.forward(x)
-            return Steps(compute=compute)
-        return self._cuda_steps(batch, cuda_graph)
-
-    def _cuda_steps(self, batch: np.ndarray, cuda_graph: bool) -> Steps:
-        import torch
-
-        stream = torch.cuda.Stream(device=self.device)
-        host_in = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).pin_memory()
-        with torch.cuda.stream(stream), torch.inference_mode():
-            x = host_in.to(self.device)
-            for _ in range(3):  # warm-up on the side stream: cuDNN picks its kernels, and a
-                out = self.forward(x)  # CUDA graph must not capture first-run allocations
-            if cuda_graph:
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, stream=stream):
-                    out = self.forward(x)
-        stream.synchronize()
-        host_out = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
-        latest = [out]
-
-        def h2d() -> None:
-            with torch.cuda.stream(stream):
-                x.copy_(host_in, non_blocking=True)
-
-        def compute() -> None:
-            with torch.cuda.stream(stream), torch.inference_mode():
-                if cuda_graph:
-                    graph.replay()
-                else:
-                    latest[0] = self.forward(x)
-
-        def d2h() -> None:
-            with torch.cuda.stream(stream):
-                host_out.copy_(latest[0], non_blocking=True)
-        return Steps(compute=compute, h2d=h2d, d2h=d2h, stream=stream, cuda_graph=cuda_graph,
-                     keep=(x, host_in, host_out, latest))
-
-
-def check_cuda_graph(cuda_graph: bool, device) -> None:
-    """InputError when CUDA graphs are asked for a run that is not on CUDA."""
-    if cuda_graph:
-        raise InputError(f"--cuda-graph needs a CUDA device (this run is on {device})")
-
-
-class _torch_threads:
-    """Context manager: torch intra-op threads set to ``n`` (None: unchanged), then restored."""
-
-    def __init__(self, n: int | None) -> None:
-        self.n = n
-        self.before: int | None = None
-
-    def __enter__(self):
-        import torch
-
-        if self.n is not None:
-            self.before = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        import torch
-
-        if self.before is not None:
-            torch.set_num_threads(self.before)
 
 
 class OnnxRuntime:
@@ -212,6 +47,7 @@ class OnnxRuntime:
     ORT's default, one per physical core)."""
 
     backend = "onnxruntime"
+    memory_format = "contiguous"
 
     def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None) -> None:
         from deploy.export import read_onnx_metadata

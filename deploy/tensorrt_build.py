@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
-from c2fbench.inference import check_class_names, check_normalization, file_sha256, normalise
+from c2fbench.inference import Steps, check_class_names, check_normalization, file_sha256, normalise
 from deploy.export import OUTPUT
-from deploy.runtimes import Steps, check_channels, pick_node
+from deploy.runtimes import check_channels, pick_node
 from deploy.tensorrt import (FORMAT, check_graph_precision, check_sidecar, current_gpu, fp16_onnx, import_tensorrt,
                              read_sidecar, shape_profile, sidecar_path)
 
@@ -102,6 +102,8 @@ class TensorRTRuntime:
     tensors as device buffers (no pycuda); refused if built elsewhere."""
 
     backend = "tensorrt"
+    memory_format = "contiguous"
+    threads: int | None = None  # the CPU only copies
 
     def __init__(self, path: Path, *, device: str = "cuda") -> None:
         import_tensorrt()
@@ -125,7 +127,7 @@ class TensorRTRuntime:
         where = f"{sidecar_path(self.path)}: "
         self.classes = check_class_names(self.sidecar.get("classes"), where=where + "classes: ")
         self.normalization = check_normalization(self.sidecar.get("normalization"), where=where)
-        self.precision, self.threads = self.sidecar["precision"], None
+        self.precision = self.sidecar["precision"]
         self.source = {"model": str(self.path.resolve()), "sha256": file_sha256(self.path)}
         self.versions = {"tensorrt": trt.__version__, "torch": torch.__version__}
         self.stream = torch.cuda.Stream(device=self.device)

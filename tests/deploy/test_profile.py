@@ -108,7 +108,7 @@ class FakeGpu:
 
 def test_gpu_figures_come_from_events_around_each_step_and_one_sync_after_the_last():
     from deploy.profile import time_steps
-    from deploy.runtimes import Steps
+    from c2fbench.inference import Steps
 
     log = []
     gpu = FakeGpu(log)
@@ -134,7 +134,7 @@ def test_runs_until_both_the_least_iterations_and_the_least_duration():
     import time as clock
 
     from deploy.profile import time_steps
-    from deploy.runtimes import Steps
+    from c2fbench.inference import Steps
 
     calls = []
 
@@ -164,10 +164,10 @@ def test_profile_refuses_options_that_would_not_apply(tmp_path, deeplab_ckpt, ar
 
 
 def test_amp_and_channels_last_on_the_cpu(tmp_path, deeplab_ckpt):
-    from deploy.runtimes import TorchRuntime
+    from c2fbench.inference import load_torch_runtime
 
-    plain = TorchRuntime.from_checkpoint(deeplab_ckpt, threads=1)
-    fast = TorchRuntime.from_checkpoint(deeplab_ckpt, threads=1, amp=True, channels_last=True)
+    plain = load_torch_runtime(deeplab_ckpt, threads=1)
+    fast = load_torch_runtime(deeplab_ckpt, threads=1, amp=True, channels_last=True)
     x = np.random.default_rng(0).standard_normal((1, 3, 32, 40)).astype(np.float32)
     a, b = plain.infer(x), fast.infer(x)
     assert b.dtype == np.float32 and fast.precision == "amp-bf16" and fast.memory_format == "channels_last"
@@ -189,9 +189,9 @@ def test_torch_on_cuda_reports_gpu_figures_and_its_output_is_the_model_s(deeplab
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
     from deploy.profile import time_steps
-    from deploy.runtimes import TorchRuntime
+    from c2fbench.inference import load_torch_runtime
 
-    runtime = TorchRuntime.from_checkpoint(deeplab_ckpt, device="cuda")
+    runtime = load_torch_runtime(deeplab_ckpt, device="cuda")
     x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
     steps = runtime.prepare(x, cuda_graph=cuda_graph)
     result = time_steps(steps, batch=1, warmup_ms=0, iterations=5, duration_s=0)
@@ -201,4 +201,4 @@ def test_torch_on_cuda_reports_gpu_figures_and_its_output_is_the_model_s(deeplab
     assert result["latency_median_ms"] == pytest.approx(sum(gpu[k]["median_ms"] for k in ("h2d", "compute", "d2h")),
                                                          rel=0.5)  # a median of sums, not a sum of medians
     host_out = steps.keep[2]
-    np.testing.assert_allclose(host_out.numpy(), TorchRuntime.from_checkpoint(deeplab_ckpt).infer(x), atol=1e-3)
+    np.testing.assert_allclose(host_out.numpy(), load_torch_runtime(deeplab_ckpt).infer(x), atol=1e-3)

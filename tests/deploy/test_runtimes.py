@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from c2fbench.cli.main import cli
 from c2fbench.data.images import read_rgb
 from c2fbench.errors import InputError
-from deploy.runtimes import OnnxRuntime, TorchRuntime, load_runtime
+from c2fbench.inference import ModuleRuntime, Runtime
+from deploy.runtimes import OnnxRuntime, load_runtime
 from deploy_helpers import write_checkpoint
 
 
@@ -56,7 +57,12 @@ def test_parity_command_reports_zero_delta(synth_pair):
 def test_runtimes_share_the_interface(synth_pair):
     root = synth_pair
     torch_rt, onnx_rt = load_runtime(root / "m.pt"), load_runtime(root / "m.onnx", threads=1)
-    assert isinstance(torch_rt, TorchRuntime) and isinstance(onnx_rt, OnnxRuntime)
+    assert isinstance(torch_rt, ModuleRuntime) and isinstance(onnx_rt, OnnxRuntime)
+    assert isinstance(torch_rt, Runtime) and isinstance(onnx_rt, Runtime)  # every member of the protocol
+    assert (torch_rt.backend, torch_rt.precision, torch_rt.memory_format, torch_rt.threads) == (
+        "torch", "fp32", "contiguous", None)
+    assert (onnx_rt.backend, onnx_rt.precision, onnx_rt.memory_format, onnx_rt.threads) == (
+        "onnxruntime", "fp32", "contiguous", 1)
     assert torch_rt.classes == onnx_rt.classes and torch_rt.normalization == onnx_rt.normalization
     rgb = read_rgb(sorted((root / "VOCdevkit" / "VOC2012" / "JPEGImages").iterdir())[0])
     a, b = torch_rt.logits(rgb), onnx_rt.logits(rgb)

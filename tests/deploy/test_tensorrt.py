@@ -87,6 +87,7 @@ def _needs_tensorrt_and_cuda():
 @pytest.mark.parametrize("precision, atol", [("fp32", 1e-3), ("fp16", 5e-2)])
 def test_engine_matches_onnx_runtime(tmp_path, deeplab_onnx, precision, atol):
     _needs_tensorrt_and_cuda()
+    from c2fbench.inference import Runtime
     from deploy.runtimes import OnnxRuntime, load_runtime
     from deploy.tensorrt_build import build_engine
 
@@ -96,6 +97,7 @@ def test_engine_matches_onnx_runtime(tmp_path, deeplab_onnx, precision, atol):
                            timing_cache=tmp_path / "timing.cache")
     assert sidecar["precision"] == precision and (tmp_path / "timing.cache").is_file()
     runtime = load_runtime(engine, device="cuda")
+    assert isinstance(runtime, Runtime) and runtime.backend == "tensorrt" and runtime.precision == precision
     x = np.random.default_rng().standard_normal((2, 3, 48, 80)).astype(np.float32)
     np.testing.assert_allclose(runtime.infer(x), OnnxRuntime(deeplab_onnx[0]).infer(x), atol=atol, rtol=atol)
     with pytest.raises(InputError, match="outside the engine's shape profile"):
