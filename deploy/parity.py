@@ -92,7 +92,7 @@ def parity(reference, deployed, benchmark, *, tolerance: float = DEFAULT_TOLERAN
     """Score two runtimes on ``benchmark``: ``{"reference": metrics, "deployed": metrics,
     "metric", "delta" (deployed - reference, points), "within_tolerance", "logits": {...}}``.
     Refused (InputError) before any image runs when :func:`check_pair` refuses."""
-    from c2fbench.evaluator import evaluate
+    from c2fbench.eval.evaluator import evaluate
 
     check_pair(reference, deployed, benchmark)
     paired = _PairedPredictions(reference, deployed)

@@ -232,7 +232,7 @@ def check_task(values: dict, origin: dict, task: str) -> None:
 def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
     """Ranges and choices of a configuration (types: :func:`check_types`); the error names
     where the value came from (``origin``: key -> source, as :func:`resolve_config` builds)."""
-    from c2fbench.benchmarks import BENCHMARKS
+    from c2fbench.eval.benchmarks import BENCHMARKS
     from c2fbench.masks.saliency import SALIENCY_METHODS
 
     checks = [

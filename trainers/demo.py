@@ -73,9 +73,10 @@ def _train(cfg, data: Path, run: Path, workers: int, *, masks_from: Path | None 
 def _colour_baseline(data: Path, out: Path, workers: int) -> dict:
     """Fit on the synthetic VOC train split, predict val into ``out/predictions``, score into ``out/eval``."""
     from c2fbench.baseline import fit_colour_baseline, predict_folder
-    from c2fbench.benchmarks import load_benchmark
-    from c2fbench.evaluator import PngPredictions, evaluate
-    from c2fbench.results import write_eval
+    from c2fbench.eval.benchmarks import load_benchmark
+    from c2fbench.eval.evaluator import evaluate
+    from c2fbench.eval.results import write_eval
+    from c2fbench.eval.sources import PngPredictions
 
     bench = load_benchmark("voc-val", data)
     ids = (bench.root / "ImageSets" / "Segmentation" / "train.txt").read_text().split()
@@ -132,11 +133,11 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     ``run-no-grabcut``, ``run-coarse-masks``, ``run-boxes``, ``colour-baseline``, ``eval``)."""
     from dataclasses import replace
 
-    from c2fbench.benchmarks import load_benchmark
-    from c2fbench.evaluator import evaluate
+    from c2fbench.eval.benchmarks import load_benchmark
+    from c2fbench.eval.evaluator import evaluate
+    from c2fbench.eval.results import write_eval
     from c2fbench.inference import ModelPredictions, load_torch_runtime
     from c2fbench.report.terminal import print_metrics
-    from c2fbench.results import write_eval
     from trainers.branch import branch_after_round_one
 
     data = out / "data"

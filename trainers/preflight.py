@@ -70,7 +70,7 @@ def build_checked(arch: str, *, classes: int, pretrained_backbone: bool):
 
 def check_validation_set(cfg: TrainConfig) -> None:
     """The validation benchmark loads and scores what this run's model predicts."""
-    from c2fbench.benchmarks import load_benchmark
+    from c2fbench.eval.benchmarks import load_benchmark
 
     bench = load_benchmark(cfg.val_benchmark, cfg.val_root)
     classes = num_classes(cfg)

@@ -16,8 +16,8 @@ __all__ = ["CountingPredictions", "mask_stats", "prediction_stats", "sum_over_ra
 def validate(run, model) -> tuple[dict, int]:
     """(the val benchmark's metrics.json content, scored by the evaluator of ``c2fbench eval``;
     the number of pixels predicted as an object class or foreground, over all ranks)."""
-    from c2fbench.benchmarks import load_benchmark
-    from c2fbench.evaluator import evaluate_distributed
+    from c2fbench.eval.benchmarks import load_benchmark
+    from c2fbench.eval.evaluator import evaluate_distributed
     from c2fbench.inference import ModelPredictions
     from trainers.distributed import all_reduce_sum
 

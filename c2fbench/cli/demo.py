@@ -28,8 +28,8 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
       c2fbench demo --out c2fbench-demo
       c2fbench demo --out /tmp/smoke --preset tiny --recipe tiny
     """
-    from c2fbench.benchmarks import load_benchmark
     from c2fbench.console import info, success
+    from c2fbench.eval.benchmarks import load_benchmark
     from c2fbench.parallel import default_workers
     from c2fbench.report.build import build_report, write_report
     from c2fbench.report.inputs import load_inputs

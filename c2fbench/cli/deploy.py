@@ -112,10 +112,10 @@ foreground model (one output channel). Anything else is refused before any image
 def parity(model, deployed, benchmark, data_root, device, threads, tolerance, out):
     """Score a checkpoint and its deployed form with the same evaluator; exit 1 if they differ
     by more than --tolerance."""
-    from c2fbench.benchmarks import BENCHMARKS, load_benchmark
     from c2fbench.console import out as console, progress, success, warn
     from c2fbench.errors import InputError
     from c2fbench.devices import resolve_device
+    from c2fbench.eval.benchmarks import BENCHMARKS, load_benchmark
     from deploy.parity import parity as run_parity, summary_rows, write_parity
     from deploy.runtimes import load_runtime
 

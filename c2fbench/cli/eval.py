@@ -4,8 +4,8 @@ from pathlib import Path
 
 import click
 
-from c2fbench.benchmarks import BENCHMARKS
 from c2fbench.cli.options import FiniteFloatRange
+from c2fbench.eval.benchmarks import BENCHMARKS
 
 
 @click.command("eval")
@@ -37,12 +37,13 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
     With --out, the folder is written as one unit: an earlier result there is replaced
     whole, or left as it was if the run fails.
     """
-    from c2fbench.benchmarks import load_benchmark
     from c2fbench.console import progress, success, warn
     from c2fbench.errors import InputError
-    from c2fbench.evaluator import PngPredictions, evaluate
+    from c2fbench.eval.benchmarks import load_benchmark
+    from c2fbench.eval.evaluator import evaluate
+    from c2fbench.eval.results import check_out_folder, write_eval
+    from c2fbench.eval.sources import PngPredictions
     from c2fbench.report.terminal import print_metrics
-    from c2fbench.results import check_out_folder, write_eval
 
     if (predictions is None) == (model is None):
         raise InputError("give exactly one of --predictions DIR or --model FILE")

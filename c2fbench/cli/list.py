@@ -2,7 +2,7 @@
 
 import click
 
-# What each benchmark scores and what its --data-root holds (c2fbench.benchmarks loads them).
+# What each benchmark scores and what its --data-root holds (c2fbench.eval.benchmarks loads them).
 _BENCHMARKS = {
     "voc-val": ("semantic", "mIoU over 21 classes", "VOCdevkit/VOC2012 (val split), or a folder above it"),
     "voc-train": ("semantic", "mIoU over 21 classes", "VOCdevkit/VOC2012 (train split), or a folder above it"),
@@ -45,7 +45,7 @@ def list_command(what: str) -> None:
         for name, builder in MODELS.items():
             table.add_row(name, arch_task(name), COMMAND_OF_TASK[arch_task(name)], _first_sentence(builder.__doc__))
     else:
-        from c2fbench.benchmarks import BENCHMARKS
+        from c2fbench.eval.benchmarks import BENCHMARKS
 
         for column in ("benchmark", "task", "metric", "--data-root"):
             table.add_column(column)

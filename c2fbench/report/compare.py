@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
+from c2fbench.eval.results import read_metrics, read_per_image
 from c2fbench.metrics.bootstrap import paired_bootstrap_mean_j, paired_bootstrap_miou
-from c2fbench.results import read_metrics, read_per_image
 
 
 def compare_results(a: Path, b: Path, *, n: int = 1000, seed: int = 0) -> dict:
     """Per-class differences (A - B, points) and the paired 95% interval of the headline.
 
     Each folder's ``per_image.npz`` must belong with its ``metrics.json``
-    (:func:`c2fbench.results.read_per_image`), and the two folders must hold the same
+    (:func:`c2fbench.eval.results.read_per_image`), and the two folders must hold the same
     images of the same benchmark. The interval is of the very difference reported (each
     headline over its own full-data classes, see :mod:`c2fbench.metrics.bootstrap`), and
     ``excludes_zero`` is read from that interval.

@@ -1,6 +1,6 @@
 """The results a report is built from, read and checked before anything is written
 (every field the report reads: :mod:`c2fbench.report.checks`; the ``per_image.npz`` beside
-an eval's metrics.json, which the paired section reads: :func:`c2fbench.results.read_per_image`).
+an eval's metrics.json, which the paired section reads: :func:`c2fbench.eval.results.read_per_image`).
 
 A RESULT argument is a file or a folder, optionally named ``LABEL=PATH`` (the label is the
 row's name in the tables; by default the folder's name). What it holds decides its kind:
@@ -19,9 +19,9 @@ from pathlib import Path
 
 from c2fbench.data.files import check_regular_file
 from c2fbench.errors import InputError
+from c2fbench.eval.results import read_per_image
 from c2fbench.report.checks import (Where, check_config, check_foreground, check_parity, check_profile,
                                     check_round, check_semantic)
-from c2fbench.results import read_per_image
 
 FOLDER_FILES = ("metrics.json", "metrics.jsonl", "profile.json", "parity.json")
 MAX_JSON_BYTES = 256 << 20  # a results file; a VOC metrics.json is about 10 kB

@@ -36,7 +36,7 @@ def earlier_result(voc_tree, tmp_path):
 def test_a_failed_write_leaves_the_earlier_result_untouched(earlier_result, tmp_path, monkeypatch, fail_at):
     """The disk fills up while writing the fail_at-th file: O keeps its earlier files, byte for
     byte, and no staging folder is left beside it."""
-    import c2fbench.results as results
+    import c2fbench.eval.results as results
 
     data_root, out = earlier_result
     before = snapshot(out)

@@ -217,7 +217,7 @@ def test_list_recipes_shows_each_recipes_task_arch_rounds_and_epochs():
 
 
 def test_list_models_and_benchmarks():
-    from c2fbench.benchmarks import BENCHMARKS
+    from c2fbench.eval.benchmarks import BENCHMARKS
     from c2fbench.models import MODELS
 
     models = CliRunner().invoke(cli, ["list", "models"], terminal_width=80)

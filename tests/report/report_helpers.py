@@ -4,9 +4,10 @@ pixels replaced by random classes, scored by `eval`'s own code path and written 
 import numpy as np
 from PIL import Image
 
-from c2fbench.benchmarks import load_benchmark
-from c2fbench.evaluator import PngPredictions, evaluate
-from c2fbench.results import write_eval
+from c2fbench.eval.benchmarks import load_benchmark
+from c2fbench.eval.evaluator import evaluate
+from c2fbench.eval.results import write_eval
+from c2fbench.eval.sources import PngPredictions
 from conftest import save_palette_png
 
 

@@ -157,7 +157,7 @@ def test_a_folder_written_before_the_sha256_record_is_still_compared(voc_tree, t
 
 
 def test_a_per_image_file_that_unpacks_too_large_is_refused_before_loading(voc_tree, tmp_path, monkeypatch):
-    import c2fbench.results as results
+    import c2fbench.eval.results as results
 
     good = scored(voc_tree, tmp_path, "good", 0.1, 1)
     unpacked = sum(len(v.tobytes()) for v in np.load(good / "per_image.npz").values())

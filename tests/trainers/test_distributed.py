@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from c2fbench.benchmarks import load_benchmark
 from c2fbench.data.voc import VOC_CLASSES
-from c2fbench.evaluator import evaluate, evaluate_distributed
+from c2fbench.eval.benchmarks import load_benchmark
+from c2fbench.eval.evaluator import evaluate, evaluate_distributed
 from c2fbench.inference import ModelPredictions, ModuleRuntime
 from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD, build_model
 

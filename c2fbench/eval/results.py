@@ -69,7 +69,7 @@ def _atomic_leftover(name: str) -> bool:
 
 
 def write_eval(out: Path, result, *, figures: bool = True) -> list[Path]:
-    """Write an :class:`~c2fbench.evaluator.EvalResult` into ``out`` as one unit; returns
+    """Write an :class:`~c2fbench.eval.evaluator.EvalResult` into ``out`` as one unit; returns
     the paths written. On any failure ``out`` is left as it was."""
     check_out_folder(out)
     files = _render(result, figures=figures)
