@@ -9,7 +9,7 @@ Steps, in this order; each is recorded in ``DIR/gpu_check.json`` and ``DIR/gpu_c
 
 1. ``pytest -m gpu``, started first in a child process: it overlaps the CPU steps and is
    waited for (``--pytest-timeout``) before this process makes its first CUDA call.
-2. CPU, per model (``demo``: deeplab_v2_mobilenet, ``resnet101``: deeplab_v2_resnet101, 21
+2. CPU, per model (``demo``: the demo recipe's arch, ``resnet101``: deeplab_v2_resnet101, 21
    classes): a fixed-seed random checkpoint (``inference_latency.random_checkpoint``),
    conditioned (below); its dynamic ONNX export; the INT8 Q/DQ file for TensorRT
    (``quantize_static_int8(target="tensorrt")``, on 8 fixed-seed noise images; only where
@@ -78,7 +78,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # c2fbench, deploy and benchmarks from this checkout, installed or not
 
-MODELS = {"demo": "deeplab_v2_mobilenet", "resnet101": "deeplab_v2_resnet101"}
+DEMO_ARCH = json.loads((ROOT / "trainers" / "recipes" / "demo.json").read_text())["arch"]  # the demo's model
+MODELS = {"demo": DEMO_ARCH, "resnet101": "deeplab_v2_resnet101"}
 TORCH_VARIANTS = {"torch-fp32": (False, False), "torch-fp32-channels-last": (False, True),
                   "torch-amp": (True, False), "torch-amp-channels-last": (True, True)}  # (amp, channels_last)
 THRESHOLDS = {"fp32": 99.9, "fp16": 99.0, "int8": None}  # argmax agreement (%) with ONNX Runtime CPU FP32
