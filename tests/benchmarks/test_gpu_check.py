@@ -151,7 +151,7 @@ def test_the_gpu_steps_code_runs_on_the_cpu(gpu_check, tmp_path):
     parity = records[f"parity {name}"]["result"]
     assert parity["argmax_agreement"] >= 99.9 and len(parity["inputs"]) == gpu_check.PARITY_INPUTS
     logits = check.references["demo", shape][1][0]
-    assert 1 < abs(logits).max() < 1000  # conditioned weights: logits FP16 can hold (module docstring)
+    assert 0.1 < abs(logits).max() < 1000  # conditioned weights: logits FP16 holds with its 11-bit mantissa
     md = gpu_check.markdown(gpu_check.write_report(check, list(records.values()), complete=True))
     assert f"| demo | 1x3x64x64 | torch-fp32-channels-last | {row['median_ms']:.2f} |" in md
     with pytest.raises(gpu_check.CheckFailed, match=r"argmax agreement 50.000% < 99.9% \(fp32\)"):
