@@ -84,7 +84,7 @@ def _colour_baseline(data: Path, out: Path, workers: int) -> dict:
     predict_folder(model, [(s.image, out / "predictions" / f"{s.id}.png") for s in bench.samples],
                    foreground=False, description="colour baseline")
     result = evaluate(bench, PngPredictions(out / "predictions"), workers=workers)
-    write_eval(out / "eval", result, figures=False)
+    write_eval(out / "eval", result)
     return result.metrics
 
 
@@ -137,6 +137,7 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     from c2fbench.eval.evaluator import evaluate
     from c2fbench.eval.results import write_eval
     from c2fbench.inference import ModelPredictions, load_torch_runtime
+    from c2fbench.report.figures import eval_figures
     from c2fbench.report.terminal import print_metrics
     from trainers.branch import branch_after_round_one
 
@@ -159,7 +160,7 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     source = ModelPredictions(load_torch_runtime(out / "run" / "final.pt"))
     with progress(len(bench.samples), "eval final model") as advance:
         result = evaluate(bench, source, bootstrap=200, advance=advance)
-    write_eval(out / "eval-voc-val", result)
+    write_eval(out / "eval-voc-val", result, figures=eval_figures(result))
     print_metrics(result.metrics)
     _print_summary(rounds, plain, coarse[0], colour)
     _print_table1(coarse[0], boxes[0], rounds)

@@ -75,5 +75,7 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
         warn("the predictions hold no object on any image (background only); check the model or the prediction "
              "files' class indices")
     if out is not None:
-        write_eval(out, result, figures=not no_figures)
+        from c2fbench.report.figures import eval_figures
+
+        write_eval(out, result, figures=None if no_figures else eval_figures(result))
         success(f"results in {out}")

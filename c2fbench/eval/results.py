@@ -5,6 +5,11 @@ by id (``ids`` with ``confusion`` (N, C, C) int64, or ``ids``, ``group``, ``clas
 ``J``, ``P``), so bootstrap intervals and paired comparisons need no re-run;
 ``confusion.csv`` and ``confusion.png`` show the matrix.
 
+**Figures are drawn by the caller** (:func:`c2fbench.report.figures.eval_figures`) and
+handed over as bytes, so that this module, which ``report`` reads results with, never
+imports ``report``: dependencies point one way. The bytes go into the same staged unit and
+the same sha256 record as every other file.
+
 **The folder is written as one unit.** Every file is built in a hidden staging folder
 beside ``--out`` and swapped into its place in one step
 (:func:`c2fbench.data.atomic.staged_folder`), and the old folder is deleted. A run killed or out of disk space while writing leaves ``--out`` as it was, never
@@ -35,6 +40,7 @@ from c2fbench.data.atomic import StorageError, atomic_write_bytes, staged_folder
 from c2fbench.errors import InputError
 
 OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png")
+FIGURE_FILES = ("confusion.png",)  # drawn by the caller, written by write_eval
 MAX_PER_IMAGE_BYTES = 2 << 30  # per_image.npz, on disk and unpacked; VOC val is 5 MB, COCO val about 260 MB
 
 
@@ -68,11 +74,16 @@ def _atomic_leftover(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp") and name[1:].split(".tmp")[0].startswith(OUTPUT_FILES)
 
 
-def write_eval(out: Path, result, *, figures: bool = True) -> list[Path]:
+def write_eval(out: Path, result, *, figures: dict[str, bytes] | None = None) -> list[Path]:
     """Write an :class:`~c2fbench.eval.evaluator.EvalResult` into ``out`` as one unit; returns
-    the paths written. On any failure ``out`` is left as it was."""
+    the paths written. ``figures`` maps names of :data:`FIGURE_FILES` to PNG bytes already
+    drawn (:func:`c2fbench.report.figures.eval_figures`); none by default. On any failure
+    ``out`` is left as it was."""
+    unknown = sorted(set(figures or {}) - set(FIGURE_FILES))
+    if unknown:  # check_out_folder would refuse the next run into a folder holding them
+        raise ValueError(f"not an eval figure: {unknown[0]} (expected one of {', '.join(FIGURE_FILES)})")
     check_out_folder(out)
-    files = _render(result, figures=figures)
+    files = _render(result, figures or {})
     try:
         with staged_folder(out) as staging:
             for name, data in files.items():
@@ -84,7 +95,7 @@ def write_eval(out: Path, result, *, figures: bool = True) -> list[Path]:
     return [Path(out) / name for name in files]
 
 
-def _render(result, *, figures: bool) -> dict[str, bytes]:
+def _render(result, figures: dict[str, bytes]) -> dict[str, bytes]:
     """Every file of the folder as bytes, ``metrics.json`` (with the others' sha256) last."""
     metrics, bench = dict(result.metrics), result.benchmark
     ids = np.array([s.id for s in bench.samples])
@@ -97,11 +108,7 @@ def _render(result, *, figures: bool) -> dict[str, bytes]:
     files = {"per_image.npz": buf.getvalue()}
     if bench.kind == "semantic":
         files["confusion.csv"] = _confusion_csv(metrics["confusion_matrix"], bench.classes).encode()
-        if figures:
-            from c2fbench.report.figures import confusion_heatmap_png
-
-            files["confusion.png"] = confusion_heatmap_png(np.array(metrics["confusion_matrix"]), bench.classes,
-                                                           title=f"{bench.name}: row-normalised confusion (%)")
+    files.update(figures)
     metrics["files"] = {name: {"sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()}
     files["metrics.json"] = (json.dumps(metrics, indent=2) + "\n").encode()
     return files
@@ -114,25 +121,6 @@ def _confusion_csv(matrix, classes) -> str:
     for name, row in zip(classes, matrix):
         writer.writerow([name, *row])
     return buf.getvalue()
-
-
-def read_metrics(folder: Path) -> dict:
-    """``metrics.json`` of a results folder (or the file itself), read and checked field by
-    field as ``c2fbench report`` checks it (:mod:`c2fbench.report.checks`): a FIFO, a huge
-    or deeply nested file, a NaN or a 400-digit score is an InputError naming the file."""
-    from c2fbench.report.checks import Where, check_foreground, check_semantic
-    from c2fbench.report.inputs import read_json
-
-    path = Path(folder)
-    path = path / "metrics.json" if path.is_dir() else path
-    if not path.exists():
-        raise InputError(f"{path}: results file not found")
-    data = read_json(path)
-    if not isinstance(data, dict) or not ("per_class_iou" in data or "per_class" in data):
-        raise InputError(f"{path}: not the metrics.json of `c2fbench eval --out` (expected a JSON object with "
-                         f"per_class_iou or per_class)")
-    (check_semantic if "per_class_iou" in data else check_foreground)(data, Where(path))
-    return data
 
 
 def read_per_image(folder: Path, metrics: dict) -> dict[str, np.ndarray]:

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
-from c2fbench.eval.results import read_metrics, read_per_image
+from c2fbench.eval.results import read_per_image
 from c2fbench.metrics.bootstrap import paired_bootstrap_mean_j, paired_bootstrap_miou
+from c2fbench.report.inputs import read_metrics
 
 
 def compare_results(a: Path, b: Path, *, n: int = 1000, seed: int = 0) -> dict:

@@ -97,6 +97,17 @@ def write_confusion_heatmap(path: Path, matrix: np.ndarray, classes, *, title: s
     atomic_write_bytes(path, confusion_heatmap_png(matrix, classes, title=title))
 
 
+def eval_figures(result) -> dict[str, bytes]:
+    """The figures of an eval's ``--out`` folder, by file name, for
+    :func:`c2fbench.eval.results.write_eval`: ``confusion.png`` for a semantic benchmark,
+    none for a foreground one. ``result`` is a :class:`c2fbench.eval.evaluator.EvalResult`."""
+    bench = result.benchmark
+    if bench.kind != "semantic":
+        return {}
+    return {"confusion.png": confusion_heatmap_png(np.array(result.metrics["confusion_matrix"]), bench.classes,
+                                                   title=f"{bench.name}: row-normalised confusion (%)")}
+
+
 # Colours for the leaderboard's supervision types and for the user's own rows.
 SUPERVISION_COLOURS = {"Bounding Box": "#8da0cb", "Scribbles": "#66c2a5", "Spot": "#a6d854",
                        "Image-level Labels": "#bdbdbd"}

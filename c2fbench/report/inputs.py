@@ -84,6 +84,22 @@ def _default_label(path: Path) -> str:
     return parent if path.name in FOLDER_FILES and parent else path.stem
 
 
+def read_metrics(folder: Path) -> dict:
+    """``metrics.json`` of a results folder (or the file itself), read and checked field by
+    field as ``c2fbench report`` checks it (:mod:`c2fbench.report.checks`): a FIFO, a huge
+    or deeply nested file, a NaN or a 400-digit score is an InputError naming the file."""
+    path = Path(folder)
+    path = path / "metrics.json" if path.is_dir() else path
+    if not path.exists():
+        raise InputError(f"{path}: results file not found")
+    data = read_json(path)
+    if not isinstance(data, dict) or not ("per_class_iou" in data or "per_class" in data):
+        raise InputError(f"{path}: not the metrics.json of `c2fbench eval --out` (expected a JSON object with "
+                         f"per_class_iou or per_class)")
+    (check_semantic if "per_class_iou" in data else check_foreground)(data, Where(path))
+    return data
+
+
 def _load_file(path: Path, label: str) -> ReportInput:
     if path.suffix == ".jsonl":
         return _load_run(path, label)

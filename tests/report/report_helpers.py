@@ -21,7 +21,7 @@ def scored(voc_tree, tmp_path, name, corrupt_rate, seed, *, bootstrap=0):
         save_palette_png(tmp_path / name / "pred" / f"{image_id}.png", pred.astype(np.uint8))
     bench = load_benchmark("voc-val", data_root)
     result = evaluate(bench, PngPredictions(tmp_path / name / "pred"), workers=1, bootstrap=bootstrap)
-    write_eval(tmp_path / name / "res", result, figures=False)
+    write_eval(tmp_path / name / "res", result)
     return tmp_path / name / "res"
 
 
