@@ -4,7 +4,7 @@ The exported graph maps normalised images ``image`` (B, 3, H, W) float32 to ``lo
 (B, C, H, W) float32, exactly like the torch model. Preprocessing (RGB to [0, 1], minus
 mean, over std) stays outside the graph, in :func:`c2fbench.inference.normalise`, so every
 runtime feeds its model the same tensor. The file's ``metadata_props`` carry what a runtime
-needs to stand in for the checkpoint (keys in :data:`META_KEYS`): class names and
+needs to stand in for the checkpoint (:mod:`deploy.onnx_meta`): class names and
 normalisation (JSON), the architecture, the c2fbench version and the checkpoint's sha256.
 
 Exporter: torch 2.14's default (``dynamo=True``, torch.export based) needs the
@@ -19,7 +19,6 @@ graph serves every size (checked at two sizes by :func:`verify_onnx`).
 from __future__ import annotations
 
 import io
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
+from deploy.onnx_meta import INPUT, OUTPUT, metadata_props
 
-INPUT, OUTPUT = "image", "logits"
-META_KEYS = ("c2fbench.classes", "c2fbench.normalization", "c2fbench.arch", "c2fbench.kwargs",
-             "c2fbench.version", "c2fbench.checkpoint_sha256")
 DEFAULT_OPSET = 17
 
 
@@ -106,42 +103,13 @@ def _with_metadata(data: bytes, meta: dict, out: Path) -> bytes:
     """``data`` checked by ``onnx.checker``, with the c2fbench metadata_props added."""
     import onnx
 
-    from c2fbench import __version__
-
     proto = onnx.load_from_string(data)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as e:
         raise InputError(f"{out}: exported graph fails onnx.checker: {str(e).splitlines()[0]}") from None
-    values = {"c2fbench.classes": json.dumps(meta["classes"]),
-              "c2fbench.normalization": json.dumps(meta["normalization"]),
-              "c2fbench.arch": meta["arch"], "c2fbench.kwargs": json.dumps(meta["kwargs"]),
-              "c2fbench.version": __version__, "c2fbench.checkpoint_sha256": meta["checkpoint_sha256"]}
-    onnx.helper.set_model_props(proto, values)
+    onnx.helper.set_model_props(proto, metadata_props(meta))
     return proto.SerializeToString()
-
-
-def read_onnx_metadata(path: Path, props: dict[str, str]) -> dict:
-    """``classes``, ``normalization``, ``arch`` from an exported file's metadata_props
-    ``props``; InputError naming ``path`` if they are missing (not exported by c2fbench),
-    not JSON, or not what a checkpoint would hold (class names: distinct strings, at most
-    :data:`c2fbench.inference.MAX_CLASSES`; normalisation: 3 finite means, 3 stds > 0)."""
-    from c2fbench.inference import check_class_names, check_normalization
-
-    missing = [k for k in ("c2fbench.classes", "c2fbench.normalization") if k not in props]
-    if missing:
-        raise InputError(f"{path}: ONNX file lacks the metadata {', '.join(missing)}; "
-                         "export it with `c2fbench deploy export` (class names and normalisation are needed)")
-    values = {}
-    for key in ("c2fbench.classes", "c2fbench.normalization"):
-        try:
-            values[key] = json.loads(props[key])
-        except (json.JSONDecodeError, TypeError, ValueError) as e:
-            raise InputError(f"{path}: metadata {key} is not valid JSON ({e})") from None
-    return {"classes": check_class_names(values["c2fbench.classes"], where=f"{path}: metadata c2fbench.classes: "),
-            "normalization": check_normalization(values["c2fbench.normalization"],
-                                                 where=f"{path}: metadata c2fbench.normalization: "),
-            "arch": props.get("c2fbench.arch"), "c2fbench_version": props.get("c2fbench.version")}
 
 
 def label_maps(logits: np.ndarray) -> np.ndarray:

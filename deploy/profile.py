@@ -250,7 +250,8 @@ def _runtime_for(model: Path, kind: str, backend: str, *, shape, threads: int, d
             export_onnx(model, onnx_path, height=shape[2], width=shape[3], verify=False)
         if backend == "onnxruntime":
             return OnnxRuntime(onnx_path, device=device, threads=threads)
-    from deploy.tensorrt_build import TensorRTRuntime, build_engine
+    from deploy.tensorrt import TensorRTRuntime
+    from deploy.tensorrt_build import build_engine
 
     engine = tmp / f"{model.stem}.engine"
     build_engine(onnx_path, engine, precision="fp32", opt_shape=tuple(shape))

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
-from c2fbench.console import plural
 from c2fbench.errors import InputError
 from c2fbench.inference import Runtime, Steps, file_sha256, load_torch_runtime, normalise
-from deploy.export import INPUT, OUTPUT
+from deploy.onnx_meta import check_channels, check_input, check_output, onnx_precision, read_onnx_metadata
 
 
 SUFFIXES = {".pt": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
@@ -36,7 +35,7 @@ def load_runtime(path: Path, *, device: str = "cpu", threads: int | None = None)
         return load_torch_runtime(path, device=device, threads=threads)
     if backend == "onnxruntime":
         return OnnxRuntime(path, device=device, threads=threads)
-    from deploy.tensorrt_build import TensorRTRuntime
+    from deploy.tensorrt import TensorRTRuntime
 
     return TensorRTRuntime(path, device=device)
 
@@ -50,29 +49,18 @@ class OnnxRuntime:
     memory_format = "contiguous"
 
     def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None) -> None:
-        from deploy.export import read_onnx_metadata
-
         self.path, self.threads, self.device = Path(path), threads, device
         check_regular_file(self.path, max_bytes=MAX_MODEL_BYTES, what="model file")  # quantize and build come here
         self.session = _ort_session(self.path, device=device, threads=threads)
         meta = read_onnx_metadata(self.path, self.session.get_modelmeta().custom_metadata_map)
         self.classes, self.normalization = meta["classes"], meta["normalization"]
         self.source = {"model": str(self.path.resolve()), "sha256": file_sha256(self.path)}
-        inputs = self.session.get_inputs()
-        if len(inputs) > 1:
-            names = ", ".join(repr(i.name) for i in inputs)
-            raise InputError(f"{self.path}: the graph has {len(inputs)} inputs ({names}); c2fbench feeds one, "
-                             f"the normalised image {INPUT!r}")
-        node = pick_node(inputs, INPUT, path=self.path, what="input")
+        node = check_input(self.session.get_inputs(), path=self.path)
         self.input_name, self.input_shape = node.name, list(node.shape)
-        if len(self.input_shape) != 4 or (isinstance(self.input_shape[1], int) and self.input_shape[1] != 3):
-            raise InputError(f"{self.path}: input {node.name!r} has shape {self.input_shape}; expected "
-                             "(batch, 3, height, width) images")
         dims = self.input_shape[2:]
         self.static_hw = tuple(dims) if all(isinstance(d, int) for d in dims) else None
-        out = pick_node(self.session.get_outputs(), OUTPUT, path=self.path, what="output")
+        out = check_output(self.session.get_outputs(), len(self.classes), path=self.path)
         self.output_name, self.output_shape = out.name, list(out.shape or [])
-        check_channels(self.output_shape, len(self.classes), path=self.path, name=out.name)
         self.precision = onnx_precision(self.path)
 
     @property
@@ -105,37 +93,6 @@ class OnnxRuntime:
         return Steps(compute=lambda: self.session.run([self.output_name], feed))
 
 
-def pick_node(nodes: list, name: str, *, path: Path, what: str):
-    """The graph input or output called ``name`` (what ``deploy export`` writes), or the only
-    one; InputError naming the candidates when there are several and none is ``name``
-    (taking the first would score whatever tensor happens to come first)."""
-    def name_of(node) -> str:
-        return node if isinstance(node, str) else node.name  # TensorRT lists names, ORT node args
-
-    if not nodes:
-        raise InputError(f"{path}: the graph has no {what}")
-    named = [n for n in nodes if name_of(n) == name]
-    if named:
-        return named[0]
-    if len(nodes) == 1:
-        return nodes[0]
-    names = ", ".join(repr(name_of(n)) for n in nodes)
-    raise InputError(f"{path}: {len(nodes)} graph {what}s ({names}) and none named {name!r}; "
-                     f"c2fbench reads the {what} {name!r} (re-export with `c2fbench deploy export`)")
-
-
-def check_channels(shape: list, num_classes: int, *, path: Path, name: str, ran: bool = False) -> None:
-    """InputError unless output ``shape`` is (B, C, H, W) with C = ``num_classes`` (the
-    metadata's class count); symbolic dimensions pass until a run gives them a size."""
-    source = "gives" if ran else "declares"
-    if shape and len(shape) != 4:
-        raise InputError(f"{path}: output {name!r} {source} shape {list(shape)}; expected (batch, "
-                         f"{num_classes}, height, width), one channel per class of its metadata")
-    if len(shape) == 4 and isinstance(shape[1], int) and shape[1] != num_classes:
-        raise InputError(f"{path}: output {name!r} {source} {shape[1]} channels but its metadata names "
-                         f"{plural(num_classes, 'class')}; the file does not describe its own graph")
-
-
 def _ort_session(path: Path, *, device: str, threads: int | None):
     """An InferenceSession with all graph optimisations; InputError if the file is unusable."""
     import onnxruntime as ort
@@ -158,17 +115,3 @@ def _ort_session(path: Path, *, device: str, threads: int | None):
     except Exception as e:  # InvalidProtobuf, InvalidGraph, NoSuchFile, ...: all mean a bad file
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise InputError(f"{path}: ONNX Runtime cannot load it ({first})") from None
-
-
-def onnx_precision(path: Path) -> str:
-    """"int8" for a graph with QuantizeLinear / QLinear nodes, "fp16" for one with float16
-    weights, else "fp32" (read with the weights, not from file names)."""
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    ops = {n.op_type for n in proto.graph.node}
-    if "QuantizeLinear" in ops or any(op.startswith("QLinear") for op in ops):
-        return "int8"
-    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer):
-        return "fp16"
-    return "fp32"

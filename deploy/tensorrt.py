@@ -1,23 +1,15 @@
-"""TensorRT engines: build from ONNX, a JSON sidecar, and a runtime that refuses misfits.
+"""TensorRT engines at run time: the JSON sidecar, and a runtime that refuses misfits.
 
-Written against the TensorRT 10 and 11 Python API (``reference/deploy-anchors.md`` §1):
-``Builder`` -> ``create_network(0)`` -> ``OnnxParser`` -> builder config with a WORKSPACE
-memory-pool limit, an optimisation profile for dynamic height/width and a timing cache
-file -> ``build_serialized_network``. INT8: a Q/DQ graph (``deploy quantize --target
-tensorrt``: signed, symmetric) built as a strongly typed network, on 10 and 11 alike
-(:func:`check_graph_precision` refuses graphs TensorRT would reject or misread). FP16: TensorRT 10 has ``BuilderFlag.FP16``;
-TensorRT 11 removed it (networks are strongly typed), so there the ONNX graph itself is
-converted to FP16 first (:func:`fp16_onnx`) and built as is. An FP32 build clears
-``BuilderFlag.TF32`` (on by default from Ampere on, it breaks FP32 parity with ONNX
-Runtime); the sidecar records ``tf32``. Calls that report failure by returning False
-(``set_timing_cache``, ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``)
-are checked, and an engine runs on a CUDA stream of its own.
-
-An engine runs only with the TensorRT version and GPU it was built for, so
-``FILE.engine.json`` records them (with shapes, precision, classes and normalisation) and
-:class:`TensorRTRuntime` checks them (:func:`check_sidecar`, a pure function) before
-deserialising: a mismatch is an InputError with the fix, not a crash in the runtime.
-Only the functions that touch TensorRT or CUDA need them; the rest is tested on CPU.
+An engine runs only with the TensorRT version and GPU it was built for, so ``FILE.engine.json``
+(written by :func:`deploy.tensorrt_build.build_engine`) records them, with shapes, precision,
+classes and normalisation, and :class:`TensorRTRuntime` checks them (:func:`check_sidecar`,
+a pure function) before deserialising: a mismatch is an InputError with the fix, not a
+crash in the runtime. The runtime is written against the TensorRT 10 and 11 Python API
+(``reference/deploy-anchors.md`` §1): ``execute_async_v3`` on a CUDA stream of its own, with
+torch tensors as device buffers. Calls that report failure by returning False
+(``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``; the builder's
+``set_timing_cache``) go through :func:`checked`. Only the functions that touch TensorRT or
+CUDA need them; the rest is tested on CPU.
 """
 
 from __future__ import annotations
@@ -28,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
+from c2fbench.inference import Steps, check_class_names, check_normalization, file_sha256, normalise
+from deploy.onnx_meta import OUTPUT, check_channels, pick_node
 
 FORMAT = "c2fbench-tensorrt-engine"
 INSTALL = "TensorRT is not installed; on a machine with an NVIDIA GPU: pip install 'c2fbench[tensorrt]'"
-DEFAULT_PROFILE = {"min": (1, 3, 128, 128), "opt": (1, 3, 321, 321), "max": (1, 3, 512, 512)}
 
 
 def import_tensorrt():
@@ -48,34 +41,6 @@ def import_tensorrt():
 def sidecar_path(engine: Path) -> Path:
     """``model.engine`` -> ``model.engine.json``."""
     return Path(engine).with_name(Path(engine).name + ".json")
-
-
-def shape_profile(input_shape: list, *, min_shape=None, opt_shape=None, max_shape=None) -> dict:
-    """``{"min", "opt", "max"}`` (B, 3, H, W) tuples for an ONNX input of ``input_shape``
-    (ints, or names for dynamic axes). A static input has one shape; a dynamic one takes
-    the given shapes or :data:`DEFAULT_PROFILE`. InputError unless min <= opt <= max and the
-    shapes agree with the static axes."""
-    if all(isinstance(d, int) for d in input_shape):
-        static = tuple(input_shape)
-        given = [s for s in (min_shape, opt_shape, max_shape) if s is not None]
-        if any(tuple(s) != static for s in given):
-            raise InputError(f"shape profile {given} does not match the static ONNX input {static}")
-        return {"min": static, "opt": static, "max": static}
-    profile = {k: tuple(v) for k, v in zip(("min", "opt", "max"), (min_shape, opt_shape, max_shape)) if v is not None}
-    if "opt" in profile and "min" not in profile:
-        profile["min"] = tuple(min(a, b) for a, b in zip(profile["opt"], DEFAULT_PROFILE["min"]))
-    if "opt" in profile and "max" not in profile:
-        profile["max"] = tuple(max(a, b) for a, b in zip(profile["opt"], DEFAULT_PROFILE["max"]))
-    profile = {**DEFAULT_PROFILE, **profile}
-    for name, shape in profile.items():
-        if len(shape) != 4 or shape[1] != 3 or min(shape) < 1:
-            raise InputError(f"--{name}-shape {shape}: expected B x 3 x H x W")
-        for axis, dim in enumerate(input_shape):
-            if isinstance(dim, int) and shape[axis] != dim:
-                raise InputError(f"--{name}-shape {shape}: axis {axis} is fixed to {dim} in the ONNX input")
-    if not all(a <= b <= c for a, b, c in zip(profile["min"], profile["opt"], profile["max"])):
-        raise InputError(f"shape profile needs min <= opt <= max on every axis, got {profile}")
-    return profile
 
 
 def check_sidecar(sidecar: dict, *, path: Path, tensorrt_version: str, gpu_name: str,
@@ -105,19 +70,6 @@ def read_sidecar(engine: Path) -> dict:
         raise InputError(f"{path}: not valid JSON ({e})") from None
 
 
-def resolve_build_device(device: str | None) -> str | None:
-    """``deploy build --device``: None (the current CUDA device, checked when building) or a
-    CUDA device present here; ``cpu``, ``gpu`` and absent devices are InputErrors."""
-    if device is None:
-        return None
-    from c2fbench.devices import resolve_device
-
-    device = resolve_device(device)
-    if not device.startswith("cuda"):
-        raise InputError(f"--device {device}: TensorRT builds engines on an NVIDIA GPU; use --device cuda or cuda:N")
-    return device
-
-
 def current_gpu(device: str = "cuda") -> tuple[str, str]:
     """(name, "major.minor") of the CUDA device; InputError without one."""
     import torch
@@ -129,109 +81,127 @@ def current_gpu(device: str = "cuda") -> tuple[str, str]:
     return torch.cuda.get_device_name(index), f"{major}.{minor}"
 
 
-PRECISIONS = ("fp32", "fp16", "int8")
-QUANTIZE_FOR_TENSORRT = "c2fbench deploy quantize --target tensorrt"
+def checked(ok: bool, path: Path, call: str) -> None:
+    """TensorRT reports many failures as a False return, not an exception: raise it."""
+    if not ok:
+        raise InputError(f"{path}: TensorRT's {call} failed (see TensorRT's messages above)")
 
 
-def check_graph_precision(onnx_path: Path, precision: str) -> None:
-    """InputError unless an engine of ``precision`` can be built from the graph as it is.
+class TensorRTRuntime:
+    """A serialized engine run with ``execute_async_v3`` on a CUDA stream of its own (on
+    the legacy default stream TensorRT warns and adds a synchronisation), with torch
+    tensors as device buffers (no pycuda); refused if built elsewhere."""
 
-    INT8 engines are explicitly quantized: built strongly typed from a Q/DQ graph (TensorRT
-    11 has no calibrator and no INT8 flag), whose quantization TensorRT requires signed and
-    symmetric (INT8 zero points, all 0; ``reference/deploy-anchors.md`` and TensorRT's
-    "Working with Quantized Types"). ONNX Runtime's CPU default, unsigned activations with
-    a zero point, is refused with the fix, and so is the QOperator format (QLinearConv ...),
-    which TensorRT's parser does not read. A float build of a Q/DQ graph is refused too.
-    """
-    import onnx
+    backend = "tensorrt"
+    memory_format = "contiguous"
+    threads: int | None = None  # the CPU only copies
 
-    from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
+    def __init__(self, path: Path, *, device: str = "cuda") -> None:
+        import_tensorrt()
+        import tensorrt as trt
+        import torch
 
-    if precision not in PRECISIONS:
-        raise InputError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    check_regular_file(onnx_path, max_bytes=MAX_MODEL_BYTES, what="ONNX file")
-    try:
-        proto = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as e:  # DecodeError and friends: not an ONNX protobuf
-        raise InputError(f"{onnx_path}: not a readable ONNX file ({type(e).__name__})") from None
-    ops = {n.op_type for n in proto.graph.node}
-    qoperator = sorted(op for op in ops if op.startswith("QLinear") or op.endswith("Integer"))
-    qdq = bool(ops & {"QuantizeLinear", "DequantizeLinear"})
-    if precision != "int8":
-        if qdq or qoperator:
-            raise InputError(f"{onnx_path}: an INT8 graph (quantized nodes); build it with --precision int8")
-        return
-    if qoperator:
-        raise InputError(f"{onnx_path}: INT8 in ONNX Runtime's QOperator format ({', '.join(qoperator[:3])}), which "
-                         f"TensorRT does not read; quantize the FP32 graph with `{QUANTIZE_FOR_TENSORRT}` (Q/DQ)")
-    if not qdq:
-        raise InputError(f"{onnx_path}: no QuantizeLinear/DequantizeLinear nodes; TensorRT builds INT8 from an "
-                         f"explicitly quantized graph: run `{QUANTIZE_FOR_TENSORRT}` on it first")
-    points = list(_zero_points(proto))
-    unsigned = [node for node, z in points if z.dtype == np.uint8]  # the commonest mistake, named first
-    if unsigned:
-        raise InputError(f"{onnx_path}: {unsigned[0].op_type} {unsigned[0].name!r} is uint8 (ONNX Runtime's CPU "
-                         f"default); TensorRT takes signed, symmetric INT8: quantize with `{QUANTIZE_FOR_TENSORRT}`")
-    for node, zero_point in points:
-        if zero_point.dtype != np.int8:
-            raise InputError(f"{onnx_path}: {node.op_type} {node.name!r} is {zero_point.dtype}; TensorRT quantizes "
-                             f"to INT8 only (biases stay FP32): quantize with `{QUANTIZE_FOR_TENSORRT}`")
-        if np.any(zero_point != 0):
-            raise InputError(f"{onnx_path}: {node.op_type} {node.name!r} has zero point {int(zero_point.flat[0])}; "
-                             f"TensorRT quantizes symmetrically (zero point 0): use `{QUANTIZE_FOR_TENSORRT}`")
+        self.path, self.device = Path(path), device if device.startswith("cuda") else "cuda"
+        self.sidecar = read_sidecar(self.path)
+        name, capability = current_gpu(self.device)
+        check_sidecar(self.sidecar, path=self.path, tensorrt_version=trt.__version__, gpu_name=name,
+                      compute_capability=capability)
+        self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))  # must outlive the engine
+        self.engine = self.runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if self.engine is None:
+            raise InputError(f"{self.path}: TensorRT could not deserialize the engine")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        self.output_name = pick_node(outputs, OUTPUT, path=self.path, what="output")
+        where = f"{sidecar_path(self.path)}: "
+        self.classes = check_class_names(self.sidecar.get("classes"), where=where + "classes: ")
+        self.normalization = check_normalization(self.sidecar.get("normalization"), where=where)
+        self.precision = self.sidecar["precision"]
+        self.source = {"model": str(self.path.resolve()), "sha256": file_sha256(self.path)}
+        self.versions = {"tensorrt": trt.__version__, "torch": torch.__version__}
+        self.stream = torch.cuda.Stream(device=self.device)
 
+    def _bind(self, x):
+        """Set shapes and addresses for input ``x`` (CUDA tensor); returns the output tensor."""
+        import torch
 
-def _zero_points(proto):
-    """(node, zero point array) for every Q/DQ node whose zero point is an initializer or a
-    Constant; a node without one has zero point 0 by the ONNX specification."""
-    from onnx import numpy_helper
+        lo, hi = self.sidecar["shapes"]["min"], self.sidecar["shapes"]["max"]
+        if any(not a <= d <= b for a, d, b in zip(lo, x.shape, hi)):
+            raise InputError(f"{self.path}: input {tuple(x.shape)} is outside the engine's shape profile "
+                             f"{tuple(lo)}..{tuple(hi)}; rebuild with wider --min-shape/--max-shape")
+        checked(self.context.set_input_shape(self.input_name, tuple(x.shape)), self.path,
+                f"set_input_shape({self.input_name!r}, {tuple(x.shape)})")
+        shape = self.context.get_tensor_shape(self.output_name)[:]  # Dims sliced: a tuple of ints
+        out = torch.empty(shape, dtype=torch.float32, device=x.device)
+        for name, tensor in ((self.input_name, x), (self.output_name, out)):
+            checked(self.context.set_tensor_address(name, tensor.data_ptr()), self.path,
+                    f"set_tensor_address({name!r})")
+        return out
 
-    values = {t.name: t for t in proto.graph.initializer}
-    for node in proto.graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            values[node.output[0]] = node.attribute[0].t
-    for node in proto.graph.node:
-        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2 and node.input[2] in values:
-            yield node, numpy_helper.to_array(values[node.input[2]])
+    def _upload(self, batch: np.ndarray):
+        """``batch`` as a CUDA tensor, copied on this runtime's stream."""
+        import torch
 
+        with torch.cuda.stream(self.stream):
+            return torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device,
+                                                                                     non_blocking=False)
 
-def fp16_onnx(onnx_path: Path, out: Path) -> Path:
-    """An FP16 copy of an FP32 ONNX graph with FP32 inputs and outputs, for TensorRT 11's
-    strongly typed networks, by onnxconverter-common's float16 converter (in the
-    ``c2fbench[tensorrt]`` extra). The conversion is static (no reference run, so a
-    dynamic-shape graph needs no calibration data at any shape).
+    def _execute(self) -> None:
+        checked(self.context.execute_async_v3(self.stream.cuda_stream), self.path, "execute_async_v3")
 
-    The converter keeps ops it cannot trust in FP16 (Resize among them) in FP32 between two
-    casts, and when such an op produces a graph output, that output comes out FP16 despite
-    ``keep_io_types``; a final Cast restores FP32, which the runtime's buffers expect.
-    """
-    import warnings
+    def prepare(self, batch: np.ndarray, *, cuda_graph: bool = False) -> Steps:
+        """Pinned host buffers and the engine's bindings for ``batch``; with ``cuda_graph``
+        the enqueue is captured once (after one plain run, which lets TensorRT allocate
+        what it defers to the first run) and each ``compute`` replays it."""
+        import torch
 
-    import onnx
+        host_in = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).pin_memory()
+        x = self._upload(batch)
+        with torch.cuda.stream(self.stream):  # buffers allocated for the stream that uses them
+            out = self._bind(x)
+        host_out = torch.empty(tuple(out.shape), dtype=out.dtype, pin_memory=True)
+        compute = self._captured() if cuda_graph else self._execute
 
-    try:
-        from onnxconverter_common import float16
-    except ImportError:
-        raise InputError(f"{onnx_path}: TensorRT 11 builds FP16 from an FP16 ONNX graph; install "
-                         "onnxconverter-common (pip install 'c2fbench[tensorrt]') to convert it") from None
-    with warnings.catch_warnings():  # "float32 number ... will be truncated": expected of FP16
-        warnings.simplefilter("ignore", UserWarning)
-        model = float16.convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
-    _outputs_as_float32(model)
-    onnx.save(model, str(out))
-    return out
+        def h2d() -> None:
+            with torch.cuda.stream(self.stream):
+                x.copy_(host_in, non_blocking=True)
 
+        def d2h() -> None:
+            with torch.cuda.stream(self.stream):
+                host_out.copy_(out, non_blocking=True)
+        # the context holds x and out by address only: ``keep`` holds them alive, or torch's
+        # allocator could hand their memory to another tensor between runs
+        return Steps(compute=compute, h2d=h2d, d2h=d2h, stream=self.stream, cuda_graph=cuda_graph,
+                     keep=(x, out, host_in, host_out))
 
-def _outputs_as_float32(model) -> None:
-    """Append a Cast to FP32 after every FP16 graph output (renaming its producer's output)."""
-    from onnx import TensorProto, helper
+    def _captured(self):
+        """A call that replays the engine's enqueue captured in a CUDA graph."""
+        import torch
 
-    for output in model.graph.output:
-        if output.type.tensor_type.elem_type != TensorProto.FLOAT16:
-            continue
-        inner = f"{output.name}_fp16"
-        for node in model.graph.node:
-            node.output[:] = [inner if name == output.name else name for name in node.output]
-        model.graph.node.append(helper.make_node("Cast", [inner], [output.name], to=TensorProto.FLOAT,
-                                                 name=f"{output.name}_to_fp32"))
-        output.type.tensor_type.elem_type = TensorProto.FLOAT
+        self._execute()
+        self.stream.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
+            self._execute()
+
+        def replay() -> None:
+            with torch.cuda.stream(self.stream):
+                graph.replay()
+        return replay
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = self._upload(batch)
+        with torch.cuda.stream(self.stream):
+            out = self._bind(x)
+        self._execute()
+        with torch.cuda.stream(self.stream):
+            logits = out.cpu().numpy()  # a synchronous copy on the engine's stream
+        check_channels(list(logits.shape), len(self.classes), path=self.path, name=self.output_name, ran=True)
+        return logits
+
+    def logits(self, rgb: np.ndarray) -> np.ndarray:
+        return self.infer(normalise(rgb, self.normalization).unsqueeze(0).numpy())[0]

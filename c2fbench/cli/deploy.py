@@ -292,12 +292,12 @@ Examples:
 def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_shape, timing_cache, device):
     """Build a TensorRT engine (needs TensorRT and an NVIDIA GPU: pip install 'c2fbench[tensorrt]')."""
     from c2fbench.console import success
-    from deploy.tensorrt import check_graph_precision, import_tensorrt, resolve_build_device
+    from deploy.tensorrt import import_tensorrt
+    from deploy.tensorrt_build import build_engine, check_graph_precision, resolve_build_device
 
     device = resolve_build_device(device)
     check_graph_precision(onnx_path, precision)  # an INT8 build needs a Q/DQ graph for TensorRT
     import_tensorrt()  # before any work: without TensorRT, say what to install (exit 2)
-    from deploy.tensorrt_build import build_engine
 
     sidecar = build_engine(onnx_path, out, precision=precision, workspace_mb=workspace_mb,
                            min_shape=_shape_option("min", min_shape), opt_shape=_shape_option("opt", opt_shape),

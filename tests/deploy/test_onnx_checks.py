@@ -11,6 +11,7 @@ import pytest
 
 from c2fbench.data.voc import VOC_CLASSES
 from c2fbench.errors import InputError
+from deploy.onnx_meta import read_onnx
 from deploy.runtimes import OnnxRuntime
 from deploy_helpers import hand_onnx_expected, write_hand_onnx
 from cli_helpers import assert_refused, run
@@ -26,17 +27,29 @@ def test_the_output_named_logits_is_used_whatever_its_position(tmp_path):
     np.testing.assert_allclose(OnnxRuntime(one).infer(x), hand_onnx_expected(x, 2), rtol=1e-6)
 
 
-def test_several_outputs_none_named_logits_are_refused(tmp_path):
+def test_read_with_onnx_alone_the_file_says_what_onnx_runtime_says(tmp_path):
+    """What the TensorRT builder reads (no session), against an ONNX Runtime session's view."""
+    path = write_hand_onnx(tmp_path / "two.onnx", [("aux", 3), ("logits", 2)], classes=["background", "cat"])
+    meta, node = read_onnx(path)
+    runtime = OnnxRuntime(path)
+    assert (node.name, node.shape) == (runtime.input_name, runtime.input_shape) == ("image", ["batch", 3, "height",
+                                                                                                "width"])
+    assert (meta["classes"], meta["normalization"]) == (runtime.classes, runtime.normalization)
+
+
+@pytest.mark.parametrize("reader", [OnnxRuntime, read_onnx])
+def test_several_outputs_none_named_logits_are_refused(tmp_path, reader):
     path = write_hand_onnx(tmp_path / "amb.onnx", [("a", 2), ("b", 2)], classes=["background", "cat"])
     with pytest.raises(InputError, match=r"amb\.onnx: 2 graph outputs \('a', 'b'\) and none named 'logits'"):
-        OnnxRuntime(path)
+        reader(path)
 
 
-def test_declared_channels_must_match_the_metadata(tmp_path):
+@pytest.mark.parametrize("reader", [OnnxRuntime, read_onnx])
+def test_declared_channels_must_match_the_metadata(tmp_path, reader):
     path = write_hand_onnx(tmp_path / "five.onnx", [("logits", 5)], classes=["background", "cat", "dog"])
     with pytest.raises(InputError, match=r"five\.onnx: output 'logits' declares 5 channels but its metadata "
                                          r"names 3 classes"):
-        OnnxRuntime(path)
+        reader(path)
 
 
 def test_symbolic_channels_are_checked_at_the_first_run(tmp_path):

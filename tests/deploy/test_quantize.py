@@ -117,7 +117,7 @@ def test_a_graph_quantized_for_tensorrt_is_signed_and_symmetric_and_runs(int8_pa
 
 
 def test_int8_builds_take_only_a_graph_quantized_for_tensorrt(int8_pair, tmp_path):
-    from deploy.tensorrt import check_graph_precision
+    from deploy.tensorrt_build import check_graph_precision
 
     fp32, cpu, trt = int8_pair
     check_graph_precision(trt, "int8")
@@ -143,7 +143,7 @@ def test_int8_build_checks_zero_points_wherever_they_are(tmp_path):
     the ONNX specification), on hand-built Q/DQ graphs."""
     from onnx import TensorProto, helper
 
-    from deploy.tensorrt import check_graph_precision
+    from deploy.tensorrt_build import check_graph_precision
 
     def graph(zero_point, *, as_constant=False):
         scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [0.1])

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from c2fbench.cli.main import cli
 from c2fbench.errors import InputError
 from deploy_helpers import deeplab_ckpt, deeplab_onnx  # noqa: F401 (fixtures)
-from deploy.tensorrt import FORMAT, check_sidecar, read_sidecar, shape_profile, sidecar_path
+from deploy.tensorrt import FORMAT, check_sidecar, read_sidecar, sidecar_path
+from deploy.tensorrt_build import shape_profile
 
 SIDECAR = {"format": FORMAT, "tensorrt_version": "10.13.3.9", "gpu_name": "NVIDIA H100 80GB HBM3",
            "compute_capability": "9.0"}

@@ -16,6 +16,7 @@ import torch
 
 from c2fbench.errors import InputError
 from deploy import tensorrt_build
+from deploy.tensorrt import TensorRTRuntime
 from deploy_helpers import deeplab_ckpt, deeplab_onnx  # noqa: F401 (fixtures)
 
 
@@ -64,7 +65,7 @@ def fake_tensorrt(*, timing_cache_ok=True, has_fp16_flag=True):
             return self.config
 
         def create_optimization_profile(self):
-            return types.SimpleNamespace(set_shape=lambda *a: None)
+            return types.SimpleNamespace(set_shape=lambda *shapes: setattr(trt, "profile", shapes))
 
         def build_serialized_network(self, network, config):
             trt.built_with = set(config.flags)
@@ -111,6 +112,31 @@ def test_an_fp32_build_clears_tf32_and_the_sidecar_says_so(tmp_path, deeplab_onn
     assert (trt.BuilderFlag.FP16 in trt.built_with) is (precision == "fp16")
     assert sidecar["tf32"] is tf32 and trt.network_flags == 0 and not sidecar["strongly_typed"]
     assert json.loads((tmp_path / "m.engine.json").read_text())["tf32"] is tf32
+
+
+def test_the_builder_reads_the_onnx_input_and_metadata_without_onnx_runtime(tmp_path, deeplab_ckpt, deeplab_onnx,
+                                                                           monkeypatch, no_gpu_needed):
+    """Input name and shape from the graph (names for dynamic axes, ints for static ones),
+    classes and normalisation from metadata_props, read with onnx: no session is opened."""
+    import onnx
+    import onnxruntime
+
+    from deploy.export import export_onnx
+
+    def no_session(*args, **kwargs):
+        raise AssertionError("the builder opened an ONNX Runtime session")
+    static = export_onnx(deeplab_ckpt, tmp_path / "static.onnx", height=40, width=56, verify=False).path
+    monkeypatch.setattr(onnxruntime, "InferenceSession", no_session)
+    trt = use(monkeypatch, fake_tensorrt())
+    sidecar = tensorrt_build.build_engine(deeplab_onnx[0], tmp_path / "m.engine", opt_shape=(1, 3, 64, 48))
+    props = {p.key: p.value for p in onnx.load(str(deeplab_onnx[0])).metadata_props}
+    assert sidecar["classes"] == json.loads(props["c2fbench.classes"])
+    assert sidecar["normalization"] == json.loads(props["c2fbench.normalization"])
+    assert sidecar["input"] == "image" and trt.profile == ("image", (1, 3, 64, 48), (1, 3, 64, 48), (1, 3, 512, 512))
+    sidecar = tensorrt_build.build_engine(static, tmp_path / "s.engine")
+    assert sidecar["shapes"] == {"min": [1, 3, 40, 56], "opt": [1, 3, 40, 56], "max": [1, 3, 40, 56]}
+    with pytest.raises(InputError, match=r"does not match the static ONNX input \(1, 3, 40, 56\)"):
+        tensorrt_build.build_engine(static, tmp_path / "s.engine", opt_shape=(1, 3, 64, 64))
 
 
 def test_an_int8_build_is_strongly_typed_from_the_q_dq_graph(tmp_path, deeplab_onnx, monkeypatch, no_gpu_needed):
@@ -163,7 +189,7 @@ class Context:
 @pytest.mark.parametrize("context, call", [(Context(shape_ok=False), "set_input_shape"),
                                            (Context(address_ok=False), "set_tensor_address")])
 def test_a_false_return_when_binding_is_an_input_error(tmp_path, context, call):
-    runtime = object.__new__(tensorrt_build.TensorRTRuntime)
+    runtime = object.__new__(TensorRTRuntime)
     runtime.path, runtime.context = tmp_path / "m.engine", context
     runtime.input_name, runtime.output_name = "input", "logits"
     runtime.sidecar = {"shapes": {"min": [1, 3, 8, 8], "max": [1, 3, 64, 64]}}
@@ -174,7 +200,7 @@ def test_a_false_return_when_binding_is_an_input_error(tmp_path, context, call):
 
 
 def test_a_false_return_from_execute_is_an_input_error(tmp_path):
-    runtime = object.__new__(tensorrt_build.TensorRTRuntime)
+    runtime = object.__new__(TensorRTRuntime)
     runtime.path = tmp_path / "m.engine"
     runtime.stream = types.SimpleNamespace(cuda_stream=0)
     runtime.context = types.SimpleNamespace(execute_async_v3=lambda stream: False)
@@ -191,7 +217,7 @@ def test_the_fp16_graph_for_tensorrt_11_keeps_float32_io_and_the_fp32_graphs_ans
     import numpy as np
     import onnxruntime as ort
 
-    from deploy.tensorrt import fp16_onnx
+    from deploy.tensorrt_build import fp16_onnx
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the converter's truncation warnings must not leak

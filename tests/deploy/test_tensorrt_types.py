@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STUBS = Path(sys.prefix) / "typestubs"
-CHECKED = ["deploy/tensorrt_build.py", "deploy/tensorrt.py"]  # every call into tensorrt
+CHECKED = ["deploy/tensorrt_build.py", "deploy/tensorrt.py"]  # every call into tensorrt: the builder, the runtime
 CONFIG = """\
 [mypy]
 follow_imports = skip
