@@ -26,9 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
+from deploy import DEFAULT_OPSET, EXPORT_SIZE
 from deploy.onnx_meta import INPUT, OUTPUT, metadata_props
-
-DEFAULT_OPSET = 17
 
 
 @dataclass(frozen=True)
@@ -42,9 +41,9 @@ class ExportReport:
     checks: list = field(default_factory=list)  # one dict per verification input, see verify_onnx
 
 
-def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: int = 321, width: int = 321,
-                opset: int = DEFAULT_OPSET, verify: bool = True, images: list[Path] | None = None,
-                seed: int | None = None) -> ExportReport:
+def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: int = EXPORT_SIZE,
+                width: int = EXPORT_SIZE, opset: int = DEFAULT_OPSET, verify: bool = True,
+                images: list[Path] | None = None, seed: int | None = None) -> ExportReport:
     """Export ``checkpoint`` to ``out``, check it with ``onnx.checker`` and (with ``verify``)
     compare ONNX Runtime's output with PyTorch's on fresh random inputs (at H x W, and with
     ``dynamic`` also at a second size) and on ``images``.

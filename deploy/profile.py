@@ -32,7 +32,7 @@ import numpy as np
 from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.errors import InputError
 from c2fbench.inference import Runtime
-from deploy import DURATION_S, ITERATIONS, WARMUP_MS
+from deploy import DURATION_S, ITERATIONS, PROFILE_SHAPE, WARMUP_MS, WARMUP_RUNS
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
@@ -73,7 +73,7 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
 GPU_STEPS = ("h2d", "compute", "d2h")
 
 
-def time_runtime(runtime: Runtime, shape: tuple[int, ...], *, warmup_ms: float = WARMUP_MS, warmup: int = 1,
+def time_runtime(runtime: Runtime, shape: tuple[int, ...], *, warmup_ms: float = WARMUP_MS, warmup: int = WARMUP_RUNS,
                  iterations: int = ITERATIONS, duration_s: float = DURATION_S, cuda_graph: bool = False,
                  seed: int | None = None, event=None) -> dict:
     """Time ``runtime.prepare(x)`` on one random (B, 3, H, W) input ``x``; see the module
@@ -85,7 +85,7 @@ def time_runtime(runtime: Runtime, shape: tuple[int, ...], *, warmup_ms: float =
                       duration_s=duration_s, event=event)
 
 
-def time_steps(steps, *, batch: int, warmup_ms: float = WARMUP_MS, warmup: int = 1,
+def time_steps(steps, *, batch: int, warmup_ms: float = WARMUP_MS, warmup: int = WARMUP_RUNS,
                iterations: int = ITERATIONS, duration_s: float = DURATION_S, event=None) -> dict:
     """:func:`latency_stats` of the host time per run of ``steps`` (throughput over the
     loop's wall time) and, when ``steps.stream`` is set, the GPU figures by CUDA events."""
@@ -166,8 +166,8 @@ def _spread(times: np.ndarray) -> dict:
     return {k: v for k, v in stats.items() if k.endswith("_ms")}
 
 
-def profile_model(model: Path, *, backends: list[str] | None = None, shape=(1, 3, 321, 321),
-                  warmup_ms: float = WARMUP_MS, warmup: int = 1, iterations: int = ITERATIONS,
+def profile_model(model: Path, *, backends: list[str] | None = None, shape=PROFILE_SHAPE,
+                  warmup_ms: float = WARMUP_MS, warmup: int = WARMUP_RUNS, iterations: int = ITERATIONS,
                   duration_s: float = DURATION_S, threads: int | None = None, device: str = "cpu",
                   cuda_graph: bool = False, amp: bool = False, channels_last: bool = False,
                   advance=lambda name: None) -> dict:

@@ -26,10 +26,9 @@ import numpy as np
 
 from c2fbench.errors import InputError
 from c2fbench.inference import file_sha256
+from deploy import DEFAULT_PROFILE, WORKSPACE_MB
 from deploy.onnx_meta import load_onnx, read_onnx
 from deploy.tensorrt import FORMAT, checked, current_gpu, import_tensorrt, sidecar_path
-
-DEFAULT_PROFILE = {"min": (1, 3, 128, 128), "opt": (1, 3, 321, 321), "max": (1, 3, 512, 512)}
 
 
 def shape_profile(input_shape: list, *, min_shape=None, opt_shape=None, max_shape=None) -> dict:
@@ -173,7 +172,7 @@ def _outputs_as_float32(model) -> None:
         output.type.tensor_type.elem_type = TensorProto.FLOAT
 
 
-def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspace_mb: int = 4096,
+def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspace_mb: int = WORKSPACE_MB,
                  min_shape=None, opt_shape=None, max_shape=None, timing_cache: Path | None = None,
                  device: str = "cuda") -> dict:
     """Build ``out`` (serialized engine) and ``out.json`` (sidecar) from ``onnx_path`` on the

@@ -19,12 +19,10 @@ def compare(result_a, result_b, bootstrap, seed, out):
     """
     import json
 
-    from rich.table import Table
-
-    from c2fbench.console import out as stdout, success
+    from c2fbench.console import success
     from c2fbench.data.atomic import atomic_write_text
-    from c2fbench.report.cells import signed_interval
     from c2fbench.report.compare import compare_results
+    from c2fbench.report.terminal import print_comparison
 
     if out is not None and out.is_dir() and any(p.name != "compare.json" and not p.name.startswith(".compare.json.")
                                                 for p in out.iterdir()):
@@ -33,20 +31,7 @@ def compare(result_a, result_b, bootstrap, seed, out):
         raise InputError(f"{out}: holds files other than compare.json (an eval's or report's folder?); give --out a "
                          f"new folder or an earlier compare's")
     result = compare_results(result_a, result_b, n=bootstrap, seed=seed)
-    stdout.print(f"A = {result['a']}", markup=False, highlight=False, soft_wrap=True)
-    stdout.print(f"B = {result['b']}", markup=False, highlight=False, soft_wrap=True)
-    table = Table(title=f"{result['benchmark']}: A - B per class (points)", show_edge=False)
-    table.add_column("class")
-    table.add_column("A - B", justify="right")
-    for name, diff in result["per_class_difference"].items():
-        table.add_row(name, "—" if diff is None else f"{diff:+.2f}")
-    stdout.print(table)
-    low, high = result["difference_ci95"]
-    verdict = "excludes 0: the difference is more than the choice of images" if result["excludes_zero"] else \
-        "includes 0: not distinguishable on these images"
-    stdout.print(f"{result['metric']}: A {result['a_value']:.2f}, B {result['b_value']:.2f}, A - B "
-                 f"{result['difference']:+.2f}, paired 95% interval {signed_interval(low, high)} over "
-                 f"{result['num_images']} images ({bootstrap} resamples): {verdict}")
+    print_comparison(result)
     if out is not None:
         atomic_write_text(out / "compare.json", json.dumps(result, indent=2) + "\n")
         success(f"wrote {out / 'compare.json'}")

@@ -1,7 +1,9 @@
 """``c2fbench deploy``: export to ONNX, build TensorRT engines, quantize, profile, check parity.
 
 Each command parses its options and calls one function of the ``deploy`` package, imported
-inside the body (``c2fbench --help`` needs neither torch nor onnxruntime).
+inside the body (``c2fbench --help`` needs neither torch nor onnxruntime); tables are printed
+by :mod:`c2fbench.report.terminal`. Options that the library has a default for default to
+None here, and take that default from ``deploy/__init__.py``, which ``--help`` shows.
 """
 
 from pathlib import Path
@@ -9,9 +11,19 @@ from pathlib import Path
 import click
 
 from c2fbench.cli.options import FiniteFloatRange
-from deploy import DURATION_S, ITERATIONS, WARMUP_MS
+from deploy import (DEFAULT_OPSET, DEFAULT_PROFILE, DEFAULT_TOLERANCE, DURATION_S, EXPORT_SIZE, ITERATIONS,
+                    PROFILE_SHAPE, WARMUP_MS, WARMUP_RUNS, WORKSPACE_MB)
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def _or(value, default):
+    """An option's value, or the default its --help shows when it was not given."""
+    return default if value is None else value
+
+
+def _shape_text(shape: tuple) -> str:
+    return "x".join(map(str, shape))
 
 
 _GROUP_EPILOG = """\b
@@ -43,11 +55,11 @@ image leaves no file behind.
 @click.option("--model", type=_FILE, required=True, help="A c2fbench checkpoint (.pt).")
 @click.option("--out", type=_FILE, required=True, help="The ONNX file to write (atomically).")
 @click.option("--dynamic", is_flag=True, help="Dynamic batch, height and width (needed to run whole images).")
-@click.option("--height", type=click.IntRange(8, 8000), default=321, show_default=True,
+@click.option("--height", type=click.IntRange(8, 8000), show_default=str(EXPORT_SIZE),
               help="Input height (the graph's, when static; the first verification size, when dynamic).")
-@click.option("--width", type=click.IntRange(8, 8000), default=321, show_default=True,
+@click.option("--width", type=click.IntRange(8, 8000), show_default=str(EXPORT_SIZE),
               help="Input width (as --height).")
-@click.option("--opset", type=click.IntRange(min=11), default=17, show_default=True,
+@click.option("--opset", type=click.IntRange(min=11), show_default=str(DEFAULT_OPSET),
               help="ONNX opset of the graph (11 or later: Resize with coordinate_transformation_mode).")
 @click.option("--verify-images", type=click.Path(file_okay=False, path_type=Path),
               help="Also compare with PyTorch on (up to --num) real images from this folder; "
@@ -58,35 +70,21 @@ image leaves no file behind.
 def export(model, out, dynamic, height, width, opset, verify_images, num, no_verify):
     """Export a checkpoint to ONNX, check it, and compare ONNX Runtime with PyTorch."""
     from c2fbench.console import success
+    from c2fbench.report.terminal import print_checks
     from deploy.export import export_onnx
 
     images = _some_images(verify_images, num) if verify_images else []
-    report = export_onnx(model, out, dynamic=dynamic, height=height, width=width, opset=opset,
-                         verify=not no_verify, images=images)
+    report = export_onnx(model, out, dynamic=dynamic, height=_or(height, EXPORT_SIZE), width=_or(width, EXPORT_SIZE),
+                         opset=_or(opset, DEFAULT_OPSET), verify=not no_verify, images=images)
     if report.checks:
-        _print_checks(report.checks, title=f"{out}: ONNX Runtime vs PyTorch")
-    shape = "x".join(str(d) for d in report.input_shape)
-    success(f"wrote {out} (input {shape}, opset {opset})")
+        print_checks(report.checks, title=f"{out}: ONNX Runtime vs PyTorch")
+    success(f"wrote {out} (input {_shape_text(report.input_shape)}, opset {report.opset})")
 
 
 def _some_images(folder: Path, num: int) -> list[Path]:
     from c2fbench.data.images import find_image, list_images
 
     return [find_image(folder, i) for i in list_images(folder)[:num]]
-
-
-def _print_checks(checks: list[dict], *, title: str) -> None:
-    from rich.table import Table
-
-    from c2fbench.console import out
-
-    table = Table(title=title)
-    for column in ("input", "max |diff|", "mean |diff|", "argmax agree %"):
-        table.add_column(column, justify="left" if column == "input" else "right")
-    for c in checks:
-        table.add_row(c["input"], f"{c['max_abs_diff']:.2e}", f"{c['mean_abs_diff']:.2e}",
-                      f"{c['argmax_agreement']:.3f}")
-    out.print(table)
 
 
 @deploy.command("parity", epilog="""\b
@@ -106,7 +104,7 @@ foreground model (one output channel). Anything else is refused before any image
               help="VOCdevkit/VOC2012 (or a folder above it); for mit-*, the folder holding Data/.")
 @click.option("--device", default="cpu", show_default=True, help=_DEVICE_HELP)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for both runtimes.")
-@click.option("--tolerance", type=FiniteFloatRange(0, 100), default=0.1, show_default=True,
+@click.option("--tolerance", type=FiniteFloatRange(0, 100), show_default=str(DEFAULT_TOLERANCE),
               help="Allowed |delta| in metric points.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write parity.json here.")
 def parity(model, deployed, benchmark, data_root, device, threads, tolerance, out):
@@ -119,7 +117,7 @@ def parity(model, deployed, benchmark, data_root, device, threads, tolerance, ou
     from deploy.parity import parity as run_parity, summary_rows, write_parity
     from deploy.runtimes import load_runtime
 
-    device = resolve_device(device)
+    device, tolerance = resolve_device(device), _or(tolerance, DEFAULT_TOLERANCE)
     if benchmark not in BENCHMARKS:
         raise InputError(f"unknown benchmark {benchmark!r}; known: {', '.join(sorted(BENCHMARKS))}")
     bench = load_benchmark(benchmark, data_root)
@@ -155,14 +153,14 @@ faster than that baseline).
 @click.option("--model", type=_FILE, required=True, help="A checkpoint (.pt), ONNX file or TensorRT engine.")
 @click.option("--backend", "backends", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), multiple=True,
               help="Repeatable. Default: torch and onnxruntime for a .pt, the file's own backend otherwise.")
-@click.option("--shape", default="1x3x321x321", show_default=True, help="Input BxCxHxW.")
-@click.option("--warmup-ms", type=FiniteFloatRange(0, 600_000), default=WARMUP_MS, show_default=True,
+@click.option("--shape", show_default=_shape_text(PROFILE_SHAPE), help="Input BxCxHxW.")
+@click.option("--warmup-ms", type=FiniteFloatRange(0, 600_000), show_default=str(WARMUP_MS),
               help="Untimed warm-up, in milliseconds (trtexec's --warmUp).")
-@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
+@click.option("--warmup", type=click.IntRange(min=0), show_default=str(WARMUP_RUNS),
               help="Least number of untimed warm-up runs (besides --warmup-ms).")
-@click.option("--iterations", type=click.IntRange(1, 10_000_000), default=ITERATIONS, show_default=True,
+@click.option("--iterations", type=click.IntRange(1, 10_000_000), show_default=str(ITERATIONS),
               help="Least number of timed runs per backend (trtexec's --iterations).")
-@click.option("--duration", type=FiniteFloatRange(0, 3600), default=DURATION_S, show_default=True,
+@click.option("--duration", type=FiniteFloatRange(0, 3600), show_default=str(DURATION_S),
               help="Least timed seconds per backend (trtexec's --duration); 0: exactly --iterations runs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for every backend (default: all CPUs), so ratios compare like with like.")
@@ -176,60 +174,19 @@ def profile(model, backends, shape, warmup_ms, warmup, iterations, duration, thr
     """Latency of a model on one or more backends: warm-up, then timed runs (trtexec's method)."""
     from c2fbench.console import info, success
     from c2fbench.devices import resolve_device
+    from c2fbench.report.terminal import print_profile
     from deploy.profile import parse_shape, profile_model, write_profile
 
     device = resolve_device(device)
-    result = profile_model(model, backends=list(backends) or None, shape=parse_shape(shape), warmup_ms=warmup_ms,
-                           warmup=warmup, iterations=iterations, duration_s=duration, threads=threads,
-                           device=device, cuda_graph=cuda_graph, amp=amp, channels_last=channels_last,
+    result = profile_model(model, backends=list(backends) or None,
+                           shape=PROFILE_SHAPE if shape is None else parse_shape(shape),
+                           warmup_ms=_or(warmup_ms, WARMUP_MS), warmup=_or(warmup, WARMUP_RUNS),
+                           iterations=_or(iterations, ITERATIONS), duration_s=_or(duration, DURATION_S),
+                           threads=threads, device=device, cuda_graph=cuda_graph, amp=amp, channels_last=channels_last,
                            advance=lambda name: info(f"profiled {name}"))
-    _print_profile(result["results"])
+    print_profile(result["results"])
     if out is not None:
         success(f"wrote {write_profile(out, result)}")
-
-
-def baseline_column(results: list[dict]) -> str:
-    """The ratio column's name: the baseline it divides, the first row ("vs torch")."""
-    first = results[0]
-    same = [r for r in results if r["backend"] == first["backend"]]
-    return f"vs {first['backend']}" + (f" {first['precision']}" if len(same) > 1 else "")
-
-
-def _print_profile(results: list[dict]) -> None:
-    from rich.table import Table
-
-    from c2fbench.console import out
-
-    gpu = any(r.get("gpu_events") for r in results)
-    table = Table(title="latency (ms, host wall time" + ("; GPU columns from CUDA events)" if gpu else ")"))
-    columns = ["backend", "precision", "options", "shape", "threads", "mean", "median", "p90", "p99", "min", "max",
-               "img/s"]
-    columns += ["H2D", "GPU compute", "D2H", "latency"] if gpu else []
-    columns.append(baseline_column(results))
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("backend", "precision", "options", "shape") else "right")
-    first = results[0]["median_ms"]
-    for r in results:
-        row = [r["backend"], r["precision"], _options(r), "x".join(map(str, r["shape"])), str(r["threads"]),
-               *(f"{r[k]:.2f}" for k in ("mean_ms", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms")),
-               f"{r['throughput_ips']:.1f}"]
-        if gpu:
-            row += [f"{r[k]:.3f}" if k in r else "-" for k in ("h2d_median_ms", "gpu_median_ms", "d2h_median_ms",
-                                                              "latency_median_ms")]
-        table.add_row(*row, f"{first / r['median_ms']:.2f}x")
-    if out.is_terminal:
-        out.print(table)
-    else:  # logs and pipes: rich would assume 80 columns and truncate every number
-        from rich.console import Console
-
-        Console(file=out.file, width=200, highlight=False).print(table)
-
-
-def _options(row: dict) -> str:
-    """What a row ran with besides its backend and precision ("-" for nothing special)."""
-    on = [name for name, flag in (("channels_last", row.get("memory_format") == "channels_last"),
-                                  ("cuda graph", row.get("cuda_graph"))) if flag]
-    return ", ".join(on) or "-"
 
 
 @deploy.command("quantize", epilog="""\b
@@ -262,7 +219,8 @@ def quantize(onnx_path, out, calib_images, num, method, quantize_head, keep_fp32
             "check its accuracy with `c2fbench deploy parity`")
 
 
-def _shape_option(name: str, text: str | None):
+def _shape_option(text: str | None):
+    """``--min-shape`` and friends: None (the profile's default) or (B, 3, H, W)."""
     from deploy.profile import parse_shape
 
     return None if text is None else parse_shape(text)
@@ -281,11 +239,14 @@ Examples:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="Kernel precision (fp16: half the memory traffic; int8: from a Q/DQ graph of `deploy quantize "
                    "--target tensorrt`, built strongly typed; check either with `deploy parity`).")
-@click.option("--workspace-mb", type=click.IntRange(min=16), default=4096, show_default=True,
+@click.option("--workspace-mb", type=click.IntRange(min=16), show_default=str(WORKSPACE_MB),
               help="Scratch memory TensorRT may use while choosing kernels (MiB).")
-@click.option("--min-shape", help="Dynamic inputs: smallest BxCxHxW (default 1x3x128x128).")
-@click.option("--opt-shape", help="Dynamic inputs: the shape kernels are tuned for (default 1x3x321x321).")
-@click.option("--max-shape", help="Dynamic inputs: largest BxCxHxW (default 1x3x512x512).")
+@click.option("--min-shape", show_default=_shape_text(DEFAULT_PROFILE["min"]),
+              help="Dynamic inputs: smallest BxCxHxW (the default is lowered to fit a smaller --opt-shape).")
+@click.option("--opt-shape", show_default=_shape_text(DEFAULT_PROFILE["opt"]),
+              help="Dynamic inputs: the shape kernels are tuned for.")
+@click.option("--max-shape", show_default=_shape_text(DEFAULT_PROFILE["max"]),
+              help="Dynamic inputs: largest BxCxHxW (the default is raised to fit a larger --opt-shape).")
 @click.option("--timing-cache", type=_FILE, help="Timing cache file: read if present, written after the build.")
 @click.option("--device", default=None, help="cuda or cuda:N, the GPU the engine is built for (default: the "
               "current CUDA device); checked before anything runs.")
@@ -299,9 +260,8 @@ def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_sha
     check_graph_precision(onnx_path, precision)  # an INT8 build needs a Q/DQ graph for TensorRT
     import_tensorrt()  # before any work: without TensorRT, say what to install (exit 2)
 
-    sidecar = build_engine(onnx_path, out, precision=precision, workspace_mb=workspace_mb,
-                           min_shape=_shape_option("min", min_shape), opt_shape=_shape_option("opt", opt_shape),
-                           max_shape=_shape_option("max", max_shape), timing_cache=timing_cache,
-                           device=device or "cuda")
+    sidecar = build_engine(onnx_path, out, precision=precision, workspace_mb=_or(workspace_mb, WORKSPACE_MB),
+                           min_shape=_shape_option(min_shape), opt_shape=_shape_option(opt_shape),
+                           max_shape=_shape_option(max_shape), timing_cache=timing_cache, device=device or "cuda")
     success(f"wrote {out} ({precision}, TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu_name']}, "
             f"shapes {sidecar['shapes']['min']}..{sidecar['shapes']['max']})")

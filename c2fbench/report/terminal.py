@@ -1,4 +1,4 @@
-"""Rich tables of a results dict on the terminal."""
+"""Rich tables on the terminal: a results dict, a comparison, deploy's export checks and latency profile."""
 
 from __future__ import annotations
 
@@ -39,3 +39,77 @@ def print_metrics(metrics: dict) -> None:
     if "mean_J_ci95" in metrics:
         low, high = metrics["mean_J_ci95"]
         out.print(f"mean J 95% interval [{low:.2f}, {high:.2f}] ({metrics['bootstrap']} bootstrap resamples)")
+
+
+def print_checks(checks: list[dict], *, title: str) -> None:
+    """One row per input of ``deploy export``'s verification (see ``deploy.export.compare_logits``)."""
+    table = Table(title=title)
+    for column in ("input", "max |diff|", "mean |diff|", "argmax agree %"):
+        table.add_column(column, justify="left" if column == "input" else "right")
+    for c in checks:
+        table.add_row(c["input"], f"{c['max_abs_diff']:.2e}", f"{c['mean_abs_diff']:.2e}",
+                      f"{c['argmax_agreement']:.3f}")
+    out.print(table)
+
+
+def baseline_column(results: list[dict]) -> str:
+    """The ratio column's name: the baseline it divides, the first row ("vs torch")."""
+    first = results[0]
+    same = [r for r in results if r["backend"] == first["backend"]]
+    return f"vs {first['backend']}" + (f" {first['precision']}" if len(same) > 1 else "")
+
+
+def print_profile(results: list[dict]) -> None:
+    """The latency table of ``deploy profile`` (profile.json's ``results``): host statistics,
+    GPU columns when a row has CUDA events, and each row's speed-up over the first row."""
+    gpu = any(r.get("gpu_events") for r in results)
+    table = Table(title="latency (ms, host wall time" + ("; GPU columns from CUDA events)" if gpu else ")"))
+    columns = ["backend", "precision", "options", "shape", "threads", "mean", "median", "p90", "p99", "min", "max",
+               "img/s"]
+    columns += ["H2D", "GPU compute", "D2H", "latency"] if gpu else []
+    columns.append(baseline_column(results))
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("backend", "precision", "options", "shape") else "right")
+    first = results[0]["median_ms"]
+    for r in results:
+        row = [r["backend"], r["precision"], run_options(r), "x".join(map(str, r["shape"])), str(r["threads"]),
+               *(f"{r[k]:.2f}" for k in ("mean_ms", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms")),
+               f"{r['throughput_ips']:.1f}"]
+        if gpu:
+            row += [f"{r[k]:.3f}" if k in r else "-" for k in ("h2d_median_ms", "gpu_median_ms", "d2h_median_ms",
+                                                              "latency_median_ms")]
+        table.add_row(*row, f"{first / r['median_ms']:.2f}x")
+    if out.is_terminal:
+        out.print(table)
+    else:  # logs and pipes: rich would assume 80 columns and truncate every number
+        from rich.console import Console
+
+        Console(file=out.file, width=200, highlight=False).print(table)
+
+
+def run_options(row: dict) -> str:
+    """What a profile row ran with besides its backend and precision ("-" for nothing special)."""
+    on = [name for name, flag in (("channels_last", row.get("memory_format") == "channels_last"),
+                                  ("cuda graph", row.get("cuda_graph"))) if flag]
+    return ", ".join(on) or "-"
+
+
+def print_comparison(result: dict) -> None:
+    """``c2fbench compare``'s result (compare.json's content): which folder is A and which
+    B, A - B per class, and the paired interval with what it says."""
+    from c2fbench.report.cells import signed_interval
+
+    out.print(f"A = {result['a']}", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"B = {result['b']}", markup=False, highlight=False, soft_wrap=True)
+    table = Table(title=f"{result['benchmark']}: A - B per class (points)", show_edge=False)
+    table.add_column("class")
+    table.add_column("A - B", justify="right")
+    for name, diff in result["per_class_difference"].items():
+        table.add_row(name, "—" if diff is None else f"{diff:+.2f}")
+    out.print(table)
+    low, high = result["difference_ci95"]
+    verdict = "excludes 0: the difference is more than the choice of images" if result["excludes_zero"] else \
+        "includes 0: not distinguishable on these images"
+    out.print(f"{result['metric']}: A {result['a_value']:.2f}, B {result['b_value']:.2f}, A - B "
+              f"{result['difference']:+.2f}, paired 95% interval {signed_interval(low, high)} over "
+              f"{result['num_images']} images ({result['bootstrap']} resamples): {verdict}")

@@ -103,7 +103,7 @@ def test_build_refuses_the_cpu(tmp_path, deeplab_onnx):
 # ---- profile: the ratio column names its baseline ----
 
 def test_profile_ratio_column_names_its_baseline(deeplab_ckpt):
-    from c2fbench.cli.deploy import baseline_column
+    from c2fbench.report.terminal import baseline_column
 
     result = run("deploy", "profile", "--model", deeplab_ckpt, "--backend", "onnxruntime", "--backend", "torch",
                  "--shape", "1x3x16x16", "--warmup", "0", "--warmup-ms", "0", "--iterations", "1", "--duration", "0",
@@ -125,6 +125,30 @@ def test_every_deploy_option_has_help_and_the_command_examples(name):
     assert bare == []
     result = run("deploy", name, "--help")
     assert result.exit_code == 0 and "Example" in result.output and f"c2fbench deploy {name} " in result.output
+
+
+def test_help_shows_the_defaults_the_library_uses():
+    """One source: deploy/__init__.py's constants, which the modules take as their defaults."""
+    import inspect
+
+    from deploy import DEFAULT_OPSET, DEFAULT_PROFILE, DEFAULT_TOLERANCE, WORKSPACE_MB
+    from deploy.export import export_onnx
+    from deploy.parity import parity
+    from deploy.tensorrt_build import build_engine, shape_profile
+
+    def shown(name: str) -> str:
+        return " ".join(run("deploy", name, "--help").output.split())  # as one line: click wraps
+
+    def default(function, name: str):
+        return inspect.signature(function).parameters[name].default
+
+    assert f"[default: ({DEFAULT_OPSET})" in shown("export") and default(export_onnx, "opset") == DEFAULT_OPSET
+    assert f"[default: ({DEFAULT_TOLERANCE});" in shown("parity") and default(parity, "tolerance") == DEFAULT_TOLERANCE
+    build = shown("build")
+    assert f"[default: ({WORKSPACE_MB})" in build and default(build_engine, "workspace_mb") == WORKSPACE_MB
+    for shape in DEFAULT_PROFILE.values():
+        assert f"[default: ({'x'.join(map(str, shape))})]" in build
+    assert shape_profile(["batch", 3, "height", "width"]) == DEFAULT_PROFILE
 
 
 @pytest.mark.parametrize("value", ["nan", "-1", "inf", "101"])
