@@ -92,7 +92,8 @@ def peak_rss_mb(cmd: list[str]) -> float:
 
 
 def update_only(root: Path, pred_dir: Path, n: int = 300) -> tuple[float, float]:
-    """Milliseconds per pair for the update alone, on pairs already in memory."""
+    """Milliseconds per pair for the update alone, on pairs already in memory; ours is the
+    metric object as eval uses it, keeping each image's matrix by id for per_image.npz."""
     from PIL import Image
 
     from c2fbench.metrics import ConfusionMatrix
@@ -106,10 +107,10 @@ def update_only(root: Path, pred_dir: Path, n: int = 300) -> tuple[float, float]
         keep = gt != 255
         hist += np.bincount(C * gt[keep].astype(np.int64) + p[keep], minlength=C * C).reshape(C, C)
     peer = (time.perf_counter() - start) / n * 1e3
-    cm = ConfusionMatrix(num_classes=C)
+    cm = ConfusionMatrix(num_classes=C, images=ids)
     start = time.perf_counter()
-    for gt, p in pairs:
-        cm.update(gt, p)
+    for image_id, (gt, p) in zip(ids, pairs):
+        cm.update(gt, p, image_id=image_id)
     ours = (time.perf_counter() - start) / n * 1e3
     assert np.array_equal(hist, cm.matrix), "update paths disagree"
     return peer, ours

@@ -1,10 +1,10 @@
 """Accuracy parity: a checkpoint and its deployed form scored by the same evaluator.
 
-Every benchmark image goes through both runtimes once. The reference's label map is scored
-at once; the deployed runtime's is kept and scored in a second :func:`evaluate` pass over
-the same samples, so both results come from the one evaluator that ``c2fbench eval`` uses.
-On the way, the logits of the two are compared on every image (max |diff| and argmax
-agreement over all pixels), polygraphy-style.
+Every benchmark image goes through both runtimes once, and each label map goes at once into
+a metric object of its own (:func:`c2fbench.eval.evaluator.new_metric`), so that both
+results come from the metric objects and :func:`~c2fbench.eval.evaluator.summarise` that
+``c2fbench eval`` uses, and no label map is kept. On the way, the logits of the two are
+compared on every image (max |diff| and argmax agreement over all pixels), polygraphy-style.
 """
 
 from __future__ import annotations
@@ -16,27 +16,23 @@ import numpy as np
 DEFAULT_TOLERANCE = 0.1  # mIoU points: FP32 ONNX must agree with PyTorch within this (issue #6)
 
 
-class _PairedPredictions:
-    """Prediction source that runs ``reference`` and ``deployed`` on each image, returns the
-    reference's labels, keeps the deployed ones in ``labels`` and sums logits agreement."""
-
-    parallel_safe = False
+class _Pair:
+    """Runs ``reference`` and ``deployed`` on each image: both label maps, and the agreement
+    of their logits summed over the images."""
 
     def __init__(self, reference, deployed) -> None:
         from c2fbench.inference import ModelPredictions
 
-        self.inner = ModelPredictions(reference)
         self.reference, self.deployed = reference, deployed
-        self.labels: dict[str, np.ndarray] = {}
+        # the prediction sources `c2fbench eval --model` would use: their checks and provenance
+        self.sources = ModelPredictions(reference), ModelPredictions(deployed)
         self.stats = {"pixels": 0, "agree": 0, "max_abs_diff": 0.0, "sum_abs_diff": 0.0, "values": 0}
 
-    def describe(self) -> dict:
-        return self.inner.describe()
-
     def check(self, benchmark) -> list[str]:
-        return self.inner.check(benchmark) + _DeployedPredictions(self.deployed, {}).check(benchmark)
+        return self.sources[0].check(benchmark) + self.sources[1].check(benchmark)
 
-    def load(self, sample, shape, kind):
+    def labels(self, sample, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """(reference, deployed) label maps of ``sample``: class indices, or bool masks."""
         from c2fbench.data.images import read_rgb
         from c2fbench.inference import checked_logits
         from deploy.export import label_maps
@@ -44,36 +40,15 @@ class _PairedPredictions:
         rgb = read_rgb(sample.image)
         ref, dep = checked_logits(self.reference, rgb), checked_logits(self.deployed, rgb)
         diff = np.abs(ref.astype(np.float64) - dep)
-        agree = label_maps(ref[None]) == label_maps(dep[None])
+        # argmax of the logits is predict_label's argmax of softmax (and "logit > 0" its sigmoid)
+        ref_label, dep_label = label_maps(ref[None])[0], label_maps(dep[None])[0]
+        agree = ref_label == dep_label
         s = self.stats
         s["pixels"], s["agree"] = s["pixels"] + agree.size, s["agree"] + int(agree.sum())
         s["max_abs_diff"] = max(s["max_abs_diff"], float(diff.max()))
         s["sum_abs_diff"], s["values"] = s["sum_abs_diff"] + float(diff.sum()), s["values"] + diff.size
-        # argmax of the logits is predict_label's argmax of softmax (and "logit > 0" its sigmoid)
-        self.labels[sample.id] = label_maps(dep[None])[0].astype(np.uint8)
-        label = label_maps(ref[None])[0].astype(np.uint8)
-        return label if kind == "semantic" else label > 0
-
-
-class _DeployedPredictions:
-    """Prediction source of label maps already computed by :class:`_PairedPredictions`."""
-
-    parallel_safe = False
-
-    def __init__(self, runtime, labels: dict) -> None:
-        from c2fbench.inference import ModelPredictions
-
-        self.inner, self.labels = ModelPredictions(runtime), labels
-
-    def describe(self) -> dict:
-        return self.inner.describe()
-
-    def check(self, benchmark) -> list[str]:
-        return self.inner.check(benchmark)
-
-    def load(self, sample, shape, kind):
-        label = self.labels[sample.id]
-        return label if kind == "semantic" else label > 0
+        ref_label, dep_label = ref_label.astype(np.uint8), dep_label.astype(np.uint8)
+        return (ref_label, dep_label) if kind == "semantic" else (ref_label > 0, dep_label > 0)
 
 
 def check_pair(reference, deployed, benchmark) -> None:
@@ -84,7 +59,7 @@ def check_pair(reference, deployed, benchmark) -> None:
 
     check_expected_classes(list(deployed.classes), reference.classes, where=f"{deployed.source.get('model')}: ",
                            what="deployed model", by="its reference has")
-    _PairedPredictions(reference, deployed).check(benchmark)
+    _Pair(reference, deployed).check(benchmark)
 
 
 def parity(reference, deployed, benchmark, *, tolerance: float = DEFAULT_TOLERANCE,
@@ -92,14 +67,21 @@ def parity(reference, deployed, benchmark, *, tolerance: float = DEFAULT_TOLERAN
     """Score two runtimes on ``benchmark``: ``{"reference": metrics, "deployed": metrics,
     "metric", "delta" (deployed - reference, points), "within_tolerance", "logits": {...}}``.
     Refused (InputError) before any image runs when :func:`check_pair` refuses."""
-    from c2fbench.eval.evaluator import evaluate
+    from c2fbench.eval.evaluator import new_metric, read_truth, summarise
 
     check_pair(reference, deployed, benchmark)
-    paired = _PairedPredictions(reference, deployed)
-    ref = evaluate(benchmark, paired, workers=1, advance=advance).metrics
-    dep = evaluate(benchmark, _DeployedPredictions(deployed, paired.labels), workers=1).metrics
+    pair = _Pair(reference, deployed)
+    ref_metric, dep_metric = new_metric(benchmark), new_metric(benchmark)
+    for sample in benchmark.samples:
+        truth = read_truth(benchmark, sample)
+        ref_label, dep_label = pair.labels(sample, benchmark.kind)
+        ref_metric.update(truth, ref_label, image_id=sample.id)
+        dep_metric.update(truth, dep_label, image_id=sample.id)
+        advance(1)
+    ref = summarise(benchmark, ref_metric, pair.sources[0]).metrics
+    dep = summarise(benchmark, dep_metric, pair.sources[1]).metrics
     key = "mIoU" if benchmark.kind == "semantic" else "mean_J"
-    s = paired.stats
+    s = pair.stats
     delta = float(dep[key] - ref[key])
     return {"benchmark": benchmark.name, "metric": key, "reference": ref, "deployed": dep, "delta": delta,
             "tolerance": tolerance, "within_tolerance": abs(delta) <= tolerance,

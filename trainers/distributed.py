@@ -78,7 +78,9 @@ def barrier(d: Dist) -> None:
 
 
 def all_reduce_sum(d: Dist, array: np.ndarray) -> np.ndarray:
-    """Element-wise sum over ranks (int64 confusion matrices stay exact)."""
+    """Element-wise sum over ranks (int64 confusion matrices stay exact): the ``reduce_sum``
+    that a metric object's ``reduce`` applies to each of its arrays (training-time validation,
+    :func:`c2fbench.eval.evaluator.evaluate_distributed`)."""
     if not d.enabled:
         return array
     import torch

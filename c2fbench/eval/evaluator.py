@@ -1,10 +1,14 @@
 """Score a prediction source on a named benchmark.
 
-The evaluator reads ground truth, asks a *prediction source* for each image's label map
-(a folder of PNGs here; models arrive with the trainer and deploy modules), and feeds
-both to the one metric object of its kind. Folder sources are scored by a pool of worker
-processes, each returning per-image results that the parent sums; integer sums make the
-matrix identical whatever the number of workers or the order.
+The evaluator reads each image's ground truth, asks a *prediction source*
+(:mod:`c2fbench.eval.sources`) for its label map, and adds both to the benchmark's metric
+object (:func:`new_metric`): a :class:`~c2fbench.metrics.ConfusionMatrix`, or its
+foreground twin :class:`~c2fbench.metrics.ForegroundJP`. Folder sources are scored in
+chunks by a pool of worker processes, each chunk into a metric object of its own that the
+parent merges; integer sums make the matrix identical whatever the number of workers or
+the order. Training-time validation (:func:`evaluate_distributed`, each rank scoring its
+share and the metric object reduced over ranks) and deploy parity (two metric objects fed
+in one pass, :func:`summarise` for each) use the same objects and the same scores.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -23,23 +27,45 @@ from c2fbench.errors import InputError
 from c2fbench.eval.benchmarks import Benchmark, Sample
 from c2fbench.eval.sources import PredictionSource
 from c2fbench.metrics.bootstrap import bootstrap_mean_j, bootstrap_miou
-from c2fbench.metrics.confusion import image_confusion
-from c2fbench.metrics.foreground import foreground_scores, image_jp
-from c2fbench.metrics.semantic import semantic_scores
+from c2fbench.metrics.confusion import ConfusionMatrix
+from c2fbench.metrics.foreground import ForegroundJP
 from c2fbench.parallel import default_workers, pool
 
 _CHUNK = 24
 
+Metric = ConfusionMatrix | ForegroundJP
 
-def score_sample(benchmark: Benchmark, source: PredictionSource, sample: Sample) -> np.ndarray:
-    """One image's result: its (C, C) confusion matrix, or [J, P] for a foreground benchmark."""
+
+def new_metric(benchmark: Benchmark, samples: Sequence[Sample] | None = None, *,
+               per_image: bool = True) -> Metric:
+    """The empty metric object of ``benchmark`` for ``samples`` (all of them by default): a
+    ConfusionMatrix that keeps each image's matrix (the dataset matrix alone when
+    ``per_image`` is False), or a ForegroundJP, which always keeps each image's J and P."""
+    samples = benchmark.samples if samples is None else samples
+    ids = [s.id for s in samples]
     if benchmark.kind == "semantic":
-        gt = read_label_png(sample.label)
-        pred = source.load(sample, gt.shape, "semantic")
-        return image_confusion(gt, pred, len(benchmark.classes), image_id=sample.id)
-    gt = read_mask_png(sample.label)
-    pred = source.load(sample, gt.shape, "foreground")
-    return np.array(image_jp(gt, pred, image_id=sample.id))
+        return ConfusionMatrix(len(benchmark.classes), images=ids if per_image else ())
+    return ForegroundJP(benchmark.classes, images=ids, group=[s.group for s in samples])
+
+
+def read_truth(benchmark: Benchmark, sample: Sample) -> np.ndarray:
+    """(H, W) ground truth of ``sample``: class indices (255 void), or a bool foreground mask."""
+    return read_label_png(sample.label) if benchmark.kind == "semantic" else read_mask_png(sample.label)
+
+
+def score(metric: Metric, benchmark: Benchmark, source: PredictionSource, sample: Sample) -> None:
+    """Add one image to ``metric``: its ground truth against ``source``'s prediction."""
+    truth = read_truth(benchmark, sample)
+    metric.update(truth, source.load(sample, truth.shape, benchmark.kind), image_id=sample.id)
+
+
+def _scored(benchmark: Benchmark, source: PredictionSource, start: int, stop: int) -> Metric:
+    """The metric object of ``benchmark.samples[start:stop]``, filled."""
+    samples = benchmark.samples[start:stop]
+    metric = new_metric(benchmark, samples)
+    for sample in samples:
+        score(metric, benchmark, source, sample)
+    return metric
 
 
 # Worker processes receive the benchmark and source once, at start-up, then index chunks.
@@ -54,10 +80,9 @@ def _init_worker(benchmark: Benchmark, source: PredictionSource) -> None:
     _worker_state = (benchmark, source)
 
 
-def _score_chunk(bounds: tuple[int, int]) -> tuple[int, np.ndarray]:
+def _score_chunk(bounds: tuple[int, int]) -> Metric:
     benchmark, source = _worker_state
-    start, stop = bounds
-    return start, np.stack([score_sample(benchmark, source, s) for s in benchmark.samples[start:stop]])
+    return _scored(benchmark, source, *bounds)
 
 
 @dataclass
@@ -80,47 +105,52 @@ def evaluate(benchmark: Benchmark, source: PredictionSource, *, workers: int | N
              bootstrap: int = 0, seed: int = 0,
              advance: Callable[[int], None] = lambda n: None) -> EvalResult:
     """Score every sample of ``benchmark``; ``advance(n)`` reports progress."""
-    if not benchmark.samples:
-        raise InputError(f"{benchmark.root}: {benchmark.name} has no images to score")
     workers = workers or default_workers()
     n = len(benchmark.samples)
     chunks = [(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
-    results: list[np.ndarray | None] = [None] * len(chunks)
+    metric = new_metric(benchmark)
     if workers > 1 and len(chunks) > 1 and getattr(source, "parallel_safe", False):
         with pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(benchmark, source)) as workers_pool:
-            for start, part in workers_pool.imap_unordered(_score_chunk, chunks):
-                results[start // _CHUNK] = part
-                advance(len(part))
+            for part in workers_pool.imap_unordered(_score_chunk, chunks):
+                metric.merge(part)
+                advance(len(part.images))
     else:
-        for k, (start, stop) in enumerate(chunks):
-            results[k] = np.stack([score_sample(benchmark, source, s) for s in benchmark.samples[start:stop]])
+        for start, stop in chunks:
+            metric.merge(_scored(benchmark, source, start, stop))
             advance(stop - start)
-    per_image = np.concatenate(results)
-    if benchmark.kind == "semantic" and not per_image.any():
+    return summarise(benchmark, metric, source, bootstrap=bootstrap, seed=seed)
+
+
+def summarise(benchmark: Benchmark, metric: Metric, source: PredictionSource, *, bootstrap: int = 0,
+              seed: int = 0) -> EvalResult:
+    """The result of a metric object filled with every image of ``benchmark`` (by
+    :func:`evaluate`, or deploy parity), refused when nothing in the split could be scored."""
+    if not benchmark.samples:
+        raise InputError(f"{benchmark.root}: {benchmark.name} has no images to score")
+    if benchmark.kind == "semantic" and not metric.matrix.any():
         raise InputError(f"{benchmark.root}: every ground-truth pixel of {benchmark.name} is void (255), so there "
                          f"is nothing to score; expected VOC's SegmentationClass label maps (class indices 0..20)")
-    if benchmark.kind == "foreground" and np.isnan(per_image[:, 0]).all():
+    if benchmark.kind == "foreground" and np.isnan(metric.per_image[:, 0]).all():
         raise InputError(f"{benchmark.root}: no ground-truth mask of {benchmark.name} holds any foreground, so J "
                          f"(the headline) is undefined on every image; expected Object Discovery's GroundTruth "
                          f"masks (nonzero = object)")
-    metrics = _summarise(benchmark, per_image, bootstrap=bootstrap, seed=seed)
+    metrics = _scores(benchmark, metric, bootstrap=bootstrap, seed=seed)
     metrics.update(_provenance(benchmark, source))
-    return EvalResult(benchmark, per_image, metrics)
+    return EvalResult(benchmark, metric.per_image, metrics)
 
 
 def evaluate_distributed(benchmark: Benchmark, source: PredictionSource, *, rank: int, world: int,
                          reduce_sum: Callable[[np.ndarray], np.ndarray]) -> dict:
     """Metrics when ``world`` processes share the work (training-time validation under
-    torchrun): each scores every ``world``-th image into a full-size per-image array of
-    zeros, and ``reduce_sum`` (an all_reduce) fills in the rest. In one process
+    torchrun): each scores every ``world``-th image into the benchmark's metric object,
+    reduced over the processes with ``reduce_sum`` (an all_reduce): the (C, C) matrix of a
+    semantic benchmark, the (N, 2) per-image [J, P] of a foreground one. In one process
     (``world == 1``, ``reduce_sum`` the identity) this is :func:`evaluate`'s result."""
-    mine = range(rank, len(benchmark.samples), world)
-    parts = [score_sample(benchmark, source, benchmark.samples[i]) for i in mine]
-    shape = (len(benchmark.samples), *(parts[0].shape if parts else _result_shape(benchmark)))
-    per_image = np.zeros(shape, dtype=np.int64 if benchmark.kind == "semantic" else np.float64)
-    for i, part in zip(mine, parts):
-        per_image[i] = part
-    metrics = _summarise(benchmark, reduce_sum(per_image), bootstrap=0, seed=0)
+    metric = new_metric(benchmark, per_image=False)
+    for sample in benchmark.samples[rank::world]:
+        score(metric, benchmark, source, sample)
+    metric.reduce(reduce_sum)
+    metrics = _scores(benchmark, metric, bootstrap=0, seed=0)
     metrics.update(_provenance(benchmark, source))
     return metrics
 
@@ -136,25 +166,20 @@ def _provenance(benchmark: Benchmark, source: PredictionSource) -> dict:
             "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def _result_shape(benchmark: Benchmark) -> tuple[int, ...]:
-    c = len(benchmark.classes)
-    return (c, c) if benchmark.kind == "semantic" else (2,)
-
-
-def _summarise(benchmark: Benchmark, per_image: np.ndarray, *, bootstrap: int, seed: int) -> dict:
+def _scores(benchmark: Benchmark, metric: Metric, *, bootstrap: int, seed: int) -> dict:
+    """metrics.json's scores (without provenance); bootstrap intervals need per-image results."""
     head = {"benchmark": benchmark.name, "num_images": len(benchmark.samples)}
     if benchmark.kind == "semantic":
-        matrix = per_image.sum(axis=0)
         metrics = {**head, "num_classes": len(benchmark.classes), "classes": list(benchmark.classes),
-                   **semantic_scores(matrix).to_dict(benchmark.classes), "confusion_matrix": matrix.tolist()}
+                   **metric.compute().to_dict(benchmark.classes), "confusion_matrix": metric.matrix.tolist()}
         if bootstrap:
-            metrics.update(mIoU_ci95=list(bootstrap_miou(per_image, n=bootstrap, seed=seed)), bootstrap=bootstrap)
+            metrics.update(mIoU_ci95=list(bootstrap_miou(metric.per_image, n=bootstrap, seed=seed)),
+                           bootstrap=bootstrap)
         return metrics
-    group = np.array([s.group for s in benchmark.samples])
-    scores = foreground_scores(benchmark.classes, group, per_image[:, 0], per_image[:, 1])
-    metrics = {**head, "classes": list(benchmark.classes), **scores.to_dict(),
+    metrics = {**head, "classes": list(benchmark.classes), **metric.compute().to_dict(),
                "num_images_without_ground_truth": len(benchmark.skipped)}
     if bootstrap:
-        metrics.update(mean_J_ci95=list(bootstrap_mean_j(group, per_image[:, 0], n=bootstrap, seed=seed)),
+        metrics.update(mean_J_ci95=list(bootstrap_mean_j(metric.group, metric.per_image[:, 0], n=bootstrap,
+                                                         seed=seed)),
                        bootstrap=bootstrap)
     return metrics

@@ -1,5 +1,7 @@
-"""The streaming confusion matrix that every caller uses (eval, training-time validation,
-distributed reduction, deploy parity).
+"""The streaming confusion matrix, the one metric object of a semantic benchmark: eval
+(merged over worker processes), training-time validation (summed over ranks), and deploy
+parity all accumulate into a :class:`ConfusionMatrix`. Its foreground twin, for Object
+Discovery's J and P, is :class:`c2fbench.metrics.foreground.ForegroundJP`.
 
 Rows are ground truth, columns are predictions, as in the VOC devkit. Pixels whose ground
 truth is ``ignore_index`` (255, VOC's void) are excluded from every count. A prediction
@@ -17,10 +19,13 @@ counts; the usual ``np.bincount(C * gt[mask] + pred[mask])`` remains for wide dt
 from __future__ import annotations
 
 import threading
+from typing import Callable, Sequence
 
 import numpy as np
 
 from c2fbench.errors import InputError
+from c2fbench.metrics.images import ImageIndex
+from c2fbench.metrics.semantic import SemanticScores, semantic_scores
 
 # calcHist counts in float32, exact up to 2**24 per bin; larger images take the int64 path.
 _CALCHIST_MAX_PIXELS = 1 << 24
@@ -150,9 +155,17 @@ def _hw(a: np.ndarray) -> str:
 class ConfusionMatrix:
     """Dataset-level confusion matrix accumulated image by image.
 
-    ``update`` adds one image, ``merge`` adds another accumulator (from a worker process or
-    another rank), ``compute`` returns the scores. mIoU comes from the one accumulated
-    matrix, never from an average of per-image IoUs.
+    ``update`` adds one image, ``merge`` adds another accumulator (a worker process's),
+    ``reduce`` sums the state over processes (an all_reduce under torchrun), ``compute``
+    returns the scores: the verbs of torchvision's reference ``ConfusionMatrix`` and of
+    detectron2's evaluators. mIoU comes from the one accumulated matrix, never from an
+    average of per-image IoUs.
+
+    ``matrix`` is (C, C) int64, rows = ground truth. Given ``images`` (ids), the matrix of
+    each of those images is kept as well, in ``per_image`` (len(images), C, C) in that order,
+    for ``per_image.npz`` and the bootstrap; ``update`` then names its image. Kept matrices
+    add up like ``matrix``, so ``per_image.sum(axis=0) == matrix`` after any updates, merges
+    and reductions.
 
     >>> cm = ConfusionMatrix(num_classes=3)
     >>> _ = cm.update(np.array([[0, 1, 2]], np.uint8), np.array([[0, 1, 1]], np.uint8))
@@ -160,35 +173,50 @@ class ConfusionMatrix:
     50.0
     """
 
-    def __init__(self, num_classes: int, *, ignore_index: int = 255) -> None:
+    def __init__(self, num_classes: int, *, ignore_index: int = 255, images: Sequence[str] = ()) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.images = ImageIndex(images)
         self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+        self.per_image = np.zeros((len(self.images), num_classes, num_classes), dtype=np.int64)
 
     def update(self, gt: np.ndarray, pred: np.ndarray, *, image_id: str | None = None) -> np.ndarray:
-        """Add one (H, W) pair; returns that image's own (C, C) matrix."""
+        """Add one (H, W) pair (see :func:`image_confusion`); returns that image's own (C, C)
+        matrix. ``image_id`` is named in errors, and must be one of ``images`` when they are kept."""
         m = image_confusion(gt, pred, self.num_classes, ignore_index=self.ignore_index, image_id=image_id)
+        if len(self.images):
+            self.per_image[self.images.row(image_id)] += m
         self.matrix += m
         return m
 
-    def add(self, matrix: np.ndarray) -> None:
-        """Add an already computed (C, C) matrix (one image's, or a partial sum)."""
-        if matrix.shape != self.matrix.shape:
-            raise ValueError(f"expected a {self.matrix.shape} matrix, got {matrix.shape}")
-        self.matrix += matrix
-
     def merge(self, other: "ConfusionMatrix") -> "ConfusionMatrix":
+        """Add ``other``'s counts; when this keeps per-image matrices, ``other`` must keep
+        those of the images it counted (a subset of these, by id)."""
         if (other.num_classes, other.ignore_index) != (self.num_classes, self.ignore_index):
             raise ValueError("cannot merge confusion matrices of different classes or void index")
+        if len(self.images):
+            if not np.array_equal(other.per_image.sum(axis=0), other.matrix):
+                raise ValueError("cannot merge a confusion matrix without its per-image matrices into one that "
+                                 "keeps them")
+            self.per_image[self.images.rows(other.images.ids)] += other.per_image
         self.matrix += other.matrix
+        return self
+
+    def reduce(self, reduce_sum: Callable[[np.ndarray], np.ndarray]) -> "ConfusionMatrix":
+        """Sum over processes, in place: ``reduce_sum`` all-reduces one array (SUM), as
+        :func:`trainers.distributed.all_reduce_sum` does. Every process holds the same
+        ``images`` and has updated its own share of them (torchvision's
+        ``reduce_from_all_processes``). Only kept arrays travel: (C, C) without ``images``."""
+        self.matrix = reduce_sum(self.matrix)
+        if len(self.images):
+            self.per_image = reduce_sum(self.per_image)
         return self
 
     def reset(self) -> None:
         self.matrix[:] = 0
+        self.per_image[:] = 0
 
-    def compute(self):
-        from c2fbench.metrics.semantic import semantic_scores
-
+    def compute(self) -> SemanticScores:
         return semantic_scores(self.matrix)

@@ -8,15 +8,19 @@ reference/eval-anchors.md section 3):
   foreground. Noise images (empty ground truth) are skipped for J but scored for P.
 
 Both are averaged over the images of each class, then over the classes.
+:class:`ForegroundJP` accumulates them image by image, the foreground twin of
+:class:`c2fbench.metrics.confusion.ConfusionMatrix`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
 from c2fbench.errors import InputError
+from c2fbench.metrics.images import ImageIndex
 
 
 def image_jp(gt: np.ndarray, pred: np.ndarray, *, image_id: str | None = None) -> tuple[float, float]:
@@ -79,6 +83,62 @@ def foreground_scores(classes, group: np.ndarray, j: np.ndarray, p: np.ndarray) 
         jc.append(100 * jk[scored].mean() if scored.any() else np.nan)
         pc.append(100 * p[sel].mean() if sel.any() else np.nan)
     return ForegroundScores(tuple(classes), np.array(jc), np.array(pc), np.array(n), np.array(nj))
+
+
+class ForegroundJP:
+    """J and P accumulated image by image: ``update``, ``merge``, ``reduce`` and ``compute``
+    as :class:`~c2fbench.metrics.confusion.ConfusionMatrix` has them, for eval, training-time
+    validation, the DDP reduction and deploy parity on a foreground benchmark.
+
+    The protocol's scores are means of per-image values, so every image's are kept:
+    ``per_image`` (N, 2) float64 [J, P] in [0, 1] in the order of ``images``, J NaN where the
+    ground truth has no foreground; ``group`` (N,) each image's class index into ``classes``.
+    An image not yet updated holds [0, 0], so that accumulators that each updated their
+    own share of the images add up (merge, reduce); :meth:`compute` expects each image
+    updated once in one of them.
+
+    >>> fg = ForegroundJP(["Car"], images=["a", "b"], group=[0, 0])
+    >>> _ = fg.update(np.array([[1, 0]], bool), np.array([[1, 1]], bool), image_id="a")
+    >>> _ = fg.update(np.array([[0, 0]], bool), np.array([[0, 0]], bool), image_id="b")
+    >>> fg.compute().to_dict()["per_class"]["Car"]["J"], fg.compute().mean_p
+    (50.0, 75.0)
+    """
+
+    def __init__(self, classes: Sequence[str], *, images: Sequence[str], group: Sequence[int]) -> None:
+        self.classes = tuple(classes)
+        self.images = ImageIndex(images)
+        self.group = np.array(group, dtype=np.int64)
+        if self.group.shape != (len(self.images),):
+            raise ValueError(f"group must give the class of each of the {len(self.images)} images, "
+                             f"got shape {self.group.shape}")
+        self.per_image = np.zeros((len(self.images), 2), dtype=np.float64)
+
+    def update(self, gt: np.ndarray, pred: np.ndarray, *, image_id: str) -> tuple[float, float]:
+        """Score one pair of (H, W) bool masks (see :func:`image_jp`); returns its (J, P)."""
+        row = self.images.row(image_id)
+        jp = image_jp(gt, pred, image_id=image_id)
+        self.per_image[row] += jp
+        return jp
+
+    def merge(self, other: "ForegroundJP") -> "ForegroundJP":
+        """Add ``other``'s images (a subset of these, by id, of the same classes)."""
+        rows = self.images.rows(other.images.ids)
+        if other.classes != self.classes or not np.array_equal(self.group[rows], other.group):
+            raise ValueError("cannot merge foreground scores of other classes or other image classes")
+        self.per_image[rows] += other.per_image
+        return self
+
+    def reduce(self, reduce_sum: Callable[[np.ndarray], np.ndarray]) -> "ForegroundJP":
+        """Sum over processes, in place (see ``ConfusionMatrix.reduce``): the (N, 2) [J, P],
+        zero on every process but the one that scored an image (NaN + 0 stays NaN)."""
+        self.per_image = reduce_sum(self.per_image)
+        return self
+
+    def reset(self) -> None:
+        self.per_image[:] = 0
+
+    def compute(self) -> ForegroundScores:
+        return foreground_scores(self.classes, self.group, self.per_image[:, 0], self.per_image[:, 1])
 
 
 def _none_if_nan(v) -> float | None:

@@ -47,7 +47,6 @@ def semantic_scores(matrix: np.ndarray) -> SemanticScores:
     m = np.asarray(matrix, dtype=np.float64)
     tp = np.diagonal(m, axis1=-2, axis2=-1)
     gt_count = m.sum(axis=-1)
-    pred_count = m.sum(axis=-2)
     total = gt_count.sum(axis=-1)
     iou = class_iou(m)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,4 +1,5 @@
-"""The streaming confusion matrix against scikit-learn's confusion_matrix."""
+"""The streaming confusion matrix against scikit-learn's confusion_matrix: update, merge of
+worker chunks, reduction over ranks, per-image matrices kept by id."""
 
 import numpy as np
 import pytest
@@ -95,6 +96,66 @@ def test_merge_equals_one_accumulator_over_all_images():
         (left if k % 2 else right).update(gt, pred)
         whole.update(gt, pred)
     np.testing.assert_array_equal(left.merge(right).matrix, whole.matrix)
+
+
+def test_per_image_matrices_are_kept_by_id_and_merged_from_chunks_in_any_order():
+    """Chunk accumulators (one per worker chunk) merged in a shuffled order give the one
+    accumulator's matrix and, row by row, each image's own matrix (the sklearn oracle)."""
+    rng = np.random.default_rng()
+    pairs = [random_pair(rng, 4, (int(rng.integers(5, 30)), int(rng.integers(5, 30)))) for _ in range(11)]
+    ids = [f"img{k}" for k in range(len(pairs))]
+    whole = ConfusionMatrix(num_classes=4, images=ids)
+    chunks = [range(0, 4), range(4, 8), range(8, 11)]
+    for chunk in rng.permutation(len(chunks)):
+        part = ConfusionMatrix(num_classes=4, images=[ids[k] for k in chunks[chunk]])
+        for k in chunks[chunk]:
+            part.update(*pairs[k], image_id=ids[k])
+        whole.merge(part)
+    np.testing.assert_array_equal(whole.matrix, oracle(pairs, 4))
+    for k, pair in enumerate(pairs):
+        np.testing.assert_array_equal(whole.per_image[k], oracle([pair], 4))
+
+
+def test_reduce_over_ranks_equals_one_process():
+    """Each simulated rank scores every world-th image; reduce_sum sums the ranks' arrays as
+    an all_reduce would. With kept images and without, the result is one process's."""
+    rng = np.random.default_rng()
+    pairs = [random_pair(rng, 6, (12, 9)) for _ in range(7)]
+    ids = [str(k) for k in range(len(pairs))]
+    one = ConfusionMatrix(num_classes=6, images=ids)
+    for k, pair in enumerate(pairs):
+        one.update(*pair, image_id=ids[k])
+    for images in (ids, ()):
+        ranks = [ConfusionMatrix(num_classes=6, images=images) for _ in range(3)]
+        for rank, cm in enumerate(ranks):
+            for k in range(rank, len(pairs), 3):
+                cm.update(*pairs[k], image_id=ids[k])
+        sent, rank_arrays = [], iter([[cm.matrix for cm in ranks], [cm.per_image for cm in ranks]])
+
+        def all_reduce(array):
+            sent.append(array.shape)
+            return np.sum(next(rank_arrays), axis=0)
+
+        reduced = ranks[0].reduce(all_reduce)
+        np.testing.assert_array_equal(reduced.matrix, one.matrix)
+        if images:
+            np.testing.assert_array_equal(reduced.per_image, one.per_image)
+        assert sent == ([(6, 6), (7, 6, 6)] if images else [(6, 6)])  # only kept arrays travel
+
+
+def test_kept_images_are_named_listed_once_and_merged_only_with_their_matrices():
+    cm = ConfusionMatrix(num_classes=2, images=["a", "b"])
+    zeros = np.zeros((2, 2), np.uint8)
+    with pytest.raises(ValueError, match="'c' is not one of the 2 images"):
+        cm.update(zeros, zeros, image_id="c")
+    assert cm.matrix.sum() == 0  # refused before counting
+    counted = ConfusionMatrix(num_classes=2)
+    counted.update(zeros, zeros)
+    with pytest.raises(ValueError, match="without its per-image matrices"):
+        cm.merge(counted)
+    assert ConfusionMatrix(num_classes=2).merge(counted).matrix.sum() == 4  # the matrix alone merges
+    with pytest.raises(InputError, match="b: image listed twice"):
+        ConfusionMatrix(num_classes=2, images=["a", "b", "b"])
 
 
 def test_all_void_image_adds_nothing():
