@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_TOLERANCE = 0.1  # mIoU points: FP32 ONNX must agree with PyTorch within this (issue #6)
+from deploy import DEFAULT_TOLERANCE
 
 
 class _Pair:
