@@ -85,7 +85,7 @@ class TrainConfig:
     # leaves it out of the next round only); measured in the README
     drop_keeps_previous: bool = False
     refine_grabcut: bool = True
-    refine_init: str = "mask"  # open: see trainers/refine.py for the measurement behind it
+    refine_init: str = "mask"  # open: see c2fbench/masks/refine.py for the measurement behind it
     # evaluation
     val_root: str | None = None
     val_benchmark: str = "voc-val"

@@ -153,7 +153,7 @@ def initial_masks(run: Run) -> None:
     """Round-0 label maps: coarse masks, GrabCut, the image's category on the foreground."""
     from c2fbench.masks.coarse import CoarseJob
     from c2fbench.masks.enhance import EnhanceJob
-    from c2fbench.masks.labels import LabelJob
+    from c2fbench.masks.categories import LabelJob
 
     cfg, root = run.cfg, run.out / "masks"
     ids = [s.rel for s in run.samples]
@@ -170,9 +170,7 @@ def initial_masks(run: Run) -> None:
 
         _run_masks_job(run, BoxJob(foreground, root / "boxes"), ids, root / "boxes")
         foreground = root / "boxes"
-    _run_masks_job(run, LabelJob(foreground, run.masks(0), run.wnid_labels,
-                                 drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
-                                 max_foreground=cfg.max_foreground), ids, run.masks(0))
+    _run_masks_job(run, LabelJob(foreground, run.masks(0), run.wnid_labels, _refine_config(cfg)), ids, run.masks(0))
 
 
 def train_one_round(run: Run, r: int, *, on_epoch_end) -> dict:
@@ -320,8 +318,8 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     from c2fbench.data.images import read_rgb
     from c2fbench.data.labels import write_label_png
     from c2fbench.inference import predict_probs
-    from c2fbench.masks.labels import category_of
-    from trainers.refine import RefineJob, predicted_label
+    from c2fbench.masks.categories import category_of
+    from c2fbench.masks.refine import RefineJob, predicted_label
 
     cfg = run.cfg
     pred_dir = run.predictions(r)
@@ -342,11 +340,17 @@ def _predict_and_refine(run: Run, model, r: int) -> None:
     if mine and sum_over_ranks(run, foreground) == 0 and run.dist.is_main:
         warn(f"round {r}: the model predicts only background on each of the training images it predicted "
              "(refinement will drop or GrabCut them); check the training masks and --lr")
-    job = RefineJob(run.images, pred_dir, run.masks(r), run.wnid_labels, keep_own_category=cfg.keep_own_category,
-                    grabcut=cfg.refine_grabcut, init=cfg.refine_init, iterations=cfg.grabcut_iterations,
-                    seed=cfg.seed + r, drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
-                    max_foreground=cfg.max_foreground, previous=run.masks(r - 1) if cfg.drop_keeps_previous else None)
+    job = RefineJob(run.images, pred_dir, run.masks(r), run.wnid_labels, _refine_config(cfg), seed=cfg.seed + r,
+                    previous=run.masks(r - 1) if cfg.drop_keeps_previous else None)
     _run_masks_job(run, job, [s.rel for s in run.samples], run.masks(r))
+
+
+def _refine_config(cfg):
+    from c2fbench.masks.refine import RefineConfig
+
+    return RefineConfig(drop_outside=cfg.drop_outside, min_foreground=cfg.min_foreground,
+                        max_foreground=cfg.max_foreground, keep_own_category=cfg.keep_own_category,
+                        grabcut=cfg.refine_grabcut, init=cfg.refine_init, iterations=cfg.grabcut_iterations)
 
 
 def headline(metrics: dict) -> str:

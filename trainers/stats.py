@@ -71,7 +71,7 @@ def _dropped_by_class(run, r: int) -> dict[str, int]:
     """Images whose round-``r`` mask is all void (dropped by (a)), counted by category."""
     from collections import Counter
 
-    from c2fbench.masks.labels import category_of
+    from c2fbench.masks.categories import category_of
     from c2fbench.masks.quality import read_foreground
 
     names = run.classes if run.cfg.task == "semantic" else ["background", *run.classes]  # foreground: category 1
@@ -86,7 +86,7 @@ def prediction_stats(run, r: int) -> dict:
     truth = run.images.parent / "masks"
     if not (truth.is_dir() and run.dist.is_main):
         return {}
-    from c2fbench.masks.labels import category_of
+    from c2fbench.masks.categories import category_of
     from c2fbench.masks.quality import score_masks
 
     ids = [s.rel for s in run.samples]

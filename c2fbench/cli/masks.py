@@ -152,7 +152,7 @@ def labels(masks_dir, out, workers, shard, strict):
     """Label maps: the image's category (its ImageNet folder's VOC class) on the foreground."""
     from c2fbench.data.images import list_images
     from c2fbench.data.imagenet import wnid_to_voc_label
-    from c2fbench.masks.labels import LabelJob
+    from c2fbench.masks.categories import LabelJob
 
     job = LabelJob(masks_dir, out, wnid_to_voc_label())
     _run(job, list_images(masks_dir), out, workers=workers, shard=shard, strict=strict)

@@ -60,12 +60,21 @@ def _identity(value, out: Path):
 
 def job_options(job, out: Path) -> dict:
     """``{"job": name, field: identity, ...}`` for every field of a dataclass job but its
-    output folder ``out``: input folders, weights, thresholds, iterations, seeds."""
+    output folder ``out``: input folders, weights, thresholds, iterations, seeds.
+
+    A field holding a settings dataclass (a RefineConfig) is recorded as its settings, one
+    key each, or as those its metadata ``record`` names (the ones the job reads)."""
     options = {"job": job.name}
     if dataclasses.is_dataclass(job):
         for f in dataclasses.fields(job):
-            if f.name not in ("name", "out"):
-                options[f.name] = _identity(getattr(job, f.name), out)
+            value = getattr(job, f.name)
+            if f.name in ("name", "out"):
+                continue
+            if dataclasses.is_dataclass(value):
+                names = f.metadata.get("record") or [g.name for g in dataclasses.fields(value)]
+                options.update({name: _identity(getattr(value, name), out) for name in names})
+            else:
+                options[f.name] = _identity(value, out)
     return json.loads(json.dumps(options))
 
 

@@ -1,4 +1,4 @@
-"""Readings of strategy (b), prediction resolution, Table I's boxes, own-category scoring, threads."""
+"""Prediction resolution, Table I's boxes, own-category scoring, threads, branches, the dense CRF."""
 
 import os
 
@@ -6,16 +6,6 @@ import numpy as np
 import pytest
 
 from c2fbench.masks.boxes import filled_box
-from trainers.refine import predicted_label
-
-
-def test_argmax_over_all_classes_or_over_background_and_the_label():
-    # three pixels: background wins; class 2 wins over the label 1 but 1 beats background; 1 wins
-    probs = np.array([[[0.6, 0.2, 0.1]], [[0.3, 0.35, 0.8]], [[0.1, 0.45, 0.1]]])
-    assert predicted_label(probs, 1, argmax="all").tolist() == [[0, 2, 1]]
-    assert predicted_label(probs, 1, argmax="label").tolist() == [[0, 1, 1]]
-    two = np.array([[[0.7, 0.4]], [[0.3, 0.6]]])  # one foreground channel: the same either way
-    assert predicted_label(two, 1, argmax="label").tolist() == predicted_label(two, 1).tolist() == [[0, 1]]
 
 
 def test_filled_box_of_a_mask():
@@ -171,47 +161,3 @@ def test_a_branch_predicts_again_when_the_predictions_would_differ(tmp_path, cha
     assert all(getattr(cfg, k) == v for k, v in change.items())
     assert (tmp_path / "branch" / "predictions/round-01/n1/a.png").exists() == copies_predictions
     assert (tmp_path / "branch" / "round-01/model.pt").exists() and (tmp_path / "branch" / "masks/round-00").is_dir()
-
-
-def test_the_crf_sees_only_the_classes_the_argmax_chooses_from(monkeypatch):
-    import c2fbench.inference as inference
-
-    seen = []
-
-    def fake_crf(rgb, probs):
-        seen.append(probs.copy())
-        return probs
-
-    monkeypatch.setattr(inference, "crf_refine", fake_crf)
-    probs = np.array([[[0.5, 0.2]], [[0.1, 0.5]], [[0.4, 0.3]]])  # classes 0, 1, 2 at two pixels
-    rgb = np.zeros((1, 2, 3), np.uint8)
-    assert predicted_label(probs, 2, argmax="label", crf_image=rgb).tolist() == [[0, 2]]
-    assert np.allclose(seen[-1], [[[5 / 9, 0.4]], [[4 / 9, 0.6]]])  # (background, class 2), renormalised
-    assert predicted_label(probs, 2, argmax="all", crf_image=rgb).tolist() == [[0, 1]]
-    assert seen[-1].shape == (3, 1, 2)
-
-
-@pytest.mark.parametrize("previous_void, expected_event", [(False, "kept_previous_small"), (True, "dropped_small")])
-def test_a_dropped_image_can_keep_its_previous_mask(tmp_path, previous_void, expected_event):
-    from PIL import Image
-
-    from c2fbench.data.imagenet import wnid_to_voc_label
-    from c2fbench.data.labels import read_label_png, write_label_png
-    from trainers.refine import RefineJob
-
-    wnid = "n02690373"  # an aeroplane synset
-    category = wnid_to_voc_label()[wnid]
-    (tmp_path / "images" / wnid).mkdir(parents=True)
-    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(tmp_path / "images" / wnid / "1.JPEG")
-    write_label_png(tmp_path / "pred" / wnid / "1.png", np.zeros((16, 16), np.uint8))  # nothing predicted
-    previous = np.full((16, 16), 255 if previous_void else 0, np.uint8)
-    if not previous_void:
-        previous[4:12, 4:12] = category
-    write_label_png(tmp_path / "prev" / wnid / "1.png", previous)
-    job = RefineJob(tmp_path / "images", tmp_path / "pred", tmp_path / "out", wnid_to_voc_label(), grabcut=False,
-                    previous=tmp_path / "prev")
-    result = job.process(f"{wnid}/1")
-    assert result.stat == expected_event
-    assert (read_label_png(tmp_path / "out" / wnid / "1.png") == previous).all()
-    plain = RefineJob(tmp_path / "images", tmp_path / "pred", tmp_path / "plain", wnid_to_voc_label(), grabcut=False)
-    assert plain.process(f"{wnid}/1").stat == "dropped_small"

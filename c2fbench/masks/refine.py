@@ -2,7 +2,8 @@
 round's mask with the paper's three strategies, each of which can be switched off.
 
 (a) drop the image from the next round when under 1% or over 80% of its pixels are
-    foreground (written as an all-void map, which the dataset leaves out);
+    foreground (written as an all-void map, which the dataset leaves out); the round-0
+    labels (masks/categories.py) are dropped by the same rule;
 (b) keep only pixels of the image's own category, the rest background;
 (c) GrabCut on the prediction.
 
@@ -21,9 +22,44 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
+from c2fbench.masks.grabcut import enhance, largest_component
 from c2fbench.masks.runner import ItemResult, item_seed
 
 VOID = 255
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """The settings of strategies (a), (b) and (c), shared by the round-0 labels (which
+    apply (a) only) and every refinement between rounds.
+
+    ``iterations`` is GrabCut's in (c) and, being one setting in the paper, in the round-0
+    GrabCut too (``grabcut_iterations`` in a run's config.json).
+    """
+
+    drop_outside: bool = True  # (a)
+    min_foreground: float = 0.01
+    max_foreground: float = 0.80
+    keep_own_category: bool = True  # (b)
+    grabcut: bool = True  # (c)
+    init: str = "mask"  # "mask" or "rect", see the module docstring
+    iterations: int = 5
+
+
+# The settings of strategy (a): all the round-0 labels read, and record, of a RefineConfig.
+DROP_SETTINGS = ("drop_outside", "min_foreground", "max_foreground")
+
+
+def drop_outside(label: np.ndarray, refine: RefineConfig) -> tuple[np.ndarray, str | None]:
+    """Strategy (a) on an (H, W) uint8 label map: an all-void map and ``dropped_small`` /
+    ``dropped_large`` when under ``min_foreground`` or over ``max_foreground`` of its pixels
+    are foreground; else ``label`` itself and None (always so with ``drop_outside`` off)."""
+    fraction = float((label > 0).mean())
+    if refine.drop_outside and fraction < refine.min_foreground:
+        return np.full_like(label, VOID), "dropped_small"
+    if refine.drop_outside and fraction > refine.max_foreground:
+        return np.full_like(label, VOID), "dropped_large"
+    return label, None
 
 
 def predicted_label(probs: np.ndarray, category: int, *, argmax: str = "all",
@@ -37,7 +73,7 @@ def predicted_label(probs: np.ndarray, category: int, *, argmax: str = "all",
     image) the dense CRF runs first, on the classes the argmax chooses from: with ``"label"``
     on (background, category) renormalised, so a confusable class cannot take the object.
     """
-    from c2fbench.inference import crf_refine
+    from c2fbench.inference import crf_refine  # looked up per call: tests replace it
 
     if argmax == "label" and probs.shape[0] > 2:
         pair = probs[[0, category]]
@@ -51,49 +87,38 @@ def predicted_label(probs: np.ndarray, category: int, *, argmax: str = "all",
     return np.where(label > 0, category, 0).astype(np.uint8) if probs.shape[0] == 2 else label.astype(np.uint8)
 
 
-def refine_label(rgb: np.ndarray, pred: np.ndarray, category: int, *, keep_own_category: bool = True,
-                 grabcut: bool = True, init: str = "mask", iterations: int = 5, seed: int = 0,
-                 drop_outside: bool = True, min_foreground: float = 0.01,
-                 max_foreground: float = 0.80) -> tuple[np.ndarray, str | None]:
-    """The next round's (H, W) uint8 label map from a prediction, and a counted event
-    (a GrabCut fallback, or ``dropped_small`` / ``dropped_large``)."""
-    from c2fbench.masks.grabcut import enhance, largest_component
-
-    if keep_own_category:
+def refine_label(rgb: np.ndarray, pred: np.ndarray, category: int, refine: RefineConfig = RefineConfig(), *,
+                 seed: int = 0) -> tuple[np.ndarray, str | None]:
+    """The next round's (H, W) uint8 label map from a prediction (H, W) of the image ``rgb``
+    (H, W, 3), and a counted event (a GrabCut fallback, or ``dropped_small`` / ``dropped_large``)."""
+    if refine.keep_own_category:
         label = np.where(pred == category, category, 0).astype(np.uint8)
     else:
         label = pred.astype(np.uint8).copy()
     event = None
     foreground = label > 0
-    if grabcut and foreground.any():
-        start = largest_component(foreground) if init == "mask" else foreground
-        result = enhance(rgb, start, init=init, iterations=iterations, seed=seed)
+    if refine.grabcut and foreground.any():
+        start = largest_component(foreground) if refine.init == "mask" else foreground
+        result = enhance(rgb, start, init=refine.init, iterations=refine.iterations, seed=seed)
         event = result.fallback
         label = np.where(result.mask, np.where(label > 0, label, category), 0).astype(np.uint8)
-    fraction = float((label > 0).mean())
-    if drop_outside and fraction < min_foreground:
-        return np.full_like(label, VOID), "dropped_small"
-    if drop_outside and fraction > max_foreground:
-        return np.full_like(label, VOID), "dropped_large"
-    return label, event
+    label, dropped = drop_outside(label, refine)
+    return label, dropped or event
 
 
 @dataclass(frozen=True)
 class RefineJob:
-    """Refine every prediction of a round (runs under masks.runner: parallel, resumable)."""
+    """Refine every prediction of a round (runs under masks.runner: parallel, resumable).
+
+    ``options.json`` records ``refine`` as its settings, one key each (record.job_options).
+    """
 
     images: Path
     predictions: Path
     out: Path
     wnid_labels: dict | None  # None: foreground task (category 1; strategy (b) has no meaning)
-    keep_own_category: bool = True
-    grabcut: bool = True
-    init: str = "mask"
-    iterations: int = 5
+    refine: RefineConfig = RefineConfig()
     seed: int = 0
-    drop_outside: bool = True
-    min_foreground: float = 0.01
-    max_foreground: float = 0.80
     previous: Path | None = None  # with it, an image (a) drops keeps its mask from there instead
     name: str = "refine masks"
 
@@ -103,7 +128,7 @@ class RefineJob:
     def process(self, image_id: str) -> ItemResult:
         from c2fbench.data.images import find_image, read_rgb
         from c2fbench.data.labels import read_label_png, write_label_png
-        from c2fbench.masks.labels import category_of
+        from c2fbench.masks.categories import category_of
 
         try:
             category = category_of(image_id, self.wnid_labels)
@@ -111,10 +136,7 @@ class RefineJob:
             pred = read_label_png(self.predictions / f"{image_id}.png")
         except InputError as e:
             return ItemResult(image_id, "failed", error=str(e))
-        label, event = refine_label(rgb, pred, category, keep_own_category=self.keep_own_category,
-                                    grabcut=self.grabcut, init=self.init, iterations=self.iterations,
-                                    seed=item_seed(self.seed, image_id), drop_outside=self.drop_outside,
-                                    min_foreground=self.min_foreground, max_foreground=self.max_foreground)
+        label, event = refine_label(rgb, pred, category, self.refine, seed=item_seed(self.seed, image_id))
         if self.previous is not None and event in ("dropped_small", "dropped_large"):
             kept = read_label_png(self.previous / f"{image_id}.png")
             if not (kept == VOID).all():

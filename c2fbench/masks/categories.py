@@ -1,5 +1,6 @@
-"""Label assignment (the paper's Fig. 3): the image's category on the foreground,
-background (0) elsewhere, written as a VOC palette PNG.
+"""Category assignment (the paper's Fig. 3): the image's category on the foreground,
+background (0) elsewhere, written as a VOC palette PNG (``c2fbench masks labels``, and the
+round-0 label maps of training, which strategy (a) may drop, see masks/refine.py).
 
 The category of ``<wnid>/<stem>`` is its ImageNet folder's VOC class
 (``c2fbench/data/voc_synsets.json``).
@@ -7,12 +8,13 @@ The category of ``<wnid>/<stem>`` is its ImageNet folder's VOC class
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from c2fbench.errors import InputError
+from c2fbench.masks.refine import DROP_SETTINGS, RefineConfig, drop_outside
 from c2fbench.masks.runner import ItemResult
 
 
@@ -41,9 +43,9 @@ class LabelJob:
     masks: Path
     out: Path
     wnid_labels: dict | None  # None: foreground task, category 1 everywhere
-    drop_outside: bool = False  # between-round strategy (a), see trainers/refine.py
-    min_foreground: float = 0.01
-    max_foreground: float = 0.80
+    # strategy (a) on the label maps (training's round 0); off for `c2fbench masks labels`.
+    # options.json records only the settings of (a), one key each (record.job_options).
+    refine: RefineConfig = field(default=RefineConfig(drop_outside=False), metadata={"record": DROP_SETTINGS})
     name: str = "masks labels"
 
     def outputs(self, image_id: str) -> list[Path]:
@@ -58,10 +60,6 @@ class LabelJob:
             mask = read_mask_png(self.masks / f"{image_id}.png")
         except InputError as e:
             return ItemResult(image_id, "failed", error=str(e))
-        fraction = float(mask.mean())
-        if self.drop_outside and not self.min_foreground <= fraction <= self.max_foreground:
-            event = "dropped_small" if fraction < self.min_foreground else "dropped_large"
-            write_label_png(self.out / f"{image_id}.png", np.full(mask.shape, 255, np.uint8))
-            return ItemResult(image_id, "done", stat=event)
-        write_label_png(self.out / f"{image_id}.png", assign_label(mask, category))
-        return ItemResult(image_id, "done")
+        label, event = drop_outside(assign_label(mask, category), self.refine)
+        write_label_png(self.out / f"{image_id}.png", label)
+        return ItemResult(image_id, "done", stat=event)
