@@ -107,11 +107,19 @@ def _ort_session(path: Path, *, device: str, threads: int | None):
             raise InputError(f"{path}: --device {device} needs ONNX Runtime's CUDA execution provider; "
                              "pip install onnxruntime-gpu")
         index = int(device.split(":")[1]) if ":" in device else 0
-        providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        # use_tf32 0: the CUDA provider rounds FP32 convolutions to TF32 by default (Ampere on),
+        # which an FP32 model's parity with the CPU must not inherit
+        providers = [("CUDAExecutionProvider", {"device_id": index, "use_tf32": 0}), "CPUExecutionProvider"]
     else:
         providers = ["CPUExecutionProvider"]
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as e:  # InvalidProtobuf, InvalidGraph, NoSuchFile, ...: all mean a bad file
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise InputError(f"{path}: ONNX Runtime cannot load it ({first})") from None
+    if device.startswith("cuda") and session.get_providers()[0] != "CUDAExecutionProvider":
+        # the provider is listed but its libraries (CUDA, cuDNN) did not load: ORT falls back to
+        # the CPU with a warning only, and the run would be timed or scored as if on the GPU
+        raise InputError(f"{path}: --device {device}: ONNX Runtime's CUDA provider did not start (running on "
+                         f"{', '.join(session.get_providers())}); check the CUDA and cuDNN libraries onnxruntime-gpu needs")
+    return session

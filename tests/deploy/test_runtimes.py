@@ -113,3 +113,32 @@ def test_a_fifo_or_device_as_model_is_refused_without_reading_it(tmp_path, voc_t
         assert done.returncode == 2 and len(lines) == 1, (args, done.stderr)
         assert lines[0].startswith("error: ") and "not a regular file" in lines[0], (args, lines)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("o")]
+
+
+def test_onnx_runtime_on_cuda_asks_for_fp32_and_refuses_a_silent_cpu_fallback(tmp_path, monkeypatch):
+    """The CUDA provider gets use_tf32 = 0 (its default rounds FP32 convolutions to TF32), and
+    a session that came up on the CPU instead (CUDA libraries missing) is refused, not timed
+    or scored as a GPU run. ONNX Runtime is replaced by a stand-in that records its arguments."""
+    import onnxruntime as ort
+
+    from deploy.runtimes import _ort_session
+
+    asked = {}
+
+    class Session:
+        def __init__(self, path, sess_options, providers):
+            asked["providers"] = providers
+
+        def get_providers(self):
+            return asked["answer"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", Session)
+    asked["answer"] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    _ort_session(tmp_path / "m.onnx", device="cuda:1", threads=1)
+    assert asked["providers"][0] == ("CUDAExecutionProvider", {"device_id": 1, "use_tf32": 0})
+    asked["answer"] = ["CPUExecutionProvider"]
+    with pytest.raises(InputError, match=r"m.onnx: --device cuda: ONNX Runtime's CUDA provider did not start "
+                                         r"\(running on CPUExecutionProvider\)"):
+        _ort_session(tmp_path / "m.onnx", device="cuda", threads=1)
+    assert _ort_session(tmp_path / "m.onnx", device="cpu", threads=1) is not None  # the CPU asks no CUDA
+    assert asked["providers"] == ["CPUExecutionProvider"]
