@@ -26,8 +26,6 @@ _PREDICTION = ("refine_argmax", "refine_predict_at", "refine_crf", "refine_tta")
 def branch_config(source: Path, out: Path, **changes) -> TrainConfig:
     """The configuration of a branch of ``source`` into ``out`` with refinement settings
     ``changes`` (names in BRANCHABLE), every input checked; writes nothing."""
-    from dataclasses import replace
-
     source, out = Path(source), Path(out)
     unknown = sorted(set(changes) - set(BRANCHABLE))
     if unknown:
@@ -35,7 +33,7 @@ def branch_config(source: Path, out: Path, **changes) -> TrainConfig:
     check_branch_source(source)
     if (out / "config.json").is_file():
         raise InputError(f"{out}: a run exists here already (continue it with --resume, without --branch-from)")
-    cfg = replace(read_run_config(source), **check_types(changes, "--branch-from options"))
+    cfg = read_run_config(source).updated(**check_types(changes, "--branch-from options"))
     validate(cfg)
     return cfg
 
@@ -59,7 +57,7 @@ def branch_after_round_one(source: Path, out: Path, **changes) -> TrainConfig:
     source, out = Path(source), Path(out)
     cfg = branch_config(source, out, **changes)
     base = read_run_config(source)
-    same_predictions = all(getattr(cfg, k) == getattr(base, k) for k in _PREDICTION)
+    same_predictions = all(cfg.to_flat()[k] == base.to_flat()[k] for k in _PREDICTION)
     parts = ("masks/coarse", "masks/enhanced", "masks/round-00", "round-01") + \
         (("predictions/round-01",) if same_predictions else ())
     for part in parts:

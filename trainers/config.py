@@ -1,5 +1,11 @@
-"""The resolved configuration of a training run: one frozen dataclass, written to
-``RUN_DIR/config.json``; that file passed back as ``--config`` reproduces the run.
+"""The resolved configuration of a training run, written to ``RUN_DIR/config.json``; that
+file passed back as ``--config`` reproduces the run.
+
+One frozen TrainConfig holds a small frozen config per stage of Algorithm 1, each given
+only to the stage that reads it: MaskConfig (round-0 masks), OptimConfig (the SGD epochs),
+PredictConfig (the between-round predictions) and RefineConfig (strategies (a)-(c),
+c2fbench/masks/refine.py). config.json, recipes and ``--config`` files keep one flat
+object of options (FLAT_KEYS), as before the stages had configs of their own.
 
 Defaults are the paper's settings (section IV-B) where it gives them; every choice it
 leaves open is marked "open" with the reason for the value chosen.
@@ -8,6 +14,7 @@ leaves open is marked "open" with the reason for the value chosen.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -15,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from c2fbench.errors import InputError
+from c2fbench.masks.refine_config import RefineConfig
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
 
@@ -23,7 +31,54 @@ TASKS = ("semantic", "foreground")
 
 
 @dataclass(frozen=True)
+class MaskConfig:
+    """The round-0 masks (Algorithm 1, lines 1-2): coarse masks, then GrabCut (whose
+    iterations are RefineConfig's: one setting for every GrabCut of a run)."""
+
+    coarse_method: str = "saliency"  # "student" needs student_weights
+    saliency: str = "spectral"
+    student_weights: str | None = None
+    coarse_box: str = "tight"  # the paper: the smallest box
+    enhance_initial: bool = True  # GrabCut on the coarse masks (False: train on coarse masks, Table I)
+    initial_boxes: bool = False  # round 1 on the filled bounding box of each enhanced mask (Table I)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """What the SGD epochs of a round read besides the data (line 4, trainers/train.py): the
+    optimiser, its schedule within the round, and how a step runs on CUDA. The number of
+    epochs stays beside ``rounds`` in TrainConfig: together they say how long a run trains."""
+
+    optimizer: str = "sgd"  # the paper: SGD; "adam" for short runs from scratch (CPU demo)
+    lr: float = 2.5e-4
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    head_lr_mult: float = 10.0  # open: 10x on the head, the common DeepLab recipe
+    poly_power: float = 0.9  # open: poly decay within each round, the common DeepLab recipe
+    amp: bool = True  # mixed precision where the device supports it (CUDA)
+    channels_last: bool = True  # on CUDA
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """How every training image is predicted between rounds (line 5), before the strategies
+    read the prediction. All open; measured in the README."""
+
+    # how (b) reads a 21-class prediction. "all": argmax over every class, then keep the
+    # image's own category; "label": argmax over {background, the image's category}, the
+    # image-level label being known
+    argmax: str = "all"
+    # the resolution: "image", the training image as it is; "train", resized to resize x
+    # resize, the scale the model was trained at, and the probabilities resized back
+    at: str = "image"
+    crf: bool = False  # the fully connected CRF of DeepLab v2 (section III-D); extra c2fbench[crf]
+    tta: bool = False  # test-time augmentation: scales 0.75/1/1.25, flips
+
+
+@dataclass(frozen=True)
 class TrainConfig:
+    """A training run's configuration; config.json holds it flat (:meth:`to_flat`, :meth:`from_flat`)."""
+
     # task: "semantic" (DeepLab, 21 VOC classes from ImageNet folder labels) or "foreground"
     # (FPN / DFPN, one foreground channel, section III-F)
     task: str = "semantic"
@@ -33,14 +88,11 @@ class TrainConfig:
     # a backbone pretrained as an image classifier on image-level labels (`c2fbench train
     # classifier`): the paper's regime (an ImageNet-classification backbone) reached offline
     backbone_weights: str | None = None
-    # one round (paper, IV-B)
+    # how long (paper, IV-B)
     rounds: int = 5
     epochs: int = 2  # open: the paper gives rounds, not epochs per round
+    # the data of one round
     batch_size: int = 12
-    optimizer: str = "sgd"  # the paper: SGD; "adam" for short runs from scratch (CPU demo)
-    lr: float = 2.5e-4
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
     resize: int = 321  # images resized to 321x321 ...
     crop: int = 256  # ... then randomly cropped to 256x256
     flip: bool = True  # open: horizontal flip, as every DeepLab recipe does
@@ -48,59 +100,92 @@ class TrainConfig:
     # DeepLab v2 trains with 0.5-1.5; (1, 1) is the paper's fixed resize
     scale_min: float = 1.0
     scale_max: float = 1.0
-    head_lr_mult: float = 10.0  # open: 10x on the head, the common DeepLab recipe
-    poly_power: float = 0.9  # open: poly decay within each round, the common DeepLab recipe
-    reinit: bool = False  # continue from the previous round's weights (open; --reinit starts fresh)
     loader_workers: int = 0
-    amp: bool = True  # mixed precision where the device supports it (CUDA)
-    channels_last: bool = True  # on CUDA
+    reinit: bool = False  # continue from the previous round's weights (open; --reinit starts fresh)
     seed: int = 0
-    # round-0 masks (Algorithm 1, lines 1-2)
-    coarse_method: str = "saliency"  # "student" needs student_weights
-    saliency: str = "spectral"
-    student_weights: str | None = None
-    coarse_box: str = "tight"  # the paper: the smallest box
-    enhance_initial: bool = True  # GrabCut on the coarse masks (False: train on coarse masks, Table I)
-    initial_boxes: bool = False  # round 1 on the filled bounding box of each enhanced mask (Table I)
-    grabcut_iterations: int = 5
-    # between rounds (section IV-C): (a) drop, (b) keep own category, (c) GrabCut
-    drop_outside: bool = True
-    min_foreground: float = 0.01
-    max_foreground: float = 0.80
-    keep_own_category: bool = True
-    # open: how (b) reads a 21-class prediction. "all": argmax over every class, then keep
-    # the image's own category; "label": argmax over {background, the image's category},
-    # the image-level label being known. Measured in the README.
-    refine_argmax: str = "all"
-    # open: the resolution of the between-round predictions. "image": the training image as
-    # it is; "train": resized to resize x resize, the scale the model was trained at, and
-    # the probabilities resized back (measured in the README)
-    refine_predict_at: str = "image"
-    # open: the fully connected CRF of DeepLab v2 (section III-D) on the between-round
-    # predictions, before (b) and (c); needs the extra c2fbench[crf]
-    refine_crf: bool = False
-    # open: test-time augmentation (scales 0.75/1/1.25, flips) of the between-round predictions
-    refine_tta: bool = False
+    # the stages of Algorithm 1
+    masks: MaskConfig = MaskConfig()
+    optim: OptimConfig = OptimConfig()
+    predict: PredictConfig = PredictConfig()
+    refine: RefineConfig = RefineConfig()  # open: refine.init, see c2fbench/masks/refine.py
     # not the paper: an image strategy (a) drops keeps its previous round's mask (the paper
-    # leaves it out of the next round only); measured in the README
+    # leaves it out of the next round only); measured in the README. The loop's, as it reads
+    # the previous round's masks
     drop_keeps_previous: bool = False
-    refine_grabcut: bool = True
-    refine_init: str = "mask"  # open: see c2fbench/masks/refine.py for the measurement behind it
     # evaluation
     val_root: str | None = None
     val_benchmark: str = "voc-val"
 
+    @classmethod
+    def from_flat(cls, values: dict) -> TrainConfig:
+        """The configuration of a flat object of options (config.json's keys; defaults for
+        the keys it lacks); TypeError for an unknown key, as the constructor's."""
+        top, stages = {}, {stage: {} for stage in STAGES}
+        for key, value in values.items():
+            if key not in FLAT_KEYS:
+                raise TypeError(f"TrainConfig has no option {key!r}")
+            stage, _, name = FLAT_KEYS[key].rpartition(".")
+            (stages[stage] if stage else top)[name] = value
+        return cls(**top, **{stage: STAGES[stage](**given) for stage, given in stages.items()})
+
+    def to_flat(self) -> dict:
+        """The flat object of options, in config.json's order."""
+        return {key: functools.reduce(getattr, path.split("."), self) for key, path in FLAT_KEYS.items()}
+
+    def updated(self, **changes) -> TrainConfig:
+        """This configuration with ``changes`` (flat keys) applied."""
+        return TrainConfig.from_flat({**self.to_flat(), **changes})
+
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+        return json.dumps(self.to_flat(), indent=2) + "\n"
+
+
+STAGES = {"masks": MaskConfig, "optim": OptimConfig, "predict": PredictConfig, "refine": RefineConfig}
+
+# The flat options of config.json, recipes and --config files, in config.json's order, and
+# where each lives in TrainConfig ("stage.field").
+FLAT_KEYS = {
+    "task": "task", "arch": "arch", "pretrained_backbone": "pretrained_backbone",
+    "backbone_weights": "backbone_weights", "rounds": "rounds", "epochs": "epochs", "batch_size": "batch_size",
+    "optimizer": "optim.optimizer", "lr": "optim.lr", "momentum": "optim.momentum",
+    "weight_decay": "optim.weight_decay",
+    "resize": "resize", "crop": "crop", "flip": "flip", "scale_min": "scale_min", "scale_max": "scale_max",
+    "head_lr_mult": "optim.head_lr_mult", "poly_power": "optim.poly_power", "reinit": "reinit",
+    "loader_workers": "loader_workers", "amp": "optim.amp", "channels_last": "optim.channels_last", "seed": "seed",
+    "coarse_method": "masks.coarse_method", "saliency": "masks.saliency", "student_weights": "masks.student_weights",
+    "coarse_box": "masks.coarse_box", "enhance_initial": "masks.enhance_initial",
+    "initial_boxes": "masks.initial_boxes", "grabcut_iterations": "refine.iterations",
+    "drop_outside": "refine.drop_outside", "min_foreground": "refine.min_foreground",
+    "max_foreground": "refine.max_foreground", "keep_own_category": "refine.keep_own_category",
+    "refine_argmax": "predict.argmax", "refine_predict_at": "predict.at", "refine_crf": "predict.crf",
+    "refine_tta": "predict.tta", "drop_keeps_previous": "drop_keeps_previous", "refine_grabcut": "refine.grabcut",
+    "refine_init": "refine.init", "val_root": "val_root", "val_benchmark": "val_benchmark",
+}
+
+
+def flat_types() -> dict[str, str]:
+    """Each flat option's type as its field declares it ("int", "str | None", ...)."""
+    owners = {"": TrainConfig, **STAGES}
+    declared = {stage: {f.name: f.type for f in dataclasses.fields(cls)} for stage, cls in owners.items()}
+    return {key: declared[path.rpartition(".")[0]][path.rpartition(".")[2]] for key, path in FLAT_KEYS.items()}
 
 
 # Fields that name files or folders: stored absolute, so a run's config.json works from
 # any folder (relative paths are taken from the current folder, as on the command line).
 PATH_FIELDS = ("backbone_weights", "student_weights", "val_root")
 
-# The command that trains each task, and the validation benchmark it uses unless told.
+# The command that trains each task, the validation benchmark it uses unless told, and what
+# else it sets under any recipe (resolve_config's ``defaults``).
 COMMAND_OF_TASK = {"semantic": "train deeplab", "foreground": "train dfpn"}
 DEFAULT_VAL_BENCHMARK = {"semantic": "voc-val", "foreground": "mit-subset"}
+COMMAND_DEFAULTS = {"semantic": {}, "foreground": {"arch": "dfpn_resnet101"}}
+
+
+def command_defaults(task: str) -> dict:
+    """The flat options the command of ``task`` trains with where no recipe, --config or
+    option sets them (what its --help shows)."""
+    return {**TrainConfig().to_flat(), "task": task, "val_benchmark": DEFAULT_VAL_BENCHMARK[task],
+            **COMMAND_DEFAULTS[task]}
 
 
 def arch_task(arch: str) -> str:
@@ -123,7 +208,7 @@ _EXPECTED = {"str": "a string", "bool": "true or false", "int": "an integer", "f
 def check_types(values: dict, where: str) -> dict:
     """``values`` with each checked against its TrainConfig field's type (ints accepted as
     floats, and made floats); InputError naming the key, ``where`` and the expected type."""
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    types = flat_types()
     unknown = sorted(set(values) - set(types))
     if unknown:
         raise InputError(f"{where}: unknown options {', '.join(unknown)}")
@@ -149,119 +234,40 @@ def absolute_paths(values: dict) -> dict:
             for k, v in values.items()}
 
 
-def read_json_object(path: Path, what: str) -> dict:
-    """A JSON object from ``path``; InputError naming the file when it is missing or not one
-    (a FIFO or a link to a device is refused unopened)."""
-    from c2fbench.data.files import check_regular_file
-
-    check_regular_file(path, max_bytes=1 << 20, what=what)
-    try:
-        values = json.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
-    except FileNotFoundError:
-        raise InputError(f"{path}: {what} not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read the {what} ({e})") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(values, dict):
-        raise InputError(f"{path}: expected a JSON object of options")
-    return values
-
-
-def load_recipe(name_or_path: str | Path, *, file: bool = False) -> dict:
-    """A shipped recipe by name (trainers/recipes/NAME.json) or a JSON file of options (always
-    a file with ``file``, as ``--config`` is, whatever its name)."""
-    path = Path(name_or_path)
-    if not file and not path.suffix:
-        path = RECIPES_DIR / f"{name_or_path}.json"
-        if not path.is_file():
-            known = ", ".join(shipped_recipes())
-            raise InputError(f"unknown recipe {name_or_path!r} (shipped: {known})")
-    values = read_json_object(path, "config file")
-    values.pop("_comment", None)
-    return check_types(values, str(path))
-
-
-def resolve_config(*, recipe: str | None, config: Path | None, overrides: dict, defaults: dict | None = None,
-                   task: str | None = None) -> TrainConfig:
-    """TrainConfig's defaults, then ``defaults`` (a command's own), the recipe, ``--config``,
-    then explicit command-line options ``overrides``.
-
-    With ``task`` (the command's), a source that sets another task, or an architecture of
-    another task, is an InputError naming where it came from.
-    """
-    values, origin = {}, {}
-    layers = [("this command's defaults", defaults or {}),
-              (f"recipe {recipe}", load_recipe(recipe) if recipe else {}),
-              (str(config), load_recipe(config, file=True) if config else {}),
-              ("the command line", check_types(overrides, "command-line options"))]
-    for name, layer in layers:
-        values.update(layer)
-        origin.update(dict.fromkeys(layer, name))
-    if task is not None:
-        check_task(values, origin, task)
-        values["task"] = task
-    values.setdefault("val_benchmark", DEFAULT_VAL_BENCHMARK.get(values.get("task", "semantic"), "voc-val"))
-    cfg = TrainConfig(**absolute_paths(values))
-    validate(cfg, origin=origin)
-    return cfg
-
-
-def check_task(values: dict, origin: dict, task: str) -> None:
-    """Refuse a recipe, config or option of the other task (``task``: the command's)."""
-    def others(t: str) -> str:
-        names = [n for n, r in shipped_recipes().items()
-                 if r.get("task", "semantic") == t and arch_task(r.get("arch", "")) == t]
-        return f"{t} recipes: {', '.join(names)}"
-
-    command = COMMAND_OF_TASK[task]
-    given = values.get("task", task)
-    if given != task:
-        if given not in COMMAND_OF_TASK:
-            raise InputError(f"{origin['task']}: task must be one of {', '.join(TASKS)}, got {given!r}")
-        raise InputError(f"{origin['task']} sets task {given} (for `c2fbench {COMMAND_OF_TASK[given]}`); "
-                         f"`c2fbench {command}` trains {task} models ({others(task)})")
-    arch = values.get("arch", TrainConfig.arch)
-    if arch_task(arch) != task:
-        where = origin.get("arch", "the default")
-        raise InputError(f"arch {arch} (from {where}) is a {arch_task(arch)} model (for `c2fbench "
-                         f"{COMMAND_OF_TASK[arch_task(arch)]}`); `c2fbench {command}` trains {task} models "
-                         f"({'fpn_*, dfpn_*' if task == 'foreground' else 'deeplab_*'}; {others(task)})")
-
-
 def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
     """Ranges and choices of a configuration (types: :func:`check_types`); the error names
-    where the value came from (``origin``: key -> source, as :func:`resolve_config` builds)."""
+    where the value came from (``origin``: key -> source, as trainers.resolve.resolve_config builds)."""
     from c2fbench.eval.benchmarks import BENCHMARKS
     from c2fbench.masks.saliency import SALIENCY_METHODS
 
+    masks, optim, predict, refine = cfg.masks, cfg.optim, cfg.predict, cfg.refine
     checks = [
         ("task", cfg.task in TASKS, f"task must be one of {TASKS}"),
         ("arch", arch_task(cfg.arch) == cfg.task, f"arch {cfg.arch} is a {arch_task(cfg.arch)} model, task is {cfg.task}"),
         ("rounds", cfg.rounds >= 1, "rounds must be at least 1"),
         ("epochs", cfg.epochs >= 1, "epochs must be at least 1"),
         ("batch_size", cfg.batch_size >= 1, "batch_size must be at least 1"),
-        ("lr", cfg.lr > 0, "lr must be above 0"),
-        ("momentum", 0 <= cfg.momentum < 1, "momentum must be in [0, 1)"),
-        ("weight_decay", cfg.weight_decay >= 0, "weight_decay must be 0 or more"),
-        ("head_lr_mult", cfg.head_lr_mult > 0, "head_lr_mult must be above 0"),
-        ("poly_power", cfg.poly_power >= 0, "poly_power must be 0 or more"),
+        ("lr", optim.lr > 0, "lr must be above 0"),
+        ("momentum", 0 <= optim.momentum < 1, "momentum must be in [0, 1)"),
+        ("weight_decay", optim.weight_decay >= 0, "weight_decay must be 0 or more"),
+        ("head_lr_mult", optim.head_lr_mult > 0, "head_lr_mult must be above 0"),
+        ("poly_power", optim.poly_power >= 0, "poly_power must be 0 or more"),
         ("resize", cfg.resize >= 8 and cfg.crop >= 8, "resize and crop must be at least 8"),
         ("loader_workers", cfg.loader_workers >= 0, "loader_workers must be 0 or more"),
         ("scale_min", 0 < cfg.scale_min <= cfg.scale_max, "need 0 < scale_min <= scale_max"),
         ("crop", cfg.crop <= cfg.resize, f"crop {cfg.crop} must not exceed resize {cfg.resize}"),
-        ("min_foreground", 0 <= cfg.min_foreground < cfg.max_foreground <= 1,
+        ("min_foreground", 0 <= refine.min_foreground < refine.max_foreground <= 1,
          "need 0 <= min_foreground < max_foreground <= 1"),
-        ("grabcut_iterations", cfg.grabcut_iterations >= 1, "grabcut_iterations must be at least 1"),
-        ("saliency", cfg.saliency in SALIENCY_METHODS, f"saliency must be one of {', '.join(SALIENCY_METHODS)}"),
-        ("coarse_method", cfg.coarse_method in ("saliency", "student"), "coarse_method must be saliency or student"),
-        ("coarse_method", cfg.coarse_method != "student" or cfg.student_weights,
+        ("grabcut_iterations", refine.iterations >= 1, "grabcut_iterations must be at least 1"),
+        ("saliency", masks.saliency in SALIENCY_METHODS, f"saliency must be one of {', '.join(SALIENCY_METHODS)}"),
+        ("coarse_method", masks.coarse_method in ("saliency", "student"), "coarse_method must be saliency or student"),
+        ("coarse_method", masks.coarse_method != "student" or masks.student_weights,
          "coarse_method student needs student_weights"),
-        ("refine_init", cfg.refine_init in ("mask", "rect"), "refine_init must be mask or rect"),
-        ("refine_predict_at", cfg.refine_predict_at in ("image", "train"), "refine_predict_at must be image or train"),
-        ("optimizer", cfg.optimizer in ("sgd", "adam"), "optimizer must be sgd or adam"),
-        ("refine_argmax", cfg.refine_argmax in ("all", "label"), "refine_argmax must be all or label"),
-        ("coarse_box", cfg.coarse_box in ("tight", "robust"), "coarse_box must be tight or robust"),
+        ("refine_init", refine.init in ("mask", "rect"), "refine_init must be mask or rect"),
+        ("refine_predict_at", predict.at in ("image", "train"), "refine_predict_at must be image or train"),
+        ("optimizer", optim.optimizer in ("sgd", "adam"), "optimizer must be sgd or adam"),
+        ("refine_argmax", predict.argmax in ("all", "label"), "refine_argmax must be all or label"),
+        ("coarse_box", masks.coarse_box in ("tight", "robust"), "coarse_box must be tight or robust"),
         ("val_benchmark", cfg.val_benchmark in BENCHMARKS, f"val_benchmark must be one of {', '.join(BENCHMARKS)}"),
     ]
     for key, ok, message in checks:

@@ -91,14 +91,12 @@ def _colour_baseline(data: Path, out: Path, workers: int) -> dict:
 def demo_config(out: Path, *, preset: str, seed: int, recipe: str, pretrain: bool):
     """The main run's configuration, checked before anything is written: a foreground or
     unknown recipe, or options other than those ``out`` was made with, are an InputError."""
-    from dataclasses import replace
-
-    from trainers.config import resolve_config
+    from trainers.resolve import resolve_config
 
     cfg = resolve_config(recipe=recipe, config=None, overrides={"seed": seed, "val_root": str(out / "data")},
                          task="semantic")
     if pretrain and cfg.backbone_weights is None:
-        check_rerun(out, replace(cfg, backbone_weights=os.path.abspath(out / "backbone.pt")), preset=preset)
+        check_rerun(out, cfg.updated(backbone_weights=os.path.abspath(out / "backbone.pt")), preset=preset)
     else:
         check_rerun(out, cfg, preset=preset)
     return cfg
@@ -107,10 +105,8 @@ def demo_config(out: Path, *, preset: str, seed: int, recipe: str, pretrain: boo
 def check_rerun(out: Path, cfg, *, preset: str) -> None:
     """A demo folder is reused only by the options it was made with: other data (--preset,
     --seed) or another configuration (--recipe, --pretrain) would be mixed with its runs."""
-    import dataclasses
-
     from c2fbench.errors import InputError
-    from trainers.config import read_json_object
+    from trainers.resolve import read_json_object
     from trainers.rundir import read_run_config
 
     if not (out / "run" / "config.json").exists():
@@ -121,7 +117,7 @@ def check_rerun(out: Path, cfg, *, preset: str) -> None:
         raise InputError(f"{out}: made with --preset {done.get('preset')} --seed {done.get('seed')} ({stamp}); rerun "
                          "with them to reuse it, or choose another --out")
     stored = read_run_config(out / "run")
-    differ = [k for k, v in dataclasses.asdict(cfg).items() if getattr(stored, k) != v]
+    differ = [k for k, v in cfg.to_flat().items() if stored.to_flat()[k] != v]
     if differ:
         raise InputError(f"{out / 'run'}: trained with other settings ({', '.join(differ)}; see its config.json) "
                          "than this --recipe / --pretrain; rerun with those it was made with, or choose another --out")
@@ -131,8 +127,6 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
              pretrain: bool = False) -> dict:
     """Everything under ``out``; returns the paths of what it wrote, by name (``data``, ``run``,
     ``run-no-grabcut``, ``run-coarse-masks``, ``run-boxes``, ``colour-baseline``, ``eval``)."""
-    from dataclasses import replace
-
     from c2fbench.eval.benchmarks import load_benchmark
     from c2fbench.eval.evaluator import evaluate
     from c2fbench.eval.results import write_eval
@@ -145,14 +139,14 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     cfg = demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain)
     _synth(data, preset, seed)
     if pretrain and cfg.backbone_weights is None:
-        cfg = replace(cfg, backbone_weights=str(_pretrain(cfg, data, out)))
+        cfg = cfg.updated(backbone_weights=str(_pretrain(cfg, data, out)))
     rounds = _train(cfg, data, out / "run", workers)
     if not (out / "run-no-grabcut" / "config.json").is_file():
         branch_after_round_one(out / "run", out / "run-no-grabcut", refine_grabcut=False)
     plain = _train(None, data, out / "run-no-grabcut", workers)  # the branch's own configuration
-    coarse = _train(replace(cfg, rounds=1, enhance_initial=False), data, out / "run-coarse-masks", workers,
+    coarse = _train(cfg.updated(rounds=1, enhance_initial=False), data, out / "run-coarse-masks", workers,
                     masks_from=out / "run")
-    boxes = _train(replace(cfg, rounds=1, initial_boxes=True), data, out / "run-boxes", workers,
+    boxes = _train(cfg.updated(rounds=1, initial_boxes=True), data, out / "run-boxes", workers,
                    masks_from=out / "run")
     colour = _colour_baseline(data, out / "colour-baseline", workers)
 

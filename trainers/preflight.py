@@ -131,17 +131,18 @@ def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: boo
     if root.resolve() == out.resolve() or root.resolve() in out.resolve().parents:
         raise InputError(f"{out}: the run directory is inside the training images {root}; its masks would be "
                          "read as images: choose an --out outside it")
-    if cfg.coarse_method == "student":
+    if cfg.masks.coarse_method == "student":
         from c2fbench.masks.student import load_student
 
-        if not os.path.lexists(cfg.student_weights):
-            raise InputError(f"{cfg.student_weights}: student checkpoint not found (coarse_method student reads "
-                             f"it): train one with `c2fbench masks student-train --images {root} --out "
-                             f"{cfg.student_weights}`, or use --coarse-method saliency")
-        load_student(cfg.student_weights)
+        weights = cfg.masks.student_weights
+        if not os.path.lexists(weights):
+            raise InputError(f"{weights}: student checkpoint not found (coarse_method student reads it): train one "
+                             f"with `c2fbench masks student-train --images {root} --out {weights}`, or use "
+                             "--coarse-method saliency")
+        load_student(weights)
     if cfg.val_root:
         check_validation_set(cfg)
-    if cfg.refine_crf:
+    if cfg.predict.crf:
         try:
             import pydensecrf.densecrf  # noqa: F401
         except ImportError:

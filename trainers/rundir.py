@@ -7,13 +7,13 @@ naming it: a resume never stops halfway on a traceback.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 from c2fbench.data.atomic import atomic_write_text
 from c2fbench.errors import InputError
-from trainers.config import TrainConfig, absolute_paths, check_types, read_json_object, validate
+from trainers.config import TrainConfig, absolute_paths, check_types, validate
+from trainers.resolve import read_json_object
 
 # Options a resumed run may change. ``rounds`` extends (or shortens, down to the last round
 # started) the run: round r's training does not depend on the number of rounds, so the
@@ -31,7 +31,7 @@ def read_run_config(out: Path) -> TrainConfig:
         raise InputError(f"{path}: nothing to resume (no run directory here)")
     values = check_types(read_json_object(path, "run configuration"), str(path))
     try:
-        cfg = TrainConfig(**absolute_paths(values))
+        cfg = TrainConfig.from_flat(absolute_paths(values))
         validate(cfg)
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
@@ -108,6 +108,7 @@ def resume_config(out: Path, requested: dict, origin: dict | None = None) -> Tra
     RESUMABLE options applied; a requested value of any other option that differs from the
     run's is an InputError naming the option (``origin[key]``, e.g. ``--lr``) and the stored value."""
     stored = read_run_config(out)
+    values = stored.to_flat()
     path = Path(out) / "config.json"
     origin = origin or {}
     requested = absolute_paths(check_types(requested, "the resumed configuration"))
@@ -117,12 +118,12 @@ def resume_config(out: Path, requested: dict, origin: dict | None = None) -> Tra
         raise InputError(f"{out}: a {stored.task} run; resume it with `c2fbench {COMMAND_OF_TASK[stored.task]}`")
     changes = {}
     for key, value in requested.items():
-        if value == getattr(stored, key):
+        if value == values[key]:
             continue
         name = origin.get(key, key)
         if key not in RESUMABLE:
             raise InputError(f"--resume: {name} {json.dumps(value)} differs from this run's {key} "
-                             f"{json.dumps(getattr(stored, key))} ({path}); a resumed run keeps its settings "
+                             f"{json.dumps(values[key])} ({path}); a resumed run keeps its settings "
                              f"(only {', '.join(RESUMABLE)} may change): start another --out, or --branch-from it")
         changes[key] = value
     if "rounds" in changes:
@@ -130,6 +131,6 @@ def resume_config(out: Path, requested: dict, origin: dict | None = None) -> Tra
         if changes["rounds"] < started:
             raise InputError(f"--resume: {origin.get('rounds', 'rounds')} {changes['rounds']} is fewer than the "
                              f"{started} rounds this run has started ({out}); a run cannot be cut below them")
-    cfg = dataclasses.replace(stored, **changes)
+    cfg = stored.updated(**changes)
     validate(cfg)
     return cfg

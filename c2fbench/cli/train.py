@@ -3,8 +3,6 @@
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
-
 
 THREADS_OPTION = click.option(
     "--threads", type=click.IntRange(min=1),
@@ -16,21 +14,31 @@ def train() -> None:
     """Train the paper's networks."""
 
 
-def _shown(name: str) -> str:
-    """The default --help shows: a recipe's or --config's value when it sets one, else
-    TrainConfig's (trainers/config.py, a light import)."""
-    from trainers.config import TrainConfig
+def _defaults(task: str) -> dict:
+    """What the command of ``task`` trains with where no recipe, --config or option sets a
+    value: TrainConfig's defaults (the paper's settings) and the command's own
+    (trainers/config.py, a light import). The options themselves default to None."""
+    from trainers.config import command_defaults
 
-    value = getattr(TrainConfig, name)
+    return command_defaults(task)
+
+
+def _shown(name: str, task: str = "semantic") -> str:
+    """The default --help shows for option ``name`` of the command of ``task``."""
+    value = _defaults(task)[name]
     return f"recipe's, else {({True: 'on', False: 'off'}.get(value, value) if isinstance(value, bool) else value)}"
 
 
-def _options(f):
-    """Options shared by both trainers. Every training option defaults to the recipe's value
-    (``--recipe``, ``--config``), else TrainConfig's (the paper's settings)."""
+def _options(task: str):
+    """Options shared by both trainers, their defaults shown as the command of ``task`` has them."""
     def flag(name: str) -> str:
         return f"--{name}/--no-{name}"
 
+    def shown(name: str) -> str:
+        return _shown(name, task)
+
+    defaults = _defaults(task)
+    drop = f"<{defaults['min_foreground']:.0%} or >{defaults['max_foreground']:.0%}"
     options = [
         click.option("--out", type=click.Path(file_okay=False, path_type=Path),
                      help="Run directory (required; not created with --print-config)."),
@@ -47,78 +55,83 @@ def _options(f):
                      help="Start from this run's round-0 masks and round-1 model; only refinement options "
                           "(--[no-]refine-grabcut, --refine-init, --[no-]keep-own-category, --reinit, --rounds) "
                           "may differ: the Fig. 6 ablation without retraining round 1."),
-        click.option("--arch", help="Model name (`c2fbench list models`)."),
-        click.option("--rounds", type=click.IntRange(min=1), show_default=_shown("rounds"),
+        click.option("--arch", show_default=shown("arch"), help="Model name (`c2fbench list models`)."),
+        click.option("--rounds", type=click.IntRange(min=1), show_default=shown("rounds"),
                      help="Rounds of Algorithm 1 (train, predict, refine)."),
-        click.option("--epochs", type=click.IntRange(min=1), show_default=_shown("epochs"),
+        click.option("--epochs", type=click.IntRange(min=1), show_default=shown("epochs"),
                      help="Epochs per round (the paper gives rounds, not epochs)."),
-        click.option("--batch-size", type=click.IntRange(min=1), show_default=_shown("batch_size"),
+        click.option("--batch-size", type=click.IntRange(min=1), show_default=shown("batch_size"),
                      help="Images per step (the paper: 12)."),
-        click.option("--lr", type=click.FloatRange(min=0, min_open=True), show_default=_shown("lr"),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), show_default=shown("lr"),
                      help="Learning rate of the backbone, decayed by poly within each round (the paper: 2.5e-4)."),
-        click.option("--resize", type=click.IntRange(min=8), show_default=_shown("resize"),
+        click.option("--resize", type=click.IntRange(min=8), show_default=shown("resize"),
                      help="Training images are resized to this square side (the paper: 321) ..."),
-        click.option("--crop", type=click.IntRange(min=8), show_default=_shown("crop"),
+        click.option("--crop", type=click.IntRange(min=8), show_default=shown("crop"),
                      help="... then randomly cropped to this square side (the paper: 256; at most --resize)."),
-        click.option("--scale-min", type=click.FloatRange(min=0, min_open=True), show_default=_shown("scale_min"),
+        click.option("--scale-min", type=click.FloatRange(min=0, min_open=True), show_default=shown("scale_min"),
                      help="Random scaling before the crop, lowest factor (DeepLab v2: 0.5; the paper: 1)."),
-        click.option("--scale-max", type=click.FloatRange(min=0, min_open=True), show_default=_shown("scale_max"),
+        click.option("--scale-max", type=click.FloatRange(min=0, min_open=True), show_default=shown("scale_max"),
                      help="Random scaling before the crop, highest factor (DeepLab v2: 1.5; the paper: 1)."),
-        click.option("--seed", type=int, show_default=_shown("seed"), help="Seed of weights, crops and GrabCut."),
-        click.option(flag("reinit"), default=None, show_default=_shown("reinit"),
+        click.option("--seed", type=int, show_default=shown("seed"), help="Seed of weights, crops and GrabCut."),
+        click.option(flag("reinit"), default=None, show_default=shown("reinit"),
                      help="Start each round from fresh weights instead of the last round's."),
         click.option(flag("pretrained-backbone"), default=None,
-                     show_default=_shown("pretrained_backbone"),
+                     show_default=shown("pretrained_backbone"),
                      help="torchvision's ImageNet backbone weights (downloaded once into torch's cache)."),
         click.option("--coarse-method", type=click.Choice(["saliency", "student"]),
-                     show_default=_shown("coarse_method"), help="Round-0 coarse masks (student: --student-weights)."),
+                     show_default=shown("coarse_method"), help="Round-0 coarse masks (student: --student-weights)."),
         click.option("--student-weights", type=click.Path(dir_okay=False),
                      help="For --coarse-method student (`c2fbench masks student-train --out FILE`)."),
-        click.option("--coarse-box", type=click.Choice(["tight", "robust"]), show_default=_shown("coarse_box"),
+        click.option("--coarse-box", type=click.Choice(["tight", "robust"]), show_default=shown("coarse_box"),
                      help="The first GrabCut's box around the coarse mask (the paper: tight)."),
-        click.option("--refine-init", type=click.Choice(["mask", "rect"]), show_default=_shown("refine_init"),
+        click.option("--refine-init", type=click.Choice(["mask", "rect"]), show_default=shown("refine_init"),
                      help="How GrabCut starts from a prediction between rounds (see README)."),
-        click.option(flag("drop-outside"), default=None, show_default=_shown("drop_outside"),
-                     help="Strategy (a): drop images with <1% or >80% foreground."),
+        click.option(flag("drop-outside"), default=None, show_default=shown("drop_outside"),
+                     help=f"Strategy (a): drop images with {drop} foreground (min_foreground, max_foreground)."),
         click.option(flag("refine-grabcut"), default=None,
-                     show_default=_shown("refine_grabcut"), help="Strategy (c): GrabCut between rounds."),
-        click.option("--loader-workers", type=click.IntRange(min=0), show_default=_shown("loader_workers"),
+                     show_default=shown("refine_grabcut"), help="Strategy (c): GrabCut between rounds."),
+        click.option("--loader-workers", type=click.IntRange(min=0), show_default=shown("loader_workers"),
                      help="DataLoader worker processes (results do not depend on it)."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Processes for masks and GrabCut (default: the free cores)."),
         click.option("--device", help="cpu, cuda, cuda:1 (default: cuda when present)."),
         click.option("--backbone-weights", type=click.Path(dir_okay=False),
                      help="Backbone pretrained on image-level labels (`c2fbench train classifier --out FILE`)."),
-        click.option("--refine-argmax", type=click.Choice(["all", "label"]), show_default=_shown("refine_argmax"),
+        click.option("--refine-argmax", type=click.Choice(["all", "label"]), show_default=shown("refine_argmax"),
                      help="Strategy (b): argmax over all classes, or over {background, the image's category}."),
         click.option("--refine-predict-at", type=click.Choice(["image", "train"]),
-                     show_default=_shown("refine_predict_at"),
+                     show_default=shown("refine_predict_at"),
                      help="Between-round predictions on the image as it is, or resized to --resize (training scale)."),
-        click.option("--optimizer", type=click.Choice(["sgd", "adam"]), show_default=_shown("optimizer"),
+        click.option("--optimizer", type=click.Choice(["sgd", "adam"]), show_default=shown("optimizer"),
                      help="The paper: sgd."),
         click.option(flag("drop-keeps-previous"), default=None,
-                     show_default=_shown("drop_keeps_previous"),
+                     show_default=shown("drop_keeps_previous"),
                      help="Not the paper: an image (a) drops keeps its previous round's mask."),
-        click.option(flag("refine-tta"), default=None, show_default=_shown("refine_tta"),
+        click.option(flag("refine-tta"), default=None, show_default=shown("refine_tta"),
                      help="Between-round predictions averaged over scales 0.75/1/1.25 and flips."),
-        click.option(flag("refine-crf"), default=None, show_default=_shown("refine_crf"),
+        click.option(flag("refine-crf"), default=None, show_default=shown("refine_crf"),
                      help="Dense CRF on the between-round predictions before (b) and (c) (extra c2fbench[crf])."),
-        click.option(flag("initial-boxes"), default=None, show_default=_shown("initial_boxes"),
+        click.option(flag("initial-boxes"), default=None, show_default=shown("initial_boxes"),
                      help="Round 1 on the filled bounding box of each enhanced mask (Table I)."),
         THREADS_OPTION,
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
 
 
-def _run(ctx, *, task: str, images, images_option: str, out, recipe, config_file, resume, print_config, workers,
-         device, options, defaults):
+def _run(*, task: str, images, images_option: str, out, recipe, config_file, resume, print_config, workers,
+         device, options):
     """Resolve the configuration (or the resumed one), check every input, then train."""
     from c2fbench.errors import InputError
     from c2fbench.threads import set_threads
     from trainers.branch import BRANCHABLE, branch_after_round_one, branch_config, check_branch_source
-    from trainers.config import check_types, load_recipe, resolve_config
+    from trainers.config import COMMAND_DEFAULTS, check_types
+    from trainers.resolve import load_recipe, resolve_config
     from trainers.rundir import resume_config
 
     branch_from, threads = options.pop("branch_from"), options.pop("threads")
@@ -126,8 +139,7 @@ def _run(ctx, *, task: str, images, images_option: str, out, recipe, config_file
         raise click.UsageError("Missing option '--out'.")
     if images is None and not print_config:
         raise click.UsageError(f"Missing option '{images_option}'.")
-    explicit = {k: v for k, v in options.items()
-                if v is not None and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+    explicit = {k: v for k, v in options.items() if v is not None}  # every option defaults to None
     origin = {k: "--" + k.replace("_", "-") for k in explicit}
     if branch_from is not None:
         if resume:
@@ -153,7 +165,8 @@ def _run(ctx, *, task: str, images, images_option: str, out, recipe, config_file
         where.update(origin)
         cfg = resume_config(out, {**requested, "task": task}, where)
     else:
-        cfg = resolve_config(recipe=recipe, config=config_file, overrides=explicit, defaults=defaults, task=task)
+        cfg = resolve_config(recipe=recipe, config=config_file, overrides=explicit, defaults=COMMAND_DEFAULTS[task],
+                             task=task)
     if print_config:
         click.echo(cfg.to_json(), nl=False)
         return
@@ -200,35 +213,34 @@ else X; an option given on the command line overrides both.
                                        recipe="paper-voc"))
 @click.option("--imagenet", type=click.Path(file_okay=False, path_type=Path),
               help="ImageNet-format folder (train/<wnid>/*.JPEG), e.g. the synthetic DATA/imagenet (required).")
-@_options
+@_options("semantic")
 @click.option("--keep-own-category/--no-keep-own-category", default=None,
               show_default=_shown("keep_own_category"), help="Strategy (b): keep only the image's own category.")
 @click.option("--val-root", type=click.Path(file_okay=False),
-              help="VOC-format folder to evaluate every round on (voc-val).")
-@click.pass_context
-def deeplab(ctx, imagenet, out, recipe, config_file, resume, print_config, workers, device, **options):
+              help=f"VOC-format folder to evaluate every round on ({_defaults('semantic')['val_benchmark']}).")
+def deeplab(imagenet, out, recipe, config_file, resume, print_config, workers, device, **options):
     """Recursive DeepLab training on image-level labels (Algorithm 1): 21 VOC classes."""
-    _run(ctx, task="semantic", images=imagenet, images_option="--imagenet", out=out, recipe=recipe,
+    _run(task="semantic", images=imagenet, images_option="--imagenet", out=out, recipe=recipe,
          config_file=config_file, resume=resume, print_config=print_config, workers=workers, device=device,
-         options=options, defaults={})
+         options=options)
 
 
 @train.command(epilog=_EXAMPLES.format(cmd="dfpn", images="images", path="imagenet/train", tiny="dfpn-tiny",
                                        recipe="dfpn-demo"))
 @click.option("--images", type=click.Path(file_okay=False, path_type=Path),
               help="Training images (any folder tree; e.g. the synthetic DATA/imagenet/train) (required).")
-@_options
+@_options("foreground")
 @click.option("--val-root", type=click.Path(file_okay=False),
               help="Object Discovery folder (holding Data/) to score J and P on every round.")
-@click.option("--val-benchmark", type=click.Choice(["mit-subset", "mit-full"]), show_default="recipe's, else mit-subset",
+@click.option("--val-benchmark", type=click.Choice(["mit-subset", "mit-full"]),
+              show_default=_shown("val_benchmark", "foreground"),
               help="The Object Discovery images to score: the 100-image subsets (the paper) or the full folders.")
-@click.pass_context
-def dfpn(ctx, images, out, recipe, config_file, resume, print_config, workers, device, **options):
+def dfpn(images, out, recipe, config_file, resume, print_config, workers, device, **options):
     """Recursive foreground training (FPN / DFPN, section III-F): one foreground channel,
-    strategies (a) and (c). Default arch (unless a recipe sets one): dfpn_resnet101."""
-    _run(ctx, task="foreground", images=images, images_option="--images", out=out, recipe=recipe,
+    strategies (a) and (c)."""
+    _run(task="foreground", images=images, images_option="--images", out=out, recipe=recipe,
          config_file=config_file, resume=resume, print_config=print_config, workers=workers, device=device,
-         options=options, defaults={"arch": "dfpn_resnet101", "keep_own_category": True})
+         options=options)
 
 
 @train.command(epilog="""\b

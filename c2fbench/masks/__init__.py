@@ -1,1 +1,2 @@
-"""Algorithm 1, lines 1-2: coarse masks, GrabCut enhancement, label assignment."""
+"""Algorithm 1's masks: coarse masks, GrabCut enhancement and category assignment (lines 1-2),
+and the between-round refinement strategies (lines 6-7)."""

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
-from c2fbench.masks.refine import DROP_SETTINGS, RefineConfig, drop_outside
+from c2fbench.masks.refine import drop_outside
+from c2fbench.masks.refine_config import DROP_SETTINGS, RefineConfig
 from c2fbench.masks.runner import ItemResult
 
 

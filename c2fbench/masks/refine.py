@@ -23,31 +23,10 @@ import numpy as np
 
 from c2fbench.errors import InputError
 from c2fbench.masks.grabcut import enhance, largest_component
+from c2fbench.masks.refine_config import RefineConfig
 from c2fbench.masks.runner import ItemResult, item_seed
 
 VOID = 255
-
-
-@dataclass(frozen=True)
-class RefineConfig:
-    """The settings of strategies (a), (b) and (c), shared by the round-0 labels (which
-    apply (a) only) and every refinement between rounds.
-
-    ``iterations`` is GrabCut's in (c) and, being one setting in the paper, in the round-0
-    GrabCut too (``grabcut_iterations`` in a run's config.json).
-    """
-
-    drop_outside: bool = True  # (a)
-    min_foreground: float = 0.01
-    max_foreground: float = 0.80
-    keep_own_category: bool = True  # (b)
-    grabcut: bool = True  # (c)
-    init: str = "mask"  # "mask" or "rect", see the module docstring
-    iterations: int = 5
-
-
-# The settings of strategy (a): all the round-0 labels read, and record, of a RefineConfig.
-DROP_SETTINGS = ("drop_outside", "min_foreground", "max_foreground")
 
 
 def drop_outside(label: np.ndarray, refine: RefineConfig) -> tuple[np.ndarray, str | None]:

@@ -266,6 +266,45 @@ def test_help_has_examples_and_describes_every_option(command):
     assert undocumented == []
 
 
+@pytest.mark.parametrize("command", ["deeplab", "dfpn"])
+def test_help_shows_the_defaults_the_command_resolves_to(command):
+    """Every option's --help default is the value `--print-config` gives without a recipe."""
+    from c2fbench.cli.train import train
+    from trainers.config import FLAT_KEYS
+
+    printed = json.loads(CliRunner().invoke(cli, ["train", command, "--print-config"]).stdout)
+    shown = {p.name: p.show_default for p in train.commands[command].params if p.name in FLAT_KEYS}
+    assert len(shown) >= 25
+    for name, text in shown.items():
+        value = printed[name]
+        if value is None:  # a file or folder given by no default (--student-weights, --val-root)
+            assert not text, name
+            continue
+        assert text == f"recipe's, else {({True: 'on', False: 'off'}[value] if isinstance(value, bool) else value)}"
+    assert shown["arch"] == f"recipe's, else {'dfpn_resnet101' if command == 'dfpn' else 'deeplab_v2_resnet101'}"
+
+
+def test_train_help_loads_no_numpy_or_torch():
+    """The defaults --help shows come from TrainConfig, read without numpy or torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from c2fbench.cli.main import cli; "
+            "codes = [CliRunner().invoke(cli, ['train', c, '--help']).exit_code for c in ('deeplab', 'dfpn')]; "
+            "print(codes, [m for m in ('numpy', 'torch') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[0, 0] []"
+
+
+def test_an_explicit_option_overrides_config_even_at_its_default(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"drop_outside": False, "lr": 0.5, "refine_init": "rect"}))
+    result = run("train", "deeplab", "--config", tmp_path / "c.json", "--drop-outside", "--lr", "0.00025",
+                 "--refine-init", "mask", "--print-config")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert (printed["drop_outside"], printed["lr"], printed["refine_init"]) == (True, 0.00025, "mask")
+
+
 @pytest.mark.parametrize("args", [["train", "classifier"], ["demo"], ["list"], ["data", "synth"],
                                   *[["masks", name] for name in ("coarse", "enhance", "labels", "score",
                                                                  "student-train")]])

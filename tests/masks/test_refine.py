@@ -25,7 +25,8 @@ def test_b_keeps_only_the_image_category():
     pred = np.zeros((10, 10), np.uint8)
     pred[2:5, 2:5] = 8
     pred[6:9, 6:9] = 3
-    label, event = refine_label(np.zeros((10, 10, 3), np.uint8), pred, 8, RefineConfig(grabcut=False, drop_outside=False))
+    plain = RefineConfig(grabcut=False, drop_outside=False)
+    label, event = refine_label(np.zeros((10, 10, 3), np.uint8), pred, 8, plain)
     expected = np.zeros_like(pred)
     expected[2:5, 2:5] = 8
     np.testing.assert_array_equal(label, expected)

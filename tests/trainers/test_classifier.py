@@ -98,14 +98,12 @@ def test_cli_trains_and_the_trainer_refuses_another_arch(tiny, tmp_path):
 
 
 def test_a_run_starts_from_the_backbone(tiny, tmp_path):
-    from dataclasses import replace
-
-    from trainers.config import resolve_config
     from trainers.recursive import train_recursive
+    from trainers.resolve import resolve_config
 
     train_classifier(tiny / "imagenet", tmp_path / "bb.pt", CFG)
-    cfg = replace(resolve_config(recipe="tiny", config=None, overrides={}), arch=CFG.arch, rounds=1, epochs=1,
-                  lr=1e-9, backbone_weights=str(tmp_path / "bb.pt"))
+    cfg = resolve_config(recipe="tiny", config=None, overrides={}).updated(
+        arch=CFG.arch, rounds=1, epochs=1, lr=1e-9, backbone_weights=str(tmp_path / "bb.pt"))
     train_recursive(cfg, images=tiny / "imagenet", out=tmp_path / "run", workers=1)
     trained = torch.load(tmp_path / "run" / "final.pt", weights_only=True)["state_dict"]
     backbone = torch.load(tmp_path / "bb.pt", weights_only=True)["state_dict"]

@@ -9,9 +9,9 @@ import pytest
 
 from c2fbench.data.labels import write_label_png
 from c2fbench.errors import InputError
-from trainers.config import resolve_config
 from trainers.data import MaskDataset
-from trainers.recursive import TrainImage
+from trainers.preflight import TrainImage
+from trainers.resolve import resolve_config
 
 NORM = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 

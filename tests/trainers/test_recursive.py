@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from c2fbench.cli.main import cli
 from c2fbench.errors import InputError
-from trainers.config import RECIPES_DIR, TrainConfig, resolve_config
+from trainers.config import RECIPES_DIR, TrainConfig
 from trainers.recursive import train_recursive
+from trainers.resolve import resolve_config
 
 TINY = dict(arch="deeplab_v2_mobilenet", rounds=2, epochs=2, batch_size=4, lr=0.05, resize=80, crop=64,
             coarse_box="robust", grabcut_iterations=2, min_foreground=0.0, max_foreground=1.0)
@@ -30,7 +31,7 @@ def synth(tmp_path_factory):
 @pytest.fixture(scope="module")
 def straight_run(synth, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "run"
-    cfg = TrainConfig(**TINY, val_root=str(synth))
+    cfg = TrainConfig.from_flat({**TINY, "val_root": str(synth)})
     train_recursive(cfg, images=synth / "imagenet", out=out, workers=1)
     return out
 
@@ -57,7 +58,7 @@ def test_config_json_reproduces_the_configuration(straight_run):
 
 
 def test_an_interrupted_run_resumes_to_the_same_final_weights(synth, straight_run, tmp_path):
-    cfg = TrainConfig(**TINY, val_root=str(synth))
+    cfg = TrainConfig.from_flat({**TINY, "val_root": str(synth)})
 
     def interrupt(round_index, epoch):
         if (round_index, epoch) == (2, 1):
@@ -138,11 +139,11 @@ def test_a_branch_after_round_one_equals_a_straight_run_with_its_settings(synth,
     from trainers.branch import branch_after_round_one
 
     straight = tmp_path / "straight"
-    train_recursive(TrainConfig(**TINY, val_root=str(synth), refine_grabcut=False), images=synth / "imagenet",
-                    out=straight, workers=1)
+    cfg = TrainConfig.from_flat({**TINY, "val_root": str(synth), "refine_grabcut": False})
+    train_recursive(cfg, images=synth / "imagenet", out=straight, workers=1)
     branch = tmp_path / "branch"
     cfg = branch_after_round_one(straight_run, branch, refine_grabcut=False)
-    assert cfg.refine_grabcut is False and not (branch / "metrics.jsonl").exists()
+    assert cfg.refine.grabcut is False and not (branch / "metrics.jsonl").exists()
     train_recursive(cfg, images=synth / "imagenet", out=branch, resume=True, workers=1)
     assert (branch / "config.json").read_text() == (straight / "config.json").read_text()
     got = [json.loads(line) for line in (branch / "metrics.jsonl").read_text().splitlines()]

@@ -4,8 +4,8 @@ the bad state; the poly schedule and the head's learning rate."""
 import pytest
 import torch
 
-from trainers.config import TrainConfig
-from trainers.train import TrainingDiverged, make_optimizer, train_round
+from trainers.config import OptimConfig
+from trainers.train import TrainingDiverged, make_optimizer, train_epochs
 
 
 class Tiny(torch.nn.Module):
@@ -34,19 +34,19 @@ def loader(epoch):
 def test_nan_loss_stops_the_round_and_no_epoch_is_saved():
     saved = []
     with pytest.raises(TrainingDiverged, match="loss is nan.*last good checkpoint is kept"):
-        train_round(Tiny(poison=True), loader, TrainConfig(epochs=2), round_index=3, device=torch.device("cpu"),
+        train_epochs(Tiny(poison=True), loader, OptimConfig(), epochs=2, round_index=3, device=torch.device("cpu"),
                     on_epoch_end=saved.append)
     assert saved == []
 
 
 def test_epochs_are_checkpointed_and_the_loss_falls():
     saved = []
-    losses = train_round(Tiny(), loader, TrainConfig(epochs=15, lr=0.05, head_lr_mult=1.0), round_index=1,
+    losses = train_epochs(Tiny(), loader, OptimConfig(lr=0.05, head_lr_mult=1.0), epochs=15, round_index=1,
                          device=torch.device("cpu"), on_epoch_end=saved.append)
     assert [s.epoch for s in saved] == list(range(1, 16))
     assert losses[-1] < losses[0]
 
 
 def test_head_gets_ten_times_the_learning_rate():
-    groups = make_optimizer(Tiny(), TrainConfig(lr=0.001)).param_groups
+    groups = make_optimizer(Tiny(), OptimConfig(lr=0.001)).param_groups
     assert groups[0]["lr"] == pytest.approx(0.001) and groups[1]["lr"] == pytest.approx(0.01)
