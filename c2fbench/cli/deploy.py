@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from c2fbench.cli.options import FiniteFloatRange
+from c2fbench.cli.options import FiniteFloatRange, LibraryDefault
 from deploy import (DEFAULT_OPSET, DEFAULT_PROFILE, DEFAULT_TOLERANCE, DURATION_S, EXPORT_SIZE, ITERATIONS,
                     PROFILE_SHAPE, WARMUP_MS, WARMUP_RUNS, WORKSPACE_MB)
 
@@ -55,11 +55,11 @@ image leaves no file behind.
 @click.option("--model", type=_FILE, required=True, help="A c2fbench checkpoint (.pt).")
 @click.option("--out", type=_FILE, required=True, help="The ONNX file to write (atomically).")
 @click.option("--dynamic", is_flag=True, help="Dynamic batch, height and width (needed to run whole images).")
-@click.option("--height", type=click.IntRange(8, 8000), show_default=str(EXPORT_SIZE),
+@click.option("--height", type=click.IntRange(8, 8000), cls=LibraryDefault, show_default=str(EXPORT_SIZE),
               help="Input height (the graph's, when static; the first verification size, when dynamic).")
-@click.option("--width", type=click.IntRange(8, 8000), show_default=str(EXPORT_SIZE),
+@click.option("--width", type=click.IntRange(8, 8000), cls=LibraryDefault, show_default=str(EXPORT_SIZE),
               help="Input width (as --height).")
-@click.option("--opset", type=click.IntRange(min=11), show_default=str(DEFAULT_OPSET),
+@click.option("--opset", type=click.IntRange(min=11), cls=LibraryDefault, show_default=str(DEFAULT_OPSET),
               help="ONNX opset of the graph (11 or later: Resize with coordinate_transformation_mode).")
 @click.option("--verify-images", type=click.Path(file_okay=False, path_type=Path),
               help="Also compare with PyTorch on (up to --num) real images from this folder; "
@@ -104,7 +104,7 @@ foreground model (one output channel). Anything else is refused before any image
               help="VOCdevkit/VOC2012 (or a folder above it); for mit-*, the folder holding Data/.")
 @click.option("--device", default="cpu", show_default=True, help=_DEVICE_HELP)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for both runtimes.")
-@click.option("--tolerance", type=FiniteFloatRange(0, 100), show_default=str(DEFAULT_TOLERANCE),
+@click.option("--tolerance", type=FiniteFloatRange(0, 100), cls=LibraryDefault, show_default=str(DEFAULT_TOLERANCE),
               help="Allowed |delta| in metric points.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write parity.json here.")
 def parity(model, deployed, benchmark, data_root, device, threads, tolerance, out):
@@ -153,14 +153,14 @@ faster than that baseline).
 @click.option("--model", type=_FILE, required=True, help="A checkpoint (.pt), ONNX file or TensorRT engine.")
 @click.option("--backend", "backends", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), multiple=True,
               help="Repeatable. Default: torch and onnxruntime for a .pt, the file's own backend otherwise.")
-@click.option("--shape", show_default=_shape_text(PROFILE_SHAPE), help="Input BxCxHxW.")
-@click.option("--warmup-ms", type=FiniteFloatRange(0, 600_000), show_default=str(WARMUP_MS),
+@click.option("--shape", cls=LibraryDefault, show_default=_shape_text(PROFILE_SHAPE), help="Input BxCxHxW.")
+@click.option("--warmup-ms", type=FiniteFloatRange(0, 600_000), cls=LibraryDefault, show_default=str(WARMUP_MS),
               help="Untimed warm-up, in milliseconds (trtexec's --warmUp).")
-@click.option("--warmup", type=click.IntRange(min=0), show_default=str(WARMUP_RUNS),
+@click.option("--warmup", type=click.IntRange(min=0), cls=LibraryDefault, show_default=str(WARMUP_RUNS),
               help="Least number of untimed warm-up runs (besides --warmup-ms).")
-@click.option("--iterations", type=click.IntRange(1, 10_000_000), show_default=str(ITERATIONS),
+@click.option("--iterations", type=click.IntRange(1, 10_000_000), cls=LibraryDefault, show_default=str(ITERATIONS),
               help="Least number of timed runs per backend (trtexec's --iterations).")
-@click.option("--duration", type=FiniteFloatRange(0, 3600), show_default=str(DURATION_S),
+@click.option("--duration", type=FiniteFloatRange(0, 3600), cls=LibraryDefault, show_default=str(DURATION_S),
               help="Least timed seconds per backend (trtexec's --duration); 0: exactly --iterations runs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for every backend (default: all CPUs), so ratios compare like with like.")
@@ -239,13 +239,13 @@ Examples:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="Kernel precision (fp16: half the memory traffic; int8: from a Q/DQ graph of `deploy quantize "
                    "--target tensorrt`, built strongly typed; check either with `deploy parity`).")
-@click.option("--workspace-mb", type=click.IntRange(min=16), show_default=str(WORKSPACE_MB),
+@click.option("--workspace-mb", type=click.IntRange(min=16), cls=LibraryDefault, show_default=str(WORKSPACE_MB),
               help="Scratch memory TensorRT may use while choosing kernels (MiB).")
-@click.option("--min-shape", show_default=_shape_text(DEFAULT_PROFILE["min"]),
+@click.option("--min-shape", cls=LibraryDefault, show_default=_shape_text(DEFAULT_PROFILE["min"]),
               help="Dynamic inputs: smallest BxCxHxW (the default is lowered to fit a smaller --opt-shape).")
-@click.option("--opt-shape", show_default=_shape_text(DEFAULT_PROFILE["opt"]),
+@click.option("--opt-shape", cls=LibraryDefault, show_default=_shape_text(DEFAULT_PROFILE["opt"]),
               help="Dynamic inputs: the shape kernels are tuned for.")
-@click.option("--max-shape", show_default=_shape_text(DEFAULT_PROFILE["max"]),
+@click.option("--max-shape", cls=LibraryDefault, show_default=_shape_text(DEFAULT_PROFILE["max"]),
               help="Dynamic inputs: largest BxCxHxW (the default is raised to fit a larger --opt-shape).")
 @click.option("--timing-cache", type=_FILE, help="Timing cache file: read if present, written after the build.")
 @click.option("--device", default=None, help="cuda or cuda:N, the GPU the engine is built for (default: the "

@@ -142,12 +142,12 @@ def test_help_shows_the_defaults_the_library_uses():
     def default(function, name: str):
         return inspect.signature(function).parameters[name].default
 
-    assert f"[default: ({DEFAULT_OPSET})" in shown("export") and default(export_onnx, "opset") == DEFAULT_OPSET
-    assert f"[default: ({DEFAULT_TOLERANCE});" in shown("parity") and default(parity, "tolerance") == DEFAULT_TOLERANCE
+    assert f"[default: {DEFAULT_OPSET};" in shown("export") and default(export_onnx, "opset") == DEFAULT_OPSET
+    assert f"[default: {DEFAULT_TOLERANCE};" in shown("parity") and default(parity, "tolerance") == DEFAULT_TOLERANCE
     build = shown("build")
-    assert f"[default: ({WORKSPACE_MB})" in build and default(build_engine, "workspace_mb") == WORKSPACE_MB
+    assert f"[default: {WORKSPACE_MB};" in build and default(build_engine, "workspace_mb") == WORKSPACE_MB
     for shape in DEFAULT_PROFILE.values():
-        assert f"[default: ({'x'.join(map(str, shape))})]" in build
+        assert f"[default: {'x'.join(map(str, shape))}]" in build  # plain, not click's "(...)"
     assert shape_profile(["batch", 3, "height", "width"]) == DEFAULT_PROFILE
 
 
