@@ -34,7 +34,7 @@ def make_dataset(root: Path, n: int = NUM_VAL, seed: int = 0) -> tuple[Path, Pat
     """VOC-style ground truth (objects with a 5 px void band) and imperfect predictions."""
     import cv2
 
-    from c2fbench.data.labels import write_label_png
+    from c2fbench.data.png import write_label_png
 
     voc, pred_dir = root / "VOCdevkit" / "VOC2012", root / "pred"
     if (root / "done.json").is_file() and json.loads((root / "done.json").read_text()) == {"n": n, "seed": seed}:

@@ -584,7 +584,7 @@ def name(shape: tuple) -> str:
 
 def write_report(check: Check, records: list[dict], *, complete: bool) -> dict:
     """``gpu_check.json`` and ``gpu_check.md`` in ``--out``, atomically; returns the JSON content."""
-    from c2fbench.data.atomic import atomic_write_text
+    from c2fbench.atomic import atomic_write_text
 
     counts = {s: sum(r["status"] == s for r in records) for s in ("passed", "failed", "skipped")}
     args = check.args

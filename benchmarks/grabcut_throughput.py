@@ -86,7 +86,7 @@ def main() -> None:
     import cv2
 
     from c2fbench.data.images import read_rgb
-    from c2fbench.data.mit import read_mask_png
+    from c2fbench.data.png import read_mask_png
     from c2fbench.masks.grabcut import enhance
     from c2fbench.masks.coarse import CoarseJob
     from c2fbench.masks.enhance import EnhanceJob

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.console import progress
-from c2fbench.data.labels import read_label_png, write_label_png, write_mask_png
+from c2fbench.data.png import read_label_png, write_label_png, write_mask_png
 
 PIXELS_PER_IMAGE = 400
 

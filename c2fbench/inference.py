@@ -1,6 +1,11 @@
-"""Inference: a model as a runtime (RGB image in, logits out), test-time augmentation,
-dense CRF, and a prediction source so that ``c2fbench eval --model`` scores a model with
-exactly the evaluator used for prediction folders.
+"""Inference: a model as a runtime (RGB image in, logits out), and the :class:`Runtime`
+protocol every deployed form follows. The checks of a model's class names and
+normalisation are :mod:`c2fbench.models.metadata`'s.
+
+Prediction from a runtime (test-time augmentation, dense CRF, label maps, ``c2fbench
+predict``) is in :mod:`c2fbench.predict`; the prediction source that lets ``c2fbench eval
+--model`` score a model with the evaluator of prediction folders is
+:class:`c2fbench.eval.sources.ModelPredictions`.
 
 Inference runs on the whole image at its original resolution (DeepLab is fully
 convolutional and upsamples its logits to the input size).
@@ -15,14 +20,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from c2fbench.console import plural
 from c2fbench.errors import InputError
-
-TTA_SCALES = (0.75, 1.0, 1.25)
-# The most classes a model may name. Segmentation label sets run to a few hundred (VOC 21,
-# COCO-stuff 182, ADE20K 150); a checkpoint or ONNX file naming more is refused before a
-# layer is built (a 50,000-class DeepLab head alone is 7 GB).
-MAX_CLASSES = 1000
 
 
 def normalise(rgb: np.ndarray, normalization: dict):
@@ -33,64 +31,6 @@ def normalise(rgb: np.ndarray, normalization: dict):
     mean = torch.tensor(normalization["mean"], dtype=torch.float32).view(3, 1, 1)
     std = torch.tensor(normalization["std"], dtype=torch.float32).view(3, 1, 1)
     return (x - mean) / std
-
-
-def check_class_names(classes, *, where: str) -> list[str]:
-    """``classes`` as a list of 1 to :data:`MAX_CLASSES` distinct, non-empty strings;
-    otherwise InputError starting with ``where`` (the file, and the field it came from)."""
-    if not isinstance(classes, (list, tuple)) or not classes:
-        raise InputError(f"{where}expected a non-empty list of class names, got {_short(classes)}")
-    if len(classes) > MAX_CLASSES:
-        raise InputError(f"{where}{len(classes)} class names, more than the {MAX_CLASSES} a segmentation "
-                         "model is taken to have (a damaged or hand-made file?)")
-    bad = next((i for i, c in enumerate(classes) if not isinstance(c, str) or not c.strip()), None)
-    if bad is not None:
-        raise InputError(f"{where}class {bad} is {_short(classes[bad])}; class names are non-empty strings")
-    seen = set()
-    for c in classes:
-        if c in seen:
-            raise InputError(f"{where}class name {c!r} appears twice; class names must be distinct")
-        seen.add(c)
-    return list(classes)
-
-
-def check_expected_classes(classes: list[str], expected, *, where: str, what: str = "model",
-                           by: str = "expected") -> None:
-    """InputError unless ``classes`` are ``expected`` (same names, same order), naming the
-    count or the first class that differs ("<what> class 2 is 'dog', <by> 'cow'")."""
-    expected = list(expected)
-    if len(classes) != len(expected):
-        raise InputError(f"{where}{what} has {plural(len(classes), 'class')}, {by} {len(expected)} "
-                         f"({', '.join(expected[:4])}{', ...' if len(expected) > 4 else ''})")
-    for i, (got, want) in enumerate(zip(classes, expected)):
-        if got != want:
-            raise InputError(f"{where}{what} class {i} is {got!r}, {by} {want!r} "
-                             f"(both have {plural(len(expected), 'class')}, in a different order or naming)")
-
-
-def check_normalization(norm, *, where: str, error: type[Exception] = InputError) -> dict:
-    """``{"mean": [r, g, b], "std": [r, g, b]}`` as floats: three finite numbers each, std
-    above zero (a zero std divides by zero in :func:`normalise`); otherwise ``error``."""
-    expected = "{'mean': [r, g, b], 'std': [r, g, b]}"
-    if not isinstance(norm, dict):
-        raise error(f"{where}normalization must be {expected}, got {_short(norm)}")
-    for key in ("mean", "std"):
-        values = norm.get(key)
-        if values is None:
-            raise error(f"{where}normalization lacks {key!r} (expected {expected})")
-        if (not isinstance(values, (list, tuple)) or len(values) != 3
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
-            raise error(f"{where}normalization {key} must be 3 numbers (r, g, b), got {_short(values)}")
-        if not all(np.isfinite(v) for v in values):
-            raise error(f"{where}normalization {key} must be finite, got {list(values)}")
-    if not all(v > 0 for v in norm["std"]):
-        raise error(f"{where}normalization std must be above 0 (it divides), got {list(norm['std'])}")
-    return {"mean": [float(v) for v in norm["mean"]], "std": [float(v) for v in norm["std"]]}
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -303,189 +243,3 @@ def load_torch_runtime(path: Path, *, device: str = "cpu", expect_classes=None, 
     return ModuleRuntime(model, classes=meta["classes"], normalization=meta["normalization"], device=device,
                          source={"model": str(Path(path).resolve()), "sha256": file_sha256(path)},
                          threads=threads, amp=amp, channels_last=channels_last)
-
-
-def predict_probs(runtime, rgb: np.ndarray, *, tta: bool = False, size: tuple[int, int] | None = None) -> np.ndarray:
-    """(C, H, W) class probabilities; with ``tta``, averaged over scales 0.75/1/1.25 and flips.
-
-    ``size`` (width, height): run the model on the image resized to it (bilinear) and
-    resize the probabilities back to the image's size.
-    """
-    import cv2
-
-    if size is not None and tuple(size) != (rgb.shape[1], rgb.shape[0]):
-        h, w = rgb.shape[:2]
-        probs = predict_probs(runtime, cv2.resize(rgb, tuple(size), interpolation=cv2.INTER_LINEAR), tta=tta)
-        return np.stack([cv2.resize(np.ascontiguousarray(p), (w, h), interpolation=cv2.INTER_LINEAR) for p in probs])
-    if not tta:
-        return _softmax(checked_logits(runtime, rgb))
-    h, w = rgb.shape[:2]
-    total = None
-    for scale in TTA_SCALES:
-        size = (max(8, round(w * scale)), max(8, round(h * scale)))
-        scaled = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR) if scale != 1.0 else rgb
-        for flip in (False, True):
-            image = scaled[:, ::-1] if flip else scaled
-            probs = _softmax(checked_logits(runtime, np.ascontiguousarray(image)))
-            probs = probs[:, :, ::-1] if flip else probs
-            probs = np.stack([cv2.resize(np.ascontiguousarray(p), (w, h), interpolation=cv2.INTER_LINEAR)
-                              for p in probs])
-            total = probs if total is None else total + probs
-    return total / (2 * len(TTA_SCALES))
-
-
-def crf_refine(rgb: np.ndarray, probs: np.ndarray, *, iterations: int = 10) -> np.ndarray:
-    """Dense CRF (Krähenbühl & Koltun) on class probabilities, with the parameters psa uses
-    (Gaussian sxy 3, compat 3; bilateral sxy 80, srgb 13, compat 10). Needs the optional
-    extra ``c2fbench[crf]`` (pydensecrf2)."""
-    try:
-        import pydensecrf.densecrf as dcrf
-        from pydensecrf.utils import unary_from_softmax
-    except ImportError:
-        raise InputError("--crf needs the dense CRF extra: pip install 'c2fbench[crf]'") from None
-    c, h, w = probs.shape
-    crf = dcrf.DenseCRF2D(w, h, c)
-    crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs.astype(np.float32))))
-    crf.addPairwiseGaussian(sxy=3, compat=3)
-    crf.addPairwiseBilateral(sxy=80, srgb=13, rgbim=np.require(rgb, np.uint8, ["C", "W"]), compat=10)
-    return np.asarray(crf.inference(iterations), dtype=np.float32).reshape(c, h, w)
-
-
-def predict_label(runtime, rgb: np.ndarray, *, tta: bool = False, crf: bool = False) -> np.ndarray:
-    """(H, W) uint8 class indices."""
-    probs = predict_probs(runtime, rgb, tta=tta)
-    if crf:
-        probs = crf_refine(rgb, probs)
-    return probs.argmax(axis=0).astype(np.uint8)
-
-
-def checked_logits(runtime, rgb: np.ndarray) -> np.ndarray:
-    """``runtime.logits(rgb)``, (C, H, W) with one channel per class the runtime names and
-    the image's size; InputError naming the model otherwise (an ONNX file whose graph does
-    not match its metadata would else be scored as if it did)."""
-    logits = runtime.logits(rgb)
-    expected = (len(runtime.classes), *rgb.shape[:2])
-    if logits.shape != expected:
-        raise InputError(f"{runtime.source.get('model')}: output of shape {tuple(logits.shape)} for a "
-                         f"{rgb.shape[1]}x{rgb.shape[0]} image; expected {expected}, one channel per class "
-                         f"of its metadata ({len(runtime.classes)})")
-    return logits
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    """(C, H, W) logits -> (C, H, W) probabilities; one channel gives (background, foreground)."""
-    if logits.shape[0] == 1:
-        return np.stack(_sigmoid_pair(logits[0]))
-    z = np.exp(logits - logits.max(axis=0, keepdims=True))
-    return z / z.sum(axis=0, keepdims=True)
-
-
-def _sigmoid_pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(1 - sigmoid(x), sigmoid(x)) without overflow: exp only ever sees -|x|, and each side
-    is computed directly rather than as 1 minus the other (which loses the small one)."""
-    e = np.exp(-np.abs(x))  # in (0, 1]
-    big, small = 1.0 / (1.0 + e), e / (1.0 + e)
-    positive = x >= 0
-    return np.where(positive, small, big), np.where(positive, big, small)
-
-
-def check_model_for(runtime, benchmark) -> None:
-    """InputError naming the model unless it scores on ``benchmark``: a semantic benchmark
-    needs its classes, by name and in order; a foreground one (mit-*) a foreground model:
-    one output channel, the object (what ``train dfpn`` writes), or two, background and
-    foreground. A semantic model's argmax would be scored as "not background", a different
-    task."""
-    where, classes = f"{runtime.source.get('model')}: ", list(runtime.classes)
-    if benchmark.kind == "semantic":
-        check_expected_classes(classes, benchmark.classes, where=where, by=f"{benchmark.name} expects")
-    elif not (len(classes) == 1 or (len(classes) == 2 and classes[0] == "background")):
-        raise InputError(f"{where}{benchmark.name} scores foreground models (one output channel, e.g. dfpn_*, "
-                         f"or background and foreground), this model has {plural(len(classes), 'class')} "
-                         f"({', '.join(classes[:3])}"
-                         f"{', ...' if len(classes) > 3 else ''})")
-
-
-class ModelPredictions:
-    """A prediction source (see evaluator.py) that runs a model on each benchmark image.
-
-    Semantic benchmarks take the argmax class; foreground benchmarks take "not background".
-    """
-
-    parallel_safe = False
-
-    def __init__(self, runtime, *, tta: bool = False, crf: bool = False) -> None:
-        self.runtime, self.tta, self.crf = runtime, tta, crf
-
-    def describe(self) -> dict:
-        return {**self.runtime.source, "tta": self.tta, "crf": self.crf}
-
-    def check(self, benchmark) -> list[str]:
-        check_model_for(self.runtime, benchmark)
-        return []
-
-    def load(self, sample, shape: tuple[int, int], kind: str) -> np.ndarray:
-        from c2fbench.data.images import read_rgb
-
-        rgb = read_rgb(sample.image)
-        if rgb.shape[:2] != shape:
-            raise InputError(f"{sample.image}: image is {rgb.shape[1]}x{rgb.shape[0]} but its ground truth is "
-                             f"{shape[1]}x{shape[0]}")
-        label = predict_label(self.runtime, rgb, tta=self.tta, crf=self.crf)
-        return label if kind == "semantic" else label > 0
-
-
-# Object Discovery keeps each folder's masks in GroundTruth/ beside its images: they are not
-# inputs, and predicting them would also write label maps nobody asked for.
-GROUND_TRUTH_FOLDERS = ("groundtruth",)
-
-
-def prediction_inputs(images: Path, out: Path | None = None) -> tuple[list[str], list[Path], list[str]]:
-    """``(ids, files, skipped)`` for ``c2fbench predict``: every image under ``images``
-    (``<sub>/<stem>`` ids) but those in GroundTruth folders (``skipped``) and, when ``out``
-    lies inside ``images``, those under ``out`` (earlier predictions), each file checked
-    up front (a regular file of bounded size that decodes whole, see
-    :func:`c2fbench.data.images.read_rgb`) so that a bad file, a truncated JPEG too, stops
-    the run before any prediction is written. Decoding twice costs a few milliseconds an
-    image, little next to the model."""
-    from c2fbench.data.images import find_image, list_images, read_rgb
-
-    ids = list_images(images)
-    if out is not None and Path(images).resolve() in Path(out).resolve().parents:
-        inside = Path(out).resolve().relative_to(Path(images).resolve()).as_posix() + "/"
-        ids = [i for i in ids if not i.startswith(inside)]
-    in_ground_truth = [any(part.lower() in GROUND_TRUTH_FOLDERS for part in i.split("/")[:-1]) for i in ids]
-    skipped = [i for i, gt in zip(ids, in_ground_truth) if gt]
-    ids = [i for i, gt in zip(ids, in_ground_truth) if not gt]
-    if not ids:
-        raise InputError(f"{images}: only ground-truth masks found (GroundTruth folders); "
-                         "--images takes the folder of images")
-    files = []
-    for image_id in ids:
-        path = find_image(Path(images), image_id)
-        read_rgb(path)  # decoded and dropped: one image in memory at a time
-        files.append(path)
-    return ids, files, skipped
-
-
-def predict_folder(runtime, ids: list[str], files: list[Path], out: Path, *, tta: bool = False,
-                   crf: bool = False, advance=lambda n: None) -> int:
-    """Write ``out/<id>.png`` (VOC palette, atomically) for each image; returns the count.
-
-    :func:`prediction_inputs` decoded every image already; one that changed since (and no
-    longer decodes), or a write the disk refuses, stops the run with an InputError saying how
-    many label maps were written.
-    """
-    from c2fbench.data.images import read_rgb
-    from c2fbench.data.labels import write_label_png
-
-    for done, (image_id, path) in enumerate(zip(ids, files)):
-        try:
-            label = predict_label(runtime, read_rgb(path), tta=tta, crf=crf)
-            write_label_png(Path(out) / f"{image_id}.png", label)  # a full disk: InputError
-        except InputError as e:
-            if not done:
-                raise
-            raise InputError(f"{e}; {done} of {len(ids)} label maps were written to {out} before it "
-                             "(a rerun overwrites them)") from None
-        advance(1)
-    return len(ids)

@@ -56,7 +56,7 @@ def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: i
 
     import torch
 
-    from c2fbench.data.atomic import atomic_write_bytes
+    from c2fbench.atomic import atomic_write_bytes
     from c2fbench.data.images import read_rgb
     from c2fbench.inference import file_sha256
     from c2fbench.models.checkpoint import load_checkpoint

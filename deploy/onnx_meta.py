@@ -45,8 +45,8 @@ def read_onnx_metadata(path: Path, props: dict[str, str]) -> dict:
     """``classes``, ``normalization``, ``arch`` from an exported file's metadata_props
     ``props``; InputError naming ``path`` if they are missing (not exported by c2fbench),
     not JSON, or not what a checkpoint would hold (class names: distinct strings, at most
-    :data:`c2fbench.inference.MAX_CLASSES`; normalisation: 3 finite means, 3 stds > 0)."""
-    from c2fbench.inference import check_class_names, check_normalization
+    :data:`c2fbench.models.metadata.MAX_CLASSES`; normalisation: 3 finite means, 3 stds > 0)."""
+    from c2fbench.models.metadata import check_class_names, check_normalization
 
     missing = [k for k in ("c2fbench.classes", "c2fbench.normalization") if k not in props]
     if missing:

@@ -21,7 +21,7 @@ class _Pair:
     of their logits summed over the images."""
 
     def __init__(self, reference, deployed) -> None:
-        from c2fbench.inference import ModelPredictions
+        from c2fbench.eval.sources import ModelPredictions
 
         self.reference, self.deployed = reference, deployed
         # the prediction sources `c2fbench eval --model` would use: their checks and provenance
@@ -34,7 +34,7 @@ class _Pair:
     def labels(self, sample, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """(reference, deployed) label maps of ``sample``: class indices, or bool masks."""
         from c2fbench.data.images import read_rgb
-        from c2fbench.inference import checked_logits
+        from c2fbench.predict import checked_logits
         from deploy.export import label_maps
 
         rgb = read_rgb(sample.image)
@@ -55,7 +55,7 @@ def check_pair(reference, deployed, benchmark) -> None:
     """InputError unless both runtimes name the same classes and fit ``benchmark`` (its
     classes by name for a semantic benchmark, one foreground channel for mit-*), checked
     before any image is run."""
-    from c2fbench.inference import check_expected_classes
+    from c2fbench.models.metadata import check_expected_classes
 
     check_expected_classes(list(deployed.classes), reference.classes, where=f"{deployed.source.get('model')}: ",
                            what="deployed model", by="its reference has")
@@ -106,7 +106,7 @@ def write_parity(out: Path, result: dict) -> Path:
     """``out/parity.json``, atomically."""
     import json
 
-    from c2fbench.data.atomic import atomic_write_text
+    from c2fbench.atomic import atomic_write_text
 
     path = Path(out) / "parity.json"
     atomic_write_text(path, json.dumps(result, indent=2) + "\n")

@@ -277,7 +277,7 @@ def _machine() -> dict:
 
 def write_profile(out: Path, profile: dict) -> Path:
     """``out/profile.json``, atomically."""
-    from c2fbench.data.atomic import atomic_write_text
+    from c2fbench.atomic import atomic_write_text
 
     path = Path(out) / "profile.json"
     atomic_write_text(path, json.dumps(profile, indent=2) + "\n")

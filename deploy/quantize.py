@@ -138,7 +138,7 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from c2fbench.data.atomic import atomic_write_bytes
+    from c2fbench.atomic import atomic_write_bytes
     from deploy.runtimes import OnnxRuntime
 
     if target not in TARGETS:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
-from c2fbench.inference import Steps, check_class_names, check_normalization, file_sha256, normalise
+from c2fbench.inference import Steps, file_sha256, normalise
+from c2fbench.models.metadata import check_class_names, check_normalization
 from deploy.onnx_meta import OUTPUT, check_channels, pick_node
 
 FORMAT = "c2fbench-tensorrt-engine"

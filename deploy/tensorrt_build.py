@@ -181,7 +181,7 @@ def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspa
     import tensorrt as trt
     import torch
     from c2fbench import __version__
-    from c2fbench.data.atomic import atomic_write_bytes, atomic_write_text
+    from c2fbench.atomic import atomic_write_bytes, atomic_write_text
 
     meta, node = read_onnx(onnx_path)  # classes, normalisation; the input's name and shape
     check_graph_precision(onnx_path, precision)

@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from c2fbench.data.atomic import atomic_write_text
+from c2fbench.atomic import atomic_write_text
 from c2fbench.errors import InputError
 from trainers.config import TrainConfig, check_types, validate
 from trainers.rundir import read_run_config

@@ -224,7 +224,7 @@ def top1(model: nn.Module, held: list, cfg: ClassifierConfig) -> float:
 
 
 def _save(path: Path, content: dict) -> None:
-    from c2fbench.data.atomic import atomic_open
+    from c2fbench.atomic import atomic_open
 
     with atomic_open(path, "wb") as f:
         torch.save({"format": FORMAT, "version": VERSION, **content}, f)

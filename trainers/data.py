@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from c2fbench.data.images import read_rgb
-from c2fbench.data.labels import read_label_png
+from c2fbench.data.png import read_label_png
 from c2fbench.inference import normalise
 
 

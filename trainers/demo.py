@@ -130,7 +130,8 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     from c2fbench.eval.benchmarks import load_benchmark
     from c2fbench.eval.evaluator import evaluate
     from c2fbench.eval.results import write_eval
-    from c2fbench.inference import ModelPredictions, load_torch_runtime
+    from c2fbench.eval.sources import ModelPredictions
+    from c2fbench.inference import load_torch_runtime
     from c2fbench.report.figures import eval_figures
     from c2fbench.report.terminal import print_metrics
     from trainers.branch import branch_after_round_one

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 from c2fbench.console import info, warn
-from c2fbench.data.atomic import atomic_write_text
+from c2fbench.atomic import atomic_write_text
 from c2fbench.errors import InputError
 from c2fbench.masks.record import shard_lock
 from c2fbench.masks.runner import Shard

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from c2fbench.console import progress, warn
 from c2fbench.data.images import read_rgb
-from c2fbench.data.labels import write_label_png
+from c2fbench.data.png import write_label_png
 from c2fbench.errors import InputError
-from c2fbench.inference import predict_probs
+from c2fbench.predict import predict_probs
 from c2fbench.masks.boxes import BoxJob
 from c2fbench.masks.categories import LabelJob, category_of
 from c2fbench.masks.coarse import CoarseJob

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from c2fbench.data.atomic import atomic_write_text
+from c2fbench.atomic import atomic_write_text
 from c2fbench.errors import InputError
 from trainers.config import TrainConfig, absolute_paths, check_types, validate
 from trainers.resolve import read_json_object

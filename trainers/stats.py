@@ -18,7 +18,7 @@ def validate(run, model) -> tuple[dict, int]:
     the number of pixels predicted as an object class or foreground, over all ranks)."""
     from c2fbench.eval.benchmarks import load_benchmark
     from c2fbench.eval.evaluator import evaluate_distributed
-    from c2fbench.inference import ModelPredictions
+    from c2fbench.eval.sources import ModelPredictions
     from trainers.distributed import all_reduce_sum
 
     bench = load_benchmark(run.cfg.val_benchmark, run.cfg.val_root)

@@ -20,7 +20,7 @@ def compare(result_a, result_b, bootstrap, seed, out):
     import json
 
     from c2fbench.console import success
-    from c2fbench.data.atomic import atomic_write_text
+    from c2fbench.atomic import atomic_write_text
     from c2fbench.report.compare import compare_results
     from c2fbench.report.terminal import print_comparison
 

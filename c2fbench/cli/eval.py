@@ -59,7 +59,7 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
     if bench.skipped:
         warn(f"{len(bench.skipped)} images have no ground truth and are not scored (first: {bench.skipped[0]})")
     if model is not None:
-        from c2fbench.inference import ModelPredictions
+        from c2fbench.eval.sources import ModelPredictions
         from deploy.runtimes import load_runtime
 
         runtime = load_runtime(model, device=device)

@@ -34,7 +34,7 @@ def predict(model, images, out, tta, crf, device):
     """Predict a label map for every image under --images (whole image, original size)."""
     from c2fbench.console import info, progress, success
     from c2fbench.devices import resolve_device
-    from c2fbench.inference import predict_folder, prediction_inputs
+    from c2fbench.predict import predict_folder, prediction_inputs
     from deploy.runtimes import load_runtime
 
     device = resolve_device(device)

@@ -1,5 +1,5 @@
 """Guards for every file c2fbench reads from the user: a regular file of bounded size, and
-an image of bounded pixel count.
+an image of bounded pixel count, decoded in one place (:func:`decode_image`).
 
 A symlink to ``/dev/zero`` or a FIFO would otherwise be read until memory runs out or
 forever, and a small PNG can declare billions of pixels (a decompression bomb). Each check
@@ -83,3 +83,23 @@ def open_image(path: str | os.PathLike):
         im.close()
         raise
     return im
+
+
+def decode_image(path: str | os.PathLike, *, png: str | None = None, convert: str | None = None, check=None):
+    """The pixels of an image file as a numpy array, decoded by PIL after :func:`open_image`'s
+    checks: the one decode behind every reader (``images.read_rgb``, ``png.read_label_png``,
+    ``png.read_mask_png``). ``png`` names what the file must be a PNG of ("label map",
+    "mask"); ``check(im)`` may refuse the opened image (its mode, say) before decoding;
+    ``convert`` is a PIL mode to convert to. A truncated or corrupt file is an InputError."""
+    import numpy as np
+
+    with open_image(path) as im:
+        if png is not None and im.format != "PNG":
+            raise InputError(f"{path}: expected a PNG {png}, found {im.format or 'unknown'} data")
+        if check is not None:
+            check(im)
+        try:
+            return np.asarray(im.convert(convert) if convert else im)
+        except (OSError, SyntaxError, ValueError) as e:
+            what = "corrupt or unreadable PNG" if png is not None else "unreadable or corrupt image"
+            raise InputError(f"{path}: {what} ({e})") from None

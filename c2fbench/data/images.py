@@ -56,10 +56,6 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read an image as (H, W, 3) uint8 RGB; InputError naming the file if it is missing,
     truncated, not an image, not a regular file or too large (c2fbench.data.files). PIL decodes it: unlike ``cv2.imdecode`` it raises on a
     truncated JPEG instead of returning a half-grey picture."""
-    from c2fbench.data.files import open_image
+    from c2fbench.data.files import decode_image
 
-    with open_image(path) as im:
-        try:
-            return np.asarray(im.convert("RGB"))
-        except (OSError, SyntaxError, ValueError) as e:
-            raise InputError(f"{path}: unreadable or corrupt image ({e})") from None
+    return decode_image(path, convert="RGB")

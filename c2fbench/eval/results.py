@@ -12,7 +12,7 @@ the same sha256 record as every other file.
 
 **The folder is written as one unit.** Every file is built in a hidden staging folder
 beside ``--out`` and swapped into its place in one step
-(:func:`c2fbench.data.atomic.staged_folder`), and the old folder is deleted. A run killed or out of disk space while writing leaves ``--out`` as it was, never
+(:func:`c2fbench.atomic.staged_folder`), and the old folder is deleted. A run killed or out of disk space while writing leaves ``--out`` as it was, never
 an old ``metrics.json`` beside a new ``per_image.npz``. Because the whole folder is
 replaced, ``--out`` must be new, empty, or an earlier eval's folder; anything else in it
 is refused before scoring starts.
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from c2fbench.data.atomic import StorageError, atomic_write_bytes, staged_folder
+from c2fbench.atomic import StorageError, atomic_write_bytes, staged_folder
 from c2fbench.errors import InputError
 
 OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png")

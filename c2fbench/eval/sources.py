@@ -2,7 +2,8 @@
 
 A source is any object with ``describe``, ``check`` and ``load`` (:class:`PredictionSource`).
 :class:`PngPredictions` reads a folder of PNGs (the layout in DESIGN.md);
-:class:`c2fbench.inference.ModelPredictions` runs a model on each image, through any runtime.
+:class:`ModelPredictions` runs a model on each image, through any runtime, once
+:func:`check_model_for` has found it fit for the benchmark.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
-from c2fbench.data.labels import read_label_png
-from c2fbench.data.mit import read_mask_png
+from c2fbench.console import plural
+from c2fbench.data.png import read_label_png, read_mask_png
 from c2fbench.errors import InputError
 from c2fbench.eval.benchmarks import Benchmark, Sample
+from c2fbench.models.metadata import check_expected_classes
 
 
 class PredictionSource(Protocol):
@@ -79,3 +81,49 @@ def _resize_nearest(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
     resized = cv2.resize(pred.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
     return resized.astype(pred.dtype)
+
+
+def check_model_for(runtime, benchmark) -> None:
+    """InputError naming the model unless it scores on ``benchmark``: a semantic benchmark
+    needs its classes, by name and in order; a foreground one (mit-*) a foreground model:
+    one output channel, the object (what ``train dfpn`` writes), or two, background and
+    foreground. A semantic model's argmax would be scored as "not background", a different
+    task."""
+    where, classes = f"{runtime.source.get('model')}: ", list(runtime.classes)
+    if benchmark.kind == "semantic":
+        check_expected_classes(classes, benchmark.classes, where=where, by=f"{benchmark.name} expects")
+    elif not (len(classes) == 1 or (len(classes) == 2 and classes[0] == "background")):
+        raise InputError(f"{where}{benchmark.name} scores foreground models (one output channel, e.g. dfpn_*, "
+                         f"or background and foreground), this model has {plural(len(classes), 'class')} "
+                         f"({', '.join(classes[:3])}"
+                         f"{', ...' if len(classes) > 3 else ''})")
+
+
+class ModelPredictions:
+    """A prediction source (see evaluator.py) that runs a model on each benchmark image.
+
+    Semantic benchmarks take the argmax class; foreground benchmarks take "not background".
+    """
+
+    parallel_safe = False
+
+    def __init__(self, runtime, *, tta: bool = False, crf: bool = False) -> None:
+        self.runtime, self.tta, self.crf = runtime, tta, crf
+
+    def describe(self) -> dict:
+        return {**self.runtime.source, "tta": self.tta, "crf": self.crf}
+
+    def check(self, benchmark) -> list[str]:
+        check_model_for(self.runtime, benchmark)
+        return []
+
+    def load(self, sample, shape: tuple[int, int], kind: str) -> np.ndarray:
+        from c2fbench.data.images import read_rgb
+        from c2fbench.predict import predict_label
+
+        rgb = read_rgb(sample.image)
+        if rgb.shape[:2] != shape:
+            raise InputError(f"{sample.image}: image is {rgb.shape[1]}x{rgb.shape[0]} but its ground truth is "
+                             f"{shape[1]}x{shape[0]}")
+        label = predict_label(self.runtime, rgb, tta=self.tta, crf=self.crf)
+        return label if kind == "semantic" else label > 0

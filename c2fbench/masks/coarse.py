@@ -44,7 +44,7 @@ class CoarseJob:
 
     def process(self, image_id: str) -> ItemResult:
         from c2fbench.data.images import find_image, read_rgb
-        from c2fbench.data.labels import write_mask_png
+        from c2fbench.data.png import write_mask_png
 
         try:
             rgb = read_rgb(find_image(self.images, image_id))
@@ -53,8 +53,8 @@ class CoarseJob:
         soft = self.soft_map(rgb)
         mask = binarize(soft, threshold=self.threshold)
         if self.soft_out:
-            from c2fbench.data.atomic import atomic_write_bytes
-            from c2fbench.data.labels import encode_gray_png
+            from c2fbench.atomic import atomic_write_bytes
+            from c2fbench.data.png import encode_gray_png
 
             atomic_write_bytes(self.soft_out / f"{image_id}.png", encode_gray_png(np.round(soft * 255).astype(np.uint8)))
         write_mask_png(self.out / f"{image_id}.png", mask)

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from c2fbench.data.atomic import atomic_write_text, default_mode
+from c2fbench.atomic import atomic_write_text, default_mode
 from c2fbench.errors import InputError
 
 OPTIONS_FILE = "options.json"

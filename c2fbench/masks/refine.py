@@ -52,7 +52,7 @@ def predicted_label(probs: np.ndarray, category: int, *, argmax: str = "all",
     image) the dense CRF runs first, on the classes the argmax chooses from: with ``"label"``
     on (background, category) renormalised, so a confusable class cannot take the object.
     """
-    from c2fbench.inference import crf_refine  # looked up per call: tests replace it
+    from c2fbench.predict import crf_refine  # looked up per call: tests replace it
 
     if argmax == "label" and probs.shape[0] > 2:
         pair = probs[[0, category]]
@@ -106,7 +106,7 @@ class RefineJob:
 
     def process(self, image_id: str) -> ItemResult:
         from c2fbench.data.images import find_image, read_rgb
-        from c2fbench.data.labels import read_label_png, write_label_png
+        from c2fbench.data.png import read_label_png, write_label_png
         from c2fbench.masks.categories import category_of
 
         try:

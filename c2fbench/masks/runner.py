@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-from c2fbench.data.atomic import atomic_write_text
+from c2fbench.atomic import atomic_write_text
 from c2fbench.errors import InputError
 
 # A temporary file is written in milliseconds; one this old belongs to no live writer.
@@ -119,7 +119,7 @@ class Summary:
 
 
 def remove_stale_temporaries(paths: list[Path], *, older_than: float = STALE_AFTER_S) -> int:
-    """Delete temporary files (``.<name>.*.tmp``, see data/atomic.py) left for ``paths``
+    """Delete temporary files (``.<name>.*.tmp``, see c2fbench/atomic.py) left for ``paths``
     that nobody has written for ``older_than`` seconds.
 
     Only temporaries of the given outputs are touched, and only stale ones, so neither

@@ -145,7 +145,7 @@ def save_student(path: str | os.PathLike, model: StudentNet, *, extra: dict) -> 
     ``{"arch": "student", "kwargs": {width, head_channels, fc_out}, "state_dict": ...,
     **extra}``; ``extra`` holds plain values (teacher, keep fraction, epochs, version, ...).
     """
-    from c2fbench.data.atomic import atomic_open
+    from c2fbench.atomic import atomic_open
 
     reserved = {"arch", "kwargs", "state_dict"} & set(extra)
     if reserved:

@@ -28,7 +28,7 @@ from torch import nn
 
 from c2fbench.console import plural
 from c2fbench.errors import InputError
-from c2fbench.inference import check_class_names, check_expected_classes, check_normalization
+from c2fbench.models.metadata import check_class_names, check_expected_classes, check_normalization
 from c2fbench.models.deeplab import IMAGENET_MEAN, IMAGENET_STD
 
 FORMAT = "c2fbench-checkpoint"
@@ -48,7 +48,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, arch: str, kwa
     level. Bad arguments are programming errors and raise ValueError / TypeError.
     """
     from c2fbench import __version__
-    from c2fbench.data.atomic import atomic_open
+    from c2fbench.atomic import atomic_open
     from c2fbench.models import MODELS  # the package imports this module, so look it up late
 
     if arch not in MODELS:

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from c2fbench import __version__
-from c2fbench.data.atomic import staged_folder
+from c2fbench.atomic import staged_folder
 from c2fbench.errors import InputError
 from c2fbench.report.cells import DASH, input_is_synthetic, is_synthetic, model_name
 from c2fbench.report.document import Document, Figure, Section, Table, to_html, to_markdown
@@ -48,7 +48,7 @@ def write_report(doc: Document, out: Path) -> list[Path]:
     """``out/figures/*.png``, ``out/report.md`` and ``out/report.html``, written as one unit.
 
     The report is built in a staging folder beside ``out`` and then swapped into place
-    (:func:`c2fbench.data.atomic.staged_folder`), so a
+    (:func:`c2fbench.atomic.staged_folder`), so a
     run killed at any moment leaves the old report whole (or no ``out``), never figures
     without their report.html. A folder ``out`` is only replaced if it holds a report and
     nothing else: pointing ``--out`` at an eval folder must not delete its results.

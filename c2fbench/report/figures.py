@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from c2fbench.data.atomic import atomic_write_bytes
+from c2fbench.atomic import atomic_write_bytes
 
 
 DPI = 110

@@ -30,7 +30,7 @@ def test_ground_truth_scored_as_its_own_prediction_is_perfect(synth_root, tmp_pa
                                       str(tmp_path / "pred"), "--out", str(tmp_path / "res"), "--no-figures"])
     # the labels hold 255 (void), which is not a valid prediction value: refused, as the devkit does
     assert result.exit_code == 2 and "value 255" in result.output
-    from c2fbench.data.labels import read_label_png, write_label_png
+    from c2fbench.data.png import read_label_png, write_label_png
 
     for path in (tmp_path / "pred").iterdir():
         label = read_label_png(path).copy()

@@ -59,7 +59,7 @@ def test_a_failed_write_leaves_the_earlier_result_untouched(earlier_result, tmp_
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
 def test_a_new_result_replaces_the_folder_as_a_whole(earlier_result, tmp_path, monkeypatch, exchange):
-    import c2fbench.data.atomic as atomic
+    import c2fbench.atomic as atomic
 
     if not exchange:  # the path taken where renameat2 is not offered
         monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)

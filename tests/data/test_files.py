@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from c2fbench.data import files
-from c2fbench.data.atomic import atomic_write_bytes
+from c2fbench.atomic import atomic_write_bytes
 from c2fbench.data.images import read_rgb
-from c2fbench.data.labels import read_label_png
-from c2fbench.data.mit import read_mask_png
+from c2fbench.data.png import read_label_png
+from c2fbench.data.png import read_mask_png
 from c2fbench.errors import InputError
 
 READERS = [read_rgb, read_label_png, read_mask_png]
@@ -96,7 +96,7 @@ def test_a_full_disk_is_one_input_error_and_leaves_no_file_or_new_folder(tmp_pat
 
 
 def test_a_full_disk_in_a_staged_folder_names_the_folder_and_leaves_it_as_it_was(tmp_path, full_disk):
-    from c2fbench.data.atomic import staged_folder
+    from c2fbench.atomic import staged_folder
 
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "r.txt").write_bytes(b"earlier")

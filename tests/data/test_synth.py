@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from c2fbench.data.labels import VOID, read_label_png
+from c2fbench.data.png import VOID, read_label_png
 from c2fbench.data.synth import PRESETS, write_synth
 from c2fbench.data.synth.plan import imagenet_plan, od_plan, voc_plan
 from c2fbench.data.synth.scenes import add_void_band

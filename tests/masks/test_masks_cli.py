@@ -86,7 +86,7 @@ class CountingJob:
         return [self.out / f"{image_id}.png"]
 
     def process(self, image_id):
-        from c2fbench.data.atomic import atomic_write_bytes
+        from c2fbench.atomic import atomic_write_bytes
         from c2fbench.masks.runner import ItemResult
 
         atomic_write_bytes(self.outputs(image_id)[0], b"x")
@@ -158,7 +158,7 @@ def test_a_corrupt_image_is_named_counted_and_skipped_unless_strict(tree, tmp_pa
 
 def test_labels_put_the_folder_class_on_the_foreground(tree, tmp_path):
     from c2fbench.data.imagenet import wnid_to_voc_label
-    from c2fbench.data.labels import read_label_png
+    from c2fbench.data.png import read_label_png
 
     root, images = tree
     result = run("masks", "labels", "--masks", root / "coarse", "--out", tmp_path / "labels", "--workers", 1)

@@ -117,7 +117,7 @@ def test_a_folder_from_before_options_json_is_checked_against_its_summary(images
 SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    from c2fbench.data.atomic import atomic_write_bytes
+    from c2fbench.atomic import atomic_write_bytes
     from c2fbench.masks.runner import ItemResult, run_job
 
     class Job:
@@ -251,7 +251,7 @@ class OpenFilesJob:
         return [self.out / f"{image_id}.txt"]
 
     def process(self, image_id):
-        from c2fbench.data.atomic import atomic_write_text
+        from c2fbench.atomic import atomic_write_text
         from c2fbench.masks.runner import ItemResult
 
         fds = "/proc/self/fd"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from c2fbench.data.labels import write_mask_png
+from c2fbench.data.png import write_mask_png
 from c2fbench.errors import InputError
 from c2fbench.masks.quality import score_masks
 
@@ -51,7 +51,7 @@ def test_score_cli_with_only_void_label_maps_says_so(tmp_path):
     from click.testing import CliRunner
 
     from c2fbench.cli.main import cli
-    from c2fbench.data.labels import write_label_png
+    from c2fbench.data.png import write_label_png
 
     write_label_png(tmp_path / "m" / "w" / "a.png", np.full((2, 2), 255, np.uint8))
     write_mask_png(tmp_path / "t" / "w" / "a.png", np.ones((2, 2), bool))

@@ -78,7 +78,7 @@ def test_argmax_over_all_classes_or_over_background_and_the_label():
 
 
 def test_the_crf_sees_only_the_classes_the_argmax_chooses_from(monkeypatch):
-    import c2fbench.inference as inference
+    import c2fbench.predict as predict
 
     seen = []
 
@@ -86,7 +86,7 @@ def test_the_crf_sees_only_the_classes_the_argmax_chooses_from(monkeypatch):
         seen.append(probs.copy())
         return probs
 
-    monkeypatch.setattr(inference, "crf_refine", fake_crf)
+    monkeypatch.setattr(predict, "crf_refine", fake_crf)
     probs = np.array([[[0.5, 0.2]], [[0.1, 0.5]], [[0.4, 0.3]]])  # classes 0, 1, 2 at two pixels
     rgb = np.zeros((1, 2, 3), np.uint8)
     assert predicted_label(probs, 2, argmax="label", crf_image=rgb).tolist() == [[0, 2]]
@@ -100,7 +100,7 @@ def test_a_dropped_image_can_keep_its_previous_mask(tmp_path, previous_void, exp
     from PIL import Image
 
     from c2fbench.data.imagenet import wnid_to_voc_label
-    from c2fbench.data.labels import read_label_png, write_label_png
+    from c2fbench.data.png import read_label_png, write_label_png
     from c2fbench.masks.refine import RefineJob
 
     wnid = "n02690373"  # an aeroplane synset
@@ -125,7 +125,7 @@ def test_a_dropped_image_can_keep_its_previous_mask(tmp_path, previous_void, exp
 
 @pytest.mark.parametrize("area, event", [(0, "dropped_small"), (1, None), (80, None), (81, "dropped_large")])
 def test_a_drops_round_0_labels_by_the_same_rule(tmp_path, area, event):
-    from c2fbench.data.labels import read_label_png, write_mask_png
+    from c2fbench.data.png import read_label_png, write_mask_png
     from c2fbench.masks.categories import LabelJob
 
     mask = np.zeros((10, 10), bool)

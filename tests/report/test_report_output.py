@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from c2fbench.cli.main import cli
-from c2fbench.data import atomic
+from c2fbench import atomic
 from c2fbench.report import build
 from report_helpers import fake_semantic
 

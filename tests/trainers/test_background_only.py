@@ -9,7 +9,8 @@ import torch
 from c2fbench.data.voc import VOC_CLASSES
 from c2fbench.eval.benchmarks import load_benchmark
 from c2fbench.eval.evaluator import evaluate_distributed
-from c2fbench.inference import ModelPredictions, ModuleRuntime
+from c2fbench.eval.sources import ModelPredictions
+from c2fbench.inference import ModuleRuntime
 from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
 from trainers.distributed import Dist
 from trainers.recursive import _warn_background_only

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from c2fbench.data.labels import write_label_png
+from c2fbench.data.png import write_label_png
 from c2fbench.errors import InputError
 from trainers.data import MaskDataset
 from trainers.preflight import TrainImage

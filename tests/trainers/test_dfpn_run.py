@@ -39,7 +39,7 @@ def test_foreground_run_logs_j_and_p_every_round(dfpn_run):
     assert payload["classes"] == ["foreground"]
     labels = set()
     for path in (dfpn_run / "run" / "masks" / "round-01").rglob("*.png"):
-        from c2fbench.data.labels import read_label_png
+        from c2fbench.data.png import read_label_png
 
         labels |= set(read_label_png(path).ravel().tolist())
     assert labels <= {0, 1}
@@ -68,7 +68,7 @@ def test_eval_mit_model_equals_predict_then_eval(dfpn_run, tmp_path):
 def test_a_foreground_run_counts_its_dropped_images(tmp_path):
     """Strategy (a) on the foreground task: the dropped images are logged under "foreground"
     (this raised IndexError when any image was dropped); the oracle is the all-void masks on disk."""
-    from c2fbench.data.labels import read_label_png
+    from c2fbench.data.png import read_label_png
     from c2fbench.data.synth import write_synth
 
     write_synth(tmp_path / "synth", preset="tiny", seed=4)

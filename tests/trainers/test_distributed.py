@@ -14,7 +14,8 @@ import torch.multiprocessing as mp
 from c2fbench.data.voc import VOC_CLASSES
 from c2fbench.eval.benchmarks import load_benchmark
 from c2fbench.eval.evaluator import evaluate, evaluate_distributed
-from c2fbench.inference import ModelPredictions, ModuleRuntime
+from c2fbench.eval.sources import ModelPredictions
+from c2fbench.inference import ModuleRuntime
 from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD, build_model
 
 NORM = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}

@@ -18,7 +18,7 @@ def test_filled_box_of_a_mask():
 
 
 def test_prediction_at_another_size_comes_back_at_the_image_size():
-    from c2fbench.inference import predict_probs
+    from c2fbench.predict import predict_probs
 
     class Runtime:  # logits that copy the red channel: the resize path is visible in the output
         classes = ["background", "object"]
@@ -36,7 +36,7 @@ def test_prediction_at_another_size_comes_back_at_the_image_size():
 
 
 def test_own_category_scoring(tmp_path):
-    from c2fbench.data.labels import write_label_png, write_mask_png
+    from c2fbench.data.png import write_label_png, write_mask_png
     from c2fbench.masks.quality import score_masks
 
     label = np.zeros((4, 4), np.uint8)
@@ -116,7 +116,7 @@ def test_busy_cores_on_this_machine_is_a_share_of_its_cpus():
 
 def test_dense_crf_on_a_read_only_image_follows_the_edge():
     pytest.importorskip("pydensecrf.densecrf", reason="needs the extra c2fbench[crf] (pydensecrf2)")
-    from c2fbench.inference import crf_refine
+    from c2fbench.predict import crf_refine
 
     rgb = np.zeros((20, 30, 3), np.uint8)
     rgb[:, 15:] = 255

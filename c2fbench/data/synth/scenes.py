@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from c2fbench.data.labels import VOID
+from c2fbench.data.png import VOID
 from c2fbench.data.synth.shapes import draw_parts
 from c2fbench.data.synth.style import STYLES, hsv_rgb, paint, smooth_noise, texture
 

@@ -15,8 +15,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from c2fbench.data.atomic import atomic_write_bytes, atomic_write_text
-from c2fbench.data.labels import write_label_png, write_mask_png
+from c2fbench.atomic import atomic_write_bytes, atomic_write_text
+from c2fbench.data.png import write_label_png, write_mask_png
 from c2fbench.data.synth.plan import OD_CLASSES, SceneItem, imagenet_plan, od_plan, voc_plan
 from c2fbench.data.synth.presets import get_preset
 from c2fbench.data.synth.scenes import add_void_band, render_scene

@@ -1,10 +1,10 @@
-"""Label PNG I/O: palette round trip, the VOC colour map, and refused inputs."""
+"""PNG I/O: label maps (palette round trip, the VOC colour map, refused inputs) and foreground masks."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from c2fbench.data.labels import read_label_png, voc_colormap, write_label_png, write_mask_png
+from c2fbench.data.png import read_label_png, read_mask_png, voc_colormap, write_label_png, write_mask_png
 from c2fbench.errors import InputError
 
 # The VOC colours as listed by chainercv's voc_utils.py (reference/eval-anchors.md section 2).
@@ -92,3 +92,59 @@ def test_a_folder_in_place_of_a_file(tmp_path):
     (tmp_path / "d.png").mkdir()
     with pytest.raises(InputError, match="d.png"):
         read_label_png(tmp_path / "d.png")
+
+
+# ---- foreground masks (moved with read_mask_png from data/mit.py) ----
+
+def test_mask_reader_binarises_nonzero_in_any_channel(tmp_path):
+    Image.fromarray(np.array([[0, 1, 255]], np.uint8)).save(tmp_path / "l.png")
+    assert read_mask_png(tmp_path / "l.png").tolist() == [[False, True, True]]
+    rgb = np.zeros((1, 2, 3), np.uint8)
+    rgb[0, 1, 2] = 7
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    assert read_mask_png(tmp_path / "c.png").tolist() == [[False, True]]
+
+
+def imsave(path, array, **kwargs):
+    """A mask saved the way many users save one: matplotlib's imsave (RGBA PNG, alpha 255)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.imsave(path, array, **kwargs)
+
+
+def test_matplotlib_gray_mask_is_read_by_its_colour_not_its_alpha(tmp_path):
+    mask = np.zeros((12, 16), bool)
+    mask[3:9, 4:10] = True
+    imsave(tmp_path / "m.png", mask, cmap="gray")
+    with Image.open(tmp_path / "m.png") as im:
+        assert im.mode == "RGBA" and np.asarray(im)[..., 3].min() == 255  # the case that scored J 25
+    np.testing.assert_array_equal(read_mask_png(tmp_path / "m.png"), mask)
+    imsave(tmp_path / "soft.png", mask * 0.8, cmap="gray", vmin=0, vmax=1)
+    np.testing.assert_array_equal(read_mask_png(tmp_path / "soft.png", threshold=0.5), mask)
+
+
+def test_matplotlib_default_colormap_is_refused_not_guessed(tmp_path):
+    mask = np.zeros((12, 16), bool)
+    mask[3:9, 4:10] = True
+    imsave(tmp_path / "viridis.png", mask)
+    with pytest.raises(InputError, match=r"viridis.png: colour mask with no black .*cmap='gray'"):
+        read_mask_png(tmp_path / "viridis.png")
+
+
+def test_alpha_is_ignored_and_an_alpha_only_mask_is_refused(tmp_path):
+    mask = np.array([[0, 255, 255], [0, 0, 255]], np.uint8)
+    la = np.stack([mask, np.full_like(mask, 128)], axis=-1)  # half transparent everywhere
+    Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
+    np.testing.assert_array_equal(read_mask_png(tmp_path / "la.png"), mask > 0)
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[..., 3] = mask  # the mask drawn as opacity over uniform black
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "alpha.png")
+    with pytest.raises(InputError, match="alpha.png: the mask is in the alpha channel only"):
+        read_mask_png(tmp_path / "alpha.png")
+    one_colour = np.zeros((2, 3, 3), np.uint8)
+    one_colour[...] = (200, 30, 30)  # a single non-black colour: everything is foreground
+    Image.fromarray(one_colour).save(tmp_path / "red.png")
+    assert read_mask_png(tmp_path / "red.png").all()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from c2fbench.errors import InputError
-from c2fbench.inference import predict_label, predict_probs
+from c2fbench.predict import predict_label, predict_probs
 
 
 class FixedRuntime:

@@ -1,8 +1,12 @@
-"""Label PNG I/O: the one place that reads and writes class-index maps.
+"""PNG I/O: the one place that reads and writes class-index maps and foreground masks.
 
 VOC label PNGs are palette ("P" mode) images whose pixel values are class indices; they
 must be read with PIL, never ``cv2.imread`` (which returns the palette colours). 255 is
 void. Grayscale ("L") PNGs of class indices are accepted too; colour PNGs are refused.
+Foreground masks (Object Discovery's ground truth, coarse and enhanced masks, MIT
+predictions) are written as 0/255 grayscale and read by :func:`read_mask_png`, which also
+takes the colour renderings people save. Decoding goes through
+:func:`c2fbench.data.files.decode_image`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from c2fbench.data.atomic import atomic_write_bytes
+from c2fbench.atomic import atomic_write_bytes
 from c2fbench.errors import InputError
 
 VOID = 255
@@ -111,20 +115,13 @@ def _decode_unfiltered_png(path: Path, data: bytes) -> np.ndarray | None:
 
 
 def _read_with_pil(path: Path) -> np.ndarray:
-    from c2fbench.data.files import open_image
+    from c2fbench.data.files import decode_image
 
-    with open_image(path) as im:
-        try:
-            if im.format != "PNG":
-                raise InputError(f"{path}: expected a PNG label map, found {im.format or 'unknown'} data")
-            if im.mode not in ("P", "L"):
-                raise InputError(
-                    f"{path}: expected a single-channel (palette or grayscale) PNG of class "
-                    f"indices, found mode {im.mode}"
-                )
-            return np.asarray(im)
-        except (OSError, SyntaxError, ValueError) as e:
-            raise InputError(f"{path}: corrupt or unreadable PNG ({e})") from None
+    def single_channel(im) -> None:
+        if im.mode not in ("P", "L"):
+            raise InputError(f"{path}: expected a single-channel (palette or grayscale) PNG of class "
+                             f"indices, found mode {im.mode}")
+    return decode_image(path, png="label map", check=single_channel)
 
 
 def encode_label_png(label: np.ndarray) -> bytes:
@@ -162,3 +159,55 @@ def encode_mask_png(mask: np.ndarray) -> bytes:
 def write_mask_png(path: str | os.PathLike, mask: np.ndarray) -> None:
     """Write an (H, W) foreground mask as a 0/255 grayscale PNG, atomically."""
     atomic_write_bytes(path, encode_mask_png(mask))
+
+
+def read_mask_png(path: str | os.PathLike, *, threshold: float | None = None) -> np.ndarray:
+    """Read a foreground mask PNG as (H, W) bool: nonzero is foreground.
+
+    Grayscale and palette PNGs: a nonzero value (palette index) is foreground. Colour PNGs
+    are scored on their colour: black is background, any other colour foreground. Alpha
+    (RGBA, LA) is never read as the mask: ``matplotlib.pyplot.imsave`` writes RGBA with
+    alpha 255 everywhere, and reading alpha as foreground turned a perfect mask into J 25.
+
+    Refused, rather than guessed (InputError naming the file):
+
+    - a mask carried by alpha alone (transparency varies, the colour is uniform);
+    - a colour rendering with no black pixel and several colours, such as ``plt.imsave``'s
+      default viridis colormap, where background is purple (save with ``cmap="gray"``).
+
+    With ``threshold`` (in [0, 1]), the PNG is a soft map instead: 8-bit values at or above
+    ``threshold * 255`` (16-bit: ``* 65535``) are foreground; it must be grayscale (a
+    colour PNG whose three channels are equal counts as grayscale).
+    """
+    from c2fbench.data.files import decode_image
+
+    path = Path(path)
+    a = decode_image(path, png="mask")
+    if a.ndim == 3:
+        a = _colour_channels(path, a)
+    if threshold is not None:
+        if a.ndim == 3:
+            raise InputError(f"{path}: a soft map must be a grayscale PNG, found colours")
+        scale = 65535 if a.dtype == np.uint16 or a.max(initial=0) > 255 else 255
+        return a >= threshold * scale
+    if a.ndim == 2:
+        return a > 0
+    fg = a.any(axis=2)
+    if not fg.all() or a.shape[0] * a.shape[1] == 0:
+        return fg
+    if (a.reshape(-1, a.shape[2]) != a[0, 0]).any():
+        raise InputError(f"{path}: colour mask with no black (background) pixel and several colours, like a "
+                         f"colormap rendering; expected nonzero = foreground on black (plt.imsave(..., cmap='gray'))")
+    return fg
+
+
+def _colour_channels(path: Path, a: np.ndarray) -> np.ndarray:
+    """(H, W, k) pixels without alpha: (H, W) when the colour channels are equal (gray), else (H, W, 3)."""
+    colour, alpha = (a[..., :-1], a[..., -1]) if a.shape[2] in (2, 4) else (a, None)
+    if alpha is not None and colour.size and (alpha != alpha.max(initial=0)).any() and \
+            (colour.reshape(-1, colour.shape[2]) == colour.reshape(-1, colour.shape[2])[0]).all():
+        raise InputError(f"{path}: the mask is in the alpha channel only (uniform colour, varying transparency); "
+                         f"expected the mask in the colour or gray values, nonzero = foreground")
+    if colour.shape[2] == 1 or (colour == colour[..., :1]).all():
+        return colour[..., 0]
+    return colour
