@@ -1,10 +1,16 @@
 """``c2fbench train deeplab``: the recursive coarse-to-fine trainer (Algorithm 1)."""
 
+from functools import partial
 from pathlib import Path
 
 import click
 
-THREADS_OPTION = click.option(
+from c2fbench.cli.options import LibraryDefault
+
+# every option shows its default plainly: the config's value, or the recipe's
+option = partial(click.option, cls=LibraryDefault)
+
+THREADS_OPTION = option(
     "--threads", type=click.IntRange(min=1),
     help="torch threads (default: the cores not already busy, by the load average; see README).")
 
@@ -40,78 +46,78 @@ def _options(task: str):
     defaults = _defaults(task)
     drop = f"<{defaults['min_foreground']:.0%} or >{defaults['max_foreground']:.0%}"
     options = [
-        click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+        option("--out", type=click.Path(file_okay=False, path_type=Path),
                      help="Run directory (required; not created with --print-config)."),
-        click.option("--recipe", help="Shipped recipe (trainers/recipes/NAME.json; `c2fbench list recipes`)."),
-        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+        option("--recipe", help="Shipped recipe (trainers/recipes/NAME.json; `c2fbench list recipes`)."),
+        option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="JSON file of options, over the recipe (a run's own config.json reproduces it)."),
-        click.option("--print-config", is_flag=True,
+        option("--print-config", is_flag=True,
                      help="Print the configuration that would be used (recipe, --config and options resolved) "
                           "as JSON, and exit without creating anything."),
-        click.option("--resume", is_flag=True,
+        option("--resume", is_flag=True,
                      help="Continue the run in --out from its last completed step, with its own settings; "
                           "--rounds may extend it (other changed options are refused)."),
-        click.option("--branch-from", type=click.Path(file_okay=False, path_type=Path),
+        option("--branch-from", type=click.Path(file_okay=False, path_type=Path),
                      help="Start from this run's round-0 masks and round-1 model; only refinement options "
                           "(--[no-]refine-grabcut, --refine-init, --[no-]keep-own-category, --reinit, --rounds) "
                           "may differ: the Fig. 6 ablation without retraining round 1."),
-        click.option("--arch", show_default=shown("arch"), help="Model name (`c2fbench list models`)."),
-        click.option("--rounds", type=click.IntRange(min=1), show_default=shown("rounds"),
+        option("--arch", show_default=shown("arch"), help="Model name (`c2fbench list models`)."),
+        option("--rounds", type=click.IntRange(min=1), show_default=shown("rounds"),
                      help="Rounds of Algorithm 1 (train, predict, refine)."),
-        click.option("--epochs", type=click.IntRange(min=1), show_default=shown("epochs"),
+        option("--epochs", type=click.IntRange(min=1), show_default=shown("epochs"),
                      help="Epochs per round (the paper gives rounds, not epochs)."),
-        click.option("--batch-size", type=click.IntRange(min=1), show_default=shown("batch_size"),
+        option("--batch-size", type=click.IntRange(min=1), show_default=shown("batch_size"),
                      help="Images per step (the paper: 12)."),
-        click.option("--lr", type=click.FloatRange(min=0, min_open=True), show_default=shown("lr"),
+        option("--lr", type=click.FloatRange(min=0, min_open=True), show_default=shown("lr"),
                      help="Learning rate of the backbone, decayed by poly within each round (the paper: 2.5e-4)."),
-        click.option("--resize", type=click.IntRange(min=8), show_default=shown("resize"),
+        option("--resize", type=click.IntRange(min=8), show_default=shown("resize"),
                      help="Training images are resized to this square side (the paper: 321) ..."),
-        click.option("--crop", type=click.IntRange(min=8), show_default=shown("crop"),
+        option("--crop", type=click.IntRange(min=8), show_default=shown("crop"),
                      help="... then randomly cropped to this square side (the paper: 256; at most --resize)."),
-        click.option("--scale-min", type=click.FloatRange(min=0, min_open=True), show_default=shown("scale_min"),
+        option("--scale-min", type=click.FloatRange(min=0, min_open=True), show_default=shown("scale_min"),
                      help="Random scaling before the crop, lowest factor (DeepLab v2: 0.5; the paper: 1)."),
-        click.option("--scale-max", type=click.FloatRange(min=0, min_open=True), show_default=shown("scale_max"),
+        option("--scale-max", type=click.FloatRange(min=0, min_open=True), show_default=shown("scale_max"),
                      help="Random scaling before the crop, highest factor (DeepLab v2: 1.5; the paper: 1)."),
-        click.option("--seed", type=int, show_default=shown("seed"), help="Seed of weights, crops and GrabCut."),
-        click.option(flag("reinit"), default=None, show_default=shown("reinit"),
+        option("--seed", type=int, show_default=shown("seed"), help="Seed of weights, crops and GrabCut."),
+        option(flag("reinit"), default=None, show_default=shown("reinit"),
                      help="Start each round from fresh weights instead of the last round's."),
-        click.option(flag("pretrained-backbone"), default=None,
+        option(flag("pretrained-backbone"), default=None,
                      show_default=shown("pretrained_backbone"),
                      help="torchvision's ImageNet backbone weights (downloaded once into torch's cache)."),
-        click.option("--coarse-method", type=click.Choice(["saliency", "student"]),
+        option("--coarse-method", type=click.Choice(["saliency", "student"]),
                      show_default=shown("coarse_method"), help="Round-0 coarse masks (student: --student-weights)."),
-        click.option("--student-weights", type=click.Path(dir_okay=False),
+        option("--student-weights", type=click.Path(dir_okay=False),
                      help="For --coarse-method student (`c2fbench masks student-train --out FILE`)."),
-        click.option("--coarse-box", type=click.Choice(["tight", "robust"]), show_default=shown("coarse_box"),
+        option("--coarse-box", type=click.Choice(["tight", "robust"]), show_default=shown("coarse_box"),
                      help="The first GrabCut's box around the coarse mask (the paper: tight)."),
-        click.option("--refine-init", type=click.Choice(["mask", "rect"]), show_default=shown("refine_init"),
+        option("--refine-init", type=click.Choice(["mask", "rect"]), show_default=shown("refine_init"),
                      help="How GrabCut starts from a prediction between rounds (see README)."),
-        click.option(flag("drop-outside"), default=None, show_default=shown("drop_outside"),
+        option(flag("drop-outside"), default=None, show_default=shown("drop_outside"),
                      help=f"Strategy (a): drop images with {drop} foreground (min_foreground, max_foreground)."),
-        click.option(flag("refine-grabcut"), default=None,
+        option(flag("refine-grabcut"), default=None,
                      show_default=shown("refine_grabcut"), help="Strategy (c): GrabCut between rounds."),
-        click.option("--loader-workers", type=click.IntRange(min=0), show_default=shown("loader_workers"),
+        option("--loader-workers", type=click.IntRange(min=0), show_default=shown("loader_workers"),
                      help="DataLoader worker processes (results do not depend on it)."),
-        click.option("--workers", type=click.IntRange(min=1), default=None,
+        option("--workers", type=click.IntRange(min=1), default=None,
                      help="Processes for masks and GrabCut (default: the free cores)."),
-        click.option("--device", help="cpu, cuda, cuda:1 (default: cuda when present)."),
-        click.option("--backbone-weights", type=click.Path(dir_okay=False),
+        option("--device", help="cpu, cuda, cuda:1 (default: cuda when present)."),
+        option("--backbone-weights", type=click.Path(dir_okay=False),
                      help="Backbone pretrained on image-level labels (`c2fbench train classifier --out FILE`)."),
-        click.option("--refine-argmax", type=click.Choice(["all", "label"]), show_default=shown("refine_argmax"),
+        option("--refine-argmax", type=click.Choice(["all", "label"]), show_default=shown("refine_argmax"),
                      help="Strategy (b): argmax over all classes, or over {background, the image's category}."),
-        click.option("--refine-predict-at", type=click.Choice(["image", "train"]),
+        option("--refine-predict-at", type=click.Choice(["image", "train"]),
                      show_default=shown("refine_predict_at"),
                      help="Between-round predictions on the image as it is, or resized to --resize (training scale)."),
-        click.option("--optimizer", type=click.Choice(["sgd", "adam"]), show_default=shown("optimizer"),
+        option("--optimizer", type=click.Choice(["sgd", "adam"]), show_default=shown("optimizer"),
                      help="The paper: sgd."),
-        click.option(flag("drop-keeps-previous"), default=None,
+        option(flag("drop-keeps-previous"), default=None,
                      show_default=shown("drop_keeps_previous"),
                      help="Not the paper: an image (a) drops keeps its previous round's mask."),
-        click.option(flag("refine-tta"), default=None, show_default=shown("refine_tta"),
+        option(flag("refine-tta"), default=None, show_default=shown("refine_tta"),
                      help="Between-round predictions averaged over scales 0.75/1/1.25 and flips."),
-        click.option(flag("refine-crf"), default=None, show_default=shown("refine_crf"),
+        option(flag("refine-crf"), default=None, show_default=shown("refine_crf"),
                      help="Dense CRF on the between-round predictions before (b) and (c) (extra c2fbench[crf])."),
-        click.option(flag("initial-boxes"), default=None, show_default=shown("initial_boxes"),
+        option(flag("initial-boxes"), default=None, show_default=shown("initial_boxes"),
                      help="Round 1 on the filled bounding box of each enhanced mask (Table I)."),
         THREADS_OPTION,
     ]
@@ -211,12 +217,12 @@ else X; an option given on the command line overrides both.
 
 @train.command(epilog=_EXAMPLES.format(cmd="deeplab", images="imagenet", path="imagenet", tiny="tiny",
                                        recipe="paper-voc"))
-@click.option("--imagenet", type=click.Path(file_okay=False, path_type=Path),
+@option("--imagenet", type=click.Path(file_okay=False, path_type=Path),
               help="ImageNet-format folder (train/<wnid>/*.JPEG), e.g. the synthetic DATA/imagenet (required).")
 @_options("semantic")
-@click.option("--keep-own-category/--no-keep-own-category", default=None,
+@option("--keep-own-category/--no-keep-own-category", default=None,
               show_default=_shown("keep_own_category"), help="Strategy (b): keep only the image's own category.")
-@click.option("--val-root", type=click.Path(file_okay=False),
+@option("--val-root", type=click.Path(file_okay=False),
               help=f"VOC-format folder to evaluate every round on ({_defaults('semantic')['val_benchmark']}).")
 def deeplab(imagenet, out, recipe, config_file, resume, print_config, workers, device, **options):
     """Recursive DeepLab training on image-level labels (Algorithm 1): 21 VOC classes."""
@@ -227,12 +233,12 @@ def deeplab(imagenet, out, recipe, config_file, resume, print_config, workers, d
 
 @train.command(epilog=_EXAMPLES.format(cmd="dfpn", images="images", path="imagenet/train", tiny="dfpn-tiny",
                                        recipe="dfpn-demo"))
-@click.option("--images", type=click.Path(file_okay=False, path_type=Path),
+@option("--images", type=click.Path(file_okay=False, path_type=Path),
               help="Training images (any folder tree; e.g. the synthetic DATA/imagenet/train) (required).")
 @_options("foreground")
-@click.option("--val-root", type=click.Path(file_okay=False),
+@option("--val-root", type=click.Path(file_okay=False),
               help="Object Discovery folder (holding Data/) to score J and P on every round.")
-@click.option("--val-benchmark", type=click.Choice(["mit-subset", "mit-full"]),
+@option("--val-benchmark", type=click.Choice(["mit-subset", "mit-full"]),
               show_default=_shown("val_benchmark", "foreground"),
               help="The Object Discovery images to score: the 100-image subsets (the paper) or the full folders.")
 def dfpn(images, out, recipe, config_file, resume, print_config, workers, device, **options):
@@ -248,25 +254,25 @@ Examples:
   c2fbench train classifier --images DATA/imagenet --arch deeplab_v2_vgg_lite --out bb.pt
   c2fbench train deeplab --imagenet DATA/imagenet --out runs/a --recipe demo --backbone-weights bb.pt
 """)
-@click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True,
+@option("--images", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="ImageNet-format folder (train/<wnid>/*.JPEG): each image's label is its folder's class.")
-@click.option("--arch", default="deeplab_v2_mobilenet", show_default=True,
+@option("--arch", default="deeplab_v2_mobilenet", show_default=True,
               help="The segmentation model whose backbone to train (c2fbench.models.MODELS).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Backbone weights file, for `train deeplab|dfpn --backbone-weights`.")
-@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True,
+@option("--epochs", type=click.IntRange(min=1), default=12, show_default=True,
               help="Epochs of image classification.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
+@option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per step.")
+@option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
               help="SGD learning rate, decayed by poly over all epochs.")
-@click.option("--resize", type=click.IntRange(min=8), default=112, show_default=True,
+@option("--resize", type=click.IntRange(min=8), default=112, show_default=True,
               help="Images are resized to this square side ...")
-@click.option("--crop", type=click.IntRange(min=8), default=96, show_default=True,
+@option("--crop", type=click.IntRange(min=8), default=96, show_default=True,
               help="... then randomly cropped to this square side (at most --resize; use the segmentation run's).")
-@click.option("--holdout", type=click.IntRange(min=2), default=10, show_default=True,
+@option("--holdout", type=click.IntRange(min=2), default=10, show_default=True,
               help="Hold out every N-th image of each class to report top-1.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, order and crops.")
-@click.option("--resume", is_flag=True, help="Continue from OUT.partial (the last finished epoch).")
+@option("--seed", type=int, default=0, show_default=True, help="Seed of weights, order and crops.")
+@option("--resume", is_flag=True, help="Continue from OUT.partial (the last finished epoch).")
 @THREADS_OPTION
 def classifier(images, arch, out, epochs, batch_size, lr, resize, crop, holdout, seed, resume, threads):
     """Pretrain a segmentation model's backbone as an image classifier on image-level labels."""
