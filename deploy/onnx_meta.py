@@ -69,7 +69,7 @@ def load_onnx(path: Path):
     regular file of bounded size that parses as ONNX."""
     import onnx
 
-    from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
+    from c2fbench.files import MAX_MODEL_BYTES, check_regular_file
 
     check_regular_file(path, max_bytes=MAX_MODEL_BYTES, what="ONNX file")
     try:

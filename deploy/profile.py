@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
+from c2fbench.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.errors import InputError
 from c2fbench.inference import Runtime
 from deploy import DURATION_S, ITERATIONS, PROFILE_SHAPE, WARMUP_MS, WARMUP_RUNS
@@ -54,9 +54,9 @@ def latency_stats(times_ms, *, batch: int) -> dict:
 
 def parse_shape(text: str) -> tuple[int, int, int, int]:
     """"1x3x321x321" -> (1, 3, 321, 321); InputError unless B x 3 x H x W with positive sizes
-    and at most :data:`c2fbench.data.files.MAX_PIXELS` pixels in the batch (the largest image
+    and at most :data:`c2fbench.data.images.MAX_PIXELS` pixels in the batch (the largest image
     c2fbench reads; 1x3x100000x100000 would ask for 224 GiB of random input)."""
-    from c2fbench.data.files import MAX_PIXELS
+    from c2fbench.data.images import MAX_PIXELS
 
     try:
         shape = tuple(int(v) for v in text.lower().split("x"))

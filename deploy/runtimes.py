@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
+from c2fbench.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.errors import InputError
 from c2fbench.inference import Runtime, Steps, file_sha256, load_torch_runtime, normalise
 from deploy.onnx_meta import check_channels, check_input, check_output, onnx_precision, read_onnx_metadata

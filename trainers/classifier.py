@@ -231,7 +231,7 @@ def _save(path: Path, content: dict) -> None:
 
 
 def _read(path: Path, arch: str | None = None) -> dict:
-    from c2fbench.data.files import check_regular_file
+    from c2fbench.files import check_regular_file
 
     check_regular_file(path, max_bytes=4 << 30, what="backbone weights file")  # a FIFO would hang torch.load
     try:

@@ -111,7 +111,7 @@ def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: boo
 
     Writes nothing; the caller creates ``out`` only after this returns.
     """
-    from c2fbench.data.files import check_out_folder
+    from c2fbench.files import check_out_folder
     from c2fbench.devices import resolve_device
     from trainers.distributed import torchrun_env
     from trainers.rundir import check_run_files

@@ -17,7 +17,7 @@ from trainers.config import (COMMAND_OF_TASK, DEFAULT_VAL_BENCHMARK, RECIPES_DIR
 def read_json_object(path: Path, what: str) -> dict:
     """A JSON object from ``path``; InputError naming the file when it is missing or not one
     (a FIFO or a link to a device is refused unopened)."""
-    from c2fbench.data.files import check_regular_file
+    from c2fbench.files import check_regular_file
 
     check_regular_file(path, max_bytes=1 << 20, what=what)
     try:

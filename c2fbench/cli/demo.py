@@ -41,7 +41,7 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
 
     # an unknown or foreground recipe, or a folder made with other options: one error line,
     # before anything is printed or written
-    from c2fbench.data.files import check_out_folder
+    from c2fbench.files import check_out_folder
 
     check_out_folder(out)
     demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain)

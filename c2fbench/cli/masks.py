@@ -32,7 +32,7 @@ def _run(job, ids, out, *, workers, shard, strict):
     from c2fbench.masks.runner import Shard, failure_message, run_job
     from c2fbench.parallel import default_workers
 
-    from c2fbench.data.files import check_out_folder
+    from c2fbench.files import check_out_folder
 
     check_out_folder(out)
     if getattr(job, "soft_out", None) is not None:

@@ -1,4 +1,7 @@
-"""Image trees: listing the images under a folder and reading one as RGB.
+"""Image trees: listing the images under a folder and reading one as RGB; every image file
+is opened after the file guard (:func:`c2fbench.files.check_regular_file`) and a pixel
+count from its header (a small PNG can declare billions of pixels: a decompression bomb),
+and decoded in one place (:func:`decode_image`).
 
 Mask commands mirror their input tree: the image ``ROOT/<rel>.<ext>`` has its outputs at
 ``OUT/<rel>.png``, so outputs of several runs, shards or machines merge by construction.
@@ -7,11 +10,17 @@ Mask commands mirror their input tree: the image ``ROOT/<rel>.<ext>`` has its ou
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from c2fbench.errors import InputError
+from c2fbench.files import check_regular_file
+
+# No benchmark image comes near these: VOC's largest is 500 x 500, Object Discovery's and
+# COCO's are 640 x 640. 64 megapixels is 8000 x 8000; PIL's own warning starts at about 89.
+MAX_PIXELS = 64_000_000
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -54,8 +63,56 @@ def find_image(root: Path, rel: str) -> Path:
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read an image as (H, W, 3) uint8 RGB; InputError naming the file if it is missing,
-    truncated, not an image, not a regular file or too large (c2fbench.data.files). PIL decodes it: unlike ``cv2.imdecode`` it raises on a
+    truncated, not an image, not a regular file or too large (:func:`open_image`). PIL decodes it: unlike ``cv2.imdecode`` it raises on a
     truncated JPEG instead of returning a half-grey picture."""
-    from c2fbench.data.files import decode_image
-
     return decode_image(path, convert="RGB")
+
+
+def check_pixels(path: str | os.PathLike, width: int, height: int) -> None:
+    """Refuse an image whose header declares more than :data:`MAX_PIXELS` pixels."""
+    if width * height > MAX_PIXELS:
+        raise InputError(f"{path}: {width} x {height} pixels, more than the {MAX_PIXELS:,} accepted "
+                         f"(a decompression bomb or not a benchmark image)")
+
+
+def open_image(path: str | os.PathLike):
+    """PIL's ``Image.open`` after the file and pixel checks; the caller closes it (``with``).
+
+    Missing, special, oversized, truncated and non-image files all become InputError.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    check_regular_file(path, what="image")
+    try:
+        with warnings.catch_warnings():  # PIL warns from 89 Mpx: over our limit, refused below
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{path}: more than the {MAX_PIXELS:,} pixels accepted "
+                         f"(a decompression bomb or not a benchmark image)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{path}: unreadable or corrupt image ({e})") from None
+    try:
+        check_pixels(path, *im.size)
+    except InputError:
+        im.close()
+        raise
+    return im
+
+
+def decode_image(path: str | os.PathLike, *, png: str | None = None, convert: str | None = None, check=None):
+    """The pixels of an image file as a numpy array, decoded by PIL after :func:`open_image`'s
+    checks: the one decode behind every reader (``images.read_rgb``, ``png.read_label_png``,
+    ``png.read_mask_png``). ``png`` names what the file must be a PNG of ("label map",
+    "mask"); ``check(im)`` may refuse the opened image (its mode, say) before decoding;
+    ``convert`` is a PIL mode to convert to. A truncated or corrupt file is an InputError."""
+    with open_image(path) as im:
+        if png is not None and im.format != "PNG":
+            raise InputError(f"{path}: expected a PNG {png}, found {im.format or 'unknown'} data")
+        if check is not None:
+            check(im)
+        try:
+            return np.asarray(im.convert(convert) if convert else im)
+        except (OSError, SyntaxError, ValueError) as e:
+            what = "corrupt or unreadable PNG" if png is not None else "unreadable or corrupt image"
+            raise InputError(f"{path}: {what} ({e})") from None

@@ -6,7 +6,7 @@ void. Grayscale ("L") PNGs of class indices are accepted too; colour PNGs are re
 Foreground masks (Object Discovery's ground truth, coarse and enhanced masks, MIT
 predictions) are written as 0/255 grayscale and read by :func:`read_mask_png`, which also
 takes the colour renderings people save. Decoding goes through
-:func:`c2fbench.data.files.decode_image`.
+:func:`c2fbench.data.images.decode_image`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
     Raises InputError naming the file if it is missing, not a PNG, corrupt, or a colour
     image (an RGB rendering of a palette is the most common mistake).
     """
-    from c2fbench.data.files import check_regular_file
+    from c2fbench.files import check_regular_file
 
     path = Path(path)
     check_regular_file(path, what="PNG label map")
@@ -83,7 +83,7 @@ def _decode_unfiltered_png(path: Path, data: bytes) -> np.ndarray | None:
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
     if depth != 8 or colour not in (0, 3) or interlace or not width or not height:
         return None
-    from c2fbench.data.files import check_pixels
+    from c2fbench.data.images import check_pixels
 
     check_pixels(path, width, height)
     parts, pos = [], 8
@@ -115,7 +115,7 @@ def _decode_unfiltered_png(path: Path, data: bytes) -> np.ndarray | None:
 
 
 def _read_with_pil(path: Path) -> np.ndarray:
-    from c2fbench.data.files import decode_image
+    from c2fbench.data.images import decode_image
 
     def single_channel(im) -> None:
         if im.mode not in ("P", "L"):
@@ -179,7 +179,7 @@ def read_mask_png(path: str | os.PathLike, *, threshold: float | None = None) ->
     ``threshold * 255`` (16-bit: ``* 65535``) are foreground; it must be grayscale (a
     colour PNG whose three channels are equal counts as grayscale).
     """
-    from c2fbench.data.files import decode_image
+    from c2fbench.data.images import decode_image
 
     path = Path(path)
     a = decode_image(path, png="mask")

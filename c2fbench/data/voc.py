@@ -49,7 +49,7 @@ def read_split(voc_root: Path, split: str) -> list[str]:
     ``../x``) would make eval read outside the data and prediction folders, so it is
     refused with its line number.
     """
-    from c2fbench.data.files import check_regular_file
+    from c2fbench.files import check_regular_file
 
     path = voc_root / "ImageSets" / "Segmentation" / f"{split}.txt"
     check_regular_file(path, max_bytes=64 << 20, what="split file")  # VOC's trainval.txt is 32 kB

@@ -133,7 +133,7 @@ def read_per_image(folder: Path, metrics: dict) -> dict[str, np.ndarray]:
     path = Path(folder) / "per_image.npz"
     if not path.exists():
         raise InputError(f"{path}: not found (compare needs the per_image.npz that `c2fbench eval --out` writes)")
-    from c2fbench.data.files import check_regular_file
+    from c2fbench.files import check_regular_file
 
     check_regular_file(path, max_bytes=MAX_PER_IMAGE_BYTES, what="per_image.npz")
     data = path.read_bytes()

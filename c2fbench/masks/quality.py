@@ -17,7 +17,7 @@ def read_foreground(path: Path, category: int | None = None) -> np.ndarray | Non
     """Foreground of a 0/255 mask PNG, or of a palette label map (class > 0, void 255
     excluded; only ``category`` when given); None for a label map that is entirely void (an
     image dropped between rounds)."""
-    from c2fbench.data.files import open_image
+    from c2fbench.data.images import open_image
 
     with open_image(path) as im:  # reads the header only; a missing, special or corrupt file is an InputError
         palette = im.mode == "P"

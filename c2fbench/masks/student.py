@@ -178,7 +178,7 @@ def load_student(path: str | os.PathLike) -> StudentNet:
     Always read with ``weights_only=True``: opening a checkpoint never runs code. A missing,
     unreadable or incompatible file raises :class:`InputError` naming it.
     """
-    from c2fbench.data.files import check_regular_file
+    from c2fbench.files import check_regular_file
 
     path = Path(path)
     check_regular_file(path, max_bytes=4 << 30, what="student checkpoint")  # a FIFO would hang torch.load

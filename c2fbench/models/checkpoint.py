@@ -148,7 +148,7 @@ def _read(path: Path, *, map_location) -> dict:
     a file naming 50,000 classes beside gigabytes of weights is refused without reading them
     (reading it whole took 1.3 GB for a 600 MB file). A file in torch's legacy, pre-zip
     format cannot be mapped and is read whole."""
-    from c2fbench.data.files import MAX_MODEL_BYTES, check_regular_file
+    from c2fbench.files import MAX_MODEL_BYTES, check_regular_file
 
     if not path.exists():
         raise InputError(f"{path}: checkpoint not found ({_EXPECTED})")

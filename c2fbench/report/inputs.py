@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from c2fbench.data.files import check_regular_file
+from c2fbench.files import check_regular_file
 from c2fbench.errors import InputError
 from c2fbench.eval.results import read_per_image
 from c2fbench.report.checks import (Where, check_config, check_foreground, check_parity, check_profile,

@@ -27,3 +27,24 @@ def imported_modules(path: Path) -> set[str]:
 def test_eval_and_metrics_import_nothing_above_them(path):
     upward = sorted(m for m in imported_modules(path) if m.startswith(ABOVE))
     assert upward == [], f"{path} imports {upward}"
+
+
+GROUND_FLOOR = ("errors", "console", "atomic", "files", "parallel")
+
+
+@pytest.mark.parametrize("name", GROUND_FLOOR)
+def test_the_ground_floor_imports_only_the_ground_floor(name):
+    """errors, console, atomic writes and worker pools: everything else may use them, and
+    they use nothing else of ours (DESIGN.md, Layout)."""
+    ours = sorted(m for m in imported_modules(PACKAGE / f"{name}.py")
+                  if m.split(".")[0] in ("c2fbench", "trainers", "deploy"))
+    assert all(m in {f"c2fbench.{g}" for g in GROUND_FLOOR} for m in ours), f"c2fbench/{name}.py imports {ours}"
+
+
+def test_models_do_not_import_data_or_inference():
+    """The model zoo sits below inference and beside data: checkpoints read their metadata
+    checks from models/metadata.py, not from inference.py (the arrow issue 14 removed)."""
+    for path in sorted((PACKAGE / "models").glob("*.py")):
+        upward = sorted(m for m in imported_modules(path)
+                        if m.startswith(("c2fbench.data", "c2fbench.inference", "c2fbench.eval")))
+        assert upward == [], f"{path} imports {upward}"

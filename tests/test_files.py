@@ -1,4 +1,4 @@
-"""File guards (c2fbench.data.files), the pixel limit in every image reader, and the
+"""File guards (c2fbench.files), the pixel limit in every image reader, and the
 mode of atomically written files."""
 
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from c2fbench.data import files
+from c2fbench import files
 from c2fbench.atomic import atomic_write_bytes
 from c2fbench.data.images import read_rgb
 from c2fbench.data.png import read_label_png
