@@ -20,3 +20,8 @@ DEFAULT_TOLERANCE: float = 0.1  # mIoU points: FP32 ONNX must agree with PyTorch
 DEFAULT_PROFILE: dict[str, tuple[int, int, int, int]] = {"min": (1, 3, 128, 128), "opt": PROFILE_SHAPE,
                                                          "max": (1, 3, 512, 512)}
 WORKSPACE_MB: int = 4096
+
+# INT8 (deploy quantize): calibration images, their method, and the runtime the graph is for
+CALIBRATION_IMAGES: int = 64
+CALIBRATION_METHOD: str = "minmax"
+QUANTIZE_TARGET: str = "cpu"  # ONNX Runtime's U8S8; "tensorrt": signed, symmetric

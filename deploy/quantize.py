@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
+from deploy import CALIBRATION_IMAGES, CALIBRATION_METHOD, QUANTIZE_TARGET
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 CALIB_SIZE = (321, 321)  # (H, W) for histogram calibration of a dynamic graph
@@ -118,9 +119,9 @@ TARGETS = {  # activation type and symmetric ranges, by the runtime that will ru
 }
 
 
-def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num: int = 64,
-                         method: str = "minmax", keep_head_fp32: bool = True,
-                         keep_fp32: tuple[str, ...] = (), target: str = "cpu") -> dict:
+def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num: int = CALIBRATION_IMAGES,
+                         method: str = CALIBRATION_METHOD, keep_head_fp32: bool = True,
+                         keep_fp32: tuple[str, ...] = (), target: str = QUANTIZE_TARGET) -> dict:
     """Write the INT8 (QDQ, per-channel) version of ``onnx_path`` to ``out``; returns the
     quantization record stored in its metadata.
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from c2fbench.cli.options import FiniteFloatRange, LibraryDefault
-from deploy import (DEFAULT_OPSET, DEFAULT_PROFILE, DEFAULT_TOLERANCE, DURATION_S, EXPORT_SIZE, ITERATIONS,
-                    PROFILE_SHAPE, WARMUP_MS, WARMUP_RUNS, WORKSPACE_MB)
+from deploy import (CALIBRATION_IMAGES, CALIBRATION_METHOD, DEFAULT_OPSET, DEFAULT_PROFILE, DEFAULT_TOLERANCE,
+                    DURATION_S, EXPORT_SIZE, ITERATIONS, PROFILE_SHAPE, QUANTIZE_TARGET, WARMUP_MS, WARMUP_RUNS,
+                    WORKSPACE_MB)
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -199,13 +200,15 @@ Example:
 @click.option("--out", type=_FILE, required=True, help="The INT8 ONNX file to write.")
 @click.option("--calib-images", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Training images for calibration (e.g. the imagenet/train tree); spread-out picks.")
-@click.option("--num", type=click.IntRange(min=1), default=64, show_default=True, help="Calibration images.")
-@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
-              show_default=True, help="Calibration: activation ranges from min/max, KL entropy or a percentile.")
+@click.option("--num", type=click.IntRange(min=1), cls=LibraryDefault, show_default=str(CALIBRATION_IMAGES),
+              help="Calibration images.")
+@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), cls=LibraryDefault,
+              show_default=CALIBRATION_METHOD,
+              help="Calibration: activation ranges from min/max, KL entropy or a percentile.")
 @click.option("--quantize-head", is_flag=True, help="Quantize the classifier too (default: it stays FP32).")
 @click.option("--keep-fp32", multiple=True, metavar="REGEX",
               help="Repeatable: nodes whose names match stay FP32, e.g. 'backbone\\.1[0-6]/'.")
-@click.option("--target", type=click.Choice(["cpu", "tensorrt"]), default="cpu", show_default=True,
+@click.option("--target", type=click.Choice(["cpu", "tensorrt"]), cls=LibraryDefault, show_default=QUANTIZE_TARGET,
               help="The runtime the graph is for: cpu (ONNX Runtime, unsigned activations) or tensorrt "
                    "(signed, symmetric: build it with `deploy build --precision int8`).")
 def quantize(onnx_path, out, calib_images, num, method, quantize_head, keep_fp32, target):
@@ -213,9 +216,10 @@ def quantize(onnx_path, out, calib_images, num, method, quantize_head, keep_fp32
     from c2fbench.console import success
     from deploy.quantize import quantize_static_int8
 
-    record = quantize_static_int8(onnx_path, out, calib_images=calib_images, num=num, method=method,
-                                  keep_head_fp32=not quantize_head, keep_fp32=tuple(keep_fp32), target=target)
-    success(f"wrote {out} (INT8 {record['format']}, {record['num_images']} calibration images, {method}); "
+    record = quantize_static_int8(onnx_path, out, calib_images=calib_images, num=_or(num, CALIBRATION_IMAGES),
+                                  method=_or(method, CALIBRATION_METHOD), keep_head_fp32=not quantize_head,
+                                  keep_fp32=tuple(keep_fp32), target=_or(target, QUANTIZE_TARGET))
+    success(f"wrote {out} (INT8 {record['format']}, {record['num_images']} calibration images, {record['method']}); "
             "check its accuracy with `c2fbench deploy parity`")
 
 

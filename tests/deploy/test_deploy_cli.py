@@ -149,6 +149,13 @@ def test_help_shows_the_defaults_the_library_uses():
     for shape in DEFAULT_PROFILE.values():
         assert f"[default: {'x'.join(map(str, shape))}]" in build  # plain, not click's "(...)"
     assert shape_profile(["batch", 3, "height", "width"]) == DEFAULT_PROFILE
+    from deploy import CALIBRATION_IMAGES, CALIBRATION_METHOD, QUANTIZE_TARGET
+    from deploy.quantize import quantize_static_int8
+
+    quantize = shown("quantize")
+    assert f"[default: {CALIBRATION_IMAGES};" in quantize and default(quantize_static_int8, "num") == CALIBRATION_IMAGES
+    assert f"[default: {CALIBRATION_METHOD}]" in quantize and default(quantize_static_int8, "method") == CALIBRATION_METHOD
+    assert f"[default: {QUANTIZE_TARGET}]" in quantize and default(quantize_static_int8, "target") == QUANTIZE_TARGET
 
 
 @pytest.mark.parametrize("value", ["nan", "-1", "inf", "101"])
