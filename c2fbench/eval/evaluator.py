@@ -109,7 +109,7 @@ def evaluate(benchmark: Benchmark, source: PredictionSource, *, workers: int | N
     n = len(benchmark.samples)
     chunks = [(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
     metric = new_metric(benchmark)
-    if workers > 1 and len(chunks) > 1 and getattr(source, "parallel_safe", False):
+    if workers > 1 and len(chunks) > 1 and source.parallel_safe:
         with pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(benchmark, source)) as workers_pool:
             for part in workers_pool.imap_unordered(_score_chunk, chunks):
                 metric.merge(part)

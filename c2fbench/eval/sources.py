@@ -24,7 +24,11 @@ from c2fbench.models.metadata import check_expected_classes
 
 class PredictionSource(Protocol):
     """Where predictions come from. ``load`` returns (H, W) class indices (semantic) or a
-    bool mask (foreground) for ``sample``, whose ground truth has shape ``shape``."""
+    bool mask (foreground) for ``sample``, whose ground truth has shape ``shape``.
+    ``parallel_safe``: whether worker processes may each load their own share (a folder of
+    PNGs may; a model holds one runtime, and runs in the process that made it)."""
+
+    parallel_safe: bool
 
     def describe(self) -> dict: ...
     def check(self, benchmark: Benchmark) -> list[str]: ...
