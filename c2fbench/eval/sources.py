@@ -104,7 +104,7 @@ def check_model_for(runtime, benchmark) -> None:
 
 
 class ModelPredictions:
-    """A prediction source (see evaluator.py) that runs a model on each benchmark image.
+    """A prediction source (:class:`PredictionSource`) that runs a model on each benchmark image.
 
     Semantic benchmarks take the argmax class; foreground benchmarks take "not background".
     """
