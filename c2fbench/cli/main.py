@@ -26,6 +26,7 @@ COMMANDS = {
     "masks": "c2fbench.cli.masks:masks",
     "predict": "c2fbench.cli.predict:predict",
     "report": "c2fbench.cli.report:report",
+    "submit": "c2fbench.cli.submit:submit",
     "train": "c2fbench.cli.train:train",
 }
 
