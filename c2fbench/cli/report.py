@@ -8,6 +8,7 @@ EPILOG = """\b
 Examples:
   c2fbench report ours=runs/eval-voc baseline=runs/eval-colour runs/train-a --out report
   c2fbench report runs/eval-mit deploy/profile.json deploy/parity.json --out report --title "Nightly"
+  c2fbench report ours=runs/eval-voc --out report --format md,html,csv,latex
 
 A RESULT's own files are read, checked field by field, and refused with one line naming the
 file and the key if anything is malformed (exit status 2). The report folder is written as a
@@ -23,7 +24,10 @@ holding anything other than a report is refused rather than overwritten."""
               help="Title at the top of report.md and report.html.")
 @click.option("--supervision", default="Image-level Labels", show_default=True,
               help="Supervision type your rows are listed under in the VOC leaderboard.")
-def report(results, out, title, supervision):
+@click.option("--format", "formats", default="md,html", show_default=True, metavar="FORMATS",
+              help="Comma-separated subset of md,html,csv,latex: csv and latex write tables/<name>.csv and "
+                   ".tex (leaderboard, per_class, table1, table4_*), numbers with 2 decimals, your rows marked.")
+def report(results, out, title, supervision, formats):
     """Place results among the paper's published ones (Tables I-IV, Figs. 6-7).
 
     RESULT is an `eval --out` folder (or its metrics.json), a training run directory, or the
@@ -31,10 +35,15 @@ def report(results, out, title, supervision):
     row (default: the folder's name). Everything is read and checked before anything is written.
     """
     from c2fbench.console import success
-    from c2fbench.report.build import build_report, check_out, write_report
+    from c2fbench.report.build import build_report, check_out, parse_formats, write_report
     from c2fbench.report.inputs import load_inputs
 
+    formats = parse_formats(formats)
     check_out(out)  # before the work, not after it
     document = build_report(load_inputs(list(results)), title=title, supervision=supervision)
-    write_report(document, out)
-    success(f"report: {out / 'report.html'} (Markdown: {out / 'report.md'})")
+    written = write_report(document, out, formats)
+    if formats == ("md", "html"):
+        success(f"report: {out / 'report.html'} (Markdown: {out / 'report.md'})")
+    else:
+        tables = sum(p.parent.name == "tables" for p in written)
+        success(f"report: {out} ({', '.join(formats)}; {tables} table file(s) in {out / 'tables'})")

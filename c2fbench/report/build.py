@@ -24,6 +24,7 @@ from c2fbench.report.inputs import ReportInput
 from c2fbench.report.latency import deploy_section
 from c2fbench.report.mit import mit_section
 from c2fbench.report.paired import paired_section
+from c2fbench.report.tables import to_csv, to_latex
 from c2fbench.report.training import rounds_section
 from c2fbench.report.voc import confusion_section, leaderboard_section, per_class_section
 
@@ -44,8 +45,22 @@ def build_report(inputs: list[ReportInput], *, title: str = "c2fbench report",
     return Document(title, subtitle, sections)
 
 
-def write_report(doc: Document, out: Path) -> list[Path]:
-    """``out/figures/*.png``, ``out/report.md`` and ``out/report.html``, written as one unit.
+FORMATS = ("md", "html", "csv", "latex")
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``"md,html,csv"`` as ``("md", "html", "csv")``; an unknown (or empty) one is an InputError."""
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",")))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise InputError(f"--format {text!r}: unknown format {unknown[0]!r}; "
+                         f"give a comma-separated subset of {','.join(FORMATS)}")
+    return formats
+
+
+def write_report(doc: Document, out: Path, formats: tuple[str, ...] = ("md", "html")) -> list[Path]:
+    """``out/figures/*.png`` and ``out/report.md`` (format md), ``out/report.html`` (html) and
+    ``out/tables/<name>.csv`` / ``.tex`` (csv, latex), written as one unit.
 
     The report is built in a staging folder beside ``out`` and then swapped into place
     (:func:`c2fbench.atomic.staged_folder`), so a
@@ -55,16 +70,30 @@ def write_report(doc: Document, out: Path) -> list[Path]:
     """
     out = Path(out)
     check_out(out)
+    written = []
     with staged_folder(out) as staging:
-        (staging / "figures").mkdir()
-        for figure in doc.figures():
-            _write(staging / "figures" / f"{figure.name}.png", figure.png)
-        _write(staging / "report.md", to_markdown(doc).encode())
-        _write(staging / "report.html", to_html(doc).encode())
-    return [out / "figures" / f"{f.name}.png" for f in doc.figures()] + [out / "report.md", out / "report.html"]
+        if "md" in formats:  # the figures are report.md's; report.html embeds its own copies
+            (staging / "figures").mkdir()
+            for figure in doc.figures():
+                _write(staging / "figures" / f"{figure.name}.png", figure.png)
+            _write(staging / "report.md", to_markdown(doc).encode())
+            written += [Path("figures") / f"{f.name}.png" for f in doc.figures()] + [Path("report.md")]
+        if "html" in formats:
+            _write(staging / "report.html", to_html(doc).encode())
+            written.append(Path("report.html"))
+        renderers = [(suffix, render) for fmt, suffix, render in (("csv", "csv", to_csv), ("latex", "tex", to_latex))
+                     if fmt in formats]
+        if renderers and doc.data_tables():
+            (staging / "tables").mkdir()
+        for data in doc.data_tables():
+            for suffix, render in renderers:
+                _write(staging / "tables" / f"{data.name}.{suffix}", render(data).encode())
+                written.append(Path("tables") / f"{data.name}.{suffix}")
+    return [out / p for p in written]
 
 
-REPORT_FILES = {"report.md", "report.html", "figures"}
+REPORT_FILES = {"report.md", "report.html", "figures", "tables"}
+REPORT_SUFFIXES = {"figures": {".png"}, "tables": {".csv", ".tex"}}
 
 
 def check_out(out: Path) -> None:
@@ -77,11 +106,12 @@ def check_out(out: Path) -> None:
     if out.is_symlink() or not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; --out takes a folder for the report")
     others = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)
-    figures = out / "figures"
-    if figures.is_symlink() or (figures.exists() and not figures.is_dir()):
-        others.append("figures")
-    elif figures.is_dir():
-        others += [f"figures/{p.name}" for p in figures.iterdir() if p.suffix != ".png" or not p.is_file()]
+    for folder, suffixes in REPORT_SUFFIXES.items():
+        inner = out / folder
+        if inner.is_symlink() or (inner.exists() and not inner.is_dir()):
+            others.append(folder)
+        elif inner.is_dir():
+            others += [f"{folder}/{p.name}" for p in inner.iterdir() if p.suffix not in suffixes or not p.is_file()]
     if others:
         raise InputError(f"{out}: holds files that are not a report's ({', '.join(others[:3])}"
                          f"{', ...' if len(others) > 3 else ''}); give --out a new folder or an earlier report's")

@@ -11,11 +11,29 @@ from dataclasses import dataclass, field
 
 
 @dataclass
+class Data:
+    """A table's numbers for ``report --format csv,latex`` (:mod:`c2fbench.report.tables`).
+
+    ``rows`` hold str, int, float (unrounded) or None (no value); an interval is two columns,
+    never one "a [b, c]" cell. ``source`` gives each row's origin ("paper" or "yours") where
+    rows are methods; where rows are classes or mask types it is None and ``user_columns``
+    says which columns hold the user's numbers.
+    """
+    name: str  # file stem: tables/<name>.csv and tables/<name>.tex, unique within a report
+    header: list[str]
+    rows: list[list]
+    source: list[str] | None = None
+    user_columns: set[int] = field(default_factory=set)
+    caption: str = ""
+
+
+@dataclass
 class Table:
     header: list[str]
     rows: list[list[str]]
     user_rows: set[int] = field(default_factory=set)  # indices of the user's own rows, highlighted
     caption: str = ""
+    data: Data | None = None  # the same table as numbers, for CSV and LaTeX; None: not exported
 
 
 @dataclass
@@ -39,6 +57,9 @@ class Document:
 
     def figures(self) -> list[Figure]:
         return [b for s in self.sections for b in s.blocks if isinstance(b, Figure)]
+
+    def data_tables(self) -> list[Data]:
+        return [b.data for s in self.sections for b in s.blocks if isinstance(b, Table) and b.data]
 
 
 def slug(text: str) -> str:

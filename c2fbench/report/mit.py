@@ -6,7 +6,7 @@ from c2fbench.data.mit import MIT_CLASSES
 from c2fbench.leaderboard import paper_tables
 from c2fbench.report import figures
 from c2fbench.report.cells import SYNTHETIC_NOTE, fmt, is_synthetic, row_name, with_ci
-from c2fbench.report.document import Figure, Section, Table
+from c2fbench.report.document import Data, Figure, Section, Table
 from c2fbench.report.inputs import ReportInput
 
 
@@ -34,8 +34,13 @@ def mit_section(inputs: list[ReportInput]) -> list[Section]:
         rows = [[str(k), e["name"], *map(fmt, e["values"]), with_ci(e["average"], e["ci"])]
                 for k, e in enumerate(entries, 1)]
         user_rows = {k for k, e in enumerate(entries) if e["user"]}
-        blocks.append(Table(["rank", "method", *classes, "average J"], rows, user_rows,
-                            caption=f"MIT Object Discovery, {part} ({benchmark}), J (%)"))
+        caption = f"MIT Object Discovery, {part} ({benchmark}), J (%)"
+        data = Data(f"table4_{part}", ["rank", "method", *classes, "average J", "average J 95% low",
+                                       "average J 95% high"],
+                    [[k, e["name"], *e["values"], e["average"], *(e["ci"] or (None, None))]
+                     for k, e in enumerate(entries, 1)],
+                    source=["yours" if e["user"] else "paper" for e in entries], caption=f"{caption} (Table IV)")
+        blocks.append(Table(["rank", "method", *classes, "average J"], rows, user_rows, caption=caption, data=data))
         dfpn = next(r for r in table4["rows"] if r["method"] == "DFPN")
         blocks.append(Figure(f"mit-{part}", figures.per_class_png(
             classes, {"DFPN (paper)": [dfpn[part][c] for c in classes],
@@ -44,6 +49,10 @@ def mit_section(inputs: list[ReportInput]) -> list[Section]:
             f"J per class on the {part} folders: the paper's DFPN (grey) beside yours."))
         p_rows = [[row_name(i), *(fmt(i.data["per_class"][c]["P"]) for c in classes), fmt(i.data["mean_P"])]
                   for i in users]
-        blocks.append(Table(["your result", *classes, "mean P"], p_rows, set(range(len(p_rows))),
-                            caption=f"Pixel accuracy P (%), {part} (Table IV does not print P)"))
+        caption = f"Pixel accuracy P (%), {part} (Table IV does not print P)"
+        data = Data(f"table4_{part}_P", ["your result", *classes, "mean P"],
+                    [[row_name(i), *(i.data["per_class"][c]["P"] for c in classes), i.data["mean_P"]] for i in users],
+                    source=["yours"] * len(users), caption=caption)
+        blocks.append(Table(["your result", *classes, "mean P"], p_rows, set(range(len(p_rows))), caption=caption,
+                            data=data))
     return [Section("MIT Object Discovery (Table IV)", blocks)]

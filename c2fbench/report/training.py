@@ -6,7 +6,7 @@ from __future__ import annotations
 from c2fbench.leaderboard import paper_tables
 from c2fbench.report import figures
 from c2fbench.report.cells import DASH, SYNTHETIC_NOTE, fmt, headline, input_is_synthetic, row_name
-from c2fbench.report.document import Figure, Section, Table, slug
+from c2fbench.report.document import Data, Figure, Section, Table, slug
 from c2fbench.report.inputs import ReportInput
 
 
@@ -82,11 +82,14 @@ def _table1(runs: list[ReportInput]) -> list:
             "Refined Masks": score(lambda c: enhanced(c) and c.get("refine_grabcut", True), 2)}
     if sum(v is not None for v, _ in mine.values()) < 2:
         return []
-    rows = []
+    rows, numbers = [], []
     for entry in paper_tables()["table1_mask_types"]["rows"]:
         value, label = mine.get(entry["mask"], (None, None))
         rows.append([entry["mask"], fmt(entry["val_mIoU"]), fmt(value), label or DASH])
+        numbers.append([entry["mask"], entry["val_mIoU"], value, label])
+    header = ["training masks", "paper val mIoU", "your val mIoU", "from run"]
+    caption = "Mask quality against segmentation quality (Table I)"
     return ["Table I trains one round on each kind of mask: coarse (no GrabCut), the filled bounding box of "
             "each enhanced mask, enhanced (GrabCut), and the refined masks after one round (so round 2 of a run).",
-            Table(["training masks", "paper val mIoU", "your val mIoU", "from run"], rows,
-                  caption="Mask quality against segmentation quality (Table I)")]
+            Table(header, rows, caption=caption, data=Data("table1", header, numbers, user_columns={2, 3},
+                                                           caption=caption))]

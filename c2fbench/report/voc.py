@@ -9,7 +9,7 @@ from c2fbench.data.voc import VOC_CLASSES
 from c2fbench.leaderboard import paper_tables
 from c2fbench.report import figures
 from c2fbench.report.cells import DASH, SYNTHETIC_NOTE, fmt, is_synthetic, row_name, signed, with_ci
-from c2fbench.report.document import Figure, Section, Table, slug
+from c2fbench.report.document import Data, Figure, Section, Table, slug
 from c2fbench.report.inputs import ReportInput
 
 
@@ -32,13 +32,19 @@ def leaderboard_section(inputs: list[ReportInput], supervision: str) -> list[Sec
     rows = [[str(rank), e["name"], e["supervision"], e["venue"], with_ci(e["val"], e["ci"]), fmt(e["test"])]
             for rank, e in enumerate(entries, 1)]
     user_rows = {k for k, e in enumerate(entries) if e["user"]}
+    data = Data("leaderboard", ["rank", "method", "supervision", "venue", "val mIoU", "val mIoU 95% low",
+                                "val mIoU 95% high", "test mIoU"],
+                [[rank, e["name"], e["supervision"], e["venue"], e["val"], *(e["ci"] or (None, None)), e["test"]]
+                 for rank, e in enumerate(entries, 1)],
+                source=["yours" if e["user"] else "paper" for e in entries],
+                caption="PASCAL VOC 2012 mIoU (%), ranked by val (Table II)")
     blocks = [
         f"Your voc-val results inserted by val mIoU among the methods of the paper's Table II (PASCAL VOC 2012). "
         f"'*' marks methods that implicitly use pixel-level or other extra supervision (the paper's mark); "
         f"'Ours' is Jing et al. Your rows are listed with supervision '{supervision}' (set with --supervision); "
         f"brackets hold bootstrap 95% intervals over images where the eval ran with --bootstrap.",
         Table(["rank", "method", "supervision", "venue", "val mIoU", "test mIoU"], rows, user_rows,
-              caption="PASCAL VOC 2012 mIoU (%), ranked by val"),
+              caption="PASCAL VOC 2012 mIoU (%), ranked by val", data=data),
         Figure("leaderboard-voc", figures.leaderboard_png(
             [{"name": e["name"], "value": e["val"], "supervision": e["supervision"], "user": e["user"]} for e in entries]),
             "VOC 2012 val mIoU of Table II's methods (coloured by supervision) and yours (red)."),
@@ -55,19 +61,28 @@ def per_class_section(inputs: list[ReportInput]) -> list[Section]:
     paper = paper_tables()["table3_per_class"]["val"]
     paper_column = [None, *paper["per_class_iou"].values(), paper["mIoU"]]  # background is not printed
     header, columns = ["class", "paper (val)"], [list(map(fmt, paper_column))]
+    data_header, data_columns = ["class", "paper (val)"], [paper_column]
     for item in mine:
         values = [*item.data["per_class_iou"].values(), item.data["mIoU"]]
         header.append(f"{row_name(item)} ({item.data['benchmark']})")
         columns.append([*map(fmt, values[:-1]), with_ci(values[-1], item.data.get("mIoU_ci95"))])
+        data_header.append(header[-1])
+        data_columns.append(values)
         if item.data["benchmark"] == "voc-val":  # the paper's row is val: compare like with like
             header.append(f"{item.label} − paper")
-            columns.append([DASH if v is None or p is None else signed(v - p) for v, p in zip(values, paper_column)])
+            differences = [None if v is None or p is None else v - p for v, p in zip(values, paper_column)]
+            columns.append([DASH if d is None else signed(d) for d in differences])
+            data_header.append(f"{item.label} - paper")
+            data_columns.append(differences)
     names = [*VOC_CLASSES, "mIoU"]
     rows = [[name, *(column[r] for column in columns)] for r, name in enumerate(names)]
+    data = Data("per_class", data_header, [[name, *(column[r] for column in data_columns)]
+                                           for r, name in enumerate(names)],
+                user_columns=set(range(2, len(data_header))), caption="Per-class IoU (%) (Table III)")
     blocks = [
         "Per-class IoU against the paper's Table III (val). The paper does not print background IoU; its mIoU "
         "and the 20 printed classes imply 88.9. Differences are your value minus the paper's, in points.",
-        Table(header, rows, {len(rows) - 1}, caption="Per-class IoU (%)"),
+        Table(header, rows, {len(rows) - 1}, caption="Per-class IoU (%)", data=data),
         Figure("per-class-voc", figures.per_class_png(
             list(VOC_CLASSES[1:]), {"paper (val)": list(paper["per_class_iou"].values()),
                                     **{row_name(i): list(i.data["per_class_iou"].values())[1:] for i in mine}},
