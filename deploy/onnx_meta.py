@@ -51,7 +51,9 @@ def read_onnx_metadata(path: Path, props: dict[str, str]) -> dict:
     missing = [k for k in ("c2fbench.classes", "c2fbench.normalization") if k not in props]
     if missing:
         raise InputError(f"{path}: ONNX file lacks the metadata {', '.join(missing)}; "
-                         "export it with `c2fbench deploy export` (class names and normalisation are needed)")
+                         "export it with `c2fbench deploy export`, or write them into it with `c2fbench deploy tag "
+                         "--onnx FILE --classes voc|coco|mit --mean R,G,B --std R,G,B` (class names and "
+                         "normalisation are needed)")
     values = {}
     for key in ("c2fbench.classes", "c2fbench.normalization"):
         try:

@@ -170,40 +170,61 @@ def profile_model(model: Path, *, backends: list[str] | None = None, shape=PROFI
                   warmup_ms: float = WARMUP_MS, warmup: int = WARMUP_RUNS, iterations: int = ITERATIONS,
                   duration_s: float = DURATION_S, threads: int | None = None, device: str = "cpu",
                   cuda_graph: bool = False, amp: bool = False, channels_last: bool = False,
-                  advance=lambda name: None) -> dict:
+                  weights: Path | None = None, override=None, advance=lambda name: None) -> dict:
     """The profile.json content for ``model`` (.pt, .onnx or .engine) on each backend.
 
     A checkpoint runs on ``torch`` directly (``amp`` and ``channels_last`` apply there); for
     ``onnxruntime`` it is first exported to a temporary static ONNX file of ``shape`` (and
     for ``tensorrt`` built into an engine). ``cuda_graph`` applies to torch and TensorRT on
     CUDA. Default backends: ``torch`` and ``onnxruntime`` for a checkpoint, the file's own
-    otherwise. Timing: :func:`time_runtime`.
+    otherwise (``torch`` for torchvision). Timing: :func:`time_runtime`.
+
+    Latency needs no class names: an ONNX file without c2fbench metadata is timed as it is
+    (``override``, a :class:`deploy.foreign.MetadataOverride`, is still checked against a
+    file that has some). ``torchvision:NAME`` with ``weights`` runs on torch only.
     """
     from c2fbench import __version__
     from c2fbench.inference import file_sha256
-    from deploy.runtimes import SUFFIXES
+    from deploy.runtimes import SUFFIXES, TORCHVISION_PREFIX
 
-    model = Path(model)
-    kind = SUFFIXES.get(model.suffix.lower())
-    if kind is None:
-        raise InputError(f"{model}: expected an existing .pt, .onnx or .engine file")
-    check_regular_file(model, max_bytes=MAX_MODEL_BYTES, what="model file")
-    backends = list(dict.fromkeys(backends or (["torch", "onnxruntime"] if kind == "torch" else [kind])))
+    foreign = str(model).startswith(TORCHVISION_PREFIX)
+    if foreign:
+        kind = "torch"
+        if backends and set(backends) != {"torch"}:
+            raise InputError(f"--model {model} runs on the torch backend only; export it to ONNX to time it there")
+    else:
+        if weights is not None:
+            raise InputError(f"--weights is for --model torchvision:NAME; {model} holds its own weights")
+        model = Path(model)
+        kind = SUFFIXES.get(model.suffix.lower())
+        if kind is None:
+            raise InputError(f"{model}: expected an existing .pt, .onnx or .engine file, or torchvision:NAME")
+        check_regular_file(model, max_bytes=MAX_MODEL_BYTES, what="model file")
+    default = ["torch"] if foreign else ["torch", "onnxruntime"] if kind == "torch" else [kind]
+    backends = list(dict.fromkeys(backends or default))
     check_options(backends, device=device, cuda_graph=cuda_graph, amp=amp, channels_last=channels_last)
     threads = threads or os.cpu_count() or 1
     timing: dict = {"warmup_ms": warmup_ms, "warmup": warmup, "iterations": iterations, "duration_s": duration_s}
     results = []
     with tempfile.TemporaryDirectory(prefix="c2fbench-profile-") as tmp:
         for backend in backends:
-            runtime = _runtime_for(model, kind, backend, shape=shape, threads=threads, device=device, tmp=Path(tmp),
-                                   amp=amp, channels_last=channels_last)
+            if foreign:
+                from deploy.torchvision_models import load_torchvision_runtime
+
+                runtime = load_torchvision_runtime(str(model)[len(TORCHVISION_PREFIX):], weights, device=device,
+                                                   threads=threads, override=override, amp=amp,
+                                                   channels_last=channels_last)
+            else:
+                runtime = _runtime_for(model, kind, backend, shape=shape, threads=threads, device=device,
+                                       tmp=Path(tmp), amp=amp, channels_last=channels_last, override=override)
             timed = time_runtime(runtime, shape, cuda_graph=cuda_graph and backend != "onnxruntime", **timing)
             results.append({"backend": backend, "precision": runtime.precision, "shape": list(shape),
                             "threads": threads, "device": _device_name(device), "versions": runtime.versions,
                             "memory_format": runtime.memory_format, **timed})
             advance(backend)
     return {"results": results, "c2fbench_version": __version__,
-            "source": {"model": str(model.resolve()), "sha256": file_sha256(model)},
+            "source": ({"model": str(model), "weights": str(Path(weights).resolve()), "sha256": file_sha256(weights)}
+                       if foreign else {"model": str(model.resolve()), "sha256": file_sha256(model)}),
             "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": _machine(), "timing": {**timing, "method": "trtexec: warm-up by time, then at least "
                                                "`iterations` runs and `duration_s` seconds; one run at a time"}}
@@ -223,7 +244,7 @@ def check_options(backends: list[str], *, device: str, cuda_graph: bool, amp: bo
 
 
 def _runtime_for(model: Path, kind: str, backend: str, *, shape, threads: int, device: str, tmp: Path,
-                 amp: bool = False, channels_last: bool = False) -> Runtime:
+                 amp: bool = False, channels_last: bool = False, override=None) -> Runtime:
     """The runtime that runs ``model`` on ``backend``, converting it when needed: checkpoint
     -> ONNX (static, ``shape``) -> TensorRT engine. Nothing converts back (an engine runs only
     on TensorRT, an ONNX file not on torch)."""
@@ -237,7 +258,8 @@ def _runtime_for(model: Path, kind: str, backend: str, *, shape, threads: int, d
 
         return load_torch_runtime(model, device=device, threads=threads, amp=amp, channels_last=channels_last)
     if backend == kind:
-        return load_runtime(model, device=device, threads=threads)
+        return load_runtime(model, device=device, threads=threads, override=override,
+                            metadata_optional=backend == "onnxruntime")
     if order[backend] < order[kind]:
         needs = "a checkpoint (.pt)" if backend == "torch" else "a checkpoint (.pt) or an ONNX file"
         raise InputError(f"{model}: the {backend} backend needs {needs}, not a {model.suffix} file")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from c2fbench.cli.options import FiniteFloatRange, LibraryDefault
+from c2fbench.cli.options import FiniteFloatRange, LibraryDefault, foreign_model_options
 from deploy import (CALIBRATION_IMAGES, CALIBRATION_METHOD, DEFAULT_OPSET, DEFAULT_PROFILE, DEFAULT_TOLERANCE,
                     DURATION_S, EXPORT_SIZE, ITERATIONS, PROFILE_SHAPE, QUANTIZE_TARGET, WARMUP_MS, WARMUP_RUNS,
                     WORKSPACE_MB)
@@ -33,6 +33,10 @@ Typical order:
   c2fbench deploy parity  --model run/final.pt --deployed model.onnx --benchmark voc-val --data-root DATA
   c2fbench deploy profile --model run/final.pt --threads 4 --out prof/
   c2fbench deploy build   --onnx model.onnx --out model.engine --precision fp16   (NVIDIA GPU)
+
+\b
+A model exported elsewhere:
+  c2fbench deploy tag --onnx theirs.onnx --classes voc --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
 """
 
 _DEVICE_HELP = "cpu, cuda or cuda:N; checked before anything runs (CUDA must be present)."
@@ -142,6 +146,8 @@ Examples:
   c2fbench deploy profile --model model.onnx --shape 1x3x513x513 --duration 10
   c2fbench deploy profile --model run/final.pt --backend torch --device cuda --amp --channels-last
   c2fbench deploy profile --model model.engine --device cuda --cuda-graph --out prof/
+  c2fbench deploy profile --model theirs.onnx          (no c2fbench metadata needed for latency)
+  c2fbench deploy profile --model torchvision:deeplabv3_resnet101 --weights dlv3.pth --device cuda
 
 \b
 Timing follows trtexec: warm-up for --warmup-ms, then runs until both --iterations
@@ -151,7 +157,8 @@ events: H2D copy, GPU compute, D2H copy and their sum (trtexec's "latency"). The
 "vs <backend>" column is the first row's median over each row's median (above 1 is
 faster than that baseline).
 """)
-@click.option("--model", type=_FILE, required=True, help="A checkpoint (.pt), ONNX file or TensorRT engine.")
+@click.option("--model", type=_FILE, required=True,
+              help="A checkpoint (.pt), ONNX file, TensorRT engine, or torchvision:NAME with --weights.")
 @click.option("--backend", "backends", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), multiple=True,
               help="Repeatable. Default: torch and onnxruntime for a .pt, the file's own backend otherwise.")
 @click.option("--shape", cls=LibraryDefault, show_default=_shape_text(PROFILE_SHAPE), help="Input BxCxHxW.")
@@ -170,21 +177,24 @@ faster than that baseline).
 @click.option("--amp", is_flag=True, help="torch backend: autocast (FP16 on CUDA, BF16 on the CPU).")
 @click.option("--channels-last", is_flag=True, help="torch backend: NHWC memory format.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write profile.json here.")
+@foreign_model_options
 def profile(model, backends, shape, warmup_ms, warmup, iterations, duration, threads, device, cuda_graph, amp,
-            channels_last, out):
+            channels_last, out, weights, classes, mean, std, no_normalize):
     """Latency of a model on one or more backends: warm-up, then timed runs (trtexec's method)."""
     from c2fbench.console import info, success
     from c2fbench.devices import resolve_device
     from c2fbench.report.terminal import print_profile
+    from deploy.foreign import MetadataOverride
     from deploy.profile import parse_shape, profile_model, write_profile
 
+    override = MetadataOverride.from_options(classes, mean, std, no_normalize)  # latency needs none of them
     device = resolve_device(device)
     result = profile_model(model, backends=list(backends) or None,
                            shape=PROFILE_SHAPE if shape is None else parse_shape(shape),
                            warmup_ms=_or(warmup_ms, WARMUP_MS), warmup=_or(warmup, WARMUP_RUNS),
                            iterations=_or(iterations, ITERATIONS), duration_s=_or(duration, DURATION_S),
                            threads=threads, device=device, cuda_graph=cuda_graph, amp=amp, channels_last=channels_last,
-                           advance=lambda name: info(f"profiled {name}"))
+                           weights=weights, override=override, advance=lambda name: info(f"profiled {name}"))
     print_profile(result["results"])
     if out is not None:
         success(f"wrote {write_profile(out, result)}")
@@ -269,3 +279,36 @@ def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_sha
                            max_shape=_shape_option(max_shape), timing_cache=timing_cache, device=device or "cuda")
     success(f"wrote {out} ({precision}, TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu_name']}, "
             f"shapes {sidecar['shapes']['min']}..{sidecar['shapes']['max']})")
+
+
+@deploy.command("tag", epilog="""\b
+Examples:
+  c2fbench deploy tag --onnx theirs.onnx --classes voc --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
+  c2fbench deploy tag --onnx fg.onnx --classes mit --no-normalize --out fg-tagged.onnx
+  c2fbench eval voc-val --data-root DATA --model theirs.onnx          (no flags needed any more)
+
+\b
+Means and stds are on the 0-1 scale: c2fbench divides images by 255 before normalising.
+""")
+@click.option("--onnx", "onnx_path", type=_FILE, required=True, help="An ONNX file (from c2fbench or elsewhere).")
+@click.option("--out", type=_FILE, help="Write the tagged file here (default: replace --onnx in place, atomically).")
+@click.option("--classes", type=click.Choice(["voc", "coco", "mit"]), required=True,
+              help="voc (21), coco (81: background and the 80 categories in id order), mit (foreground; "
+                   "background and foreground for two output channels).")
+@click.option("--mean", metavar="R,G,B", help="Input mean on the 0-1 scale (ImageNet: 0.485,0.456,0.406).")
+@click.option("--std", metavar="R,G,B", help="Input std on the 0-1 scale (ImageNet: 0.229,0.224,0.225).")
+@click.option("--no-normalize", is_flag=True, help="The model takes the 0-1 image as it is (mean 0, std 1).")
+def tag(onnx_path, out, classes, mean, std, no_normalize):
+    """Write c2fbench metadata (class names, normalisation) into an ONNX file, so that eval,
+    parity, build and quantize read it without flags. Metadata already there must agree."""
+    from c2fbench.console import success
+    from c2fbench.errors import InputError
+    from deploy.foreign import MetadataOverride
+    from deploy.tag import tag_onnx
+
+    override = MetadataOverride.from_options(classes, mean, std, no_normalize)
+    if override.normalization is None:
+        raise InputError("deploy tag needs --mean R,G,B --std R,G,B (0-1 scale) or --no-normalize")
+    meta = tag_onnx(onnx_path, out or onnx_path, override)
+    success(f"wrote {out or onnx_path} ({len(meta['classes'])} classes, {classes}; mean {meta['normalization']['mean']}, "
+            f"std {meta['normalization']['std']})")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from c2fbench.cli.options import FiniteFloatRange
+from c2fbench.cli.options import FiniteFloatRange, foreign_model_options
 from c2fbench.eval.benchmarks import BENCHMARKS
 
 
@@ -15,8 +15,8 @@ from c2fbench.eval.benchmarks import BENCHMARKS
 @click.option("--predictions", type=click.Path(path_type=Path),
               help="Folder of <id>.png predictions (single-channel class indices; nonzero = foreground for MIT).")
 @click.option("--model", type=click.Path(path_type=Path),
-              help="A checkpoint (.pt), ONNX file (.onnx) or TensorRT engine (.engine); "
-                   "scored with the same evaluator as --predictions.")
+              help="A checkpoint (.pt), ONNX file (.onnx), TensorRT engine (.engine) or torchvision:NAME (with "
+                   "--weights); scored with the same evaluator as --predictions.")
 @click.option("--tta", is_flag=True, help="With --model: multi-scale and flip test-time augmentation.")
 @click.option("--device", default="cpu", show_default=True, help="With --model: cpu, cuda or cuda:N.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -30,12 +30,18 @@ from c2fbench.eval.benchmarks import BENCHMARKS
 @click.option("--resize-nearest", is_flag=True, help="Resize predictions of the wrong size (nearest neighbour).")
 @click.option("--no-figures", is_flag=True, help="Skip confusion.png.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: all CPUs).")
+@foreign_model_options
 def eval_command(benchmark, data_root, predictions, model, tta, device, out, bootstrap, threshold, resize_nearest,
-                 no_figures, workers):
+                 no_figures, workers, weights, classes, mean, std, no_normalize):
     """Score predictions on BENCHMARK (voc-val, voc-train, mit-subset, mit-full).
 
     With --out, the folder is written as one unit: an earlier result there is replaced
     whole, or left as it was if the run fails.
+
+    A model without c2fbench metadata (an ONNX file exported elsewhere, or
+    torchvision:NAME --weights FILE) takes --classes and --mean/--std (or --no-normalize);
+    `c2fbench deploy tag` writes them into an ONNX file once. Flags given for a file that
+    has metadata must agree with it.
     """
     from c2fbench.console import progress, success, warn
     from c2fbench.errors import InputError
@@ -49,6 +55,11 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
         raise InputError("give exactly one of --predictions DIR or --model FILE")
     if threshold is not None and (model is not None or not benchmark.startswith("mit")):
         raise InputError("--threshold applies to --predictions on the foreground benchmarks (mit-subset, mit-full)")
+    from deploy.foreign import MetadataOverride
+
+    override = MetadataOverride.from_options(classes, mean, std, no_normalize)
+    if model is None and (override is not None or weights is not None):
+        raise InputError("--weights, --classes, --mean, --std and --no-normalize describe a --model")
     if model is not None or device != "cpu":
         from c2fbench.devices import resolve_device
 
@@ -62,7 +73,7 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
         from c2fbench.eval.sources import ModelPredictions
         from deploy.runtimes import load_runtime
 
-        runtime = load_runtime(model, device=device)
+        runtime = load_runtime(model, device=device, weights=weights, override=override)
         source = ModelPredictions(runtime, tta=tta)
     else:
         source = PngPredictions(predictions, resize_nearest=resize_nearest, threshold=threshold)

@@ -1,6 +1,7 @@
 """Option types shared by the commands."""
 
 import math
+from pathlib import Path
 
 import click
 
@@ -28,3 +29,27 @@ class LibraryDefault(click.Option):
         if isinstance(self.show_default, str):
             extra["default"] = self.show_default
         return extra
+
+
+_FOREIGN_OPTIONS = (
+    click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+                 help="With --model torchvision:NAME: its state dict (or a checkpoint holding 'model'); "
+                      "read with torch.load(weights_only=True), nothing is downloaded."),
+    click.option("--classes", type=click.Choice(["voc", "coco", "mit"]),
+                 help="Class names of a model without c2fbench metadata (an ONNX file from elsewhere, torchvision:NAME "
+                      "[default: voc]): voc (21), coco (81: background and the 80 categories in id order), mit "
+                      "(foreground; background and foreground for two channels)."),
+    click.option("--mean", metavar="R,G,B",
+                 help="Input mean of such a model on the 0-1 scale (c2fbench divides images by 255 first; "
+                      "ImageNet: 0.485,0.456,0.406) [torchvision:NAME default: ImageNet's]."),
+    click.option("--std", metavar="R,G,B", help="Input std, 0-1 scale, with --mean (ImageNet: 0.229,0.224,0.225)."),
+    click.option("--no-normalize", is_flag=True, help="The model takes the 0-1 image as it is (mean 0, std 1)."),
+)
+
+
+def foreign_model_options(command):
+    """Adds ``--weights --classes --mean --std --no-normalize`` (models without c2fbench
+    metadata; see :mod:`deploy.foreign`) to a command."""
+    for option in reversed(_FOREIGN_OPTIONS):
+        command = option(command)
+    return command

@@ -116,7 +116,7 @@ def test_profile_ratio_column_names_its_baseline(deeplab_ckpt):
 
 # ---- help: every option says what it takes, every command shows examples ----
 
-@pytest.mark.parametrize("name", ["export", "parity", "profile", "quantize", "build"])
+@pytest.mark.parametrize("name", ["export", "parity", "profile", "quantize", "build", "tag"])
 def test_every_deploy_option_has_help_and_the_command_examples(name):
     from c2fbench.cli.deploy import deploy
 
