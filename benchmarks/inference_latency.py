@@ -81,7 +81,7 @@ def deeplabv3_row(tmp: Path, args) -> dict:
 
     from c2fbench.inference import ModuleRuntime
     from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
-    from deploy.profile import time_runtime
+    from deploy.timing import time_runtime
     from deploy.runtimes import OnnxRuntime
 
     class Logits(torch.nn.Module):  # torchvision's segmentation models return a dict

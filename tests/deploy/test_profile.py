@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from c2fbench.cli.main import cli
 from c2fbench.errors import InputError
 from deploy_helpers import deeplab_ckpt, deeplab_onnx  # noqa: F401 (fixtures)
-from deploy.profile import latency_stats, parse_shape
+from deploy.profile import parse_shape
+from deploy.timing import latency_stats
 
 DESIGN_FIELDS = {"backend", "precision", "shape", "threads", "device", "versions", "iterations", "mean_ms",
                  "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "throughput_ips", "memory_format",
@@ -107,7 +108,7 @@ class FakeGpu:
 
 
 def test_gpu_figures_come_from_events_around_each_step_and_one_sync_after_the_last():
-    from deploy.profile import time_steps
+    from deploy.timing import time_steps
     from c2fbench.inference import Steps
 
     log = []
@@ -133,7 +134,7 @@ def test_gpu_figures_come_from_events_around_each_step_and_one_sync_after_the_la
 def test_runs_until_both_the_least_iterations_and_the_least_duration():
     import time as clock
 
-    from deploy.profile import time_steps
+    from deploy.timing import time_steps
     from c2fbench.inference import Steps
 
     calls = []
@@ -188,7 +189,7 @@ def test_torch_on_cuda_reports_gpu_figures_and_its_output_is_the_model_s(deeplab
 
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
-    from deploy.profile import time_steps
+    from deploy.timing import time_steps
     from c2fbench.inference import load_torch_runtime
 
     runtime = load_torch_runtime(deeplab_ckpt, device="cuda")

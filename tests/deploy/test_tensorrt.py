@@ -123,7 +123,7 @@ def test_engine_from_another_machine_is_refused(tmp_path, deeplab_onnx):
 @pytest.mark.parametrize("cuda_graph", [False, True])
 def test_engine_profile_splits_copies_from_compute(tmp_path, deeplab_onnx, cuda_graph):
     _needs_tensorrt_and_cuda()
-    from deploy.profile import time_steps
+    from deploy.timing import time_steps
     from deploy.runtimes import OnnxRuntime, load_runtime
     from deploy.tensorrt_build import build_engine
 
