@@ -13,8 +13,7 @@ from PIL import Image
 from c2fbench import files
 from c2fbench.atomic import atomic_write_bytes
 from c2fbench.data.images import read_rgb
-from c2fbench.data.png import read_label_png
-from c2fbench.data.png import read_mask_png
+from c2fbench.data.png import read_label_png, read_mask_png
 from c2fbench.errors import InputError
 
 READERS = [read_rgb, read_label_png, read_mask_png]

@@ -91,8 +91,7 @@ def _check_ground_truth(bench) -> None:
     not at the first validation, after a round of training."""
     import numpy as np
 
-    from c2fbench.data.png import read_label_png
-    from c2fbench.data.png import read_mask_png
+    from c2fbench.data.png import read_label_png, read_mask_png
 
     for sample in bench.samples:
         if bench.kind != "semantic":

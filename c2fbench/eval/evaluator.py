@@ -21,8 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from c2fbench import __version__
-from c2fbench.data.png import read_label_png
-from c2fbench.data.png import read_mask_png
+from c2fbench.data.png import read_label_png, read_mask_png
 from c2fbench.errors import InputError
 from c2fbench.eval.benchmarks import Benchmark, Sample
 from c2fbench.eval.sources import PredictionSource

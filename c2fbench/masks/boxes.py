@@ -38,8 +38,7 @@ class BoxJob:
         return [self.out / f"{image_id}.png"]
 
     def process(self, image_id: str) -> ItemResult:
-        from c2fbench.data.png import write_mask_png
-        from c2fbench.data.png import read_mask_png
+        from c2fbench.data.png import read_mask_png, write_mask_png
 
         try:
             mask = read_mask_png(self.masks / f"{image_id}.png")

@@ -53,8 +53,7 @@ class LabelJob:
         return [self.out / f"{image_id}.png"]
 
     def process(self, image_id: str) -> ItemResult:
-        from c2fbench.data.png import write_label_png
-        from c2fbench.data.png import read_mask_png
+        from c2fbench.data.png import read_mask_png, write_label_png
 
         try:
             category = category_of(image_id, self.wnid_labels)

@@ -26,8 +26,7 @@ class EnhanceJob:
 
     def process(self, image_id: str) -> ItemResult:
         from c2fbench.data.images import find_image, read_rgb
-        from c2fbench.data.png import write_mask_png
-        from c2fbench.data.png import read_mask_png
+        from c2fbench.data.png import read_mask_png, write_mask_png
         from c2fbench.masks.grabcut import enhance
 
         try:

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.data.images import list_images
-from c2fbench.data.png import read_label_png
-from c2fbench.data.png import read_mask_png
+from c2fbench.data.png import read_label_png, read_mask_png
 from c2fbench.errors import InputError
 
 
