@@ -9,6 +9,7 @@ Examples:
   c2fbench report ours=runs/eval-voc baseline=runs/eval-colour runs/train-a --out report
   c2fbench report runs/eval-mit deploy/profile.json deploy/parity.json --out report --title "Nightly"
   c2fbench report ours=runs/eval-voc --out report --format md,html,csv,latex
+  c2fbench report voc=runs/eval-voc coco=runs/eval-coco --out report --leaderboard both
 
 A RESULT's own files are read, checked field by field, and refused with one line naming the
 file and the key if anything is malformed (exit status 2). The report folder is written as a
@@ -26,8 +27,13 @@ holding anything other than a report is refused rather than overwritten."""
               help="Supervision type your rows are listed under in the VOC leaderboard.")
 @click.option("--format", "formats", default="md,html", show_default=True, metavar="FORMATS",
               help="Comma-separated subset of md,html,csv,latex: csv and latex write tables/<name>.csv and "
-                   ".tex (leaderboard, per_class, table1, table4_*), numbers with 2 decimals, your rows marked.")
-def report(results, out, title, supervision, formats):
+                   ".tex (leaderboard, leaderboard_recent, per_class, table1, table4_*), numbers with 2 "
+                   "decimals, your rows marked.")
+@click.option("--leaderboard", type=click.Choice(["paper", "recent", "both"]), default="paper", show_default=True,
+              help="Which published leaderboard your voc-val (and coco-val) rows are placed in: the paper's "
+                   "Table II, image-level WSSS methods of 2019-2025 (VOC val/test, COCO val; each number from "
+                   "the method's own README or abstract), or both.")
+def report(results, out, title, supervision, formats, leaderboard):
     """Place results among the paper's published ones (Tables I-IV, Figs. 6-7).
 
     RESULT is an `eval --out` folder (or its metrics.json), a training run directory, or the
@@ -40,7 +46,8 @@ def report(results, out, title, supervision, formats):
 
     formats = parse_formats(formats)
     check_out(out)  # before the work, not after it
-    document = build_report(load_inputs(list(results)), title=title, supervision=supervision)
+    document = build_report(load_inputs(list(results)), title=title, supervision=supervision,
+                            leaderboard=leaderboard)
     written = write_report(document, out, formats)
     if formats == ("md", "html"):
         success(f"report: {out / 'report.html'} (Markdown: {out / 'report.md'})")

@@ -6,7 +6,9 @@ with the user's voc-val rows inserted in rank order; per-class IoU against the p
 results of one benchmark with bootstrap intervals over images; validation score per training
 round, with and without GrabCut refinement (like Fig. 6) and the mask-type comparison of
 Table I; MIT Object Discovery (Table IV) with the user's rows; deployment latency across
-backends and precisions, with latency against accuracy.
+backends and precisions, with latency against accuracy. ``leaderboard="recent"`` (or
+``"both"``) puts the user's voc-val and coco-val rows among image-level WSSS methods published
+2019-2025 instead of (or after) Table II (:mod:`c2fbench.report.recent`).
 """
 
 from __future__ import annotations
@@ -24,17 +26,25 @@ from c2fbench.report.inputs import ReportInput
 from c2fbench.report.latency import deploy_section
 from c2fbench.report.mit import mit_section
 from c2fbench.report.paired import paired_section
+from c2fbench.report.recent import recent_leaderboard_section
 from c2fbench.report.tables import to_csv, to_latex
 from c2fbench.report.training import rounds_section
 from c2fbench.report.voc import confusion_section, leaderboard_section, per_class_section
 
 
+LEADERBOARDS = ("paper", "recent", "both")
+
+
 def build_report(inputs: list[ReportInput], *, title: str = "c2fbench report",
-                 supervision: str = "Image-level Labels") -> Document:
+                 supervision: str = "Image-level Labels", leaderboard: str = "paper") -> Document:
+    if leaderboard not in LEADERBOARDS:
+        raise InputError(f"leaderboard {leaderboard!r}: give one of {', '.join(LEADERBOARDS)}")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    sections = [_inputs_section(inputs), *leaderboard_section(inputs, supervision), *per_class_section(inputs),
-                *confusion_section(inputs), *paired_section(inputs), *rounds_section(inputs), *mit_section(inputs),
-                *deploy_section(inputs)]
+    recent = recent_leaderboard_section(inputs) if leaderboard != "paper" else []
+    paper = leaderboard_section(inputs, supervision) if leaderboard != "recent" else []
+    sections = [_inputs_section(inputs), *paper, *recent, *per_class_section(inputs),
+                *confusion_section(inputs), *paired_section(inputs), *rounds_section(inputs),
+                *mit_section(inputs), *deploy_section(inputs)]
     seen: dict[str, int] = {}
     for figure in (b for s in sections for b in s.blocks if isinstance(b, Figure)):
         seen[figure.name] = seen.get(figure.name, 0) + 1  # labels that slug alike get -2, -3, ...
@@ -42,6 +52,9 @@ def build_report(inputs: list[ReportInput], *, title: str = "c2fbench report",
             figure.name = f"{figure.name}-{seen[figure.name]}"
     subtitle = (f"c2fbench {__version__}, {stamp}. Published numbers: Jing, Chen and Tian, \"Coarse-to-fine "
                 f"Semantic Segmentation from Image-level Labels\" (IEEE TIP), Tables I-IV. All scores in percent.")
+    if recent:
+        subtitle += (" Recent leaderboard: each method's own README or abstract "
+                     "(c2fbench/leaderboard/recent_tables.json).")
     return Document(title, subtitle, sections)
 
 

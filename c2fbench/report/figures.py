@@ -114,9 +114,10 @@ SUPERVISION_COLOURS = {"Bounding Box": "#8da0cb", "Scribbles": "#66c2a5", "Spot"
 USER_COLOUR = "#d62728"
 
 
-def leaderboard_png(rows: list[dict], *, metric: str = "val mIoU (%)") -> bytes:
+def leaderboard_png(rows: list[dict], *, metric: str = "val mIoU (%)", legend: bool = True) -> bytes:
     """Horizontal bars, best at the top: ``rows`` of ``{"name", "value", "supervision", "user"}``
-    already in rank order. Paper rows are coloured by supervision; the user's rows are red."""
+    already in rank order. Paper rows are coloured by supervision; the user's rows are red.
+    ``legend=False`` leaves the key out (one supervision: the caption says grey and red)."""
     from matplotlib.patches import Patch
 
     with _style() as plt:
@@ -132,7 +133,8 @@ def leaderboard_png(rows: list[dict], *, metric: str = "val mIoU (%)") -> bytes:
         handles = [Patch(color=c, label=k) for k, c in SUPERVISION_COLOURS.items()
                    if any(r["supervision"] == k and not r["user"] for r in rows)]
         handles.append(Patch(color=USER_COLOUR, label="your results"))
-        ax.legend(handles=handles, loc="lower right", fontsize=SMALL, title="supervision", title_fontsize=SMALL)
+        if legend:
+            ax.legend(handles=handles, loc="lower right", fontsize=SMALL, title="supervision", title_fontsize=SMALL)
         return _png(fig)
 
 
