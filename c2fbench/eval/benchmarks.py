@@ -2,7 +2,8 @@
 
 ``voc-val`` and ``voc-train`` read a VOC 2012 folder (the official ``val`` and ``train``
 segmentation splits); ``mit-subset`` reads Object Discovery's 100-image folders, which the
-paper's Table IV reports, and ``mit-full`` the full folders. The synthetic benchmark is
+paper's Table IV reports, and ``mit-full`` the full folders; ``coco-val`` reads COCO 2014 val
+label maps written by ``c2fbench data coco-labels`` (81 classes). The synthetic benchmark is
 written in these same formats, so it is scored by the same code.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,18 @@ def _mit(suffix: str, name: str):
     return load
 
 
+def _coco_val(data_root: str | os.PathLike) -> Benchmark:
+    from c2fbench.data import coco
+
+    images, labels, ids = coco.find_coco_val(data_root)
+    samples = tuple(Sample(i, images / f"{i}.jpg", labels / f"{i}.png") for i in ids)
+    return Benchmark("coco-val", "semantic", coco.COCO_CLASSES, labels.parents[1], samples)
+
+
 BENCHMARKS = {
     "voc-val": _voc("val"),
     "voc-train": _voc("train"),
+    "coco-val": _coco_val,
     "mit-subset": _mit("100", "mit-subset"),
     "mit-full": _mit("", "mit-full"),
 }

@@ -25,7 +25,7 @@ from c2fbench.data.png import read_label_png, read_mask_png
 from c2fbench.errors import InputError
 from c2fbench.eval.benchmarks import Benchmark, Sample
 from c2fbench.eval.sources import PredictionSource
-from c2fbench.metrics.bootstrap import bootstrap_mean_j, bootstrap_miou
+from c2fbench.metrics.bootstrap import bootstrap_mean_j, bootstrap_miou_stats
 from c2fbench.metrics.confusion import ConfusionMatrix
 from c2fbench.metrics.foreground import ForegroundJP
 from c2fbench.parallel import default_workers, pool
@@ -87,14 +87,25 @@ def _score_chunk(bounds: tuple[int, int]) -> Metric:
 @dataclass
 class EvalResult:
     benchmark: Benchmark
-    per_image: np.ndarray  # (N, C, C) int64 confusion matrices, or (N, 2) float [J, P] in [0, 1]
+    metric: Metric  # filled with every image; it keeps each image's own result
     metrics: dict  # the metrics.json content
+
+    @property
+    def per_image(self) -> np.ndarray:
+        """(N, C, C) int64 confusion matrices (dense: 2.1 GB on COCO val, where
+        :meth:`class_stats` is what to use), or (N, 2) float [J, P] in [0, 1]."""
+        return self.metric.per_image
+
+    def class_stats(self) -> np.ndarray:
+        """(N, 3, C) int64 per image and class: true positives, ground-truth and predicted
+        pixels (semantic benchmarks)."""
+        return self.metric.class_stats()
 
     def finds_no_object(self) -> bool:
         """True when the predictions hold no object anywhere: no pixel of any class but
         background (semantic), or J = 0 on every image that has an object (foreground)."""
         if self.benchmark.kind == "semantic":
-            return not self.per_image[:, :, 1:].any()
+            return not self.metric.matrix[:, 1:].any()
         j = self.per_image[:, 0]
         scored = ~np.isnan(j)
         return bool(scored.any()) and not j[scored].any()
@@ -128,14 +139,14 @@ def summarise(benchmark: Benchmark, metric: Metric, source: PredictionSource, *,
         raise InputError(f"{benchmark.root}: {benchmark.name} has no images to score")
     if benchmark.kind == "semantic" and not metric.matrix.any():
         raise InputError(f"{benchmark.root}: every ground-truth pixel of {benchmark.name} is void (255), so there "
-                         f"is nothing to score; expected VOC's SegmentationClass label maps (class indices 0..20)")
+                         f"is nothing to score; expected label maps of class indices 0..{len(benchmark.classes) - 1}")
     if benchmark.kind == "foreground" and np.isnan(metric.per_image[:, 0]).all():
         raise InputError(f"{benchmark.root}: no ground-truth mask of {benchmark.name} holds any foreground, so J "
                          f"(the headline) is undefined on every image; expected Object Discovery's GroundTruth "
                          f"masks (nonzero = object)")
     metrics = _scores(benchmark, metric, bootstrap=bootstrap, seed=seed)
     metrics.update(_provenance(benchmark, source))
-    return EvalResult(benchmark, metric.per_image, metrics)
+    return EvalResult(benchmark, metric, metrics)
 
 
 def evaluate_distributed(benchmark: Benchmark, source: PredictionSource, *, rank: int, world: int,
@@ -172,7 +183,7 @@ def _scores(benchmark: Benchmark, metric: Metric, *, bootstrap: int, seed: int) 
         metrics = {**head, "num_classes": len(benchmark.classes), "classes": list(benchmark.classes),
                    **metric.compute().to_dict(benchmark.classes), "confusion_matrix": metric.matrix.tolist()}
         if bootstrap:
-            metrics.update(mIoU_ci95=list(bootstrap_miou(metric.per_image, n=bootstrap, seed=seed)),
+            metrics.update(mIoU_ci95=list(bootstrap_miou_stats(metric.class_stats(), n=bootstrap, seed=seed)),
                            bootstrap=bootstrap)
         return metrics
     metrics = {**head, "classes": list(benchmark.classes), **metric.compute().to_dict(),

@@ -1,9 +1,12 @@
 """Writing and reading an eval's output folder (the contracts in DESIGN.md).
 
 ``metrics.json`` holds the scores; ``per_image.npz`` holds each image's own result keyed
-by id (``ids`` with ``confusion`` (N, C, C) int64, or ``ids``, ``group``, ``classes``,
-``J``, ``P``), so bootstrap intervals and paired comparisons need no re-run;
-``confusion.csv`` and ``confusion.png`` show the matrix.
+by id (``ids`` with ``confusion`` (N, C, C) int64, or with each image's nonzero cells when
+that would be large, as on COCO: :func:`semantic_stats` reads both; or ``ids``, ``group``,
+``classes``, ``J``, ``P``), so bootstrap intervals and paired comparisons need no re-run;
+``confusion.csv`` and ``confusion.png`` show the matrix; ``worst.csv`` (with ``eval
+--worst`` or ``--show-dir``) ranks the images by their own score
+(:mod:`c2fbench.eval.worst`).
 
 **Figures are drawn by the caller** (:func:`c2fbench.report.figures.eval_figures`) and
 handed over as bytes, so that this module, which ``report`` reads results with, never
@@ -39,9 +42,9 @@ import numpy as np
 from c2fbench.atomic import StorageError, atomic_write_bytes, staged_folder
 from c2fbench.errors import InputError
 
-OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png")
+OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png", "worst.csv")
 FIGURE_FILES = ("confusion.png",)  # drawn by the caller, written by write_eval
-MAX_PER_IMAGE_BYTES = 2 << 30  # per_image.npz, on disk and unpacked; VOC val is 5 MB, COCO val about 260 MB
+MAX_PER_IMAGE_BYTES = 2 << 30  # per_image.npz, on disk and unpacked; VOC val is 5 MB, COCO val a few MB
 
 
 def check_out_folder(out: Path) -> None:
@@ -74,16 +77,18 @@ def _atomic_leftover(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp") and name[1:].split(".tmp")[0].startswith(OUTPUT_FILES)
 
 
-def write_eval(out: Path, result, *, figures: dict[str, bytes] | None = None) -> list[Path]:
+def write_eval(out: Path, result, *, figures: dict[str, bytes] | None = None,
+               worst: str | None = None) -> list[Path]:
     """Write an :class:`~c2fbench.eval.evaluator.EvalResult` into ``out`` as one unit; returns
     the paths written. ``figures`` maps names of :data:`FIGURE_FILES` to PNG bytes already
-    drawn (:func:`c2fbench.report.figures.eval_figures`); none by default. On any failure
-    ``out`` is left as it was."""
+    drawn (:func:`c2fbench.report.figures.eval_figures`); none by default. ``worst``: the
+    text of ``worst.csv`` (:func:`c2fbench.eval.worst.worst_csv`), none by default. On any
+    failure ``out`` is left as it was."""
     unknown = sorted(set(figures or {}) - set(FIGURE_FILES))
     if unknown:  # check_out_folder would refuse the next run into a folder holding them
         raise ValueError(f"not an eval figure: {unknown[0]} (expected one of {', '.join(FIGURE_FILES)})")
     check_out_folder(out)
-    files = _render(result, figures or {})
+    files = _render(result, figures or {}, worst)
     try:
         with staged_folder(out) as staging:
             for name, data in files.items():
@@ -95,19 +100,21 @@ def write_eval(out: Path, result, *, figures: dict[str, bytes] | None = None) ->
     return [Path(out) / name for name in files]
 
 
-def _render(result, figures: dict[str, bytes]) -> dict[str, bytes]:
+def _render(result, figures: dict[str, bytes], worst: str | None = None) -> dict[str, bytes]:
     """Every file of the folder as bytes, ``metrics.json`` (with the others' sha256) last."""
     metrics, bench = dict(result.metrics), result.benchmark
     ids = np.array([s.id for s in bench.samples])
     buf = io.BytesIO()
     if bench.kind == "semantic":
-        np.savez_compressed(buf, ids=ids, confusion=result.per_image)
+        np.savez_compressed(buf, ids=ids, **_semantic_arrays(result.metric))
     else:
         np.savez_compressed(buf, ids=ids, group=np.array([s.group for s in bench.samples]),
                             classes=np.array(bench.classes), J=result.per_image[:, 0], P=result.per_image[:, 1])
     files = {"per_image.npz": buf.getvalue()}
     if bench.kind == "semantic":
         files["confusion.csv"] = _confusion_csv(metrics["confusion_matrix"], bench.classes).encode()
+    if worst is not None:
+        files["worst.csv"] = worst.encode()
     files.update(figures)
     metrics["files"] = {name: {"sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()}
     files["metrics.json"] = (json.dumps(metrics, indent=2) + "\n").encode()
@@ -165,8 +172,53 @@ def _recorded_sha256(metrics: dict, name: str) -> str | None:
     return entry.get("sha256") if isinstance(entry, dict) else None
 
 
+DENSE_MAX_BYTES = 64 << 20  # per-image matrices up to this size are stored dense (VOC val: 5 MB)
+CELL_KEYS = ("cell_image", "cell_gt", "cell_pred", "cell_count")
+
+
+def _semantic_arrays(metric) -> dict[str, np.ndarray]:
+    """per_image.npz's arrays of a ConfusionMatrix: ``confusion`` (N, C, C) int64 when that
+    takes at most :data:`DENSE_MAX_BYTES`, else each image's nonzero cells (``cell_image``
+    row, ``cell_gt``, ``cell_pred``, ``cell_count``; 2.1 GB dense on COCO val, a few MB so)."""
+    n, c = len(metric.images), metric.num_classes
+    if n * c * c * 8 <= DENSE_MAX_BYTES:
+        return {"confusion": metric.per_image}
+    rows, cells, counts = metric.cells()
+    keys = np.unique(rows * (c * c) + cells)  # each image's cell once, its counts added
+    merged = np.bincount(np.searchsorted(keys, rows * (c * c) + cells), weights=counts, minlength=keys.size)
+    return {"cell_image": (keys // (c * c)).astype(np.int32), "cell_gt": ((keys % (c * c)) // c).astype(np.int16),
+            "cell_pred": (keys % c).astype(np.int16), "cell_count": merged.astype(np.int64)}
+
+
+def semantic_stats(arrays: dict, num_classes: int) -> np.ndarray:
+    """(N, 3, C) int64 class statistics (true positives, ground-truth and predicted pixels per
+    image and class) of a checked semantic per_image.npz, dense or by cells."""
+    from c2fbench.metrics.semantic import stats_of
+
+    if "confusion" in arrays:
+        return stats_of(arrays["confusion"])
+    n, c = len(arrays["ids"]), num_classes
+    image, gt, pred = (arrays[k].astype(np.int64) for k in CELL_KEYS[:3])
+    count = arrays["cell_count"].astype(np.int64)
+    stats = np.zeros((3, n * c), dtype=np.int64)
+    diagonal = gt == pred
+    np.add.at(stats[0], image[diagonal] * c + gt[diagonal], count[diagonal])
+    np.add.at(stats[1], image * c + gt, count)
+    np.add.at(stats[2], image * c + pred, count)
+    return stats.reshape(3, n, c).transpose(1, 0, 2).copy()
+
+
+def _summed_matrix(arrays: dict, num_classes: int) -> np.ndarray:
+    if "confusion" in arrays:
+        return arrays["confusion"].sum(axis=0)
+    c = num_classes
+    cells = arrays["cell_gt"].astype(np.int64) * c + arrays["cell_pred"]
+    return np.bincount(cells, weights=arrays["cell_count"], minlength=c * c).astype(np.int64).reshape(c, c)
+
+
 def _check_arrays(path: Path, arrays: dict, metrics: dict, semantic: bool) -> None:
-    need = ("ids", "confusion") if semantic else ("ids", "group", "J", "P")
+    cells = semantic and "confusion" not in arrays
+    need = (("ids", *CELL_KEYS) if cells else ("ids", "confusion")) if semantic else ("ids", "group", "J", "P")
     missing = [k for k in need if k not in arrays]
     if missing:
         raise InputError(f"{path}: lacks the array {missing[0]!r} (expected {', '.join(need)})")
@@ -179,6 +231,18 @@ def _check_arrays(path: Path, arrays: dict, metrics: dict, semantic: bool) -> No
                          f"the two files do not belong together")
     if len(set(ids.tolist())) != n:
         raise InputError(f"{path}: 'ids' lists some image twice")
+    if cells:
+        c = metrics.get("num_classes")
+        shapes = {arrays[k].shape for k in CELL_KEYS}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 1 or any(arrays[k].dtype.kind not in "iu"
+                                                                     for k in CELL_KEYS):
+            raise InputError(f"{path}: {', '.join(CELL_KEYS)} must be integer arrays of one length")
+        for key, high in (("cell_image", n), ("cell_gt", c), ("cell_pred", c)):
+            if ((arrays[key] < 0) | (arrays[key] >= high)).any():
+                raise InputError(f"{path}: {key!r} holds values outside 0..{high - 1}")
+        if (arrays["cell_count"] < 0).any():
+            raise InputError(f"{path}: 'cell_count' holds negative counts")
+        return
     if semantic:
         c = metrics.get("num_classes")
         m = arrays["confusion"]
@@ -204,7 +268,8 @@ def _check_sums(path: Path, arrays: dict, metrics: dict, semantic: bool) -> None
     """The per-image results must add up to metrics.json's (folders written before the sha256 record)."""
     try:
         if semantic:
-            agrees = np.array_equal(arrays["confusion"].sum(axis=0), np.asarray(metrics["confusion_matrix"]))
+            agrees = np.array_equal(_summed_matrix(arrays, metrics["num_classes"]),
+                                    np.asarray(metrics["confusion_matrix"]))
         else:
             from c2fbench.metrics.foreground import foreground_scores
 

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from c2fbench.metrics.semantic import miou_of
+from c2fbench.metrics.semantic import miou_of_stats, stats_of
 
 _BATCH = 128
 
@@ -83,18 +83,27 @@ def _batches(n: int):
 
 
 def bootstrap_miou(per_image: np.ndarray, *, n: int, seed: int = 0) -> tuple[float, float]:
-    """95% interval of mIoU (percent) from (N, C, C) per-image confusion matrices.
+    """95% interval of mIoU (percent) from (N, C, C) per-image confusion matrices
+    (:func:`bootstrap_miou_stats` of their class statistics)."""
+    return bootstrap_miou_stats(stats_of(per_image), n=n, seed=seed)
 
-    Every resample averages the full data's classes (see the module docstring).
+
+def bootstrap_miou_stats(stats: np.ndarray, *, n: int, seed: int = 0) -> tuple[float, float]:
+    """95% interval of mIoU (percent) from (N, 3, C) per-image class statistics (true
+    positives, ground-truth and predicted pixels: :func:`c2fbench.metrics.semantic.stats_of`).
+
+    Every resample averages the full data's classes (see the module docstring). A resample's
+    statistics are sums of integer counts, exact in float64, so the IoUs equal those of the
+    resampled confusion matrices bit for bit, at 3C numbers per image instead of C * C.
     """
-    num, c, _ = per_image.shape
-    flat = per_image.reshape(num, c * c).astype(np.float64)
-    full = per_image.sum(axis=0)
+    num, three, c = stats.shape
+    flat = stats.reshape(num, three * c).astype(np.float64)
+    full = stats.sum(axis=0)
     rng = np.random.default_rng(seed)
     values = []
     for size in _batches(n):
         w = resample_counts(rng, num, size).astype(np.float64)
-        values.append(miou_of((w @ flat).reshape(-1, c, c), reference=full))
+        values.append(miou_of_stats((w @ flat).reshape(-1, three, c), reference=full))
     return _interval(np.concatenate(values))
 
 
@@ -102,22 +111,30 @@ def paired_bootstrap_miou(a: np.ndarray, b: np.ndarray, *, n: int, seed: int = 0
     """95% interval of mIoU(a) - mIoU(b) (points) when both are resampled with the SAME images.
 
     ``a`` and ``b`` are (N, C, C) per-image confusion matrices of two models on the same N
-    images in the same order. Pairing removes the between-image variance both share. Each
-    side keeps its own headline's full-data class set in every resample, so the statistic
-    is exactly the difference of the two headline mIoUs (the sets differ only by a class
-    absent from the ground truth that one model predicts somewhere: it scores 0 there and
-    is not a class of the other model's mean).
+    images in the same order (:func:`paired_bootstrap_miou_stats` of their class statistics).
     """
-    num, c, _ = a.shape
-    flat_a = a.reshape(num, c * c).astype(np.float64)
-    flat_b = b.reshape(num, c * c).astype(np.float64)
+    return paired_bootstrap_miou_stats(stats_of(a), stats_of(b), n=n, seed=seed)
+
+
+def paired_bootstrap_miou_stats(a: np.ndarray, b: np.ndarray, *, n: int, seed: int = 0) -> tuple[float, float]:
+    """:func:`paired_bootstrap_miou` from (N, 3, C) per-image class statistics.
+
+    Pairing removes the between-image variance both share. Each side keeps its own
+    headline's full-data class set in every resample, so the statistic is exactly the
+    difference of the two headline mIoUs (the sets differ only by a class absent from the
+    ground truth that one model predicts somewhere: it scores 0 there and is not a class of
+    the other model's mean).
+    """
+    num, three, c = a.shape
+    flat_a = a.reshape(num, three * c).astype(np.float64)
+    flat_b = b.reshape(num, three * c).astype(np.float64)
     full_a, full_b = a.sum(axis=0), b.sum(axis=0)
     rng = np.random.default_rng(seed)
     values = []
     for size in _batches(n):
         w = resample_counts(rng, num, size).astype(np.float64)
-        values.append(miou_of((w @ flat_a).reshape(-1, c, c), reference=full_a)
-                      - miou_of((w @ flat_b).reshape(-1, c, c), reference=full_b))
+        values.append(miou_of_stats((w @ flat_a).reshape(-1, three, c), reference=full_a)
+                      - miou_of_stats((w @ flat_b).reshape(-1, three, c), reference=full_b))
     return _interval(np.concatenate(values))
 
 

@@ -162,10 +162,13 @@ class ConfusionMatrix:
     average of per-image IoUs.
 
     ``matrix`` is (C, C) int64, rows = ground truth. Given ``images`` (ids), the matrix of
-    each of those images is kept as well, in ``per_image`` (len(images), C, C) in that order,
-    for ``per_image.npz`` and the bootstrap; ``update`` then names its image. Kept matrices
-    add up like ``matrix``, so ``per_image.sum(axis=0) == matrix`` after any updates, merges
-    and reductions.
+    each of those images is kept as well, as its nonzero cells (an image holds a few classes:
+    COCO val's 40,504 dense (81, 81) matrices would take 2.1 GB, their nonzero cells a few
+    MB). ``per_image`` gives them as a dense (len(images), C, C) array in that order, and
+    ``class_stats`` as (len(images), 3, C) [true positives, ground-truth pixels, predicted
+    pixels] per class, all that IoU and its bootstrap need. Kept matrices add up like
+    ``matrix``, so ``per_image.sum(axis=0) == matrix`` after any updates, merges and
+    reductions. ``update``, when images are kept, names its image.
 
     >>> cm = ConfusionMatrix(num_classes=3)
     >>> _ = cm.update(np.array([[0, 1, 2]], np.uint8), np.array([[0, 1, 1]], np.uint8))
@@ -180,16 +183,54 @@ class ConfusionMatrix:
         self.ignore_index = ignore_index
         self.images = ImageIndex(images)
         self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-        self.per_image = np.zeros((len(self.images), num_classes, num_classes), dtype=np.int64)
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (image rows, cells, counts)
 
     def update(self, gt: np.ndarray, pred: np.ndarray, *, image_id: str | None = None) -> np.ndarray:
         """Add one (H, W) pair (see :func:`image_confusion`); returns that image's own (C, C)
         matrix. ``image_id`` is named in errors, and must be one of ``images`` when they are kept."""
         m = image_confusion(gt, pred, self.num_classes, ignore_index=self.ignore_index, image_id=image_id)
         if len(self.images):
-            self.per_image[self.images.row(image_id)] += m
+            row = self.images.row(image_id)
+            cells = np.flatnonzero(m)
+            self._keep(np.full(cells.size, row, dtype=np.int64), cells, m.ravel()[cells])
         self.matrix += m
         return m
+
+    def _keep(self, rows: np.ndarray, cells: np.ndarray, counts: np.ndarray) -> None:
+        self._parts.append((rows, cells.astype(np.int64, copy=False), counts.astype(np.int64, copy=False)))
+        if len(self._parts) >= 1024:  # a list of many small arrays costs more than their data
+            self._parts = [self.cells()]
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kept per-image counts as three int64 arrays: image row, cell (gt * C + pred)
+        and count; an image's cell may appear more than once (its counts add)."""
+        if not self._parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        if len(self._parts) > 1:
+            self._parts = [tuple(np.concatenate(a) for a in zip(*self._parts))]
+        return self._parts[0]
+
+    @property
+    def per_image(self) -> np.ndarray:
+        """(len(images), C, C) int64: each kept image's matrix, dense."""
+        n, c = len(self.images), self.num_classes
+        rows, cells, counts = self.cells()
+        dense = np.zeros(n * c * c, dtype=np.int64)
+        np.add.at(dense, rows * (c * c) + cells, counts)
+        return dense.reshape(n, c, c)
+
+    def class_stats(self) -> np.ndarray:
+        """(len(images), 3, C) int64: per kept image and class, true positives, ground-truth
+        pixels and predicted pixels (:func:`c2fbench.metrics.semantic.stats_of`'s layout)."""
+        n, c = len(self.images), self.num_classes
+        rows, cells, counts = self.cells()
+        gt, pred = cells // c, cells % c
+        stats = np.zeros((3, n * c), dtype=np.int64)
+        np.add.at(stats[0], (rows * c + gt)[gt == pred], counts[gt == pred])
+        np.add.at(stats[1], rows * c + gt, counts)
+        np.add.at(stats[2], rows * c + pred, counts)
+        return stats.reshape(3, n, c).transpose(1, 0, 2).copy()
 
     def merge(self, other: "ConfusionMatrix") -> "ConfusionMatrix":
         """Add ``other``'s counts; when this keeps per-image matrices, ``other`` must keep
@@ -197,10 +238,12 @@ class ConfusionMatrix:
         if (other.num_classes, other.ignore_index) != (self.num_classes, self.ignore_index):
             raise ValueError("cannot merge confusion matrices of different classes or void index")
         if len(self.images):
-            if not np.array_equal(other.per_image.sum(axis=0), other.matrix):
+            rows, cells, counts = other.cells()
+            kept = np.bincount(cells, weights=counts, minlength=self.num_classes ** 2)
+            if not np.array_equal(kept, other.matrix.ravel()):
                 raise ValueError("cannot merge a confusion matrix without its per-image matrices into one that "
                                  "keeps them")
-            self.per_image[self.images.rows(other.images.ids)] += other.per_image
+            self._keep(self.images.rows(other.images.ids)[rows], cells, counts)
         self.matrix += other.matrix
         return self
 
@@ -208,15 +251,18 @@ class ConfusionMatrix:
         """Sum over processes, in place: ``reduce_sum`` all-reduces one array (SUM), as
         :func:`trainers.distributed.all_reduce_sum` does. Every process holds the same
         ``images`` and has updated its own share of them (torchvision's
-        ``reduce_from_all_processes``). Only kept arrays travel: (C, C) without ``images``."""
+        ``reduce_from_all_processes``). Only kept arrays travel: (C, C) without ``images``,
+        and then the dense per-image matrices too."""
         self.matrix = reduce_sum(self.matrix)
         if len(self.images):
-            self.per_image = reduce_sum(self.per_image)
+            dense = reduce_sum(self.per_image).reshape(len(self.images), -1)
+            rows, cells = np.nonzero(dense)
+            self._parts = [(rows.astype(np.int64), cells.astype(np.int64), dense[rows, cells])]
         return self
 
     def reset(self) -> None:
         self.matrix[:] = 0
-        self.per_image[:] = 0
+        self._parts = []
 
     def compute(self) -> SemanticScores:
         return semantic_scores(self.matrix)

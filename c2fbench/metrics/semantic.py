@@ -87,9 +87,34 @@ def miou_of(matrices: np.ndarray, *, reference: np.ndarray | None = None):
     """
     if reference is None:
         return semantic_scores(matrices).miou
-    ref = class_iou(reference)
+    return _mean_over_reference(class_iou(matrices), class_iou(reference))
+
+
+def stats_of(matrices: np.ndarray) -> np.ndarray:
+    """(..., 3, C) int64 class statistics of a (..., C, C) stack: per class, true positives
+    (the diagonal), ground-truth pixels (row sums) and predicted pixels (column sums). IoU
+    needs nothing else: ``tp / (gt + pred - tp)``."""
+    m = np.asarray(matrices, dtype=np.int64)
+    return np.stack([np.diagonal(m, axis1=-2, axis2=-1), m.sum(axis=-1), m.sum(axis=-2)], axis=-2)
+
+
+def stats_iou(stats: np.ndarray) -> np.ndarray:
+    """(..., C) IoU in [0, 1] from (..., 3, C) class statistics; NaN where the union is empty.
+    The same float arithmetic as :func:`class_iou`, so the two agree bit for bit."""
+    s = np.asarray(stats, dtype=np.float64)
+    tp = s[..., 0, :]
+    union = s[..., 1, :] + s[..., 2, :] - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, tp / union, np.nan)
+
+
+def miou_of_stats(stats: np.ndarray, *, reference: np.ndarray):
+    """:func:`miou_of` with a reference, from (..., 3, C) class statistics (:func:`stats_of`)."""
+    return _mean_over_reference(stats_iou(stats), stats_iou(reference))
+
+
+def _mean_over_reference(iou: np.ndarray, ref: np.ndarray):
     keep = ~np.isnan(ref)
-    iou = class_iou(matrices)
     # Same arithmetic as semantic_scores (zeros for excluded classes, sum, divide), so the
     # full-data resample reproduces the point estimate exactly.
     filled = np.where(keep, np.where(np.isnan(iou), ref, iou), 0.0)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
-from c2fbench.eval.results import read_per_image
-from c2fbench.metrics.bootstrap import paired_bootstrap_mean_j, paired_bootstrap_miou
+from c2fbench.eval.results import read_per_image, semantic_stats
+from c2fbench.metrics.bootstrap import paired_bootstrap_mean_j, paired_bootstrap_miou_stats
 from c2fbench.report.inputs import read_metrics
 
 
@@ -34,10 +34,11 @@ def compare_results(a: Path, b: Path, *, n: int = 1000, seed: int = 0) -> dict:
         only = sorted(set(pa["ids"]) ^ set(pb["ids"]))
         raise InputError(f"{b}: its images differ from {a}'s"
                          + (f" ({len(only)} ids in one only, first: {only[0]})" if only else " (order)"))
-    if "confusion" in pa:
-        if pa["confusion"].shape != pb["confusion"].shape or ma.get("classes") != mb.get("classes"):
+    if "confusion_matrix" in ma:
+        if ma.get("classes") != mb.get("classes") or "confusion_matrix" not in mb:
             raise InputError(f"{b}: its classes differ from {a}'s")
-        low, high = paired_bootstrap_miou(pa["confusion"], pb["confusion"], n=n, seed=seed)
+        c = ma["num_classes"]
+        low, high = paired_bootstrap_miou_stats(semantic_stats(pa, c), semantic_stats(pb, c), n=n, seed=seed)
         per_class = {k: _diff(v, mb["per_class_iou"].get(k)) for k, v in ma["per_class_iou"].items()}
         headline, values = "mIoU", (ma["mIoU"], mb["mIoU"])
     else:

@@ -17,6 +17,7 @@ import numpy as np
 
 from c2fbench.atomic import atomic_write_bytes, atomic_write_text
 from c2fbench.data.png import write_label_png, write_mask_png
+from c2fbench.data.synth.coco import CocoPart
 from c2fbench.data.synth.plan import OD_CLASSES, SceneItem, imagenet_plan, od_plan, voc_plan
 from c2fbench.data.synth.presets import get_preset
 from c2fbench.data.synth.scenes import add_void_band, render_scene
@@ -33,11 +34,12 @@ def class_wnids() -> dict[int, str]:
     return {i: classes[name]["synsets"][0] for i, name in enumerate(VOC_CLASSES) if i > 0}
 
 
-def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
+def _write_jpeg(path: Path, rgb: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise RuntimeError(f"{path}: JPEG encoding failed")
     atomic_write_bytes(path, buf.tobytes())
+    return buf.tobytes()
 
 
 def _render(item: SceneItem, seed: int):
@@ -45,19 +47,23 @@ def _render(item: SceneItem, seed: int):
 
 
 def _write_voc(root: Path, plan: dict[str, list[SceneItem]], seed: int, void_radius: int, tick) -> dict:
+    """VOC 2012's layout; the val scenes also go to the COCO part (:mod:`.coco`)."""
     voc = root / "VOCdevkit" / "VOC2012"
-    for items in plan.values():
+    coco = CocoPart(root)
+    for split, items in plan.items():
         for item in items:
             image, label, inst = _render(item, seed)
-            _write_jpeg(voc / "JPEGImages" / f"{item.name}.jpg", image)
-            label = add_void_band(label, inst, void_radius)
-            write_label_png(voc / "SegmentationClass" / f"{item.name}.png", label)
+            jpeg = _write_jpeg(voc / "JPEGImages" / f"{item.name}.jpg", image)
+            if split == "val":
+                coco.add(item.name, jpeg, label, inst)
+            write_label_png(voc / "SegmentationClass" / f"{item.name}.png", add_void_band(label, inst, void_radius))
             tick()
+    coco_summary = coco.write()
     splits = {split: sorted(it.name for it in items) for split, items in plan.items()}
     splits["trainval"] = sorted(splits["train"] + splits["val"])
     for split, ids in splits.items():
         atomic_write_text(voc / "ImageSets" / "Segmentation" / f"{split}.txt", "".join(f"{i}\n" for i in ids))
-    return {split: len(ids) for split, ids in splits.items()}
+    return {split: len(ids) for split, ids in splits.items()}, coco_summary
 
 
 def _write_imagenet(root: Path, plan: dict[int, list[SceneItem]], seed: int, tick) -> dict:
@@ -120,11 +126,13 @@ def write_synth(out: Path, *, preset: str = "demo", seed: int = 0, progress: Pro
         if progress is not None:
             progress(done, total)
 
+    voc_summary, coco_summary = _write_voc(out, voc, seed, sizes.void_radius, tick)
     summary = {
         "preset": preset,
         "seed": seed,
         "sizes": asdict(sizes),
-        "voc": _write_voc(out, voc, seed, sizes.void_radius, tick),
+        "voc": voc_summary,
+        "coco": coco_summary,
         "imagenet": _write_imagenet(out, imagenet, seed, tick),
         "object_discovery": _write_od(out, od, seed, tick),
     }
