@@ -11,7 +11,8 @@ from c2fbench.eval.benchmarks import BENCHMARKS
 @click.command("eval")
 @click.argument("benchmark", type=click.Choice(sorted(BENCHMARKS)))
 @click.option("--data-root", type=click.Path(path_type=Path), required=True,
-              help="VOCdevkit/VOC2012 (or a folder above it); for mit-*, the folder holding Data/.")
+              help="VOCdevkit/VOC2012 (or a folder above it); for mit-*, the folder holding Data/; for coco-val, the "
+                   "folder holding val2014/ and the labels.")
 @click.option("--predictions", type=click.Path(path_type=Path),
               help="Folder of <id>.png predictions (single-channel class indices; nonzero = foreground for MIT).")
 @click.option("--model", type=click.Path(path_type=Path),
@@ -30,10 +31,17 @@ from c2fbench.eval.benchmarks import BENCHMARKS
 @click.option("--resize-nearest", is_flag=True, help="Resize predictions of the wrong size (nearest neighbour).")
 @click.option("--no-figures", is_flag=True, help="Skip confusion.png.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: all CPUs).")
+@click.option("--worst", type=int, default=None, metavar="K",
+              help="Rank the images by their own mIoU (mit-*: J) and print the K worst; with --out, also "
+                   "worst.csv there.")
+@click.option("--show-dir", type=click.Path(path_type=Path),
+              help="Write <rank>_<id>.png overlays (image | ground truth | prediction, VOC palette) of the K worst "
+                   "images here, or of every image, worst first, without --worst (a new folder, or an earlier "
+                   "--show-dir's, replaced whole).")
 @foreign_model_options
 def eval_command(benchmark, data_root, predictions, model, tta, device, out, bootstrap, threshold, resize_nearest,
-                 no_figures, workers, weights, classes, mean, std, no_normalize):
-    """Score predictions on BENCHMARK (voc-val, voc-train, mit-subset, mit-full).
+                 no_figures, workers, worst, show_dir, weights, classes, mean, std, no_normalize):
+    """Score predictions on BENCHMARK (voc-val, voc-train, coco-val, mit-subset, mit-full).
 
     With --out, the folder is written as one unit: an earlier result there is replaced
     whole, or left as it was if the run fails.
@@ -42,6 +50,10 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
     torchvision:NAME --weights FILE) takes --classes and --mean/--std (or --no-normalize);
     `c2fbench deploy tag` writes them into an ONNX file once. Flags given for a file that
     has metadata must agree with it.
+
+    Per-image diagnostics: --worst K ranks the images by their own score (the mean IoU of
+    the classes in the image's ground truth or prediction; J for mit-*), worst first, and
+    --show-dir DIR draws them (e.g. `--worst 20 --show-dir worst/`).
     """
     from c2fbench.console import progress, success, warn
     from c2fbench.errors import InputError
@@ -64,8 +76,14 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
         from c2fbench.devices import resolve_device
 
         device = resolve_device(device)
+    if worst is not None and worst < 1:
+        raise InputError(f"--worst {worst}: expected a number of images, 1 or more")
     if out is not None:
         check_out_folder(out)
+    if show_dir is not None:
+        from c2fbench.eval.show import check_show_dir
+
+        check_show_dir(show_dir, out)
     bench = load_benchmark(benchmark, data_root)
     if bench.skipped:
         warn(f"{len(bench.skipped)} images have no ground truth and are not scored (first: {bench.skipped[0]})")
@@ -85,8 +103,35 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
     if result.finds_no_object():
         warn("the predictions hold no object on any image (background only); check the model or the prediction "
              "files' class indices")
+    ranking = None
+    if worst is not None or show_dir is not None:
+        ranking = _rank(result, source, worst, show_dir)
     if out is not None:
         from c2fbench.report.figures import eval_figures
 
-        write_eval(out, result, figures=None if no_figures else eval_figures(result))
+        write_eval(out, result, figures=None if no_figures else eval_figures(result), worst=ranking)
         success(f"results in {out}")
+
+
+def _rank(result, source, worst: int | None, show_dir: Path | None) -> str:
+    """Print the ``worst`` images (all, unprinted, for ``show_dir`` alone), draw them into
+    ``show_dir``; returns worst.csv's text."""
+    from c2fbench.console import progress, success
+    from c2fbench.eval.worst import worst_csv, worst_of_result
+    from c2fbench.report.terminal import print_worst
+
+    bench = result.benchmark
+    ranked = worst_of_result(result, worst)
+    ranking = worst_csv(ranked, bench.kind)
+    if worst is not None:
+        print_worst(ranked, benchmark=bench.name, kind=bench.kind)
+    if show_dir is not None:
+        from c2fbench.eval.show import overlay_name, views, write_show_dir
+        from c2fbench.report.overlays import overlay_png
+
+        overlays = ((overlay_name(v.item.rank, v.item.id, len(ranked)),
+                     overlay_png(v, classes=bench.classes, kind=bench.kind)) for v in views(bench, source, ranked))
+        with progress(len(ranked), "overlays") as advance:
+            count = write_show_dir(show_dir, overlays, ranking, advance=advance)
+        success(f"{count} overlays in {show_dir}")
+    return ranking

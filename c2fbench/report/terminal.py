@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from c2fbench.console import out
 
@@ -113,3 +114,19 @@ def print_comparison(result: dict) -> None:
     out.print(f"{result['metric']}: A {result['a_value']:.2f}, B {result['b_value']:.2f}, A - B "
               f"{result['difference']:+.2f}, paired 95% interval {signed_interval(low, high)} over "
               f"{result['num_images']} images ({result['bootstrap']} resamples): {verdict}")
+
+
+def print_worst(ranked, *, benchmark: str, kind: str) -> None:
+    """The ranked images (:class:`c2fbench.eval.worst.RankedImage`), worst first."""
+    from c2fbench.eval.worst import fmt_score, score_name
+
+    score, accuracy = score_name(kind)
+    table = Table(title=f"{benchmark}: the {len(ranked)} worst images by their own {score} (%)", show_edge=False)
+    for column in ("rank", "id", score, accuracy):
+        table.add_column(column, justify="left" if column == "id" else "right")
+    if kind == "semantic":
+        table.add_column("classes that differ")
+    for item in ranked:
+        row = [str(item.rank), Text(item.id), fmt_score(item.score), fmt_score(item.accuracy)]
+        table.add_row(*row, *([Text(item.differences())] if kind == "semantic" else []))  # Text: no markup
+    out.print(table)

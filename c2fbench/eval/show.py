@@ -1,0 +1,129 @@
+"""``eval --show-dir DIR``: one overlay PNG per ranked image, written as one unit.
+
+The folder holds ``<rank>_<id>.png`` (rank zero-padded so that a file listing is the
+ranking; the id with every character but letters, digits, ``.``, ``_`` and ``-`` as ``_``,
+so MIT's ``Airplane100/0001`` is ``Airplane100_0001``) and ``worst.csv``, the ranking.
+Like ``--out`` it is built in a staging folder beside ``DIR`` and swapped into place
+(:func:`c2fbench.atomic.staged_folder`), so ``DIR`` must be new, empty or an earlier
+show-dir (overlays beside its ``worst.csv``): anything else in it is refused before
+scoring starts, never deleted. VOC's own ids (``2007_000033.png``) look like overlay names,
+so PNG files without ``worst.csv`` are refused: a predictions folder is never replaced.
+
+The overlays need each image's prediction again after scoring: :func:`views` re-loads only
+the ranked images from the prediction source (a PNG folder reads the files again; a model
+runs again on those images).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from c2fbench.atomic import StorageError, atomic_write_bytes, staged_folder
+from c2fbench.errors import InputError
+from c2fbench.eval.worst import RankedImage
+
+RANKING_FILE = "worst.csv"
+_OVERLAY = re.compile(r"^\d+_[A-Za-z0-9._-]+\.png$")
+MAX_NAME = 200  # characters of a file name: most filesystems allow 255 bytes
+
+
+def overlay_name(rank: int, image_id: str, total: int) -> str:
+    """``0007_2007_000033.png``: the rank padded to the width of ``total``, the id flattened.
+
+    >>> overlay_name(7, "Airplane100/0001", 100)
+    '007_Airplane100_0001.png'
+    """
+    flat = re.sub(r"[^A-Za-z0-9._-]", "_", image_id)[:MAX_NAME]
+    return f"{rank:0{len(str(total))}d}_{flat}.png"
+
+
+def check_show_dir(show_dir: Path, out: Path | None = None) -> None:
+    """Refuse a ``--show-dir`` that could not be replaced as a whole: a file, a link, the
+    current folder, ``--out`` or a folder inside or around it, or a folder holding anything
+    but an earlier show-dir's overlays. Called before scoring starts."""
+    show_dir = Path(show_dir)
+    if not Path(os.path.abspath(show_dir)).name:
+        raise InputError(f"{show_dir}: the root folder cannot hold overlays; give --show-dir a folder")
+    if out is not None:
+        a, b = Path(os.path.abspath(show_dir)), Path(os.path.abspath(out))
+        if a == b or a in b.parents or b in a.parents:
+            raise InputError(f"{show_dir}: --show-dir and --out must be separate folders (each is replaced whole)")
+    if show_dir.is_symlink():
+        raise InputError(f"{show_dir}: a link; --show-dir replaces its folder as a whole, give the folder itself")
+    if not show_dir.exists():
+        return
+    if not show_dir.is_dir():
+        raise InputError(f"{show_dir}: exists and is not a folder (expected a new folder or an earlier --show-dir)")
+    with contextlib.suppress(OSError):
+        here, target = Path.cwd().resolve(), show_dir.resolve()
+        if here == target or target in here.parents:
+            raise InputError(f"{show_dir}: is the current folder or holds it; --show-dir replaces its folder as a "
+                             f"whole, so give a folder elsewhere")
+    names = os.listdir(show_dir)
+    foreign = sorted(n for n in names if not _ours(show_dir / n))
+    if foreign:
+        raise InputError(f"{show_dir}: holds {len(foreign)} entries that are not overlays (first: {foreign[0]}); "
+                         f"--show-dir replaces its folder as a whole, so give a new or empty folder")
+    if any(_OVERLAY.match(n) for n in names) and RANKING_FILE not in names:
+        # VOC's own ids (2007_000033.png) look like overlays: a predictions folder is never replaced
+        raise InputError(f"{show_dir}: holds PNG files but no {RANKING_FILE}, so it is not an earlier --show-dir "
+                         f"(a predictions folder?); give a new or empty folder")
+
+
+def _ours(path: Path) -> bool:
+    name = path.name
+    leftover = name.startswith(".") and name.endswith(".tmp")  # a killed atomic write of ours
+    return leftover or (path.is_file() and not path.is_symlink() and (name == RANKING_FILE or bool(_OVERLAY.match(name))))
+
+
+def write_show_dir(show_dir: Path, overlays: Iterable[tuple[str, bytes]], ranking_csv: str, *,
+                   advance: Callable[[int], None] = lambda n: None) -> int:
+    """Write ``overlays`` ((file name, PNG bytes), drawn one at a time as the iterable is
+    consumed) and ``worst.csv`` into ``show_dir`` as one unit; returns the number of
+    overlays. On any failure ``show_dir`` is left as it was."""
+    check_show_dir(show_dir)
+    count = 0
+    try:
+        with staged_folder(show_dir) as staging:
+            for name, png in overlays:
+                atomic_write_bytes(staging / name, png)
+                count += 1
+                advance(1)
+            atomic_write_bytes(staging / RANKING_FILE, ranking_csv.encode())
+    except (OSError, StorageError) as e:
+        e = getattr(e, "os_error", e)
+        raise InputError(f"{show_dir}: could not write the overlays ({e.strerror or e}); "
+                         f"the folder was left as it was") from None
+    return count
+
+
+@dataclass(frozen=True)
+class View:
+    """What an overlay shows of one ranked image: ``rgb`` (H, W, 3) uint8; ``truth`` and
+    ``pred`` (H, W) class indices (void 255) or bool foreground masks."""
+
+    item: RankedImage
+    rgb: np.ndarray
+    truth: np.ndarray
+    pred: np.ndarray
+
+
+def views(benchmark, source, ranked: list[RankedImage]) -> Iterator[View]:
+    """A :class:`View` for each ranked image, in rank order: the image, its ground truth and
+    ``source``'s prediction, loaded again."""
+    from c2fbench.data.images import read_rgb
+    from c2fbench.eval.evaluator import read_truth
+
+    samples = benchmark.samples
+    for item in ranked:
+        sample = samples[item.index]
+        truth = read_truth(benchmark, sample)
+        pred = source.load(sample, truth.shape, benchmark.kind)
+        yield View(item, read_rgb(sample.image), truth, pred)

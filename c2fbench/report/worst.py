@@ -1,0 +1,105 @@
+"""The "Worst images" section: for each semantic result, the images it scores worst on by
+their own mIoU (:mod:`c2fbench.eval.worst`, ranked from ``per_image.npz``), with the classes
+that differ, and a strip of thumbnails (image, ground truth, prediction) when those files
+can still be read.
+
+Thumbnails need the predictions folder (``source.predictions`` in metrics.json) and the
+benchmark's images and ground truth (``data.root``). A result scored from a model, a folder
+since moved or deleted, or prediction files that no longer give the confusion matrices the
+eval recorded leave the table alone, with a note saying why: the report never fails for
+a missing image folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from c2fbench.errors import InputError
+from c2fbench.eval.results import read_per_image
+from c2fbench.eval.worst import RankedImage, fmt_score, worst_of_arrays
+from c2fbench.report.cells import row_name
+from c2fbench.report.document import Figure, Section, Table, slug
+from c2fbench.report.inputs import ReportInput
+
+STRIP = 8  # images per result
+
+
+def worst_section(inputs: list[ReportInput], *, k: int = STRIP) -> list[Section]:
+    semantic = [i for i in inputs if i.kind == "semantic"]
+    if not semantic:
+        return []
+    blocks: list = [f"The {k} images each result scores worst on, by the image's own mIoU: IoU per class from the "
+                    f"image's confusion matrix (void excluded), averaged over the classes in its ground truth or "
+                    f"prediction; ties by pixel accuracy, then id. 'missed' classes are in the ground truth but "
+                    f"never predicted, 'extra' ones predicted but absent; 'confused' pairs give the ground-truth "
+                    f"class, what it was taken for and the share of the image's pixels. `c2fbench eval --worst K "
+                    f"--show-dir DIR` draws every such image at full size."]
+    for item in semantic:
+        blocks += _result_blocks(item, k)
+    return [Section("Worst images", blocks)]
+
+
+def _result_blocks(item: ReportInput, k: int) -> list:
+    name = row_name(item)
+    if not (item.path.parent / "per_image.npz").is_file():
+        return [f"{name}: no per_image.npz beside its metrics.json, so its images cannot be ranked."]
+    arrays = read_per_image(item.path.parent, item.data)  # checked when the inputs were loaded
+    ranked = worst_of_arrays(arrays, item.data, k)
+    rows = [[str(r.rank), r.id, fmt_score(r.score), fmt_score(r.accuracy), r.differences() or "—"] for r in ranked]
+    blocks: list = [Table(["rank", "image", "mIoU", "pixel acc", "classes that differ"], rows,
+                          caption=f"{name}: the {len(ranked)} worst images of {item.data['benchmark']} (%)")]
+    try:
+        views = _views(item, ranked, arrays)
+    except (InputError, OSError, ValueError, KeyError) as e:
+        return [*blocks, f"{name}: no thumbnails ({e})."]
+    from c2fbench.report.overlays import strip_png
+
+    blocks.append(Figure(f"worst-{slug(item.label)}", strip_png(views, classes=item.data["classes"], kind="semantic"),
+                         f"The {len(views)} worst images of {name} on {item.data['benchmark']}, worst on the left: "
+                         f"image, ground truth and prediction (VOC palette over the image)."))
+    return blocks
+
+
+def _recorded(arrays: dict, index: int, c: int) -> np.ndarray:
+    """(C, C) matrix the eval recorded for image ``index``: dense, or from its nonzero cells."""
+    if "confusion" in arrays:
+        return arrays["confusion"][index]
+    mine = arrays["cell_image"] == index
+    m = np.zeros(c * c, dtype=np.int64)
+    np.add.at(m, arrays["cell_gt"][mine].astype(np.int64) * c + arrays["cell_pred"][mine], arrays["cell_count"][mine])
+    return m.reshape(c, c)
+
+
+def _views(item: ReportInput, ranked: list[RankedImage], arrays: dict) -> list:
+    """The ranked images with their ground truth and prediction, read again; InputError
+    saying why when they cannot be, or no longer give the recorded per-image matrices."""
+    from c2fbench.data.images import read_rgb
+    from c2fbench.eval.benchmarks import BENCHMARKS, load_benchmark
+    from c2fbench.eval.evaluator import read_truth
+    from c2fbench.eval.show import View
+    from c2fbench.eval.sources import PngPredictions
+    from c2fbench.metrics.confusion import image_confusion
+
+    source, data = item.data.get("source") or {}, item.data.get("data") or {}
+    if not isinstance(source.get("predictions"), str):
+        raise InputError("the result was scored from a model, and the report does not run models")
+    if item.data["benchmark"] not in BENCHMARKS or not isinstance(data.get("root"), str):
+        raise InputError(f"the benchmark {item.data['benchmark']!r} or its data root is unknown here")
+    bench = load_benchmark(item.data["benchmark"], data["root"])
+    samples = {s.id: s for s in bench.samples}
+    predictions = PngPredictions(Path(source["predictions"]), resize_nearest=True)
+    views = []
+    for r in ranked:
+        if r.id not in samples:
+            raise InputError(f"{r.id} is not in {bench.name} at {data['root']} any more")
+        sample = samples[r.id]
+        truth = read_truth(bench, sample)
+        pred = predictions.load(sample, truth.shape, "semantic")
+        c = len(item.data["classes"])
+        if not np.array_equal(image_confusion(truth, pred, c), _recorded(arrays, r.index, c)):
+            raise InputError(f"{predictions.path(sample)}: the prediction or ground truth on disk is not the one "
+                             f"this eval scored")
+        views.append(View(r, read_rgb(sample.image), truth, pred))
+    return views
