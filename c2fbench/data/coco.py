@@ -201,7 +201,8 @@ def write_coco_labels(annotations: Path, images: Path, out: Path, *, crowd: str 
     image of a COCO instances file, ``out/ids.txt`` (the ids written, in file order) and
     ``out/coco_labels.json`` (the rule, counts and the annotation file's sha256).
 
-    Each image must be in ``images`` at the size the annotations give. Images without any
+    Each image must be in ``images`` at the size the annotations give (all are checked before
+    anything is written). Images without any
     annotation are left out (``empty="skip"``, coco2voc's rule, which gives the WSSS papers'
     40,137 val2014 images) or written as background (``empty="background"``: all 40,504).
 
@@ -219,6 +220,9 @@ def write_coco_labels(annotations: Path, images: Path, out: Path, *, crowd: str 
     _check_labels_out(out, settings)
     index, entries = read_instances(annotations)
     chosen = [im for im in entries if im.annotations or empty == "background"]
+    for im in chosen:  # every image before any label: a refusal leaves --out as it was
+        if not (out / f"{im.id}.png").is_file():
+            _check_image(images, im)
     from c2fbench.atomic import atomic_write_text
     from c2fbench.data.png import write_label_png
 
@@ -232,7 +236,6 @@ def write_coco_labels(annotations: Path, images: Path, out: Path, *, crowd: str 
         if target.is_file():
             skipped += 1
         else:
-            _check_image(images, im)
             write_label_png(target, label_map(im, index, crowd=crowd))
             written += 1
         if progress is not None:
@@ -270,6 +273,9 @@ def _check_labels_out(out: Path, settings: dict) -> None:
     names = [n for n in os.listdir(out) if not (n.startswith(".") and n.endswith(".tmp"))]
     if not names:
         return
+    foreign = sorted(n for n in names if n not in (MANIFEST, IDS_FILE) and not n.endswith(".png"))
+    if foreign:
+        raise InputError(f"{out}: holds {foreign[0]}, which is not a label map; give a new or empty folder")
     manifest = out / MANIFEST
     try:
         recorded = json.loads(manifest.read_text())
@@ -279,9 +285,6 @@ def _check_labels_out(out: Path, settings: dict) -> None:
     if not isinstance(recorded, dict) or any(recorded.get(k) != v for k, v in settings.items()):
         raise InputError(f"{out}: holds labels made from another annotation file or with other --crowd/--empty "
                          f"rules; give a new folder (or the same file and rules to resume)")
-    foreign = sorted(n for n in names if n not in (MANIFEST, IDS_FILE) and not n.endswith(".png"))
-    if foreign:
-        raise InputError(f"{out}: holds {foreign[0]}, which is not a label map; give a new or empty folder")
 
 
 def _check_image(images: Path, im: CocoImage) -> None:
