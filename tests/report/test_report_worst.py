@@ -76,3 +76,17 @@ def test_a_model_result_or_no_per_image_file_gets_a_note(voc_tree, tmp_path):
 
 def test_no_section_without_a_semantic_result(mit_tree, tmp_path):
     assert worst_section([("M", scored_mit(mit_tree, tmp_path, "m", seed=1))]) is None
+
+
+def test_a_per_image_file_of_nonzero_cells_ranks_and_draws_alike(voc_tree, tmp_path, monkeypatch):
+    """COCO-sized results store each image's nonzero cells instead of dense matrices."""
+    import c2fbench.eval.results as results
+
+    dense = scored(voc_tree, tmp_path, "a", 0.2, seed=1)
+    order = oracle_order(dense)
+    monkeypatch.setattr(results, "DENSE_MAX_BYTES", 0)
+    cells = scored(voc_tree, tmp_path, "b", 0.2, seed=1)
+    assert "cell_image" in np.load(cells / "per_image.npz").files
+    section = worst_section([("B", cells)])
+    assert [row[1] for row in next(x for x in section.blocks if isinstance(x, Table)).rows] == order
+    assert [x.name for x in section.blocks if isinstance(x, Figure)] == ["worst-b"]
