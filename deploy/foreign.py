@@ -58,8 +58,6 @@ def parse_normalization(mean: str | None, std: str | None, *, no_normalize: bool
     """The normalisation of ``--mean``, ``--std`` (both or neither) or ``--no-normalize``, on
     the 0-1 scale: means in [0, 1] and stds in (0, 1] (values on the 0-255 scale are refused
     with the hint to divide by 255); None when none is given."""
-    from c2fbench.models.metadata import check_normalization
-
     if no_normalize:
         if mean is not None or std is not None:
             raise InputError("--no-normalize and --mean/--std exclude each other")
@@ -68,6 +66,8 @@ def parse_normalization(mean: str | None, std: str | None, *, no_normalize: bool
         return None
     if mean is None or std is None:
         raise InputError(f"--mean and --std go together (got only {'--mean' if std is None else '--std'})")
+    from c2fbench.models.metadata import check_normalization  # c2fbench.models imports torch
+
     norm = check_normalization({"mean": parse_rgb(mean, option="--mean"), "std": parse_rgb(std, option="--std")},
                                where="--mean/--std: ")
     if not all(0 <= v <= 1 for v in norm["mean"]) or not all(v <= 1 for v in norm["std"]):

@@ -19,7 +19,6 @@ from c2fbench.console import plural
 from c2fbench.data.png import read_label_png, read_mask_png
 from c2fbench.errors import InputError
 from c2fbench.eval.benchmarks import Benchmark, Sample
-from c2fbench.models.metadata import check_expected_classes
 
 
 class PredictionSource(Protocol):
@@ -93,6 +92,8 @@ def check_model_for(runtime, benchmark) -> None:
     one output channel, the object (what ``train dfpn`` writes), or two, background and
     foreground. A semantic model's argmax would be scored as "not background", a different
     task."""
+    from c2fbench.models.metadata import check_expected_classes  # models/ imports torch: only for a model
+
     where, classes = f"{runtime.source.get('model')}: ", list(runtime.classes)
     if benchmark.kind == "semantic":
         check_expected_classes(classes, benchmark.classes, where=where, by=f"{benchmark.name} expects")

@@ -92,3 +92,23 @@ def test_help_needs_no_numpy_torch_or_onnxruntime():
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"codes": [0] * len(commands), "loaded": []}
+
+
+def test_scoring_predictions_needs_no_torch(voc_tree, tmp_path):
+    """``eval --predictions`` (and its worker processes) score PNGs: importing torch would add
+    seconds to every run (it did: ``c2fbench.models`` imports torch, and a check of --mean
+    reached it)."""
+    root, voc, _ = voc_tree
+    preds = voc / "SegmentationClass"
+    code = ("import json, sys\nfrom click.testing import CliRunner\nfrom c2fbench.cli.main import cli\n"
+            f"r = CliRunner().invoke(cli, ['eval', 'voc-val', '--data-root', {str(root)!r}, '--predictions', "
+            f"{str(tmp_path / 'pred')!r}, '--workers', '1', '--out', {str(tmp_path / 'out')!r}])\n"
+            "print(json.dumps({'code': r.exit_code, 'torch': 'torch' in sys.modules}))\n")
+    from c2fbench.data.png import read_label_png, write_label_png
+
+    for path in preds.glob("*.png"):
+        label = read_label_png(path)
+        write_label_png(tmp_path / "pred" / path.name, (label % 255).astype("uint8"))
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 0, "torch": False}
