@@ -80,7 +80,8 @@ def check_show_dir(show_dir: Path, out: Path | None = None) -> None:
 def _ours(path: Path) -> bool:
     name = path.name
     leftover = name.startswith(".") and name.endswith(".tmp")  # a killed atomic write of ours
-    return leftover or (path.is_file() and not path.is_symlink() and (name == RANKING_FILE or bool(_OVERLAY.match(name))))
+    plain = path.is_file() and not path.is_symlink()
+    return leftover or (plain and (name == RANKING_FILE or bool(_OVERLAY.match(name))))
 
 
 def write_show_dir(show_dir: Path, overlays: Iterable[tuple[str, bytes]], ranking_csv: str, *,
@@ -98,8 +99,8 @@ def write_show_dir(show_dir: Path, overlays: Iterable[tuple[str, bytes]], rankin
                 advance(1)
             atomic_write_bytes(staging / RANKING_FILE, ranking_csv.encode())
     except (OSError, StorageError) as e:
-        e = getattr(e, "os_error", e)
-        raise InputError(f"{show_dir}: could not write the overlays ({e.strerror or e}); "
+        cause = e.os_error if isinstance(e, StorageError) else e  # a full disk: StorageError from the staging
+        raise InputError(f"{show_dir}: could not write the overlays ({cause.strerror or cause}); "
                          f"the folder was left as it was") from None
     return count
 

@@ -102,6 +102,30 @@ def test_mit_ids_are_flattened_and_images_without_an_object_come_last(mit_tree, 
     assert rows[0] == "rank,id,J,P" and rows[7].split(",")[:3] == ["7", "Airplane100/0000", ""]
 
 
+def test_a_model_is_run_again_on_the_drawn_images_only_and_ranks_like_its_predictions(voc_tree, tmp_path):
+    import torch
+
+    from c2fbench.data.voc import VOC_CLASSES
+    from c2fbench.models import deeplab_v2_vgg_lite, save_checkpoint
+
+    data_root, voc, _ = voc_tree
+    torch.manual_seed(0)
+    path = tmp_path / "voc.pt"
+    save_checkpoint(path, deeplab_v2_vgg_lite(num_classes=21), arch="deeplab_v2_vgg_lite", kwargs={"num_classes": 21},
+                    classes=list(VOC_CLASSES))
+    by_model = run("eval", "voc-val", "--data-root", data_root, "--model", path, "--worst", 2,
+                   "--show-dir", tmp_path / "show")
+    assert by_model.exit_code == 0, by_model.output
+    predicted = run("predict", "--model", path, "--images", voc / "JPEGImages", "--out", tmp_path / "pred")
+    assert predicted.exit_code == 0, predicted.output
+    by_files = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "pred", "--worst", 2,
+                   "--show-dir", tmp_path / "show2", "--workers", 1)
+    assert by_files.exit_code == 0, by_files.output
+    assert (tmp_path / "show" / "worst.csv").read_text() == (tmp_path / "show2" / "worst.csv").read_text()
+    names = [sorted(p.name for p in (tmp_path / show).iterdir()) for show in ("show", "show2")]
+    assert names[0] == names[1] and len(names[0]) == 3
+
+
 # ---- bad input: exit 2, one line, nothing written ----
 
 
@@ -146,3 +170,10 @@ def test_show_dir_and_out_must_be_apart(voc_predictions, tmp_path, where):
     show = tmp_path / "res" if where == "same" else tmp_path / "res" / "show"
     r = refused(voc_predictions, tmp_path, "--worst", 1, "--show-dir", show, "--out", tmp_path / "res")
     assert_refused(r, tmp_path / "res", "separate folders")
+
+
+def test_a_full_disk_leaves_no_show_dir_and_no_staging_folder(voc_predictions, tmp_path, full_disk):
+    r = refused(voc_predictions, tmp_path, "--worst", 2, "--show-dir", tmp_path / "show")
+    assert r.exit_code == 2 and "No space left on device" in r.output and "left as it was" in r.output, r.output
+    assert not (tmp_path / "show").exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".show")]
