@@ -122,8 +122,10 @@ def print_worst(ranked, *, benchmark: str, kind: str) -> None:
 
     score, accuracy = score_name(kind)
     table = Table(title=f"{benchmark}: the {len(ranked)} worst images by their own {score} (%)", show_edge=False)
-    for column in ("rank", "id", score, accuracy):
-        table.add_column(column, justify="left" if column == "id" else "right")
+    table.add_column("rank", justify="right")
+    table.add_column("id", no_wrap=True, min_width=max((len(item.id) for item in ranked), default=2))  # whole ids
+    for column in (score, accuracy):
+        table.add_column(column, justify="right")
     if kind == "semantic":
         table.add_column("classes that differ")
     for item in ranked:
