@@ -19,9 +19,16 @@ def print_metrics(metrics: dict) -> None:
         table.add_column("class")
         table.add_column("IoU", justify="right")
         table.add_column("acc", justify="right")
+        many = len(metrics["per_class_iou"]) > 21  # COCO's 81: list only the classes that were scored
+        absent = 0
         for name, iou in metrics["per_class_iou"].items():
+            if many and iou is None:
+                absent += 1
+                continue
             table.add_row(name, _fmt(iou), _fmt(metrics["per_class_acc"][name]))
         out.print(table)
+        if absent:
+            out.print(f"({absent} classes in neither the ground truth nor the predictions are not listed)")
         summary = (f"mIoU {_fmt(metrics['mIoU'])}   aAcc {_fmt(metrics['aAcc'])}   "
                    f"mAcc {_fmt(metrics['mAcc'])}   fwIoU {_fmt(metrics['fwIoU'])}   "
                    f"({metrics['num_images']} images)")
