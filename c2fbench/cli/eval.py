@@ -105,7 +105,7 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
              "files' class indices")
     ranking = None
     if worst is not None or show_dir is not None:
-        ranking = _rank(result, source, worst, show_dir)
+        ranking = _rank(result, source, worst, show_dir, workers=workers)
     if out is not None:
         from c2fbench.report.figures import eval_figures
 
@@ -113,7 +113,7 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
         success(f"results in {out}")
 
 
-def _rank(result, source, worst: int | None, show_dir: Path | None) -> str:
+def _rank(result, source, worst: int | None, show_dir: Path | None, *, workers: int | None) -> str:
     """Print the ``worst`` images (all, unprinted, for ``show_dir`` alone), draw them into
     ``show_dir``; returns worst.csv's text."""
     from c2fbench.console import progress, success
@@ -126,11 +126,14 @@ def _rank(result, source, worst: int | None, show_dir: Path | None) -> str:
     if worst is not None:
         print_worst(ranked, benchmark=bench.name, kind=bench.kind)
     if show_dir is not None:
-        from c2fbench.eval.show import overlay_name, views, write_show_dir
+        from functools import partial
+
+        from c2fbench.eval.show import drawn, write_show_dir
+        from c2fbench.parallel import default_workers
         from c2fbench.report.overlays import overlay_png
 
-        overlays = ((overlay_name(v.item.rank, v.item.id, len(ranked)),
-                     overlay_png(v, classes=bench.classes, kind=bench.kind)) for v in views(bench, source, ranked))
+        draw = partial(overlay_png, classes=bench.classes, kind=bench.kind)
+        overlays = drawn(bench, source, ranked, draw, workers=workers or default_workers())
         with progress(len(ranked), "overlays") as advance:
             count = write_show_dir(show_dir, overlays, ranking, advance=advance)
         success(f"{count} overlays in {show_dir}")

@@ -11,7 +11,9 @@ so PNG files without ``worst.csv`` are refused: a predictions folder is never re
 
 The overlays need each image's prediction again after scoring: :func:`views` re-loads only
 the ranked images from the prediction source (a PNG folder reads the files again; a model
-runs again on those images).
+runs again on those images). :func:`drawn` draws them with a function it is given (the
+drawing lives in :mod:`c2fbench.report.overlays`; eval never imports report), in worker
+processes where the source allows, as the evaluator scores: about 0.3 s an image here.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from c2fbench.atomic import StorageError, atomic_write_bytes, staged_folder
 from c2fbench.errors import InputError
 from c2fbench.eval.worst import RankedImage
+from c2fbench.parallel import pool
 
 RANKING_FILE = "worst.csv"
 _OVERLAY = re.compile(r"^\d+_[A-Za-z0-9._-]+\.png$")
@@ -128,3 +131,37 @@ def views(benchmark, source, ranked: list[RankedImage]) -> Iterator[View]:
         truth = read_truth(benchmark, sample)
         pred = source.load(sample, truth.shape, benchmark.kind)
         yield View(item, read_rgb(sample.image), truth, pred)
+
+
+def drawn(benchmark, source, ranked: list[RankedImage], draw: Callable[[View], bytes], *,
+          workers: int = 1) -> Iterator[tuple[str, bytes]]:
+    """(file name, PNG bytes) of each ranked image, in rank order, ``draw(view)`` giving the
+    bytes; drawn by ``workers`` processes when the source is ``parallel_safe`` (a PNG folder;
+    a model runs in this process), the same bytes either way."""
+    def name(item: RankedImage) -> str:
+        return overlay_name(item.rank, item.id, len(ranked))
+
+    if workers <= 1 or len(ranked) < 2 or not source.parallel_safe:
+        for view in views(benchmark, source, ranked):
+            yield name(view.item), draw(view)
+        return
+    with pool(min(workers, len(ranked)), initializer=_init_worker, initargs=(benchmark, source, draw)) as workers_pool:
+        for item, png in zip(ranked, workers_pool.imap(_draw_one, ranked, chunksize=4)):
+            yield name(item), png
+
+
+_worker_state: tuple | None = None  # (benchmark, source, draw), given once at start-up
+
+
+def _init_worker(benchmark, source, draw) -> None:
+    global _worker_state
+    import cv2
+
+    cv2.setNumThreads(1)
+    _worker_state = (benchmark, source, draw)
+
+
+def _draw_one(item: RankedImage) -> bytes:
+    assert _worker_state is not None, "a worker started without _init_worker"
+    benchmark, source, draw = _worker_state
+    return draw(next(views(benchmark, source, [item])))

@@ -177,3 +177,13 @@ def test_a_full_disk_leaves_no_show_dir_and_no_staging_folder(voc_predictions, t
     assert r.exit_code == 2 and "No space left on device" in r.output and "left as it was" in r.output, r.output
     assert not (tmp_path / "show").exists()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".show")]
+
+
+def test_overlays_drawn_by_worker_processes_are_the_same_bytes(voc_predictions, tmp_path):
+    data_root, pred, _ = voc_predictions
+    for workers in (1, 2):
+        r = run("eval", "voc-val", "--data-root", data_root, "--predictions", pred, "--show-dir",
+                tmp_path / f"show{workers}", "--workers", workers)
+        assert r.exit_code == 0, r.output
+    one, two = ({p.name: p.read_bytes() for p in (tmp_path / f"show{w}").iterdir()} for w in (1, 2))
+    assert len(one) == 6 and one == two
