@@ -1,7 +1,8 @@
 """Per-image diagnostics: each image's own score, and the images ranked worst first.
 
-Everything is computed from the per-image results an eval keeps (``EvalResult.per_image``,
-or ``per_image.npz`` read back), so ``eval --worst`` and the report rank alike.
+Everything is computed from the per-image results an eval keeps (its per-image confusion
+matrices, dense or as nonzero cells, or J and P; or ``per_image.npz`` read back), so
+``eval --worst`` and the report rank alike.
 
 **Semantic benchmarks.** An image's score is its own mean IoU, in percent: IoU per class
 from the image's confusion matrix (void already excluded), averaged over the classes whose
@@ -25,8 +26,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from c2fbench.errors import InputError
 
 MAX_CONFUSED = 3  # confused class pairs named per image
 
@@ -211,8 +210,3 @@ def worst_csv(ranked: list[RankedImage], kind: str) -> str:
                     ";".join(f"{g}>{p}:{share:.2f}" for g, p, share in item.confused)]
         writer.writerow(row)
     return buf.getvalue()
-
-
-def check_worst(k: int | None) -> None:
-    if k is not None and k < 1:
-        raise InputError(f"--worst {k}: expected a number of images, 1 or more")
