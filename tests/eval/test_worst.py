@@ -98,3 +98,13 @@ def test_nonzero_cells_rank_like_dense_matrices():
     ids = [f"i{k}" for k in range(7)]
     classes = ("bg", "a", "b", "c")
     assert worst_semantic_cells(ids, *split, count, classes) == worst_semantic(ids, m, classes)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import c2fbench.eval.show
+    import c2fbench.eval.worst
+
+    for module in (c2fbench.eval.worst, c2fbench.eval.show):
+        assert doctest.testmod(module).failed == 0
