@@ -107,6 +107,7 @@ def strip_png(views: list[View], *, classes, kind: str) -> bytes:
     col = MAX_WIDTH_IN / max(n, 4)
     aspect = float(np.median([v.truth.shape[0] / max(v.truth.shape[1], 1) for v in views])) if views else 1.0
     score, _ = score_name(kind)
+    per_line = max(8, int(col * 72 / (0.75 * SMALL)))  # characters of a column title's line, with a margin
     with _style() as plt:
         fig, axes = plt.subplots(3, n, figsize=(col * n, 3 * col * min(aspect, 1.5) + 1.1), layout="constrained",
                                  squeeze=False)
@@ -117,9 +118,9 @@ def strip_png(views: list[View], *, classes, kind: str) -> bytes:
                 ax.imshow(pixels, interpolation="nearest")
                 ax.set_xticks([])
                 ax.set_yticks([])
-            axes[0, j].set_title(_literal(f"#{view.item.rank} {view.item.id}\n{score} {fmt_score(view.item.score)}"),
-                                 fontsize=SMALL)
-        for i, name in enumerate(("image", "ground truth", "prediction")):
+            label = textwrap.fill(f"#{view.item.rank} {view.item.id}", per_line, break_long_words=True)
+            axes[0, j].set_title(_literal(f"{label}\n{score} {fmt_score(view.item.score)}"), fontsize=SMALL)
+        for i, name in enumerate(("image", "ground\ntruth", "prediction")):
             axes[i, 0].set_ylabel(name, fontsize=SMALL)
         _legend(fig, views, classes, kind != "semantic", loc="outside lower center")
         return _save(fig)
