@@ -183,7 +183,8 @@ def _scores(benchmark: Benchmark, metric: Metric, *, bootstrap: int, seed: int) 
         metrics = {**head, "num_classes": len(benchmark.classes), "classes": list(benchmark.classes),
                    **metric.compute().to_dict(benchmark.classes), "confusion_matrix": metric.matrix.tolist()}
         if bootstrap:
-            metrics.update(mIoU_ci95=list(bootstrap_miou_stats(metric.class_stats(), n=bootstrap, seed=seed)),
+            metrics.update(mIoU_ci95=list(bootstrap_miou_stats(metric.class_stats(sparse=True), n=bootstrap,
+                                                                seed=seed)),
                            bootstrap=bootstrap)
         return metrics
     metrics = {**head, "classes": list(benchmark.classes), **metric.compute().to_dict(),

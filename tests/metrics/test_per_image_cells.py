@@ -102,3 +102,19 @@ def test_per_image_npz_by_cells_reads_back_and_compares(tmp_path, monkeypatch, v
     del cells_metrics["files"]
     with pytest.raises(Exception, match="'cell_image' holds values outside"):
         read_per_image(cells_out, cells_metrics)
+
+
+def test_sparse_class_stats_and_the_bootstrap_equal_the_dense_path():
+    from c2fbench.metrics.bootstrap import bootstrap_miou, bootstrap_miou_stats, paired_bootstrap_miou
+    from c2fbench.metrics.bootstrap import paired_bootstrap_miou_stats
+
+    images = _images(np.random.default_rng(3), 30, 12)
+    a, b = (ConfusionMatrix(12, images=[i for i, _, _ in images]) for _ in range(2))
+    for i, gt, pred in images:
+        a.update(gt, pred, image_id=i)
+        b.update(gt, np.roll(pred, 1, axis=1), image_id=i)
+    np.testing.assert_array_equal(a.class_stats(sparse=True).toarray().reshape(30, 3, 12), a.class_stats())
+    dense = a.per_image  # the older code path: (N, C, C) matrices
+    assert bootstrap_miou_stats(a.class_stats(sparse=True), n=300, seed=4) == bootstrap_miou(dense, n=300, seed=4)
+    assert (paired_bootstrap_miou_stats(a.class_stats(sparse=True), b.class_stats(sparse=True), n=200, seed=1)
+            == paired_bootstrap_miou(dense, b.per_image, n=200, seed=1))
