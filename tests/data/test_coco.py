@@ -281,3 +281,23 @@ def test_eval_coco_val_refusals(coco_root, tmp_path):
     empty.mkdir()
     assert_refused(run("eval", "coco-val", "--data-root", coco_root, "--predictions", empty),
                    None, "predictions missing")
+
+
+def test_eval_coco_val_with_a_model_equals_its_predictions_folder(coco_root, tmp_path):
+    """An 81-class model scored directly, and through `c2fbench predict` then --predictions:
+    the same matrix (two code paths). A VOC model is refused by class names."""
+    from tests.deploy.deploy_helpers import write_checkpoint
+
+    ckpt = tmp_path / "coco.pt"
+    write_checkpoint(ckpt, "deeplab_v2_mobilenet_small", 81, classes=list(COCO_CLASSES))
+    direct, via = tmp_path / "direct", tmp_path / "via"
+    result = run("eval", "coco-val", "--data-root", coco_root, "--model", ckpt, "--out", direct)
+    assert result.exit_code == 0, result.output
+    preds = tmp_path / "pred"
+    assert run("predict", "--model", ckpt, "--images", coco_root / "val2014", "--out", preds).exit_code == 0
+    assert run("eval", "coco-val", "--data-root", coco_root, "--predictions", preds, "--out", via).exit_code == 0
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (direct, via))
+    assert a["confusion_matrix"] == b["confusion_matrix"] and a["mIoU"] == b["mIoU"]
+    voc = tmp_path / "voc.pt"
+    write_checkpoint(voc, "deeplab_v2_mobilenet_small", 21)
+    assert_refused(run("eval", "coco-val", "--data-root", coco_root, "--model", voc), None, "voc.pt", "coco-val")
