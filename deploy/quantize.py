@@ -3,7 +3,8 @@
 ONNX Runtime's post-training static quantization: ``quant_pre_process`` (symbolic shape
 inference and graph optimisation, as ORT recommends), then ``quantize_static`` in the QDQ
 format with per-channel weight scales, unsigned 8-bit activations and signed 8-bit weights
-(the U8S8 combination ORT recommends for x86 CPUs), MinMax calibration by default; for
+(the U8S8 combination ORT recommends for x86 CPUs), MinMax calibration by default, the stem
+and the upsampling kept FP32 (the measured defaults, see :func:`quantize_static_int8`); for
 TensorRT (``target="tensorrt"``) activations are signed and symmetric and biases stay FP32
 (its DequantizeLinear takes INT8, not ONNX Runtime's INT32 biases), as it requires. Calibration
 inputs are training images preprocessed exactly as inference does
@@ -103,38 +104,78 @@ def name_nodes(proto):
     return proto
 
 
-def fp32_nodes(proto, *, head: bool, patterns: tuple[str, ...]) -> list[str]:
-    """Names of the nodes to leave in FP32: the head (optional) and names matching ``patterns``."""
+def stem_nodes(proto) -> list[str]:
+    """Names of the convolutions that read the graph's input image directly (the stem: 3
+    input channels, where an INT8 convolution is slower than ONNX Runtime's FP32 one)."""
+    inputs = {i.name for i in proto.graph.input}
+    return [n.name for n in proto.graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs]
+
+
+def tail_nodes(proto) -> list[str]:
+    """The head's nodes after its last convolutions (DeepLab's branch sum and the bilinear
+    upsampling to the input size): in INT8 the upsampling would run on the full-size output
+    between a QuantizeLinear and a DequantizeLinear, slower than in FP32."""
+    by_name = {n.name: n for n in proto.graph.node}
+    return [name for name in head_nodes(proto) if by_name[name].op_type != "Conv"]
+
+
+def fp32_nodes(proto, *, head: bool, patterns: tuple[str, ...], stem: bool = False, tail: bool = False) -> list[str]:
+    """Names of the nodes to leave in FP32: the head, the stem and the tail (each optional) and
+    names matching ``patterns``."""
     try:
         regexes = [re.compile(p) for p in patterns]
     except re.error as e:
         raise InputError(f"--keep-fp32: bad regular expression ({e})") from None
     named = [n.name for n in proto.graph.node if any(r.search(n.name) for r in regexes)]
-    return list(dict.fromkeys((head_nodes(proto) if head else []) + named))
+    return list(dict.fromkeys((head_nodes(proto) if head else []) + (stem_nodes(proto) if stem else [])
+                              + (tail_nodes(proto) if tail else []) + named))
 
 
-TARGETS = {  # activation type and symmetric ranges, by the runtime that will run the graph
-    "cpu": {"activations": "uint8", "symmetric": False},  # ONNX Runtime's U8S8, for x86 CPUs
-    "tensorrt": {"activations": "int8", "symmetric": True},  # TensorRT: signed, zero point 0
+TARGETS = {  # by the runtime that will run the graph: activation type, symmetric ranges, what stays FP32
+    # ONNX Runtime's U8S8 for x86 CPUs; head INT8, stem and tail FP32: measured, benchmarks/README.md ("INT8 on the CPU")
+    "cpu": {"activations": "uint8", "symmetric": False, "head_fp32": False, "stem_fp32": True},
+    # TensorRT: signed, zero point 0; the classifier stays FP32 as before (not measured on a GPU yet)
+    "tensorrt": {"activations": "int8", "symmetric": True, "head_fp32": True, "stem_fp32": False},
 }
 
 
-def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num: int = CALIBRATION_IMAGES,
-                         method: str = CALIBRATION_METHOD, keep_head_fp32: bool = True,
-                         keep_fp32: tuple[str, ...] = (), target: str = QUANTIZE_TARGET) -> dict:
-    """Write the INT8 (QDQ, per-channel) version of ``onnx_path`` to ``out``; returns the
-    quantization record stored in its metadata.
+FORMATS = ("qdq", "qoperator")
+EQUALIZE = ("none", "cle", "smoothquant")
 
-    With ``keep_head_fp32`` (the default) the classifier (:func:`head_nodes`) stays FP32:
-    quantizing the logits themselves puts one 8-bit step (about 2.5 logits on the trained
-    demo model, whose logits span hundreds) between competing classes, which cost 14.6 mIoU
-    points on the synthetic val split (measured), while the head is a small part of the time.
-    Histogram calibration (entropy, percentile) needs inputs of one size, so with those
-    methods a dynamic graph is calibrated on images resized to ``CALIB_SIZE``. Nodes whose
-    names match a regular expression of ``keep_fp32`` stay FP32 too (mixed precision for
-    layers that do not survive 8 bits, found with ``c2fbench deploy parity``). ``target``
-    "tensorrt" quantizes activations to signed INT8 with symmetric ranges (zero point 0),
-    the only form TensorRT builds (:data:`TARGETS`)."""
+
+def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num: int = CALIBRATION_IMAGES,
+                         method: str = CALIBRATION_METHOD, keep_head_fp32: bool | None = None,
+                         keep_stem_fp32: bool | None = None,
+                         keep_fp32: tuple[str, ...] = (), target: str = QUANTIZE_TARGET, fmt: str = "qdq",
+                         per_channel: bool = True, preprocess: bool = True,
+                         op_types: tuple[str, ...] | None = None, equalize: str = "none") -> dict:
+    """Write the INT8 version of ``onnx_path`` to ``out``; returns the quantization record
+    stored in its metadata.
+
+    What stays FP32 depends on ``target`` (:data:`TARGETS`) unless given: for ONNX Runtime on
+    the CPU the classifier's convolutions are INT8 (``keep_head_fp32`` False), the stem (the
+    convolutions reading the image, :func:`stem_nodes`) FP32, and so is the tail after the
+    classifier (:func:`tail_nodes`: the branch sum and the upsampling to the input size),
+    always. Measured on the demo model and DeepLab v2 ResNet-101 (benchmarks/README.md, "INT8
+    on the CPU"): the INT8 stem is slower than FP32's (3 input channels), an INT8 upsampling
+    adds a Quantize/Dequantize pair on the full-size output (1-2 ms at 321x321), and the INT8
+    classifier costs 0.0-0.2 mIoU on the demo model. (On the earlier MobileNetV3 demo model an
+    INT8 classifier, upsampling included, cost 14.6 mIoU: check any model with ``c2fbench
+    deploy parity`` and keep its head FP32 if it needs it.) For TensorRT the classifier stays
+    FP32 and the stem INT8, as before (not yet measured on a GPU).
+
+    ``fmt`` "qdq" (default) or "qoperator": ONNX Runtime fuses Q/DQ pairs into the same
+    QLinearConv kernels, and the two measured alike. ``per_channel`` weight scales (default)
+    held 0.1 mIoU more than per-tensor at the same speed. ``preprocess``: ONNX Runtime's
+    ``quant_pre_process`` (shape inference, batch norm folded) first, as it recommends.
+    ``op_types``: quantize only these operator types (default: all ONNX Runtime can).
+    ``equalize``: "cle" (cross-layer equalisation) or "smoothquant" (activation-aware
+    rescaling) of Conv-ReLU-Conv chains before calibration (:mod:`deploy.equalize`); neither
+    was needed on the measured models. Histogram calibration (entropy, percentile) needs
+    inputs of one size, so with those methods a dynamic graph is calibrated on images resized
+    to ``CALIB_SIZE``. Nodes whose names match a regular expression of ``keep_fp32`` stay FP32
+    too. ``target`` "tensorrt" quantizes activations to signed INT8 with symmetric ranges (zero
+    point 0), the only form TensorRT builds."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -144,8 +185,14 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
 
     if target not in TARGETS:
         raise InputError(f"--target {target!r}: expected one of {', '.join(TARGETS)}")
+    keep_head_fp32 = TARGETS[target]["head_fp32"] if keep_head_fp32 is None else keep_head_fp32
+    keep_stem_fp32 = TARGETS[target]["stem_fp32"] if keep_stem_fp32 is None else keep_stem_fp32
     if method not in CALIBRATION_METHODS:
         raise InputError(f"--method {method!r}: expected one of {', '.join(CALIBRATION_METHODS)}")
+    if equalize not in EQUALIZE:
+        raise InputError(f"--equalize {equalize!r}: expected one of {', '.join(EQUALIZE)}")
+    if fmt not in FORMATS or (fmt == "qoperator" and target == "tensorrt"):
+        raise InputError(f"--format {fmt!r}: expected qdq, or qoperator for --target cpu")
     runtime = OnnxRuntime(onnx_path)  # checks the file and its c2fbench metadata
     if runtime.precision != "fp32":
         raise InputError(f"{onnx_path}: already {runtime.precision}; quantize the FP32 export")
@@ -158,21 +205,40 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
     symmetric = TARGETS[target]["symmetric"]
     with tempfile.TemporaryDirectory(prefix="c2fbench-int8-") as tmp:
         prepared, quantized = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
-        quant_pre_process(str(onnx_path), str(prepared))
-        proto = name_nodes(onnx.load(str(prepared)))
+        if preprocess:
+            quant_pre_process(str(onnx_path), str(prepared))
+            proto = onnx.load(str(prepared))
+        else:
+            proto = onnx.load(str(onnx_path))
+        proto = name_nodes(proto)
+        if equalize != "none":
+            from deploy.equalize import activation_maxima, conv_chains, equalize_convolutions
+
+            maxima = None
+            if equalize == "smoothquant":
+                maxima = activation_maxima(proto, [tensor for _, tensor, _ in conv_chains(proto)], reader)
+                reader.rewind()
+            equalize_convolutions(proto, activation_max=maxima)
         onnx.save(proto, str(prepared))
-        exclude = fp32_nodes(proto, head=keep_head_fp32, patterns=keep_fp32)
-        quantize_static(str(prepared), str(quantized), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+        exclude = fp32_nodes(proto, head=keep_head_fp32, patterns=keep_fp32, stem=keep_stem_fp32,
+                             tail=target == "cpu")
+        quantize_static(str(prepared), str(quantized), reader,
+                        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+                        per_channel=per_channel, op_types_to_quantize=list(op_types) if op_types else None,
                         activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=calibrate, nodes_to_exclude=exclude,
                         extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True,
                                        # TensorRT dequantizes INT8, not INT32: biases stay FP32 for it
                                        "QuantizeBias": not symmetric})
         proto = onnx.load(str(quantized))
-    record = {"method": method, "format": "QDQ", "per_channel": True, "target": target,
+    record = {"method": method, "format": "QDQ" if fmt == "qdq" else "QOperator", "per_channel": per_channel,
+              "preprocess": preprocess, "op_types": list(op_types) if op_types else None, "equalize": equalize,
+              "target": target,
               "activations": TARGETS[target]["activations"], "symmetric_activations": symmetric, "weights": "int8",
               "num_images": len(images), "images": str(Path(calib_images).resolve()),
-              "fp32_nodes": len(exclude), "keep_fp32": list(keep_fp32)}
+              "fp32_nodes": len(exclude), "keep_fp32": list(keep_fp32), "head": "fp32" if keep_head_fp32 else "int8",
+              "stem": "fp32" if keep_stem_fp32 else "int8", "tail": "fp32" if target == "cpu" or keep_head_fp32
+              else "int8"}
     source = onnx.load(str(onnx_path), load_external_data=False)
     props = {p.key: p.value for p in source.metadata_props if p.key.startswith("c2fbench.")}
     onnx.helper.set_model_props(proto, {**props, "c2fbench.quantization": json.dumps(record)})

@@ -48,10 +48,12 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
     info(f"torch threads: {set_threads(threads)}")
     paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers or default_workers(),
                      pretrain=pretrain)
-    deploy_checkpoint(paths["run"] / "final.pt", out / "deploy", load_benchmark("voc-val", paths["data"]))
+    deploy_checkpoint(paths["run"] / "final.pt", out / "deploy", load_benchmark("voc-val", paths["data"]),
+                      calib_images=paths["data"] / "imagenet" / "train")
     inputs = load_inputs([f"final model={paths['eval']}", f"colour baseline={paths['colour-baseline']}",
                           f"recursive={paths['run']}", f"ablation={paths['run-no-grabcut']}",
                           f"Table I coarse={paths['run-coarse-masks']}",
-                          f"Table I boxes={paths['run-boxes']}", f"deploy={out / 'deploy'}"])
+                          f"Table I boxes={paths['run-boxes']}", f"deploy={out / 'deploy'}",
+                          f"deploy INT8={out / 'deploy' / 'int8'}"])
     write_report(build_report(inputs, title="c2fbench demo (synthetic benchmark)"), out / "report")
     success(f"report: {(out / 'report' / 'report.html').resolve()}")

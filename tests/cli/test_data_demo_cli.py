@@ -77,7 +77,11 @@ def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
     assert [line["round"] for line in branch] == [1, 2]
     assert json.loads((tmp_path / "demo" / "run-no-grabcut" / "config.json").read_text())["refine_grabcut"] is False
     assert json.loads((tmp_path / "demo" / "deploy" / "parity.json").read_text())["within_tolerance"]
+    int8 = json.loads((tmp_path / "demo" / "deploy" / "int8" / "profile.json").read_text())["results"]
+    assert [(e["backend"], e["precision"]) for e in int8] == [("onnxruntime", "int8")]
+    assert json.loads((tmp_path / "demo" / "deploy" / "int8" / "parity.json").read_text())["deployed"]["mIoU"] >= 0
     page = (tmp_path / "demo" / "report" / "report.html").read_text()
+    assert "| int8 |" in (tmp_path / "demo" / "report" / "report.md").read_text()  # the INT8 row of the latency table
     for section in ("PASCAL VOC 2012 leaderboard", "Training rounds (Fig. 6)", "Deployment", "without GrabCut",
                     "final model (synthetic)", "trained on bounding boxes"):
         assert section in page, section

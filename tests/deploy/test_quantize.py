@@ -173,3 +173,77 @@ def test_int8_build_checks_zero_points_wherever_they_are(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x00junk")
     with pytest.raises(InputError, match="junk.onnx: not a readable ONNX file"):
         check_graph_precision(tmp_path / "junk.onnx", "int8")
+
+
+def _quantized_nodes(proto) -> set[str]:
+    """Names of the nodes between a DequantizeLinear and a QuantizeLinear (what ONNX Runtime
+    fuses into INT8 kernels): reading a dequantized tensor and writing one that is quantized."""
+    dq = {o for n in proto.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    q = {i for n in proto.graph.node if n.op_type == "QuantizeLinear" for i in n.input[:1]}
+    return {n.name for n in proto.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+            and any(i in dq for i in n.input) and any(o in q for o in n.output)}
+
+
+def _fp32_graph_nodes(fp32_path):
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from deploy.quantize import name_nodes
+
+    pre = fp32_path.with_name("pre-test.onnx")
+    quant_pre_process(str(fp32_path), str(pre))
+    return name_nodes(onnx.load(str(pre)))
+
+
+def test_cpu_defaults_keep_the_stem_and_the_upsampling_fp32_and_quantize_the_head(deeplab_onnx, calib_dir, tmp_path):
+    from deploy.quantize import quantize_static_int8, stem_nodes, tail_nodes
+
+    fp32, _ = deeplab_onnx
+    reference = _fp32_graph_nodes(fp32)
+    stem, tail = stem_nodes(reference), tail_nodes(reference)
+    convs = [n.name for n in reference.graph.node if n.op_type == "Conv"]
+    head_convs = [name for name in head_nodes(reference) if name in convs]
+    assert len(stem) == 1 and stem[0] == convs[0] and head_convs and tail  # the image's first convolution
+    assert {n.op_type for n in reference.graph.node if n.name in tail} >= {"Resize"}
+    record = quantize_static_int8(fp32, tmp_path / "cpu.onnx", calib_images=calib_dir, num=4)
+    assert (record["head"], record["stem"], record["tail"]) == ("int8", "fp32", "fp32")
+    int8 = _quantized_nodes(onnx.load(str(tmp_path / "cpu.onnx")))
+    assert not int8 & (set(stem) | set(tail)), int8 & (set(stem) | set(tail))
+    assert set(head_convs) <= int8
+    record = quantize_static_int8(fp32, tmp_path / "trt.onnx", calib_images=calib_dir, num=4, target="tensorrt")
+    assert (record["head"], record["stem"]) == ("fp32", "int8")
+    int8 = _quantized_nodes(onnx.load(str(tmp_path / "trt.onnx")))
+    assert set(stem) <= int8 and not int8 & set(head_convs)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--quantize-head", "--head", "fp32"], "contradict"),
+    (["--op-types", " , "], "give operator types"),
+    (["--format", "qoperator", "--target", "tensorrt"], "qoperator for --target cpu"),
+    (["--equalize", "sideways"], "sideways"),
+])
+def test_quantize_option_refusals(deeplab_onnx, calib_dir, tmp_path, args, fragment):
+    fp32, _ = deeplab_onnx
+    out = tmp_path / "x.onnx"
+    result = CliRunner().invoke(cli, ["deploy", "quantize", "--onnx", str(fp32), "--out", str(out),
+                                      "--calib-images", str(calib_dir), *args])
+    assert result.exit_code == 2 and fragment in result.output and not out.exists(), result.output
+
+
+@pytest.mark.parametrize("args", [["--format", "qoperator"], ["--per-tensor", "--no-preprocess"],
+                                  ["--equalize", "cle"], ["--equalize", "smoothquant", "--stem", "int8"],
+                                  ["--op-types", "Conv", "--head", "fp32"]])
+def test_quantize_variants_run_close_to_fp32(deeplab_onnx, calib_dir, tmp_path, args):
+    """Every variant writes a graph that runs and stays near the FP32 logits on a calibration
+    image (random weights: a loose bound; accuracy on real data is `deploy parity`'s job)."""
+    from c2fbench.data.images import read_rgb
+    from c2fbench.inference import normalise
+
+    fp32, _ = deeplab_onnx
+    out = tmp_path / "v.onnx"
+    result = CliRunner().invoke(cli, ["deploy", "quantize", "--onnx", str(fp32), "--out", str(out),
+                                      "--calib-images", str(calib_dir), "--num", "4", *args])
+    assert result.exit_code == 0, result.output
+    x = normalise(read_rgb(sorted(calib_dir.rglob("*.jpg"))[0]), OnnxRuntime(fp32).normalization).unsqueeze(0).numpy()
+    ref, got = OnnxRuntime(fp32).infer(x), OnnxRuntime(out).infer(x)
+    assert got.shape == ref.shape and np.isfinite(got).all()
+    assert np.abs(got - ref).mean() < 0.25 * np.abs(ref).mean() + 1e-3
