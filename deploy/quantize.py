@@ -145,7 +145,7 @@ EQUALIZE = ("none", "cle", "smoothquant")
 
 def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num: int = CALIBRATION_IMAGES,
                          method: str = CALIBRATION_METHOD, keep_head_fp32: bool | None = None,
-                         keep_stem_fp32: bool | None = None,
+                         keep_stem_fp32: bool | None = None, keep_tail_fp32: bool | None = None,
                          keep_fp32: tuple[str, ...] = (), target: str = QUANTIZE_TARGET, fmt: str = "qdq",
                          per_channel: bool = True, preprocess: bool = True,
                          op_types: tuple[str, ...] | None = None, equalize: str = "none") -> dict:
@@ -155,8 +155,8 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
     What stays FP32 depends on ``target`` (:data:`TARGETS`) unless given: for ONNX Runtime on
     the CPU the classifier's convolutions are INT8 (``keep_head_fp32`` False), the stem (the
     convolutions reading the image, :func:`stem_nodes`) FP32, and so is the tail after the
-    classifier (:func:`tail_nodes`: the branch sum and the upsampling to the input size),
-    always. Measured on the demo model and DeepLab v2 ResNet-101 (benchmarks/README.md, "INT8
+    classifier (:func:`tail_nodes`: the branch sum and the upsampling to the input size;
+    ``keep_tail_fp32``). Measured on the demo model and DeepLab v2 ResNet-101 (benchmarks/README.md, "INT8
     on the CPU"): the INT8 stem is slower than FP32's (3 input channels), an INT8 upsampling
     adds a Quantize/Dequantize pair on the full-size output (1-2 ms at 321x321), and the INT8
     classifier costs 0.0-0.2 mIoU on the demo model. (On the earlier MobileNetV3 demo model an
@@ -187,6 +187,7 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
         raise InputError(f"--target {target!r}: expected one of {', '.join(TARGETS)}")
     keep_head_fp32 = TARGETS[target]["head_fp32"] if keep_head_fp32 is None else keep_head_fp32
     keep_stem_fp32 = TARGETS[target]["stem_fp32"] if keep_stem_fp32 is None else keep_stem_fp32
+    keep_tail_fp32 = target == "cpu" if keep_tail_fp32 is None else keep_tail_fp32
     if method not in CALIBRATION_METHODS:
         raise InputError(f"--method {method!r}: expected one of {', '.join(CALIBRATION_METHODS)}")
     if equalize not in EQUALIZE:
@@ -221,7 +222,7 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
             equalize_convolutions(proto, activation_max=maxima)
         onnx.save(proto, str(prepared))
         exclude = fp32_nodes(proto, head=keep_head_fp32, patterns=keep_fp32, stem=keep_stem_fp32,
-                             tail=target == "cpu")
+                             tail=keep_tail_fp32)
         quantize_static(str(prepared), str(quantized), reader,
                         quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
                         per_channel=per_channel, op_types_to_quantize=list(op_types) if op_types else None,
@@ -237,7 +238,7 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
               "activations": TARGETS[target]["activations"], "symmetric_activations": symmetric, "weights": "int8",
               "num_images": len(images), "images": str(Path(calib_images).resolve()),
               "fp32_nodes": len(exclude), "keep_fp32": list(keep_fp32), "head": "fp32" if keep_head_fp32 else "int8",
-              "stem": "fp32" if keep_stem_fp32 else "int8", "tail": "fp32" if target == "cpu" or keep_head_fp32
+              "stem": "fp32" if keep_stem_fp32 else "int8", "tail": "fp32" if keep_tail_fp32 or keep_head_fp32
               else "int8"}
     source = onnx.load(str(onnx_path), load_external_data=False)
     props = {p.key: p.value for p in source.metadata_props if p.key.startswith("c2fbench.")}
