@@ -44,7 +44,8 @@ def make_coco(root: Path, n: int, size: tuple[int, int] = (640, 480), seed: int 
     """``root`` as eval coco-val reads it (val2014/, SegmentationClass/val2014/) and predictions."""
     import cv2
 
-    from c2fbench.data.coco import COCO_CATEGORIES, write_coco_labels
+    from c2fbench.data.coco import COCO_CATEGORIES
+    from c2fbench.data.coco_labels import write_coco_labels
     from c2fbench.data.png import read_label_png, write_label_png
 
     stamp = {"n": n, "size": list(size), "seed": seed}

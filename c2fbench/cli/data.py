@@ -63,7 +63,7 @@ def coco_labels(annotations: Path, images: Path, out: Path, crowd: str, empty: s
     interruption and the labels already written are kept.
     """
     from c2fbench.console import progress_callback, success
-    from c2fbench.data.coco import write_coco_labels
+    from c2fbench.data.coco_labels import write_coco_labels
 
     with progress_callback("coco-labels") as report:
         summary = write_coco_labels(annotations, images, out, crowd=crowd, empty=empty, progress=report)

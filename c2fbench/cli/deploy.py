@@ -10,17 +10,12 @@ from pathlib import Path
 
 import click
 
-from c2fbench.cli.options import FiniteFloatRange, LibraryDefault, foreign_model_options
-from deploy import (CALIBRATION_IMAGES, CALIBRATION_METHOD, DEFAULT_OPSET, DEFAULT_PROFILE, DEFAULT_TOLERANCE,
-                    DURATION_S, EXPORT_SIZE, ITERATIONS, PROFILE_SHAPE, QUANTIZE_TARGET, WARMUP_MS, WARMUP_RUNS,
-                    WORKSPACE_MB)
+from c2fbench.cli.deploy_quantize import quantize
+from c2fbench.cli.options import FiniteFloatRange, LibraryDefault, foreign_model_options, or_default
+from deploy import (DEFAULT_OPSET, DEFAULT_PROFILE, DEFAULT_TOLERANCE, DURATION_S, EXPORT_SIZE, ITERATIONS,
+                    PROFILE_SHAPE, WARMUP_MS, WARMUP_RUNS, WORKSPACE_MB)
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
-
-
-def _or(value, default):
-    """An option's value, or the default its --help shows when it was not given."""
-    return default if value is None else value
 
 
 def _shape_text(shape: tuple) -> str:
@@ -45,6 +40,9 @@ _DEVICE_HELP = "cpu, cuda or cuda:N; checked before anything runs (CUDA must be 
 @click.group(epilog=_GROUP_EPILOG)
 def deploy():
     """Deploy models: ONNX export, TensorRT engines, INT8, latency profiles, accuracy parity."""
+
+
+deploy.add_command(quantize)
 
 
 @deploy.command("export", epilog="""\b
@@ -79,8 +77,8 @@ def export(model, out, dynamic, height, width, opset, verify_images, num, no_ver
     from deploy.export import export_onnx
 
     images = _some_images(verify_images, num) if verify_images else []
-    report = export_onnx(model, out, dynamic=dynamic, height=_or(height, EXPORT_SIZE), width=_or(width, EXPORT_SIZE),
-                         opset=_or(opset, DEFAULT_OPSET), verify=not no_verify, images=images)
+    report = export_onnx(model, out, dynamic=dynamic, height=or_default(height, EXPORT_SIZE), width=or_default(width, EXPORT_SIZE),
+                         opset=or_default(opset, DEFAULT_OPSET), verify=not no_verify, images=images)
     if report.checks:
         print_checks(report.checks, title=f"{out}: ONNX Runtime vs PyTorch")
     success(f"wrote {out} (input {_shape_text(report.input_shape)}, opset {report.opset})")
@@ -122,7 +120,7 @@ def parity(model, deployed, benchmark, data_root, device, threads, tolerance, ou
     from deploy.parity import parity as run_parity, summary_rows, write_parity
     from deploy.runtimes import load_runtime
 
-    device, tolerance = resolve_device(device), _or(tolerance, DEFAULT_TOLERANCE)
+    device, tolerance = resolve_device(device), or_default(tolerance, DEFAULT_TOLERANCE)
     if benchmark not in BENCHMARKS:
         raise InputError(f"unknown benchmark {benchmark!r}; known: {', '.join(sorted(BENCHMARKS))}")
     bench = load_benchmark(benchmark, data_root)
@@ -191,73 +189,13 @@ def profile(model, backends, shape, warmup_ms, warmup, iterations, duration, thr
     device = resolve_device(device)
     result = profile_model(model, backends=list(backends) or None,
                            shape=PROFILE_SHAPE if shape is None else parse_shape(shape),
-                           warmup_ms=_or(warmup_ms, WARMUP_MS), warmup=_or(warmup, WARMUP_RUNS),
-                           iterations=_or(iterations, ITERATIONS), duration_s=_or(duration, DURATION_S),
+                           warmup_ms=or_default(warmup_ms, WARMUP_MS), warmup=or_default(warmup, WARMUP_RUNS),
+                           iterations=or_default(iterations, ITERATIONS), duration_s=or_default(duration, DURATION_S),
                            threads=threads, device=device, cuda_graph=cuda_graph, amp=amp, channels_last=channels_last,
                            weights=weights, override=override, advance=lambda name: info(f"profiled {name}"))
     print_profile(result["results"])
     if out is not None:
         success(f"wrote {write_profile(out, result)}")
-
-
-@deploy.command("quantize", epilog="""\b
-Example:
-  c2fbench deploy quantize --onnx model.onnx --out model-int8.onnx --calib-images DATA/imagenet/train
-  c2fbench deploy parity --model run/final.pt --deployed model-int8.onnx --data-root DATA
-  c2fbench deploy quantize --onnx model.onnx --out model-trt-int8.onnx --calib-images DIR --target tensorrt
-""")
-@click.option("--onnx", "onnx_path", type=_FILE, required=True, help="An FP32 ONNX file from `deploy export`.")
-@click.option("--out", type=_FILE, required=True, help="The INT8 ONNX file to write.")
-@click.option("--calib-images", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Training images for calibration (e.g. the imagenet/train tree); spread-out picks.")
-@click.option("--num", type=click.IntRange(min=1), cls=LibraryDefault, show_default=str(CALIBRATION_IMAGES),
-              help="Calibration images.")
-@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), cls=LibraryDefault,
-              show_default=CALIBRATION_METHOD,
-              help="Calibration: activation ranges from min/max, KL entropy or a percentile.")
-@click.option("--head", type=click.Choice(["int8", "fp32"]), cls=LibraryDefault,
-              show_default="int8 for cpu, fp32 for tensorrt", help="The classifier's convolutions.")
-@click.option("--stem", type=click.Choice(["int8", "fp32"]), cls=LibraryDefault,
-              show_default="fp32 for cpu, int8 for tensorrt", help="The convolutions that read the image.")
-@click.option("--quantize-head", is_flag=True, hidden=True, help="Before 2026-12: what --head int8 does now.")
-@click.option("--keep-fp32", multiple=True, metavar="REGEX",
-              help="Repeatable: nodes whose names match stay FP32, e.g. 'backbone\\.1[0-6]/'.")
-@click.option("--target", type=click.Choice(["cpu", "tensorrt"]), cls=LibraryDefault, show_default=QUANTIZE_TARGET,
-              help="The runtime the graph is for: cpu (ONNX Runtime, unsigned activations) or tensorrt "
-                   "(signed, symmetric: build it with `deploy build --precision int8`).")
-@click.option("--format", "fmt", type=click.Choice(["qdq", "qoperator"]), default="qdq", show_default=True,
-              help="ONNX form of the INT8 graph (ONNX Runtime runs both with the same kernels).")
-@click.option("--per-tensor", is_flag=True, help="One scale per weight tensor instead of per output channel.")
-@click.option("--no-preprocess", is_flag=True, help="Skip ONNX Runtime's quant_pre_process (shape inference, "
-                                                    "batch norm folding).")
-@click.option("--equalize", type=click.Choice(["none", "cle", "smoothquant"]), default="none", show_default=True,
-              help="Rescale Conv-ReLU-Conv chains before calibration: cross-layer equalisation, or "
-                   "SmoothQuant-style from measured activation ranges.")
-@click.option("--op-types", metavar="OPS", help="Comma-separated operator types to quantize (default: all).")
-def quantize(onnx_path, out, calib_images, num, method, head, stem, quantize_head, keep_fp32, target, fmt,
-             per_tensor, no_preprocess, equalize, op_types):
-    """Static INT8 quantization with ONNX Runtime (QDQ, per-channel weights; for the CPU the
-    stem and the final upsampling stay FP32, measured in benchmarks/README.md)."""
-    from c2fbench.console import success
-    from c2fbench.errors import InputError
-    from deploy.quantize import quantize_static_int8
-
-    if quantize_head:
-        if head == "fp32":
-            raise InputError("--quantize-head and --head fp32 contradict each other")
-        head = "int8"
-    ops = tuple(o.strip() for o in op_types.split(",") if o.strip()) if op_types is not None else None
-    if ops is not None and not ops:
-        raise InputError(f"--op-types {op_types!r}: give operator types, e.g. Conv,MaxPool,Add")
-    record = quantize_static_int8(onnx_path, out, calib_images=calib_images, num=_or(num, CALIBRATION_IMAGES),
-                                  method=_or(method, CALIBRATION_METHOD),
-                                  keep_head_fp32=None if head is None else head == "fp32",
-                                  keep_stem_fp32=None if stem is None else stem == "fp32",
-                                  keep_fp32=tuple(keep_fp32), target=_or(target, QUANTIZE_TARGET), fmt=fmt,
-                                  per_channel=not per_tensor, preprocess=not no_preprocess, op_types=ops,
-                                  equalize=equalize)
-    success(f"wrote {out} (INT8 {record['format']}, {record['num_images']} calibration images, {record['method']}); "
-            "check its accuracy with `c2fbench deploy parity`")
 
 
 def _shape_option(text: str | None):
@@ -301,7 +239,7 @@ def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_sha
     check_graph_precision(onnx_path, precision)  # an INT8 build needs a Q/DQ graph for TensorRT
     import_tensorrt()  # before any work: without TensorRT, say what to install (exit 2)
 
-    sidecar = build_engine(onnx_path, out, precision=precision, workspace_mb=_or(workspace_mb, WORKSPACE_MB),
+    sidecar = build_engine(onnx_path, out, precision=precision, workspace_mb=or_default(workspace_mb, WORKSPACE_MB),
                            min_shape=_shape_option(min_shape), opt_shape=_shape_option(opt_shape),
                            max_shape=_shape_option(max_shape), timing_cache=timing_cache, device=device or "cuda")
     success(f"wrote {out} ({precision}, TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu_name']}, "

@@ -53,3 +53,8 @@ def foreign_model_options(command):
     for option in reversed(_FOREIGN_OPTIONS):
         command = option(command)
     return command
+
+
+def or_default(value, default):
+    """An option's value, or the default its --help shows when it was not given."""
+    return default if value is None else value

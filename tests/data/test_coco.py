@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 from sklearn.metrics import confusion_matrix
 
-from c2fbench.data.coco import COCO_CATEGORIES, COCO_CLASSES, CocoImage, category_index, label_map
+from c2fbench.data.coco import COCO_CATEGORIES, COCO_CLASSES
+from c2fbench.data.coco_labels import CocoImage, category_index, label_map
 from c2fbench.data.png import read_label_png, write_label_png
 from c2fbench.data.synth.coco import VOC_TO_COCO, uncompressed_rle
 from c2fbench.data.voc import VOC_CLASSES
