@@ -110,9 +110,16 @@ foreground model (one output channel). Anything else is refused before any image
 @click.option("--tolerance", type=FiniteFloatRange(0, 100), cls=LibraryDefault, show_default=str(DEFAULT_TOLERANCE),
               help="Allowed |delta| in metric points.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write parity.json here.")
-def parity(model, deployed, benchmark, data_root, device, threads, tolerance, out):
+@click.option("--classes", "deployed_classes", type=click.Choice(["voc", "coco", "mit"]),
+              help="Class names of a --deployed ONNX file without c2fbench metadata (see eval --classes).")
+@click.option("--mean", metavar="R,G,B", help="Input mean of such a file, 0-1 scale.")
+@click.option("--std", metavar="R,G,B", help="Input std of such a file, 0-1 scale, with --mean.")
+@click.option("--no-normalize", is_flag=True, help="Such a file takes the 0-1 image as it is.")
+def parity(model, deployed, benchmark, data_root, device, threads, tolerance, out, deployed_classes, mean, std,
+           no_normalize):
     """Score a checkpoint and its deployed form with the same evaluator; exit 1 if they differ
-    by more than --tolerance."""
+    by more than --tolerance. A --deployed ONNX file without c2fbench metadata (converted
+    elsewhere) takes --classes and --mean/--std (or --no-normalize)."""
     from c2fbench.console import out as console, progress, success, warn
     from c2fbench.errors import InputError
     from c2fbench.devices import resolve_device
@@ -120,12 +127,15 @@ def parity(model, deployed, benchmark, data_root, device, threads, tolerance, ou
     from deploy.parity import parity as run_parity, summary_rows, write_parity
     from deploy.runtimes import load_runtime
 
+    from deploy.foreign import MetadataOverride
+
+    override = MetadataOverride.from_options(deployed_classes, mean, std, no_normalize)
     device, tolerance = resolve_device(device), or_default(tolerance, DEFAULT_TOLERANCE)
     if benchmark not in BENCHMARKS:
         raise InputError(f"unknown benchmark {benchmark!r}; known: {', '.join(sorted(BENCHMARKS))}")
     bench = load_benchmark(benchmark, data_root)
     reference = load_runtime(model, device=device, threads=threads)
-    runtime = load_runtime(deployed, device=device, threads=threads)
+    runtime = load_runtime(deployed, device=device, threads=threads, override=override)
     with progress(len(bench.samples), f"parity {benchmark}") as advance:
         result = run_parity(reference, runtime, bench, tolerance=tolerance, advance=advance)
     for label, value in summary_rows(result):

@@ -4,11 +4,14 @@ from pathlib import Path
 
 import click
 
+from c2fbench.cli.options import foreign_model_options
+
 EPILOG = """\b
 Examples:
   c2fbench predict --model runs/voc/final.pt --images VOC2012/JPEGImages --out pred/
   c2fbench eval voc-val --data-root VOC2012 --predictions pred/
   c2fbench predict --model model.onnx --images ObjectDiscovery/Data --out fg/ --device cuda
+  c2fbench predict --model torchvision:deeplabv3_resnet101 --weights w.pth --images JPEGImages --out pred/
 
 \b
 Every image is read whole (file, header, size, data) before the first label map is written.
@@ -19,7 +22,8 @@ so is --out when it lies inside --images (a rerun does not predict its own outpu
 
 @click.command(epilog=EPILOG)
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Checkpoint (.pt), ONNX file (.onnx) or TensorRT engine (.engine).")
+              help="Checkpoint (.pt), ONNX file (.onnx), TensorRT engine (.engine) or torchvision:NAME (with "
+                   "--weights).")
 @click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder of images (.jpg, .jpeg, .png, .bmp, .webp), searched recursively; "
                    "<sub>/<name>.jpg gives --out/<sub>/<name>.png.")
@@ -30,15 +34,22 @@ so is --out when it lies inside --images (a rerun does not predict its own outpu
 @click.option("--crf", is_flag=True, help="Dense CRF post-processing (extra: c2fbench[crf]).")
 @click.option("--device", default="cpu", show_default=True,
               help="cpu, cuda or cuda:N (checked before anything runs).")
-def predict(model, images, out, tta, crf, device):
-    """Predict a label map for every image under --images (whole image, original size)."""
+@foreign_model_options
+def predict(model, images, out, tta, crf, device, weights, classes, mean, std, no_normalize):
+    """Predict a label map for every image under --images (whole image, original size).
+
+    A model without c2fbench metadata (an ONNX file from elsewhere, torchvision:NAME
+    --weights FILE) takes --classes and --mean/--std (or --no-normalize), as in eval.
+    """
     from c2fbench.console import info, progress, success
     from c2fbench.devices import resolve_device
     from c2fbench.predict import predict_folder, prediction_inputs
+    from deploy.foreign import MetadataOverride
     from deploy.runtimes import load_runtime
 
+    override = MetadataOverride.from_options(classes, mean, std, no_normalize)
     device = resolve_device(device)
-    runtime = load_runtime(model, device=device)
+    runtime = load_runtime(model, device=device, weights=weights, override=override)
     ids, files, skipped = prediction_inputs(images, out)
     if skipped:
         info(f"skipped {len(skipped)} images in GroundTruth folders (ground truth, not inputs; "

@@ -190,3 +190,29 @@ def test_flags_for_a_checkpoint_must_agree_with_it(voc_tree, tmp_path, voc_onnx)
                        "--classes", "coco", "--out", out), out, "m.pt", "--classes coco (81 classes", "21 classes")
     assert_refused(run("eval", "voc-val", "--data-root", data_root, "--model", tagged.with_suffix(".pt"),
                        "--weights", tagged, "--out", out), out, "--weights is for --model torchvision:NAME")
+
+
+def test_predict_and_parity_take_the_flags_too(voc_tree, tmp_path, voc_onnx):
+    """`predict --model bare.onnx --classes --mean --std` writes the label maps of the tagged
+    file byte for byte, and `deploy parity` of the checkpoint against the bare export passes
+    with a zero difference; without the flags both are refused naming them."""
+    data_root, voc, _ = voc_tree
+    tagged, bare, flags = voc_onnx
+    images = voc / "JPEGImages"
+    assert run("predict", "--model", tagged, "--images", images, "--out", tmp_path / "a").exit_code == 0
+    result = run("predict", "--model", bare, "--images", images, "--out", tmp_path / "b", "--classes", "voc", *flags)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names and names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert all((tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes() for n in names)
+    assert_refused(run("predict", "--model", bare, "--images", images, "--out", tmp_path / "c"),
+                   tmp_path / "c", "--classes")
+    checkpoint = tagged.with_suffix(".pt")
+    out = tmp_path / "parity"
+    result = run("deploy", "parity", "--model", checkpoint, "--deployed", bare, "--data-root", data_root,
+                 "--classes", "voc", *flags, "--out", out)
+    assert result.exit_code == 0, result.output
+    checked = json.loads((out / "parity.json").read_text())
+    assert checked["deployed"]["mIoU"] == checked["reference"]["mIoU"]
+    assert_refused(run("deploy", "parity", "--model", checkpoint, "--deployed", bare, "--data-root", data_root),
+                   None, "--classes")
