@@ -5,7 +5,6 @@ point to for their COCO ground truth), decoded with pycocotools.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -222,12 +221,10 @@ RULE = ("category id -> index 1..80 in id order (0 background); annotations pain
 def _sha256(path: Path) -> str:
     from c2fbench.files import check_regular_file
 
+    from c2fbench.inference import file_sha256
+
     check_regular_file(path, max_bytes=MAX_ANNOTATIONS_BYTES, what="COCO annotations file")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def _check_labels_out(out: Path, settings: dict) -> None:

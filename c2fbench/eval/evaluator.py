@@ -92,14 +92,9 @@ class EvalResult:
 
     @property
     def per_image(self) -> np.ndarray:
-        """(N, C, C) int64 confusion matrices (dense: 2.1 GB on COCO val, where
-        :meth:`class_stats` is what to use), or (N, 2) float [J, P] in [0, 1]."""
+        """(N, C, C) int64 confusion matrices (dense: 2.1 GB on COCO val, where the metric's
+        ``cells`` and ``class_stats`` are what to use), or (N, 2) float [J, P] in [0, 1]."""
         return self.metric.per_image
-
-    def class_stats(self) -> np.ndarray:
-        """(N, 3, C) int64 per image and class: true positives, ground-truth and predicted
-        pixels (semantic benchmarks)."""
-        return self.metric.class_stats()
 
     def finds_no_object(self) -> bool:
         """True when the predictions hold no object anywhere: no pixel of any class but

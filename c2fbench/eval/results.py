@@ -197,15 +197,9 @@ def semantic_stats(arrays: dict, num_classes: int) -> np.ndarray:
 
     if "confusion" in arrays:
         return stats_of(arrays["confusion"])
-    n, c = len(arrays["ids"]), num_classes
-    image, gt, pred = (arrays[k].astype(np.int64) for k in CELL_KEYS[:3])
-    count = arrays["cell_count"].astype(np.int64)
-    stats = np.zeros((3, n * c), dtype=np.int64)
-    diagonal = gt == pred
-    np.add.at(stats[0], image[diagonal] * c + gt[diagonal], count[diagonal])
-    np.add.at(stats[1], image * c + gt, count)
-    np.add.at(stats[2], image * c + pred, count)
-    return stats.reshape(3, n, c).transpose(1, 0, 2).copy()
+    from c2fbench.metrics.confusion import cell_stats
+
+    return cell_stats(*(arrays[k] for k in CELL_KEYS), len(arrays["ids"]), num_classes)
 
 
 def _summed_matrix(arrays: dict, num_classes: int) -> np.ndarray:

@@ -119,14 +119,12 @@ def worst_semantic_cells(ids, image: np.ndarray, gt: np.ndarray, pred: np.ndarra
     """:func:`worst_semantic` from the matrices' nonzero cells, the way a large split (COCO
     val: 2.1 GB dense) keeps them: (M,) arrays of image index, ground-truth class, predicted
     class and pixel count; a cell listed twice counts twice."""
+    from c2fbench.metrics.confusion import cell_stats
+
     n, c = len(ids), len(classes)
     image, gt, pred, count = (np.asarray(a, dtype=np.int64).ravel() for a in (image, gt, pred, count))
-    totals = np.zeros((3, n * c), dtype=np.int64)  # true positives, ground-truth pixels, predicted pixels
     hit = gt == pred
-    np.add.at(totals[0], image[hit] * c + gt[hit], count[hit])
-    np.add.at(totals[1], image * c + gt, count)
-    np.add.at(totals[2], image * c + pred, count)
-    tp, gt_px, pred_px = totals.reshape(3, n, c)
+    tp, gt_px, pred_px = cell_stats(image, gt, pred, count, n, c).transpose(1, 0, 2)
     scores, accuracy = _scores(tp, gt_px, pred_px)
     # each image's off-diagonal cells, merged, largest first, found by binary search
     keys, merged = np.unique((image * c + gt)[~hit] * c + pred[~hit], return_inverse=True)

@@ -102,10 +102,9 @@ def _stats_matrix(stats) -> tuple[object, int]:
     return sparse.csr_matrix(stats.reshape(num, three * c), dtype=np.float64), c
 
 
-def _resampled_stats(rng: np.random.Generator, flat, c: int, size: int) -> np.ndarray:
-    """(size, 3, C) summed statistics of ``size`` resamples of the rows of ``flat``."""
-    w = resample_counts(rng, flat.shape[0], size).astype(np.float64)
-    return np.asarray((flat.T @ w.T).T).reshape(size, 3, c)
+def _resampled_sums(flat, weights: np.ndarray, c: int) -> np.ndarray:
+    """(R, 3, C) statistics of R resamples: ``weights`` (R, N) multiplicities of ``flat``'s rows."""
+    return np.asarray((flat.T @ weights.T).T).reshape(len(weights), 3, c)
 
 
 def bootstrap_miou(per_image: np.ndarray, *, n: int, seed: int = 0) -> tuple[float, float]:
@@ -125,7 +124,8 @@ def bootstrap_miou_stats(stats: np.ndarray, *, n: int, seed: int = 0) -> tuple[f
     flat, c = _stats_matrix(stats)
     full = np.asarray(flat.sum(axis=0)).reshape(3, c)
     rng = np.random.default_rng(seed)
-    values = [miou_of_stats(_resampled_stats(rng, flat, c, size), reference=full)
+    values = [miou_of_stats(_resampled_sums(flat, resample_counts(rng, flat.shape[0], size).astype(np.float64), c),
+                            reference=full)
               for size in _batches(n, flat.shape[0])]
     return _interval(np.concatenate(values))
 
@@ -154,9 +154,8 @@ def paired_bootstrap_miou_stats(a: np.ndarray, b: np.ndarray, *, n: int, seed: i
     values = []
     for size in _batches(n, flat_a.shape[0]):
         w = resample_counts(rng, flat_a.shape[0], size).astype(np.float64)
-        sums_a = np.asarray((flat_a.T @ w.T).T).reshape(size, 3, c)
-        sums_b = np.asarray((flat_b.T @ w.T).T).reshape(size, 3, c)
-        values.append(miou_of_stats(sums_a, reference=full_a) - miou_of_stats(sums_b, reference=full_b))
+        values.append(miou_of_stats(_resampled_sums(flat_a, w, c), reference=full_a)
+                      - miou_of_stats(_resampled_sums(flat_b, w, c), reference=full_b))
     return _interval(np.concatenate(values))
 
 

@@ -152,6 +152,21 @@ def _hw(a: np.ndarray) -> str:
     return "x".join(str(s) for s in a.shape[:2][::-1]) + " (WxH)"
 
 
+def cell_stats(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, count: np.ndarray, num_images: int,
+               num_classes: int) -> np.ndarray:
+    """(num_images, 3, C) int64 class statistics (true positives, ground-truth pixels,
+    predicted pixels, per image and class) of per-image confusion cells given as (M,) arrays
+    of image row, ground-truth class, predicted class and count; a cell listed twice adds."""
+    n, c = num_images, num_classes
+    image, gt, pred, count = (np.asarray(a, dtype=np.int64).ravel() for a in (image, gt, pred, count))
+    stats = np.zeros((3, n * c), dtype=np.int64)
+    hit = gt == pred
+    np.add.at(stats[0], image[hit] * c + gt[hit], count[hit])
+    np.add.at(stats[1], image * c + gt, count)
+    np.add.at(stats[2], image * c + pred, count)
+    return stats.reshape(3, n, c).transpose(1, 0, 2).copy()
+
+
 class ConfusionMatrix:
     """Dataset-level confusion matrix accumulated image by image.
 
@@ -225,16 +240,11 @@ class ConfusionMatrix:
         pixels and predicted pixels (:func:`c2fbench.metrics.semantic.stats_of`'s layout).
         ``sparse``: the same as a scipy CSR matrix of shape (len(images), 3C), what the
         bootstrap reads (dense, COCO val's would take 79 MB)."""
-        n, c = len(self.images), self.num_classes
         rows, cells, counts = self.cells()
-        gt, pred = cells // c, cells % c
         if sparse:
             return self._sparse_class_stats(rows, cells, counts)
-        stats = np.zeros((3, n * c), dtype=np.int64)
-        np.add.at(stats[0], (rows * c + gt)[gt == pred], counts[gt == pred])
-        np.add.at(stats[1], rows * c + gt, counts)
-        np.add.at(stats[2], rows * c + pred, counts)
-        return stats.reshape(3, n, c).transpose(1, 0, 2).copy()
+        c = self.num_classes
+        return cell_stats(rows, cells // c, cells % c, counts, len(self.images), c)
 
     def _sparse_class_stats(self, rows: np.ndarray, cells: np.ndarray, counts: np.ndarray):
         """class_stats as CSR, built a block of images at a time so that nothing of the size
@@ -249,13 +259,9 @@ class ConfusionMatrix:
         for start in range(0, n, block):
             stop = min(n, start + block)
             pick = order[(ends[start - 1] if start else 0):ends[stop - 1]]
-            r, cell, count = rows[pick] - start, cells[pick], counts[pick]
-            gt, pred = cell // c, cell % c
-            dense = np.zeros((stop - start, 3 * c), dtype=np.int64)
-            np.add.at(dense, (r[gt == pred], gt[gt == pred]), count[gt == pred])
-            np.add.at(dense, (r, c + gt), count)
-            np.add.at(dense, (r, 2 * c + pred), count)
-            parts.append(sp.csr_matrix(dense))
+            cell = cells[pick]
+            dense = cell_stats(rows[pick] - start, cell // c, cell % c, counts[pick], stop - start, c)
+            parts.append(sp.csr_matrix(dense.reshape(stop - start, 3 * c)))
         return sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, 3 * c), dtype=np.int64)
 
     def merge(self, other: "ConfusionMatrix") -> "ConfusionMatrix":
