@@ -55,6 +55,10 @@ class OptimConfig:
     weight_decay: float = 5e-4
     head_lr_mult: float = 10.0  # open: 10x on the head, the common DeepLab recipe
     poly_power: float = 0.9  # open: poly decay within each round, the common DeepLab recipe
+    # open: where the loss is taken. "input": the logits upsampled to the crop; "output": the
+    # labels shrunk to the network's output stride, as DeepLab v2 trains (about 1.3x faster on
+    # the CPU demo: no full-size upsampling and softmax; measured in the README)
+    loss_resolution: str = "input"
     amp: bool = True  # mixed precision where the device supports it (CUDA)
     channels_last: bool = True  # on CUDA
 
@@ -101,6 +105,9 @@ class TrainConfig:
     scale_min: float = 1.0
     scale_max: float = 1.0
     loader_workers: int = 0
+    # torch threads: the floats follow the count, so it is fixed here or by --threads, never
+    # by the load (c2fbench/threads.py); None: the CPUs this process may use
+    threads: int | None = None
     reinit: bool = False  # continue from the previous round's weights (open; --reinit starts fresh)
     seed: int = 0
     # the stages of Algorithm 1
@@ -136,8 +143,11 @@ class TrainConfig:
         """This configuration with ``changes`` (flat keys) applied."""
         return TrainConfig.from_flat({**self.to_flat(), **changes})
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_flat(), indent=2) + "\n"
+    def to_json(self, numerics: dict | None = None) -> str:
+        """config.json's text; ``numerics`` (c2fbench.numerics.numerics) is recorded under
+        RECORD_KEY, which configures nothing and is left out when the file is read back."""
+        values = self.to_flat() if numerics is None else {**self.to_flat(), RECORD_KEY: numerics}
+        return json.dumps(values, indent=2) + "\n"
 
 
 STAGES = {"masks": MaskConfig, "optim": OptimConfig, "predict": PredictConfig, "refine": RefineConfig}
@@ -150,8 +160,10 @@ FLAT_KEYS = {
     "optimizer": "optim.optimizer", "lr": "optim.lr", "momentum": "optim.momentum",
     "weight_decay": "optim.weight_decay",
     "resize": "resize", "crop": "crop", "flip": "flip", "scale_min": "scale_min", "scale_max": "scale_max",
-    "head_lr_mult": "optim.head_lr_mult", "poly_power": "optim.poly_power", "reinit": "reinit",
-    "loader_workers": "loader_workers", "amp": "optim.amp", "channels_last": "optim.channels_last", "seed": "seed",
+    "head_lr_mult": "optim.head_lr_mult", "poly_power": "optim.poly_power",
+    "loss_resolution": "optim.loss_resolution", "reinit": "reinit",
+    "loader_workers": "loader_workers", "threads": "threads", "amp": "optim.amp",
+    "channels_last": "optim.channels_last", "seed": "seed",
     "coarse_method": "masks.coarse_method", "saliency": "masks.saliency", "student_weights": "masks.student_weights",
     "coarse_box": "masks.coarse_box", "enhance_initial": "masks.enhance_initial",
     "initial_boxes": "masks.initial_boxes", "grabcut_iterations": "refine.iterations",
@@ -161,6 +173,15 @@ FLAT_KEYS = {
     "refine_tta": "predict.tta", "drop_keeps_previous": "drop_keeps_previous", "refine_grabcut": "refine.grabcut",
     "refine_init": "refine.init", "val_root": "val_root", "val_benchmark": "val_benchmark",
 }
+
+
+# config.json's record of what decided the run's floats (c2fbench/numerics.py): written by
+# the trainer, ignored when a config.json is read back as a run's or --config's options
+RECORD_KEY = "numerics"
+
+
+def without_record(values: dict) -> dict:
+    return {k: v for k, v in values.items() if k != RECORD_KEY}
 
 
 def flat_types() -> dict[str, str]:
@@ -202,7 +223,7 @@ def shipped_recipes() -> dict[str, dict]:
 _JSON_NAMES = {str: "a string", bool: "true/false", int: "an integer", float: "a number", type(None): "null",
                list: "an array", dict: "an object"}
 _EXPECTED = {"str": "a string", "bool": "true or false", "int": "an integer", "float": "a number",
-             "str | None": "a string or null"}
+             "str | None": "a string or null", "int | None": "an integer or null"}
 
 
 def check_types(values: dict, where: str) -> dict:
@@ -218,7 +239,8 @@ def check_types(values: dict, where: str) -> dict:
         ok = {"str": isinstance(value, str), "bool": isinstance(value, bool),
               "int": isinstance(value, int) and not isinstance(value, bool),
               "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-              "str | None": value is None or isinstance(value, str)}[kind]
+              "str | None": value is None or isinstance(value, str),
+              "int | None": value is None or (isinstance(value, int) and not isinstance(value, bool))}[kind]
         if not ok:
             got = _JSON_NAMES.get(type(value), type(value).__name__)
             raise InputError(f"{where}: {key!r} must be {_EXPECTED[kind]}, got {json.dumps(value)} ({got})")
@@ -254,6 +276,7 @@ def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
         ("poly_power", optim.poly_power >= 0, "poly_power must be 0 or more"),
         ("resize", cfg.resize >= 8 and cfg.crop >= 8, "resize and crop must be at least 8"),
         ("loader_workers", cfg.loader_workers >= 0, "loader_workers must be 0 or more"),
+        ("threads", cfg.threads is None or 1 <= cfg.threads <= 1024, "threads must be null or 1..1024"),
         ("scale_min", 0 < cfg.scale_min <= cfg.scale_max, "need 0 < scale_min <= scale_max"),
         ("crop", cfg.crop <= cfg.resize, f"crop {cfg.crop} must not exceed resize {cfg.resize}"),
         ("min_foreground", 0 <= refine.min_foreground < refine.max_foreground <= 1,
@@ -266,6 +289,7 @@ def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
         ("refine_init", refine.init in ("mask", "rect"), "refine_init must be mask or rect"),
         ("refine_predict_at", predict.at in ("image", "train"), "refine_predict_at must be image or train"),
         ("optimizer", optim.optimizer in ("sgd", "adam"), "optimizer must be sgd or adam"),
+        ("loss_resolution", optim.loss_resolution in ("input", "output"), "loss_resolution must be input or output"),
         ("refine_argmax", predict.argmax in ("all", "label"), "refine_argmax must be all or label"),
         ("coarse_box", masks.coarse_box in ("tight", "robust"), "coarse_box must be tight or robust"),
         ("val_benchmark", cfg.val_benchmark in BENCHMARKS, f"val_benchmark must be one of {', '.join(BENCHMARKS)}"),

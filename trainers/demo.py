@@ -25,7 +25,7 @@ from rich.table import Table
 from c2fbench.console import info, out as stdout, progress, progress_callback, success
 
 
-def _synth(data: Path, preset: str, seed: int) -> None:
+def _synth(data: Path, preset: str, seed: int, workers: int) -> None:
     from c2fbench.data.synth import write_synth
 
     stamp = data / "synth.json"  # written last by write_synth, so the data is complete
@@ -34,7 +34,7 @@ def _synth(data: Path, preset: str, seed: int) -> None:
         info(f"reusing the synthetic benchmark in {data}")
         return
     with progress_callback("synthetic benchmark") as report:
-        write_synth(data, preset=preset, seed=seed, progress=report)
+        write_synth(data, preset=preset, seed=seed, progress=report, workers=workers)
 
 
 # Backbone pretraining for the demo: epochs of image classification on the 720 of its
@@ -88,13 +88,14 @@ def _colour_baseline(data: Path, out: Path, workers: int) -> dict:
     return result.metrics
 
 
-def demo_config(out: Path, *, preset: str, seed: int, recipe: str, pretrain: bool):
+def demo_config(out: Path, *, preset: str, seed: int, recipe: str, pretrain: bool, threads: int | None = None):
     """The main run's configuration, checked before anything is written: a foreground or
-    unknown recipe, or options other than those ``out`` was made with, are an InputError."""
+    unknown recipe, or options other than those ``out`` was made with, are an InputError.
+    ``threads`` (``--threads``) overrides the recipe's; it may differ from the folder's."""
     from trainers.resolve import resolve_config
 
-    cfg = resolve_config(recipe=recipe, config=None, overrides={"seed": seed, "val_root": str(out / "data")},
-                         task="semantic")
+    overrides = {"seed": seed, "val_root": str(out / "data")} | ({} if threads is None else {"threads": threads})
+    cfg = resolve_config(recipe=recipe, config=None, overrides=overrides, task="semantic")
     if pretrain and cfg.backbone_weights is None:
         check_rerun(out, cfg.updated(backbone_weights=os.path.abspath(out / "backbone.pt")), preset=preset)
     else:
@@ -117,14 +118,14 @@ def check_rerun(out: Path, cfg, *, preset: str) -> None:
         raise InputError(f"{out}: made with --preset {done.get('preset')} --seed {done.get('seed')} ({stamp}); rerun "
                          "with them to reuse it, or choose another --out")
     stored = read_run_config(out / "run")
-    differ = [k for k, v in cfg.to_flat().items() if stored.to_flat()[k] != v]
+    differ = [k for k, v in cfg.to_flat().items() if stored.to_flat()[k] != v and k != "threads"]
     if differ:
         raise InputError(f"{out / 'run'}: trained with other settings ({', '.join(differ)}; see its config.json) "
                          "than this --recipe / --pretrain; rerun with those it was made with, or choose another --out")
 
 
 def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2, recipe: str = "demo",
-             pretrain: bool = False) -> dict:
+             pretrain: bool = False, threads: int | None = None) -> dict:
     """Everything under ``out``; returns the paths of what it wrote, by name (``data``, ``run``,
     ``run-no-grabcut``, ``run-coarse-masks``, ``run-boxes``, ``colour-baseline``, ``eval``)."""
     from c2fbench.eval.benchmarks import load_benchmark
@@ -137,14 +138,18 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     from trainers.branch import branch_after_round_one
 
     data = out / "data"
-    cfg = demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain)
-    _synth(data, preset, seed)
+    cfg = demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain, threads=threads)
+    _synth(data, preset, seed, workers)
     if pretrain and cfg.backbone_weights is None:
         cfg = cfg.updated(backbone_weights=str(_pretrain(cfg, data, out)))
     rounds = _train(cfg, data, out / "run", workers)
     if not (out / "run-no-grabcut" / "config.json").is_file():
         branch_after_round_one(out / "run", out / "run-no-grabcut", refine_grabcut=False)
-    plain = _train(None, data, out / "run-no-grabcut", workers)  # the branch's own configuration
+    from trainers.rundir import read_run_config
+
+    # the branch's own configuration, at this command's thread count
+    plain = _train(read_run_config(out / "run-no-grabcut").updated(threads=cfg.threads), data,
+                   out / "run-no-grabcut", workers)
     coarse = _train(cfg.updated(rounds=1, enhance_initial=False), data, out / "run-coarse-masks", workers,
                     masks_from=out / "run")
     boxes = _train(cfg.updated(rounds=1, initial_boxes=True), data, out / "run-boxes", workers,

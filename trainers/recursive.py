@@ -27,6 +27,8 @@ from c2fbench.errors import InputError
 from c2fbench.masks.record import shard_lock
 from c2fbench.masks.runner import Shard
 from c2fbench.models.checkpoint import load_checkpoint
+from c2fbench.numerics import numerics, numerics_line
+from c2fbench.threads import set_threads
 from trainers.config import TrainConfig, absolute_paths
 from trainers.distributed import barrier, init_distributed
 from trainers.preflight import check_before_start
@@ -38,23 +40,29 @@ from trainers.train import train_model
 
 
 def train_recursive(cfg: TrainConfig | None, *, images: Path, out: Path, resume: bool = False, workers: int = 1,
-                    device: str | None = None, on_epoch_end: Callable[[int, int], None] = lambda r, e: None) -> dict:
+                    device: str | None = None, on_epoch_end: Callable[[int, int], None] = lambda r, e: None,
+                    say_numerics: bool = False) -> dict:
     """Run (or resume) Algorithm 1; returns the last round's metrics line.
 
     ``images`` is an ImageNet-format folder (semantic task: each image's category is its
     folder's VOC class) or any image folder (foreground task). With ``resume``, ``cfg`` None
     means the run's own configuration; a given ``cfg`` may differ from it only in what
     ``trainers.rundir.RESUMABLE`` allows (more rounds). Every input is checked before
-    ``out`` is written (trainers/preflight.py).
+    ``out`` is written (trainers/preflight.py). ``say_numerics``: print what decides the floats
+    (c2fbench/numerics.py) once the inputs are checked; it is logged either way.
     """
     out = Path(out)
     run = _start(_configuration(cfg, out, resume), images=Path(images), out=out, resume=resume, device=device,
                  workers=workers)
+    set_threads(run.cfg.threads)
+    run.numerics = numerics(workers=workers)
     before = set(out.iterdir()) if out.is_dir() else None  # what a failed start must leave
     out.mkdir(parents=True, exist_ok=True)
     with _run_lock(run):  # one process per rank writes a run: a second --resume is refused
+        if say_numerics and run.dist.is_main:
+            info(numerics_line(run.numerics))
         if run.dist.is_main:
-            atomic_write_text(out / "config.json", run.cfg.to_json())
+            atomic_write_text(out / "config.json", run.cfg.to_json(run.numerics))
         try:
             initial_masks(run)
             line = run_round(run, 1, on_epoch_end=on_epoch_end)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from c2fbench.errors import InputError
 from trainers.config import (COMMAND_OF_TASK, DEFAULT_VAL_BENCHMARK, RECIPES_DIR, TASKS, TrainConfig, absolute_paths,
-                             arch_task, check_types, shipped_recipes, validate)
+                             arch_task, check_types, shipped_recipes, validate, without_record)
 
 
 def read_json_object(path: Path, what: str) -> dict:
@@ -44,7 +44,7 @@ def load_recipe(name_or_path: str | Path, *, file: bool = False) -> dict:
             raise InputError(f"unknown recipe {name_or_path!r} (shipped: {known})")
     values = read_json_object(path, "config file")
     values.pop("_comment", None)
-    return check_types(values, str(path))
+    return check_types(without_record(values), str(path))
 
 
 def resolve_config(*, recipe: str | None, config: Path | None, overrides: dict, defaults: dict | None = None,

@@ -29,6 +29,7 @@ class Run:
     dist: Dist
     device: torch.device
     workers: int  # processes for the masks jobs
+    numerics: dict | None = None  # what decides the floats (c2fbench.numerics), logged with every round
 
     @property
     def classes(self) -> list[str]:
@@ -58,6 +59,8 @@ class Run:
 
     def log(self, line: dict) -> dict:
         """Write round ``line["round"]``'s line of ``metrics.jsonl`` (the main rank) and return it."""
+        if self.numerics is not None:  # a line logged before (a resume) keeps the record it was trained with
+            line = {"numerics": self.numerics, **line}
         if self.dist.is_main:
             append_log(self.out, line)
         barrier(self.dist)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from c2fbench.atomic import atomic_write_text
 from c2fbench.errors import InputError
-from trainers.config import TrainConfig, absolute_paths, check_types, validate
+from trainers.config import TrainConfig, absolute_paths, check_types, validate, without_record
 from trainers.resolve import read_json_object
 
 # Options a resumed run may change. ``rounds`` extends (or shortens, down to the last round
@@ -21,7 +21,9 @@ from trainers.resolve import read_json_object
 # it. ``loader_workers`` does not change results (data.py seeds by index). Anything else
 # (``epochs`` included: a round's poly schedule spans its epochs) would leave a config.json
 # that no longer describes the rounds already trained, so it is refused.
-RESUMABLE = ("rounds", "loader_workers")
+# ``threads`` changes the floats of the epochs trained after the resume; each round's line of
+# metrics.jsonl records the count it was trained with (``numerics``).
+RESUMABLE = ("rounds", "loader_workers", "threads")
 
 
 def read_run_config(out: Path) -> TrainConfig:
@@ -29,7 +31,7 @@ def read_run_config(out: Path) -> TrainConfig:
     path = Path(out) / "config.json"
     if not path.exists() and not path.is_symlink():
         raise InputError(f"{path}: nothing to resume (no run directory here)")
-    values = check_types(read_json_object(path, "run configuration"), str(path))
+    values = check_types(without_record(read_json_object(path, "run configuration")), str(path))
     try:
         cfg = TrainConfig.from_flat(absolute_paths(values))
         validate(cfg)

@@ -13,6 +13,7 @@ is the SGD loop itself, which reads only the optimiser settings (OptimConfig).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -173,7 +174,8 @@ def train_epochs(model: torch.nn.Module, loader_for_epoch: Callable[[int], torch
                 advance(len(images))
                 continue  # an all-void batch has no loss to learn from
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                loss = segmentation_loss(model(images), labels)
+                with output_stride_logits(model, optim.loss_resolution == "output"):
+                    loss = segmentation_loss(model(images), labels)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"round {round_index}, epoch {epoch + 1}, step {step + 1}: loss is "
                                        f"{loss.item()}; the last good checkpoint is kept (try a lower --lr)")
@@ -190,15 +192,40 @@ def train_epochs(model: torch.nn.Module, loader_for_epoch: Callable[[int], torch
 
 def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy ignoring void (255); for one foreground channel (FPN / DFPN), binary
-    cross-entropy on the non-void pixels.
+    cross-entropy on the non-void pixels. Logits smaller than the labels (the network's output
+    stride, ``loss_resolution="output"``) are scored against the labels shrunk to their size.
 
     Args:
-        logits: (B, C, H, W); labels: (B, H, W) int64 class indices (0/1 for one channel).
+        logits: (B, C, h, w); labels: (B, H, W) int64 class indices (0/1 for one channel).
     """
+    if logits.shape[-2:] != labels.shape[-2:]:
+        labels = shrink_labels(labels, logits.shape[-2:])
     if logits.shape[1] == 1:
         valid = labels != 255
         return F.binary_cross_entropy_with_logits(logits[:, 0][valid].float(), labels[valid].float())
     return F.cross_entropy(logits, labels, ignore_index=255)
+
+
+@contextlib.contextmanager
+def output_stride_logits(model: torch.nn.Module, enabled: bool):
+    """While ``enabled``, the model (DeepLabV2, the FPNs: their ``upsample`` attribute) returns
+    its logits at its output stride instead of upsampled to the input."""
+    inner = _unwrap(model)
+    if not enabled:
+        yield
+        return
+    inner.upsample = False
+    try:
+        yield
+    finally:
+        inner.upsample = True
+
+
+def shrink_labels(labels: torch.Tensor, size) -> torch.Tensor:
+    """(B, H, W) labels at ``size`` (h, w) by nearest neighbour at pixel centres, as DeepLab
+    v2 trains (its labels shrunk to the score map; kazuto1011/deeplab-pytorch's
+    ``resize_labels`` with PIL's NEAREST): no new label values, void stays void."""
+    return F.interpolate(labels[:, None].float(), size=tuple(size), mode="nearest-exact")[:, 0].long()
 
 
 def _poly_lr(optimizer: torch.optim.Optimizer, progress: float, power: float) -> None:

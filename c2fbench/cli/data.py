@@ -22,13 +22,16 @@ Examples:
               help="tiny: seconds, for tests; demo: enough for the pipeline to learn on a CPU.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of every generated image, mask and split (the same seed writes the same files).")
-def synth(out: Path, preset: str, seed: int) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes rendering the scenes (default: the CPUs this process may use; same files for any).")
+def synth(out: Path, preset: str, seed: int, workers: int | None) -> None:
     """Write the synthetic benchmark (VOC, ImageNet and Object Discovery formats)."""
     from c2fbench.console import progress_callback, success
     from c2fbench.data.synth import write_synth
+    from c2fbench.parallel import default_workers
 
     with progress_callback(f"synth {preset}") as report:
-        summary = write_synth(out, preset=preset, seed=seed, progress=report)
+        summary = write_synth(out, preset=preset, seed=seed, progress=report, workers=workers or default_workers())
     voc, imagenet = summary["voc"], summary["imagenet"]
     success(f"wrote the {preset} synthetic benchmark to {out}: VOC train {voc['train']} / val {voc['val']}, "
             f"ImageNet {imagenet['images']} images, Object Discovery in {out / 'ObjectDiscovery'}")

@@ -33,21 +33,22 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
     from c2fbench.parallel import default_workers
     from c2fbench.report.build import build_report, write_report
     from c2fbench.report.inputs import load_inputs
+    from c2fbench.numerics import numerics, numerics_line
     from c2fbench.threads import set_threads
     from deploy.demo import deploy_checkpoint
-    from trainers.demo import run_demo
-
-    from trainers.demo import demo_config
+    from trainers.demo import demo_config, run_demo
 
     # an unknown or foreground recipe, or a folder made with other options: one error line,
     # before anything is printed or written
     from c2fbench.files import check_out_folder
 
     check_out_folder(out)
-    demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain)
-    info(f"torch threads: {set_threads(threads)}")
-    paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers or default_workers(),
-                     pretrain=pretrain)
+    cfg = demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain, threads=threads)
+    set_threads(cfg.threads)
+    workers = workers or default_workers()
+    info(numerics_line(numerics(workers=workers)))  # first: what decides every number below
+    paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers, pretrain=pretrain,
+                     threads=threads)
     deploy_checkpoint(paths["run"] / "final.pt", out / "deploy", load_benchmark("voc-val", paths["data"]),
                       calib_images=paths["data"] / "imagenet" / "train")
     inputs = load_inputs([f"final model={paths['eval']}", f"colour baseline={paths['colour-baseline']}",

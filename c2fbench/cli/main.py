@@ -14,6 +14,10 @@ import importlib
 import click
 
 from c2fbench import __version__
+from c2fbench.threads import passive_waiting
+
+# before any subcommand imports torch, whose OpenMP reads the policy once (c2fbench/threads.py)
+passive_waiting()
 
 # name -> "module:attribute" of the click command; the module loads only when used.
 COMMANDS = {

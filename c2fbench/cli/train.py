@@ -11,8 +11,9 @@ from c2fbench.cli.options import LibraryDefault
 option = partial(click.option, cls=LibraryDefault)
 
 THREADS_OPTION = option(
-    "--threads", type=click.IntRange(min=1),
-    help="torch threads (default: the cores not already busy, by the load average; see README).")
+    "--threads", type=click.IntRange(min=1, max=1024),
+    help="torch threads (default: the recipe's, else the CPUs this process may use; never the load: "
+         "the numbers follow the count, see README).")
 
 
 @click.group()
@@ -110,6 +111,9 @@ def _options(task: str):
                      help="Between-round predictions on the image as it is, or resized to --resize (training scale)."),
         option("--optimizer", type=click.Choice(["sgd", "adam"]), show_default=shown("optimizer"),
                      help="The paper: sgd."),
+        option("--loss-resolution", type=click.Choice(["input", "output"]), show_default=shown("loss_resolution"),
+                     help="The loss on logits upsampled to the crop, or on labels shrunk to the output stride "
+                          "(DeepLab v2's training)."),
         option(flag("drop-keeps-previous"), default=None,
                      show_default=shown("drop_keeps_previous"),
                      help="Not the paper: an image (a) drops keeps its previous round's mask."),
@@ -140,7 +144,7 @@ def _run(*, task: str, images, images_option: str, out, recipe, config_file, res
     from trainers.resolve import load_recipe, resolve_config
     from trainers.rundir import resume_config
 
-    branch_from, threads = options.pop("branch_from"), options.pop("threads")
+    branch_from = options.pop("branch_from")
     if out is None and (not print_config or resume or branch_from is not None):
         raise click.UsageError("Missing option '--out'.")
     if images is None and not print_config:
@@ -176,7 +180,7 @@ def _run(*, task: str, images, images_option: str, out, recipe, config_file, res
     if print_config:
         click.echo(cfg.to_json(), nl=False)
         return
-    set_threads(threads)
+    set_threads(cfg.threads)  # the trainer sets it again from the config; the checks below use it too
     if branch_from is not None:
         from trainers.preflight import check_before_start
 
@@ -194,7 +198,7 @@ def _train(cfg, *, images, out, resume, workers, device) -> None:
 
     try:
         line = train_recursive(cfg, images=images, out=out, resume=resume, workers=workers or default_workers(),
-                               device=device)
+                               device=device, say_numerics=True)
     except TrainingDiverged as e:
         raise click.ClickException(str(e)) from None
     score = f", val {headline(line['val'])}" if "val" in line else ""

@@ -41,6 +41,7 @@ import numpy as np
 
 from c2fbench.atomic import StorageError, atomic_write_bytes, staged_folder
 from c2fbench.errors import InputError
+from c2fbench.numerics import numerics
 
 OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png", "worst.csv")
 FIGURE_FILES = ("confusion.png",)  # drawn by the caller, written by write_eval
@@ -117,6 +118,7 @@ def _render(result, figures: dict[str, bytes], worst: str | None = None) -> dict
         files["worst.csv"] = worst.encode()
     files.update(figures)
     metrics["files"] = {name: {"sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()}
+    metrics.setdefault("numerics", numerics())  # what decided a --model's floats (c2fbench/numerics.py)
     files["metrics.json"] = (json.dumps(metrics, indent=2) + "\n").encode()
     return files
 

@@ -28,6 +28,7 @@ from c2fbench.models.deeplab import (
     deeplab_v2_resnet101,
     deeplab_v2_vgg_lite,
 )
+from c2fbench.models.dfpn_levels import dfpn_levels_mobilenet, dfpn_levels_resnet50, dfpn_levels_resnet101
 from c2fbench.models.fpn import (
     dfpn_mobilenet,
     dfpn_resnet50,
@@ -52,6 +53,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "dfpn_resnet101": dfpn_resnet101,  # the paper's DFPN
     "dfpn_resnet50": dfpn_resnet50,
     "dfpn_mobilenet": dfpn_mobilenet,
+    # DFPN, second reading: a dilated branch per pyramid level
+    "dfpn_levels_resnet101": dfpn_levels_resnet101,
+    "dfpn_levels_resnet50": dfpn_levels_resnet50,
+    "dfpn_levels_mobilenet": dfpn_levels_mobilenet,
 }
 
 

@@ -55,10 +55,18 @@ class DeepLabV2(nn.Module):
         self.num_classes = num_classes
         self.output_stride = output_stride
 
+    # False while a trainer takes the loss at the output stride (trainers/train.py): forward's
+    # signature stays (x) for the ONNX exporter and DistributedDataParallel
+    upsample = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits at the image's size; with ``upsample`` False, at the output stride,
+        (B, C, H/8, W/8) rounded up (what DeepLab v2 trains on, its labels shrunk to that size)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"DeepLabV2 expects (B, 3, H, W) images, got shape {tuple(x.shape)}")
         logits = self.head(self.backbone(x))
+        if not self.upsample:
+            return logits
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
     def param_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:

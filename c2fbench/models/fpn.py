@@ -168,14 +168,18 @@ class ForegroundFPN(nn.Module):
         nn.init.normal_(self.predictor.weight, std=0.01)
         nn.init.zeros_(self.predictor.bias)
 
+    upsample = True  # False: the logit at stride 4 (a trainer's loss_resolution "output"; see DeepLabV2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logit at the image's size; with ``upsample`` False, at stride 4, (B, 1, H/4, W/4) rounded up."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"ForegroundFPN expects (B, 3, H, W) images, got shape {tuple(x.shape)}")
         pyramid = self.fpn(self.backbone(x))
         y = self.merge(list(pyramid.values()))
         if self.branches is not None:
             y = self.branches(y)
-        return F.interpolate(self.predictor(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        y = self.predictor(y)
+        return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False) if self.upsample else y
 
     def param_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(backbone parameters, all others): FPN, merge, branches and predictor start fresh.

@@ -43,6 +43,12 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(tiny, tmp_path):
     assert images and all(other[k] != first.get(k) for k in images)
 
 
+def test_rendering_processes_write_the_same_bytes(tiny, tmp_path):
+    """Two rendering processes: the same files as one (the scenes keep their order)."""
+    write_synth(tmp_path / "two", preset="tiny", seed=0, workers=2)
+    assert _tree(tmp_path / "two") == _tree(tiny)
+
+
 def test_voc_part_layout_labels_and_void_band(tiny):
     voc = find_voc_root(tiny)
     train, val = read_split(voc, "train"), read_split(voc, "val")

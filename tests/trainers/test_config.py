@@ -7,14 +7,17 @@ import random
 
 import pytest
 
-from trainers.config import FLAT_KEYS, STAGES, MaskConfig, OptimConfig, TrainConfig, check_types
+from trainers.config import FLAT_KEYS, STAGES, MaskConfig, OptimConfig, TrainConfig, check_types, flat_types
 
-# config.json of TrainConfig() as written before the stages (2026-12, commit 01a1296): the oracle.
+# config.json of TrainConfig() as written before the stages (2026-12, commit 01a1296): the oracle,
+# with the two options added since (2026-12-07, issue 24: loss_resolution, threads), which a
+# config.json without them takes at these defaults.
 DEFAULT_CONFIG_JSON = {
     "task": "semantic", "arch": "deeplab_v2_resnet101", "pretrained_backbone": False, "backbone_weights": None,
     "rounds": 5, "epochs": 2, "batch_size": 12, "optimizer": "sgd", "lr": 0.00025, "momentum": 0.9,
     "weight_decay": 0.0005, "resize": 321, "crop": 256, "flip": True, "scale_min": 1.0, "scale_max": 1.0,
-    "head_lr_mult": 10.0, "poly_power": 0.9, "reinit": False, "loader_workers": 0, "amp": True, "channels_last": True,
+    "head_lr_mult": 10.0, "poly_power": 0.9, "loss_resolution": "input", "reinit": False, "loader_workers": 0,
+    "threads": None, "amp": True, "channels_last": True,
     "seed": 0, "coarse_method": "saliency", "saliency": "spectral", "student_weights": None, "coarse_box": "tight",
     "enhance_initial": True, "initial_boxes": False, "grabcut_iterations": 5, "drop_outside": True,
     "min_foreground": 0.01, "max_foreground": 0.8, "keep_own_category": True, "refine_argmax": "all",
@@ -50,7 +53,10 @@ def test_any_flat_config_round_trips():
     rng = random.Random()
     flip = {bool: lambda v: not v, int: lambda v: v + rng.randint(1, 9), float: lambda v: v + rng.random(),
             str: lambda v: v + "x", type(None): lambda v: "/somewhere"}
-    values = {k: flip[type(v)](v) for k, v in DEFAULT_CONFIG_JSON.items() if rng.random() < 0.5}
+    unset = {"str | None": "/somewhere", "int | None": rng.randint(1, 9)}  # a value for a None default
+    types = flat_types()
+    values = {k: unset[types[k]] if v is None else flip[type(v)](v) for k, v in DEFAULT_CONFIG_JSON.items()
+              if rng.random() < 0.5}
     cfg = TrainConfig.from_flat(check_types(values, "test"))
     assert cfg.to_flat() == {**DEFAULT_CONFIG_JSON, **values}
     assert TrainConfig.from_flat(json.loads(cfg.to_json())) == cfg

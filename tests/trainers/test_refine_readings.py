@@ -1,4 +1,5 @@
-"""Prediction resolution, Table I's boxes, own-category scoring, threads, branches, the dense CRF."""
+"""Prediction resolution, Table I's boxes, own-category scoring, branches, the dense CRF (threads:
+tests/test_numerics.py)."""
 
 import os
 
@@ -48,70 +49,6 @@ def test_own_category_scoring(tmp_path):
     assert score_masks(tmp_path / "m", tmp_path / "t", ["a"])["mean_iou"] == pytest.approx(100 * 4 / 12)
     assert score_masks(tmp_path / "m", tmp_path / "t", ["a"], categories={"a": 3})["mean_iou"] == pytest.approx(50)
     assert score_masks(tmp_path / "m", tmp_path / "t", ["a"], categories={"a": 5})["mean_iou"] == 0
-
-
-@pytest.mark.parametrize("load, expected", [(0.0, 2), (0.6, 1), (1.2, 1), (5.0, 1)])
-def test_without_proc_stat_the_load_average_decides(monkeypatch, load, expected):
-    import c2fbench.threads as threads
-
-    monkeypatch.setattr(threads, "default_workers", lambda: 2)
-    monkeypatch.setattr(threads, "_read_proc_stat", lambda: None)
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, 0.0, 0.0))
-    assert threads.default_threads() == expected
-
-
-def _proc_stat(*cpus: tuple[int, int]) -> str:
-    """/proc/stat text with one line per CPU of (busy, idle) ticks, split over its fields."""
-    lines = [f"cpu  {sum(b for b, _ in cpus)} 0 0 {sum(i for _, i in cpus)} 0 0 0 0 0 0"]
-    for n, (busy, idle) in enumerate(cpus):
-        # user nice system idle iowait irq softirq steal guest guest_nice
-        lines.append(f"cpu{n} {busy - 3} 1 1 {idle - 2} 2 0 0 1 0 0")
-    return "\n".join(lines + ["intr 1 2 3", "ctxt 5"]) + "\n"
-
-
-@pytest.mark.parametrize("deltas, expected_busy, expected_threads", [
-    (((0, 100), (0, 100)), 0.0, 2),       # both idle (right after an install, say)
-    (((100, 0), (0, 100)), 1.0, 1),       # one core kept busy by another process
-    (((90, 10), (10, 90)), 1.0, 1),       # the same load spread over both
-    (((30, 70), (10, 90)), 0.4, 2),       # less than half a core: both used
-    (((100, 0), (100, 0)), 2.0, 1),       # both busy: still one thread
-])
-def test_default_threads_count_the_cores_busy_now(monkeypatch, deltas, expected_busy, expected_threads):
-    """Busy share per CPU between two /proc/stat readings, hand-computed; the 1-minute load
-    average (which lags) is not consulted."""
-    import c2fbench.threads as threads
-
-    start = [(1000, 5000), (2000, 4000)]
-    snapshots = iter([_proc_stat(*start),
-                      _proc_stat(*[(b + db, i + di) for (b, i), (db, di) in zip(start, deltas)])])
-    monkeypatch.setattr(threads, "_read_proc_stat", lambda: next(snapshots))
-    monkeypatch.setattr(threads.time, "sleep", lambda s: None)
-    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(threads, "default_workers", lambda: 2)
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: pytest.fail("the load average was read"))
-    assert threads.busy_cores() == pytest.approx(expected_busy)
-    snapshots = iter([_proc_stat(*start),
-                      _proc_stat(*[(b + db, i + di) for (b, i), (db, di) in zip(start, deltas)])])
-    assert threads.default_threads() == expected_threads
-
-
-def test_cpus_outside_the_affinity_are_not_counted(monkeypatch):
-    import c2fbench.threads as threads
-
-    snapshots = iter([_proc_stat((0, 0), (0, 0)), _proc_stat((0, 100), (100, 0))])
-    monkeypatch.setattr(threads, "_read_proc_stat", lambda: next(snapshots))
-    monkeypatch.setattr(threads.time, "sleep", lambda s: None)
-    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    assert threads.busy_cores() == 0.0  # cpu1 is busy but not ours
-
-
-def test_busy_cores_on_this_machine_is_a_share_of_its_cpus():
-    import c2fbench.threads as threads
-
-    busy = threads.busy_cores(0.05)
-    if busy is None:
-        pytest.skip("no /proc/stat here")
-    assert 0.0 <= busy <= len(os.sched_getaffinity(0)) + 1e-9
 
 
 def test_dense_crf_on_a_read_only_image_follows_the_edge():

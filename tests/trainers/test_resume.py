@@ -80,6 +80,29 @@ def test_resume_with_more_rounds_equals_a_straight_run(synth, one_round, tmp_pat
     assert all(torch.equal(a[k], b[k]) for k in b)
 
 
+def test_config_json_records_the_numerics_and_still_reproduces_the_run(synth, one_round):
+    """config.json and every round's log line say what decided the floats; the record is
+    ignored when the file is passed back with --config (it configures nothing)."""
+    out, _ = one_round
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["threads"] == 1 and stored["numerics"]["torch_threads"] == 1 and stored["numerics"]["workers"] == 1
+    assert log(out)[0]["numerics"] == stored["numerics"]
+    result = CliRunner().invoke(cli, ["train", "deeplab", "--config", str(out / "config.json"), "--print-config"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert "numerics" not in printed and printed == {k: v for k, v in stored.items() if k != "numerics"}
+
+
+def test_resume_on_other_threads_logs_each_rounds_own_count(synth, one_round, tmp_path):
+    out = tmp_path / "run"
+    copy_run(one_round[0], out)
+    result = CliRunner().invoke(cli, ["train", "deeplab", "--imagenet", str(synth / "imagenet"), "--out", str(out),
+                                      "--resume", "--workers", "1", "--threads", "2", "--rounds", "2"])
+    assert result.exit_code == 0, result.output
+    assert [line["numerics"]["torch_threads"] for line in log(out)] == [1, 2]
+    assert json.loads((out / "config.json").read_text())["threads"] == 2
+
+
 @pytest.mark.parametrize("args, fragments", [
     (["--lr", "0.1"], ["--lr 0.1 differs from this run's lr 0.05"]),
     (["--epochs", "3"], ["--epochs 3 differs from this run's epochs 1"]),

@@ -50,3 +50,51 @@ def test_epochs_are_checkpointed_and_the_loss_falls():
 def test_head_gets_ten_times_the_learning_rate():
     groups = make_optimizer(Tiny(), OptimConfig(lr=0.001)).param_groups
     assert groups[0]["lr"] == pytest.approx(0.001) and groups[1]["lr"] == pytest.approx(0.01)
+
+
+def test_shrunk_labels_are_pil_nearest_at_pixel_centres():
+    """Oracle: PIL's NEAREST resize (what kazuto1011/deeplab-pytorch shrinks DeepLab's labels
+    with); void stays void and no value is invented."""
+    import numpy as np
+    from PIL import Image
+
+    from trainers.train import shrink_labels
+
+    rng = np.random.default_rng()
+    labels = rng.choice(np.array([0, 3, 7, 255], np.uint8), size=(3, 96, 88))
+    for size in ((12, 11), (7, 5), (96, 88)):
+        got = shrink_labels(torch.from_numpy(labels).long(), size).numpy()
+        want = np.stack([np.asarray(Image.fromarray(x).resize(size[::-1], Image.NEAREST)) for x in labels])
+        assert got.shape == (3, *size) and (got == want).all()
+
+
+def test_loss_at_the_output_resolution_scores_the_shrunk_labels():
+    """loss_resolution="output": the model is asked for its logits before upsampling and the
+    loss equals cross-entropy against the labels shrunk by hand (every 4th pixel's centre)."""
+    import torch.nn.functional as F
+
+    from trainers.train import segmentation_loss
+
+    class Strided(Tiny):
+        upsample = True
+
+        def forward(self, x):
+            out = super().forward(x)[:, :, ::4, ::4]
+            return F.interpolate(out, size=x.shape[-2:]) if self.upsample else out
+
+    seen = []
+
+    def loader(epoch):
+        g = torch.Generator().manual_seed(epoch)
+        return [(torch.randn(2, 3, 8, 8, generator=g), torch.randint(0, 3, (2, 8, 8), generator=g))]
+
+    model = Strided()
+    model.register_forward_hook(lambda m, args, out: seen.append(out.shape))
+    train_epochs(model, loader, OptimConfig(loss_resolution="output"), epochs=1, round_index=1,
+                 device=torch.device("cpu"))
+    assert seen == [torch.Size([2, 3, 2, 2])] and model.upsample  # upsampling again after training
+    logits = torch.randn(2, 3, 2, 2)
+    labels = torch.randint(0, 3, (2, 8, 8))
+    labels[0, 2, 2] = 255  # a void centre pixel stays void
+    by_hand = labels[:, 2::4, 2::4]  # nearest at pixel centres: 8 -> 2 takes pixels 2 and 6
+    assert torch.equal(segmentation_loss(logits, labels), F.cross_entropy(logits, by_hand, ignore_index=255))

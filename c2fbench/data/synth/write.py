@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Callable
@@ -46,13 +47,37 @@ def _render(item: SceneItem, seed: int):
     return render_scene(item.height, item.width, list(item.objects), item.rng(seed))
 
 
-def _write_voc(root: Path, plan: dict[str, list[SceneItem]], seed: int, void_radius: int, tick) -> dict:
+class _Renderer:
+    """Scenes rendered in order, by ``workers`` processes when more than one: each scene
+    depends only on its own generator (plan.py), so the bytes are the same either way."""
+
+    def __init__(self, seed: int, workers: int) -> None:
+        self.seed, self.workers, self.pool = seed, workers, None
+
+    def __enter__(self):
+        if self.workers > 1:
+            from c2fbench.parallel import pool
+
+            self.pool = pool(self.workers)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def __call__(self, items):
+        if self.pool is None:
+            return (_render(item, self.seed) for item in items)
+        return self.pool.imap(partial(_render, seed=self.seed), items, chunksize=8)
+
+
+def _write_voc(root: Path, plan: dict[str, list[SceneItem]], render: _Renderer, void_radius: int, tick) -> dict:
     """VOC 2012's layout; the val scenes also go to the COCO part (:mod:`.coco`)."""
     voc = root / "VOCdevkit" / "VOC2012"
     coco = CocoPart(root)
     for split, items in plan.items():
-        for item in items:
-            image, label, inst = _render(item, seed)
+        for item, (image, label, inst) in zip(items, render(items)):
             jpeg = _write_jpeg(voc / "JPEGImages" / f"{item.name}.jpg", image)
             if split == "val":
                 coco.add(item.name, jpeg, label, inst)
@@ -66,13 +91,12 @@ def _write_voc(root: Path, plan: dict[str, list[SceneItem]], seed: int, void_rad
     return {split: len(ids) for split, ids in splits.items()}, coco_summary
 
 
-def _write_imagenet(root: Path, plan: dict[int, list[SceneItem]], seed: int, tick) -> dict:
+def _write_imagenet(root: Path, plan: dict[int, list[SceneItem]], render: _Renderer, tick) -> dict:
     wnids = class_wnids()
     with_second = 0
     for cls, items in plan.items():
         wnid = wnids[cls]
-        for item in items:
-            image, label, _ = _render(item, seed)
+        for item, (image, label, _) in zip(items, render(items)):
             _write_jpeg(root / "imagenet" / "train" / wnid / f"{wnid}_{item.name}.JPEG", image)
             write_mask_png(root / "imagenet" / "masks" / wnid / f"{wnid}_{item.name}.png", label == cls)
             with_second += len(item.objects) > 1
@@ -80,13 +104,12 @@ def _write_imagenet(root: Path, plan: dict[int, list[SceneItem]], seed: int, tic
     return {"classes": len(plan), "images": sum(map(len, plan.values())), "with_second_object": with_second}
 
 
-def _write_od(root: Path, plan, seed: int, tick) -> dict:
+def _write_od(root: Path, plan, render: _Renderer, tick) -> dict:
     summary = {}
     for folder, od in plan.items():
         cls = VOC_CLASSES.index(OD_CLASSES[folder])
         full = root / "ObjectDiscovery" / "Data" / folder
-        for item in od.items:
-            image, label, _ = _render(item, seed)
+        for item, (image, label, _) in zip(od.items, render(od.items)):
             _write_jpeg(full / f"{item.name}.jpg", image)
             write_mask_png(full / "GroundTruth" / f"{item.name}.png", label == cls)
             tick()
@@ -100,8 +123,10 @@ def _write_od(root: Path, plan, seed: int, tick) -> dict:
     return summary
 
 
-def write_synth(out: Path, *, preset: str = "demo", seed: int = 0, progress: Progress | None = None) -> dict:
-    """Generate the synthetic benchmark under ``out`` and return its summary.
+def write_synth(out: Path, *, preset: str = "demo", seed: int = 0, progress: Progress | None = None,
+                workers: int = 1) -> dict:
+    """Generate the synthetic benchmark under ``out`` and return its summary; ``workers``
+    processes render the scenes (the files are the same for any number).
 
     ``progress(n_done, n_total)`` is called after each image (VOC, ImageNet, Object
     Discovery, subset copies). The summary (preset sizes, seed, image counts per part) is
@@ -126,15 +151,16 @@ def write_synth(out: Path, *, preset: str = "demo", seed: int = 0, progress: Pro
         if progress is not None:
             progress(done, total)
 
-    voc_summary, coco_summary = _write_voc(out, voc, seed, sizes.void_radius, tick)
-    summary = {
-        "preset": preset,
-        "seed": seed,
-        "sizes": asdict(sizes),
-        "voc": voc_summary,
-        "coco": coco_summary,
-        "imagenet": _write_imagenet(out, imagenet, seed, tick),
-        "object_discovery": _write_od(out, od, seed, tick),
-    }
+    with _Renderer(seed, workers) as render:
+        voc_summary, coco_summary = _write_voc(out, voc, render, sizes.void_radius, tick)
+        summary = {
+            "preset": preset,
+            "seed": seed,
+            "sizes": asdict(sizes),
+            "voc": voc_summary,
+            "coco": coco_summary,
+            "imagenet": _write_imagenet(out, imagenet, render, tick),
+            "object_discovery": _write_od(out, od, render, tick),
+        }
     atomic_write_text(out / "synth.json", json.dumps(summary, indent=2) + "\n")
     return summary
