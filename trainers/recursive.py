@@ -103,7 +103,7 @@ def run_round(run: Run, r: int, *, on_epoch_end: Callable[[int, int], None]) -> 
         refine_all(run, r)
         line["predictions"] = prediction_stats(run, r)
     if run.cfg.val_root:
-        line["val"], foreground = validate(run, model)
+        line["val"], foreground = validate(run, model, r)
         info(f"round {r}: {run.cfg.val_benchmark} {headline(line['val'])}")
         if foreground == 0:
             _warn_background_only(run, line, f"round {r}: the model predicts only background on every "

@@ -53,6 +53,10 @@ class Run:
     def model_path(self, r: int) -> Path:
         return self.out / f"round-{r:02d}" / "model.pt"
 
+    def eval_path(self, r: int) -> Path:
+        """Round ``r``'s validation, as ``c2fbench eval --out`` writes it (one process only)."""
+        return self.out / f"round-{r:02d}" / "eval"
+
     def epoch_path(self, r: int) -> Path:
         """The checkpoint of round ``r``'s last finished epoch, while the round is unfinished."""
         return self.out / f"round-{r:02d}" / "last.pt"

@@ -13,16 +13,25 @@ import numpy as np
 __all__ = ["CountingPredictions", "mask_stats", "prediction_stats", "sum_over_ranks", "validate"]
 
 
-def validate(run, model) -> tuple[dict, int]:
+def validate(run, model, r: int) -> tuple[dict, int]:
     """(the val benchmark's metrics.json content, scored by the evaluator of ``c2fbench eval``;
-    the number of pixels predicted as an object class or foreground, over all ranks)."""
+    the number of pixels predicted as an object class or foreground, over all ranks).
+
+    In one process the whole eval folder is kept as ``round-XX/eval`` (metrics.json,
+    per_image.npz, confusion.csv: ``c2fbench eval --out``'s), so that ``c2fbench compare``
+    of two rounds, paired over images, needs no rerun; under torchrun only the metrics."""
     from c2fbench.eval.benchmarks import load_benchmark
-    from c2fbench.eval.evaluator import evaluate_distributed
+    from c2fbench.eval.evaluator import evaluate, evaluate_distributed
+    from c2fbench.eval.results import write_eval
     from c2fbench.eval.sources import ModelPredictions
     from trainers.distributed import all_reduce_sum
 
     bench = load_benchmark(run.cfg.val_benchmark, run.cfg.val_root)
     source = CountingPredictions(ModelPredictions(run.runtime(model)))
+    if run.dist.world == 1:
+        result = evaluate(bench, source, workers=1)
+        write_eval(run.eval_path(r), result)
+        return result.metrics, source.foreground
     metrics = evaluate_distributed(bench, source, rank=run.dist.rank, world=run.dist.world,
                                    reduce_sum=lambda a: all_reduce_sum(run.dist, a))
     return metrics, sum_over_ranks(run, source.foreground)

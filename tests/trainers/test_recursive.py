@@ -52,6 +52,23 @@ def test_run_directory_matches_the_contract(straight_run):
     assert payload["arch"] == "deeplab_v2_mobilenet" and len(payload["classes"]) == 21
 
 
+def test_each_rounds_validation_is_kept_for_a_paired_comparison(straight_run):
+    """round-XX/eval is eval --out's folder for that round's model: its metrics are the logged
+    val, its per-image matrices sum to the logged confusion matrix (a second code path), and
+    `c2fbench compare` of two rounds reads them as they are."""
+    lines = [json.loads(line) for line in (straight_run / "metrics.jsonl").read_text().splitlines()]
+    for line in lines:
+        folder = straight_run / f"round-{line['round']:02d}" / "eval"
+        saved = json.loads((folder / "metrics.json").read_text())
+        assert saved["mIoU"] == line["val"]["mIoU"]
+        per_image = np.load(folder / "per_image.npz")["confusion"]
+        assert (per_image.sum(axis=0) == np.array(line["val"]["confusion_matrix"])).all()
+    result = CliRunner().invoke(cli, ["compare", str(straight_run / "round-01" / "eval"),
+                                      str(straight_run / "round-02" / "eval"), "--bootstrap", "50"])
+    assert result.exit_code == 0, result.output
+    assert f"{lines[0]['val']['mIoU'] - lines[1]['val']['mIoU']:+.2f}" in result.output  # A - B
+
+
 def test_config_json_reproduces_the_configuration(straight_run):
     """Every option comes back; the record of what decided the floats is not an option."""
     cfg = resolve_config(recipe=None, config=straight_run / "config.json", overrides={})
