@@ -35,10 +35,10 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import FeaturePyramidNetwork
 
 from c2fbench.errors import InputError
 from c2fbench.models.fpn import (
+    ForegroundFPN,
     Stages,
     _check_one_class,
     _conv_bn_relu,
@@ -78,44 +78,23 @@ class LevelBranches(nn.Module):
         return self.fuse(torch.cat(parts, dim=1))
 
 
-class LevelDFPN(nn.Module):
-    """One foreground logit per pixel (B, 1, H, W) of normalised images (B, 3, H, W).
-
-    ``backbone`` gives C2..C5 (:class:`~c2fbench.models.fpn.Stages`), ``fpn`` is torchvision's
-    FeaturePyramidNetwork, ``head`` the :class:`LevelBranches`, ``predictor`` a 1x1 conv. Build
-    it with a function of :data:`c2fbench.models.MODELS` rather than directly.
+class LevelDFPN(ForegroundFPN):
+    """One foreground logit per pixel (B, 1, H, W) of normalised images (B, 3, H, W):
+    :class:`~c2fbench.models.fpn.ForegroundFPN` (backbone C2..C5, torchvision's
+    FeaturePyramidNetwork, the 1x1 predictor, ``forward`` and ``param_groups``) with its
+    merge to stride 4 replaced by :class:`LevelBranches` (``head``). Build it with a function
+    of :data:`c2fbench.models.MODELS` rather than directly.
     """
-
-    num_classes = 1
 
     def __init__(self, backbone: Stages, *, fpn_channels: int, head_channels: int,
                  branch_rates: Sequence[Sequence[int]] = LEVEL_BRANCH_RATES) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.fpn = FeaturePyramidNetwork(backbone.out_channels, fpn_channels)
+        super().__init__(backbone, fpn_channels=fpn_channels, head_channels=head_channels, branch_rates=None)
+        del self.merge
         self.head = LevelBranches(fpn_channels, head_channels, branch_rates=branch_rates)
-        self.predictor = nn.Conv2d(head_channels, 1, kernel_size=1)
-        nn.init.normal_(self.predictor.weight, std=0.01)
-        nn.init.zeros_(self.predictor.bias)
 
-    upsample = True  # False: the logit at stride 4 (a trainer's loss_resolution "output"; see DeepLabV2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The logit at the image's size; with ``upsample`` False, at stride 4, (B, 1, H/4, W/4) rounded up."""
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"LevelDFPN expects (B, 3, H, W) images, got shape {tuple(x.shape)}")
-        pyramid = self.fpn(self.backbone(x))
-        y = self.predictor(self.head(list(pyramid.values())))
-        return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False) if self.upsample else y
-
-    def param_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-        """(backbone parameters, all others): FPN, head and predictor start fresh.
-
-        Every parameter of the model is in exactly one of the two lists.
-        """
-        backbone = list(self.backbone.parameters())
-        ids = {id(p) for p in backbone}
-        return backbone, [p for p in self.parameters() if id(p) not in ids]
+    def merge(self, pyramid: Sequence[torch.Tensor]) -> torch.Tensor:
+        """ForegroundFPN's step from P2..P5 to the map the predictor reads: here the branches."""
+        return self.head(pyramid)
 
 
 # Widths as fpn.py's: FPN 256 / head 128 on ResNet, 128 / 64 on MobileNet.
