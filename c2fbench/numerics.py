@@ -41,27 +41,25 @@ ENVIRONMENT = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "ONEDNN_M
                "ATEN_CPU_CAPABILITY", "MKL_NUM_THREADS")
 
 
-def cpu_flags() -> set[str]:
-    """The instruction-set flags of the first CPU in /proc/cpuinfo (empty where unreadable)."""
+def _cpuinfo(field: str) -> str | None:
+    """The value of ``field`` for the first CPU in /proc/cpuinfo; None where unreadable."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.partition(":")[2].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The instruction-set flags of the first CPU (empty where unreadable)."""
+    return set((_cpuinfo("flags") or "").split())
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def onednn_isa(flags: set[str] | None = None, cap: str | None = None) -> str:

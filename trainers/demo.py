@@ -136,6 +136,7 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     from c2fbench.report.figures import eval_figures
     from c2fbench.report.terminal import print_metrics
     from trainers.branch import branch_after_round_one
+    from trainers.rundir import read_run_config
 
     data = out / "data"
     cfg = demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain, threads=threads)
@@ -145,8 +146,6 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     rounds = _train(cfg, data, out / "run", workers)
     if not (out / "run-no-grabcut" / "config.json").is_file():
         branch_after_round_one(out / "run", out / "run-no-grabcut", refine_grabcut=False)
-    from trainers.rundir import read_run_config
-
     # the branch's own configuration, at this command's thread count
     plain = _train(read_run_config(out / "run-no-grabcut").updated(threads=cfg.threads), data,
                    out / "run-no-grabcut", workers)

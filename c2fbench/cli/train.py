@@ -138,7 +138,6 @@ def _run(*, task: str, images, images_option: str, out, recipe, config_file, res
          device, options):
     """Resolve the configuration (or the resumed one), check every input, then train."""
     from c2fbench.errors import InputError
-    from c2fbench.threads import set_threads
     from trainers.branch import BRANCHABLE, branch_after_round_one, branch_config, check_branch_source
     from trainers.config import COMMAND_DEFAULTS, check_types
     from trainers.resolve import load_recipe, resolve_config
@@ -180,7 +179,6 @@ def _run(*, task: str, images, images_option: str, out, recipe, config_file, res
     if print_config:
         click.echo(cfg.to_json(), nl=False)
         return
-    set_threads(cfg.threads)  # the trainer sets it again from the config; the checks below use it too
     if branch_from is not None:
         from trainers.preflight import check_before_start
 

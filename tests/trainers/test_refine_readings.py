@@ -1,7 +1,6 @@
 """Prediction resolution, Table I's boxes, own-category scoring, branches, the dense CRF (threads:
 tests/test_numerics.py)."""
 
-import os
 
 import numpy as np
 import pytest
