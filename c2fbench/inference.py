@@ -136,7 +136,7 @@ class ModuleRuntime:
 
         with torch.inference_mode(), _torch_threads(self.threads):
             x = normalise(rgb, self.normalization).unsqueeze(0).to(self.device)
-            return self.model(x)[0].float().cpu().numpy()
+            return self.forward(x)[0].float().cpu().numpy()
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         import torch

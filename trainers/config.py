@@ -41,6 +41,9 @@ class MaskConfig:
     coarse_box: str = "tight"  # the paper: the smallest box
     enhance_initial: bool = True  # GrabCut on the coarse masks (False: train on coarse masks, Table I)
     initial_boxes: bool = False  # round 1 on the filled bounding box of each enhanced mask (Table I)
+    # that box: "tight", every foreground pixel's; "robust", the 5th-95th percentile of its
+    # rows and columns, so that GrabCut's stray fragments do not stretch it (README, Table I)
+    enhanced_box: str = "tight"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,14 @@ class OptimConfig:
     loss_resolution: str = "input"
     amp: bool = True  # mixed precision where the device supports it (CUDA)
     channels_last: bool = True  # on CUDA
+    # NHWC on the CPU as well: oneDNN's convolutions run about 1.25x faster in training and
+    # prediction on the demo's network (benchmarks/README.md); other floats than NCHW
+    cpu_channels_last: bool = False
+
+    def nhwc(self, device: "torch.device | str") -> bool:
+        """Whether tensors on ``device`` are kept channels-last (NHWC)."""
+        kind = device if isinstance(device, str) else device.type
+        return self.channels_last if kind == "cuda" else self.cpu_channels_last
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,9 @@ class TrainConfig:
     # how long (paper, IV-B)
     rounds: int = 5
     epochs: int = 2  # open: the paper gives rounds, not epochs per round
+    # open: the epochs of rounds 2 and later, which continue from the previous round's
+    # weights (None: ``epochs``); fewer keeps later rounds from overfitting their images
+    later_epochs: int | None = None
     # the data of one round
     batch_size: int = 12
     resize: int = 321  # images resized to 321x321 ...
@@ -139,6 +153,10 @@ class TrainConfig:
         """The flat object of options, in config.json's order."""
         return {key: functools.reduce(getattr, path.split("."), self) for key, path in FLAT_KEYS.items()}
 
+    def epochs_of(self, r: int) -> int:
+        """The epochs round ``r`` trains."""
+        return self.epochs if r == 1 or self.later_epochs is None else self.later_epochs
+
     def updated(self, **changes) -> TrainConfig:
         """This configuration with ``changes`` (flat keys) applied."""
         return TrainConfig.from_flat({**self.to_flat(), **changes})
@@ -156,17 +174,18 @@ STAGES = {"masks": MaskConfig, "optim": OptimConfig, "predict": PredictConfig, "
 # where each lives in TrainConfig ("stage.field").
 FLAT_KEYS = {
     "task": "task", "arch": "arch", "pretrained_backbone": "pretrained_backbone",
-    "backbone_weights": "backbone_weights", "rounds": "rounds", "epochs": "epochs", "batch_size": "batch_size",
+    "backbone_weights": "backbone_weights", "rounds": "rounds", "epochs": "epochs", "later_epochs": "later_epochs",
+    "batch_size": "batch_size",
     "optimizer": "optim.optimizer", "lr": "optim.lr", "momentum": "optim.momentum",
     "weight_decay": "optim.weight_decay",
     "resize": "resize", "crop": "crop", "flip": "flip", "scale_min": "scale_min", "scale_max": "scale_max",
     "head_lr_mult": "optim.head_lr_mult", "poly_power": "optim.poly_power",
     "loss_resolution": "optim.loss_resolution", "reinit": "reinit",
     "loader_workers": "loader_workers", "threads": "threads", "amp": "optim.amp",
-    "channels_last": "optim.channels_last", "seed": "seed",
+    "channels_last": "optim.channels_last", "cpu_channels_last": "optim.cpu_channels_last", "seed": "seed",
     "coarse_method": "masks.coarse_method", "saliency": "masks.saliency", "student_weights": "masks.student_weights",
     "coarse_box": "masks.coarse_box", "enhance_initial": "masks.enhance_initial",
-    "initial_boxes": "masks.initial_boxes", "grabcut_iterations": "refine.iterations",
+    "initial_boxes": "masks.initial_boxes", "enhanced_box": "masks.enhanced_box", "grabcut_iterations": "refine.iterations",
     "drop_outside": "refine.drop_outside", "min_foreground": "refine.min_foreground",
     "max_foreground": "refine.max_foreground", "keep_own_category": "refine.keep_own_category",
     "refine_argmax": "predict.argmax", "refine_predict_at": "predict.at", "refine_crf": "predict.crf",
@@ -268,6 +287,7 @@ def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
         ("arch", arch_task(cfg.arch) == cfg.task, f"arch {cfg.arch} is a {arch_task(cfg.arch)} model, task is {cfg.task}"),
         ("rounds", cfg.rounds >= 1, "rounds must be at least 1"),
         ("epochs", cfg.epochs >= 1, "epochs must be at least 1"),
+        ("later_epochs", cfg.later_epochs is None or cfg.later_epochs >= 1, "later_epochs must be at least 1"),
         ("batch_size", cfg.batch_size >= 1, "batch_size must be at least 1"),
         ("lr", optim.lr > 0, "lr must be above 0"),
         ("momentum", 0 <= optim.momentum < 1, "momentum must be in [0, 1)"),
@@ -292,6 +312,7 @@ def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
         ("loss_resolution", optim.loss_resolution in ("input", "output"), "loss_resolution must be input or output"),
         ("refine_argmax", predict.argmax in ("all", "label"), "refine_argmax must be all or label"),
         ("coarse_box", masks.coarse_box in ("tight", "robust"), "coarse_box must be tight or robust"),
+        ("enhanced_box", masks.enhanced_box in ("tight", "robust"), "enhanced_box must be tight or robust"),
         ("val_benchmark", cfg.val_benchmark in BENCHMARKS, f"val_benchmark must be one of {', '.join(BENCHMARKS)}"),
     ]
     for key, ok, message in checks:

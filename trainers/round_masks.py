@@ -40,7 +40,7 @@ def initial_masks(run: Run) -> None:
         _run_masks_job(run, EnhanceJob(run.images, root / "coarse", foreground, box=cfg.coarse_box,
                                        iterations=run.cfg.refine.iterations, seed=run.cfg.seed), ids, foreground)
     if cfg.initial_boxes:
-        _run_masks_job(run, BoxJob(foreground, root / "boxes"), ids, root / "boxes")
+        _run_masks_job(run, BoxJob(foreground, root / "boxes", box=cfg.enhanced_box), ids, root / "boxes")
         foreground = root / "boxes"
     _run_masks_job(run, LabelJob(foreground, run.masks(0), run.wnid_labels, run.cfg.refine), ids, run.masks(0))
 

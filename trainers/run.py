@@ -41,7 +41,8 @@ class Run:
         return wnid_to_voc_label() if self.cfg.task == "semantic" else None
 
     def runtime(self, model) -> ModuleRuntime:
-        return ModuleRuntime(model, classes=self.classes, device=str(self.device), normalization=NORMALIZATION)
+        return ModuleRuntime(model, classes=self.classes, device=str(self.device), normalization=NORMALIZATION,
+                             channels_last=self.cfg.optim.nhwc(self.device))
 
     def masks(self, r: int) -> Path:
         """The label maps round ``r + 1`` trains on."""

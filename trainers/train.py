@@ -59,16 +59,16 @@ def train_model(run: Run, r: int, *, on_epoch_end: Callable[[int, int], None]) -
     model, resume = _starting_model(run, r)
     broadcast_model(run.dist, model)
     model = model.to(run.device)
-    if cfg.optim.channels_last and run.device.type == "cuda":
+    if cfg.optim.nhwc(run.device):
         model = model.to(memory_format=torch.channels_last)
     dataset = MaskDataset(run.samples, run.masks(r - 1), resize=cfg.resize, crop=cfg.crop, flip=cfg.flip,
                           normalization=NORMALIZATION, seed=cfg.seed, scale=(cfg.scale_min, cfg.scale_max))
     if len(dataset) == 0:
         raise InputError(f"{run.masks(r - 1)}: every mask was dropped; nothing to train round {r} on")
-    total = len(dataset) * (cfg.epochs - (resume.epoch if resume else 0))
+    total = len(dataset) * (cfg.epochs_of(r) - (resume.epoch if resume else 0))
     with progress(max(total // run.dist.world, 1), f"train round {r}") as advance:
         losses = train_epochs(wrap(run.dist, model, run.device), partial(_epoch_loader, run, dataset, r), cfg.optim,
-                              epochs=cfg.epochs, round_index=r, device=run.device, resume=resume,
+                              epochs=cfg.epochs_of(r), round_index=r, device=run.device, resume=resume,
                               on_epoch_end=partial(_save_epoch, run, model, r, on_epoch_end), advance=advance)
     if run.dist.is_main:
         _save(run, model, run.model_path(r), {"round": r, "losses": losses})
@@ -120,7 +120,7 @@ def _save_epoch(run: Run, model: torch.nn.Module, r: int, on_epoch_end: Callable
     if run.dist.is_main:
         _save(run, model, run.epoch_path(r), {"round": r, "epoch": state.epoch, "optimizer": state.optimizer,
                                                "losses": state.losses})
-        info(f"round {r}, epoch {state.epoch}/{run.cfg.epochs}: loss {state.losses[-1]:.4f}")
+        info(f"round {r}, epoch {state.epoch}/{run.cfg.epochs_of(r)}: loss {state.losses[-1]:.4f}")
     barrier(run.dist)
     on_epoch_end(r, state.epoch)
 
@@ -168,7 +168,7 @@ def train_epochs(model: torch.nn.Module, loader_for_epoch: Callable[[int], torch
         for step, (images, labels) in enumerate(loader_for_epoch(epoch)):
             _poly_lr(optimizer, (epoch * steps_per_epoch + step) / total, optim.poly_power)
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            if optim.channels_last and device.type == "cuda":
+            if optim.nhwc(device):
                 images = images.contiguous(memory_format=torch.channels_last)
             if not (labels != 255).any():
                 advance(len(images))

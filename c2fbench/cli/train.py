@@ -67,6 +67,8 @@ def _options(task: str):
                      help="Rounds of Algorithm 1 (train, predict, refine)."),
         option("--epochs", type=click.IntRange(min=1), show_default=shown("epochs"),
                      help="Epochs per round (the paper gives rounds, not epochs)."),
+        option("--later-epochs", type=click.IntRange(min=1),
+                     help="Epochs of rounds 2 and later, which continue from the previous round (default: --epochs)."),
         option("--batch-size", type=click.IntRange(min=1), show_default=shown("batch_size"),
                      help="Images per step (the paper: 12)."),
         option("--lr", type=click.FloatRange(min=0, min_open=True), show_default=shown("lr"),
@@ -123,6 +125,8 @@ def _options(task: str):
                      help="Dense CRF on the between-round predictions before (b) and (c) (extra c2fbench[crf])."),
         option(flag("initial-boxes"), default=None, show_default=shown("initial_boxes"),
                      help="Round 1 on the filled bounding box of each enhanced mask (Table I)."),
+        option("--enhanced-box", type=click.Choice(["tight", "robust"]), show_default=shown("enhanced_box"),
+                     help="That box: every foreground pixel's, or the 5th-95th percentile's (see README)."),
         THREADS_OPTION,
     ]
 

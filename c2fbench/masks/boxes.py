@@ -1,7 +1,10 @@
-"""Bounding-box masks (Table I's "Bounding Boxes" row): each mask's smallest box, filled.
+"""Bounding-box masks (Table I's "Bounding Boxes" row): each mask's box, filled.
 
 The paper's Table I trains the first DeepLab on four kinds of masks; this one is the
 filled bounding box of each GrabCut-enhanced mask, the category inside, background outside.
+``box="tight"`` is the smallest box holding every foreground pixel; ``box="robust"`` spans
+the 5th to 95th percentile of the foreground's rows and columns (grabcut.robust_box), so
+that a few stray pixels GrabCut leaves far from the object do not stretch it over the image.
 An empty mask stays empty (the label step's strategy (a) then drops the image).
 """
 
@@ -16,12 +19,17 @@ from c2fbench.errors import InputError
 from c2fbench.masks.runner import ItemResult
 
 
-def filled_box(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool: True inside the smallest box holding every foreground pixel of ``mask``."""
-    from c2fbench.masks.grabcut import bounding_box
+BOXES = ("tight", "robust")
 
+
+def filled_box(mask: np.ndarray, box: str = "tight") -> np.ndarray:
+    """(H, W) bool: True inside ``mask``'s box (``"tight"`` or ``"robust"``, see above)."""
+    from c2fbench.masks.grabcut import bounding_box, robust_box
+
+    if box not in BOXES:
+        raise ValueError(f"box must be one of {BOXES}, got {box!r}")
     out = np.zeros(mask.shape, dtype=bool)
-    box = bounding_box(mask)
+    box = bounding_box(mask) if box == "tight" else robust_box(mask)
     if box is not None:
         x, y, w, h = box
         out[y:y + h, x:x + w] = True
@@ -32,6 +40,7 @@ def filled_box(mask: np.ndarray) -> np.ndarray:
 class BoxJob:
     masks: Path
     out: Path
+    box: str = "tight"
     name: str = "masks boxes"
 
     def outputs(self, image_id: str) -> list[Path]:
@@ -44,5 +53,5 @@ class BoxJob:
             mask = read_mask_png(self.masks / f"{image_id}.png")
         except InputError as e:
             return ItemResult(image_id, "failed", error=str(e))
-        write_mask_png(self.out / f"{image_id}.png", filled_box(mask))
+        write_mask_png(self.out / f"{image_id}.png", filled_box(mask, self.box))
         return ItemResult(image_id, "done", stat=None if mask.any() else "empty_mask")

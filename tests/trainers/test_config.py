@@ -14,12 +14,12 @@ from trainers.config import FLAT_KEYS, STAGES, MaskConfig, OptimConfig, TrainCon
 # config.json without them takes at these defaults.
 DEFAULT_CONFIG_JSON = {
     "task": "semantic", "arch": "deeplab_v2_resnet101", "pretrained_backbone": False, "backbone_weights": None,
-    "rounds": 5, "epochs": 2, "batch_size": 12, "optimizer": "sgd", "lr": 0.00025, "momentum": 0.9,
+    "rounds": 5, "epochs": 2, "later_epochs": None, "batch_size": 12, "optimizer": "sgd", "lr": 0.00025, "momentum": 0.9,
     "weight_decay": 0.0005, "resize": 321, "crop": 256, "flip": True, "scale_min": 1.0, "scale_max": 1.0,
     "head_lr_mult": 10.0, "poly_power": 0.9, "loss_resolution": "input", "reinit": False, "loader_workers": 0,
-    "threads": None, "amp": True, "channels_last": True,
+    "threads": None, "amp": True, "channels_last": True, "cpu_channels_last": False,
     "seed": 0, "coarse_method": "saliency", "saliency": "spectral", "student_weights": None, "coarse_box": "tight",
-    "enhance_initial": True, "initial_boxes": False, "grabcut_iterations": 5, "drop_outside": True,
+    "enhance_initial": True, "initial_boxes": False, "enhanced_box": "tight", "grabcut_iterations": 5, "drop_outside": True,
     "min_foreground": 0.01, "max_foreground": 0.8, "keep_own_category": True, "refine_argmax": "all",
     "refine_predict_at": "image", "refine_crf": False, "refine_tta": False, "drop_keeps_previous": False,
     "refine_grabcut": True, "refine_init": "mask", "val_root": None, "val_benchmark": "voc-val",

@@ -190,3 +190,23 @@ def test_train_branch_from_takes_only_refinement_options(synth, straight_run, tm
     assert [line["round"] for line in lines] == [1, 2] and (tmp_path / "b2" / "final.pt").is_file()
     again = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "b2"), "--no-refine-grabcut"])
     assert again.exit_code == 2 and "--resume" in again.output
+
+
+def test_later_rounds_train_later_epochs(synth, straight_run, tmp_path):
+    """Round 1 trains ``epochs`` (2 in TINY), every later round ``later_epochs``; a branch may
+    change it, since it acts after round 1 only."""
+    from trainers.branch import branch_after_round_one
+
+    branch = tmp_path / "branch"
+    cfg = branch_after_round_one(straight_run, branch, later_epochs=1)
+    assert (cfg.epochs_of(1), cfg.epochs_of(2), cfg.epochs_of(3)) == (2, 1, 1)
+    train_recursive(cfg, images=synth / "imagenet", out=branch, resume=True, workers=1)
+    lines = [json.loads(line) for line in (branch / "metrics.jsonl").read_text().splitlines()]
+    straight = [json.loads(line) for line in (straight_run / "metrics.jsonl").read_text().splitlines()]
+    assert [len(line["losses"]) for line in lines] == [2, 1] and [len(line["losses"]) for line in straight] == [2, 2]
+    assert lines[0]["losses"] == straight[0]["losses"]  # round 1 is the source's
+    assert json.loads((branch / "config.json").read_text())["later_epochs"] == 1
+    with pytest.raises(InputError, match="later_epochs must be at least 1"):
+        resolve_config(recipe=None, config=None, overrides={"later_epochs": 0}, task="semantic")
+    with pytest.raises(InputError, match="enhanced_box must be tight or robust"):
+        resolve_config(recipe=None, config=None, overrides={"enhanced_box": "loose"}, task="semantic")

@@ -17,6 +17,23 @@ def test_filled_box_of_a_mask():
     assert not filled_box(np.zeros((3, 3), bool)).any()
 
 
+def test_robust_box_ignores_a_stray_pixel_that_stretches_the_tight_box():
+    # a 10x10 object at rows 20-29, columns 30-39 of a 60x80 image, and one stray pixel
+    mask = np.zeros((60, 80), bool)
+    mask[20:30, 30:40] = True
+    mask[59, 0] = True
+    tight, robust = filled_box(mask, "tight"), filled_box(mask, "robust")
+    assert tight.sum() == 40 * 40  # rows 20-59, columns 0-39
+    # 101 foreground rows: numpy's 5th and 95th percentiles of the row coordinates are 20
+    # and 29 (the stray row 59 is the top 1%), so the box is the object's own
+    expected = np.zeros_like(mask)
+    expected[20:30, 30:40] = True
+    assert (robust == expected).all()
+    assert not filled_box(np.zeros((3, 3), bool), "robust").any()
+    with pytest.raises(ValueError, match="box must be one of"):
+        filled_box(mask, "loose")
+
+
 def test_prediction_at_another_size_comes_back_at_the_image_size():
     from c2fbench.predict import predict_probs
 
