@@ -3,12 +3,12 @@ memory format.
 
 Each configuration trains the demo's network (``deeplab_v2_vgg_lite``, batch 12, 96x96
 crops, Adam, ``trainers.train``'s loss at the output stride, as the ``demo`` recipe trains)
-for ``--steps`` steps in a fresh process, since
-OpenMP reads ``OMP_WAIT_POLICY`` once, when torch is loaded. Configurations are timed one
+for ``--steps`` steps in a fresh process, since OpenMP reads ``OMP_WAIT_POLICY`` once, when
+torch is loaded. Configurations are timed one
 after the other, first on idle cores and then while another process keeps one core busy
 (a Python busy loop). The peer is OpenMP's default policy (spinning at every barrier), the
 policy every c2fbench command used before it started OpenMP with ``PASSIVE``. Every
-configuration runs channels-last (NHWC, the recipe's ``cpu_channels_last``) but one, the
+configuration runs channels-last (NHWC, the ``cpu_channels_last`` option) but one, the
 NCHW peer of the passive policy.
 
     python benchmarks/threads_busy.py [--steps 30] [--warmup 5] [--repeats 3]
@@ -85,8 +85,7 @@ def run_config(threads: int, openmp: dict, nhwc: bool, *, steps: int, warmup: in
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-c", _CHILD, str(threads), str(steps), str(warmup), str(int(nhwc))],
-                         env=env,
-                         capture_output=True, text=True, check=True)
+                         env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -64,8 +64,8 @@ class OptimConfig:
     loss_resolution: str = "input"
     amp: bool = True  # mixed precision where the device supports it (CUDA)
     channels_last: bool = True  # on CUDA
-    # NHWC on the CPU as well: oneDNN's convolutions run about 1.25x faster in training and
-    # prediction on the demo's network (benchmarks/README.md); other floats than NCHW
+    # NHWC on the CPU as well: on the demo's network oneDNN predicts 1.46x faster and trains
+    # at the same speed (benchmarks/README.md, threads_busy.py); other floats than NCHW
     cpu_channels_last: bool = False
 
     def nhwc(self, device: "torch.device | str") -> bool:

@@ -19,19 +19,16 @@ from c2fbench.errors import InputError
 from c2fbench.masks.runner import ItemResult
 
 
-BOXES = ("tight", "robust")
-
-
 def filled_box(mask: np.ndarray, box: str = "tight") -> np.ndarray:
     """(H, W) bool: True inside ``mask``'s box (``"tight"`` or ``"robust"``, see above)."""
-    from c2fbench.masks.grabcut import bounding_box, robust_box
+    from c2fbench.masks.grabcut import BOXES, bounding_box, robust_box
 
     if box not in BOXES:
         raise ValueError(f"box must be one of {BOXES}, got {box!r}")
     out = np.zeros(mask.shape, dtype=bool)
-    box = bounding_box(mask) if box == "tight" else robust_box(mask)
-    if box is not None:
-        x, y, w, h = box
+    corner = bounding_box(mask) if box == "tight" else robust_box(mask)
+    if corner is not None:
+        x, y, w, h = corner
         out[y:y + h, x:x + w] = True
     return out
 

@@ -17,6 +17,7 @@ from c2fbench.errors import InputError
 from c2fbench.models import MODELS, build_model
 from c2fbench.models.checkpoint import load_checkpoint, save_checkpoint
 from c2fbench.models.dfpn_levels import LevelBranches, dfpn_levels_mobilenet
+from model_helpers import support_of_centre_cell
 from trainers.classifier import FORMAT, VERSION, load_backbone_weights
 from trainers.config import arch_task, shipped_recipes
 from trainers.resolve import resolve_config
@@ -87,23 +88,6 @@ REACH = {
     (2, 4): {-6, -4, -2, 0, 2, 4, 6},  # even offsets only
     (5,): {-5, 0, 5},
 }
-
-
-def support_of_centre_cell(branch: torch.nn.Module, in_channels: int, size: int) -> torch.Tensor:
-    """(size, size) bool: input cells the centre output cell depends on, by autograd.
-
-    Eval mode (BatchNorm is then a per-cell affine map), positive weights and inputs: every
-    ReLU passes and no two paths cancel, so the gradient is nonzero exactly on the receptive field.
-    """
-    branch.eval()
-    with torch.no_grad():
-        for conv in (m for m in branch.modules() if isinstance(m, torch.nn.Conv2d)):
-            conv.weight.uniform_(0.1, 1.0)
-    x = (torch.rand(1, in_channels, size, size) + 0.1).requires_grad_()
-    y = branch(x)
-    assert y.shape[-2:] == (size, size)
-    y[0, :, size // 2, size // 2].sum().backward()
-    return x.grad[0].abs().sum(0) > 0
 
 
 def expected_support(reach: set[int], size: int) -> torch.Tensor:

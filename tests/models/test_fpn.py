@@ -15,6 +15,7 @@ from c2fbench.errors import InputError
 from c2fbench.models import MODELS, build_model
 from c2fbench.models.checkpoint import load_checkpoint, save_checkpoint
 from c2fbench.models.fpn import PAPER_BRANCH_RATES, DilatedBranches, dfpn_mobilenet, fpn_mobilenet
+from model_helpers import support_of_centre_cell
 
 ARCHS = ("fpn_resnet101", "fpn_resnet50", "fpn_mobilenet", "dfpn_resnet101", "dfpn_resnet50", "dfpn_mobilenet")
 
@@ -65,20 +66,8 @@ def offsets(rates) -> set[int]:
 
 
 def support_of_centre_pixel(module: torch.nn.Module, channels: int, size: int) -> torch.Tensor:
-    """(size, size) bool: input cells the centre output pixel depends on, by autograd.
-
-    With positive weights, positive inputs and eval-mode BatchNorm every ReLU passes and no
-    two paths cancel, so the gradient is positive exactly on the receptive field.
-    """
-    module.eval()
-    with torch.no_grad():
-        for conv in (m for m in module.modules() if isinstance(m, torch.nn.Conv2d)):
-            conv.weight.uniform_(0.1, 1.0)
-    x = (torch.rand(1, channels, size, size) + 0.1).requires_grad_()
-    y = module(x)
-    assert y.shape == (1, channels, size, size)  # padding = dilation keeps the size
-    y[0, :, size // 2, size // 2].sum().backward()
-    return x.grad[0].abs().sum(0) > 0
+    """The receptive field of the centre output pixel of a module that keeps its input's shape."""
+    return support_of_centre_cell(module, channels, size, out_channels=channels)
 
 
 @pytest.mark.parametrize("rates", [*PAPER_BRANCH_RATES, (1, 3, 9), (5,)])
