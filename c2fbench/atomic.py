@@ -4,6 +4,11 @@ A run killed at any moment leaves either the old file or the complete new one, n
 partial file, so readers and resumed runs can trust whatever exists. The file gets the
 mode an ordinary ``open`` would give it (0666 less the umask), not mkstemp's 0600.
 
+Every temporary is named ``.<target>.<pid>-<random>.tmp`` (a file), ``.staging`` or
+``.old`` (a folder), after the process that writes it: :func:`remove_stale_temporaries`
+removes those whose process is gone, so a rerun after ``kill -9`` cleans up after the
+killed run without touching a live one's.
+
 A write the storage refuses (a full disk, a quota, a read-only or forbidden folder) is an
 :class:`~c2fbench.errors.InputError` naming the file, and leaves nothing behind: not the
 temporary file, and not the folders made for it (when still empty).
@@ -17,6 +22,8 @@ import os
 import shutil
 import sys
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -24,6 +31,16 @@ from c2fbench.errors import InputError
 
 # errno values that say the storage refused a write, not that the program is wrong
 _STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+# a temporary whose name carries no pid (written before pids were recorded) is stale after this
+STALE_AFTER_S = 60.0
+_TEMP_SUFFIXES = (".tmp", ".staging", ".old")
+
+
+def temp_prefix(name: str) -> str:
+    """The prefix of this process's temporaries for a target called ``name``."""
+    return f".{name}.{os.getpid()}-"
 
 
 def umask() -> int:
@@ -54,7 +71,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     made = []
     try:
         made = make_folders(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
     except OSError as e:
         remove_empty(made)
         raise storage_error(path, e) if e.errno in _STORAGE_ERRORS else e from None
@@ -129,7 +146,7 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
     made = []
     try:
         made = make_folders(out.parent)
-        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".staging"))
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=temp_prefix(out.name), suffix=".staging"))
     except OSError as e:
         remove_empty(made)
         raise storage_error(out, e) if e.errno in _STORAGE_ERRORS else e from None
@@ -162,7 +179,7 @@ def _swap(staging: Path, out: Path) -> None:
     elif _exchange(staging, out):  # atomic: ``out`` is the old folder or the new one, always
         shutil.rmtree(staging)  # it now holds the old folder
     else:
-        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=temp_prefix(out.name), suffix=".old"))
         try:
             os.rename(out, old / "previous")
         except BaseException:
@@ -201,3 +218,64 @@ def _exchange(a: Path, b: Path) -> bool:
     if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
         return False  # a kernel or filesystem without it
     raise OSError(code, os.strerror(code), str(b))
+
+
+def temporary_target(entry: str) -> tuple[str, int | None] | None:
+    """(target name, writer's pid or None) of a temporary of ours called ``entry``, or None
+    when ``entry`` is not one."""
+    suffix = next((s for s in _TEMP_SUFFIXES if entry.endswith(s)), None)
+    if not entry.startswith(".") or suffix is None:
+        return None
+    stem = entry[1:-len(suffix)]
+    if "." not in stem:
+        return None
+    name, tag = stem.rsplit(".", 1)
+    pid, dash, _ = tag.partition("-")
+    if dash and pid.isdigit():
+        return name, int(pid)
+    return name, None  # an older name: .<target>.<random>.tmp
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, names: Iterable[str] | None = None, *,
+                             older_than: float = STALE_AFTER_S) -> int:
+    """Delete the temporaries of ours in ``folder`` (for the targets ``names``; all when
+    None) whose writing process is gone, or, for a name without a pid, that nobody has
+    touched for ``older_than`` seconds. Returns how many were removed. A live run's
+    temporaries, this process's included, are never touched."""
+    folder = Path(folder)
+    wanted = None if names is None else set(names)
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return 0
+    removed, now = 0, time.time()
+    for entry in entries:
+        found = temporary_target(entry)
+        if found is None or (wanted is not None and found[0] not in wanted):
+            continue
+        path, pid = folder / entry, found[1]
+        try:
+            if pid is not None and (pid == os.getpid() or _alive(pid)):
+                continue
+            if pid is None and now - path.lstat().st_mtime < older_than:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            continue  # not ours to remove after all (permissions): leave it
+        removed += 1
+    return removed

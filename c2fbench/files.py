@@ -1,5 +1,6 @@
-"""Guards for every file c2fbench reads from the user, and for the folders it writes: a
-regular file of bounded size, and an output folder of its own.
+"""Guards for every file c2fbench reads from the user, and for the paths it writes: a
+regular file of bounded size, an output folder of its own, and an output apart from every
+input (:func:`check_output_apart`).
 
 A symlink to ``/dev/zero`` or a FIFO would otherwise be read until memory runs out or
 forever. Each check raises :class:`~c2fbench.errors.InputError` naming the file before
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from c2fbench.errors import InputError
@@ -48,3 +50,31 @@ def check_out_folder(out: str | os.PathLike, option: str = "--out") -> None:
     if path == Path.cwd():
         raise InputError(f"{option} {str(out) or repr('')}: the current folder; give the outputs a folder of "
                          f"their own (e.g. {option} out)")
+
+
+def check_output_apart(out: str | os.PathLike, inputs: Mapping[str, str | os.PathLike | None],
+                       option: str = "--out") -> None:
+    """Refuse an output path that is one of ``inputs``, lies inside one, or holds one.
+
+    ``inputs`` maps how the user named each input (``"--predictions"``, ``"the model"``) to
+    its path (None: not given). Links are followed, so a link to an input is that input.
+    Every command that writes calls this before it writes anything, with or without
+    ``--force``: an archive, a results folder or a quantized model written over (or
+    swapped in place of) the user's own files would destroy them. An output inside an input
+    folder is refused too: a data root or a predictions folder is read as a whole, and
+    results written among them would be read back as inputs on the next run.
+    """
+    target = Path(os.path.realpath(out))
+    for name, given in inputs.items():
+        if given is None or str(given) == "":
+            continue
+        source = Path(os.path.realpath(given))
+        if target == source:
+            raise InputError(f"{option} {out}: is {name} {given}; writing there would destroy it, "
+                             f"so give another path")
+        if source in target.parents:
+            raise InputError(f"{option} {out}: lies inside {name} {given}; write the outputs outside "
+                             f"the inputs")
+        if target in source.parents:
+            raise InputError(f"{option} {out}: holds {name} {given}, which writing there could replace; "
+                             f"give a path apart from the inputs")

@@ -24,19 +24,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-from c2fbench.atomic import atomic_write_text
+from c2fbench.atomic import atomic_write_text, remove_stale_temporaries
 from c2fbench.errors import InputError
-
-# A temporary file is written in milliseconds; one this old belongs to no live writer.
-STALE_AFTER_S = 60.0
-
 
 @dataclass(frozen=True)
 class Shard:
@@ -118,32 +113,6 @@ class Summary:
     options: dict = field(default_factory=dict)
 
 
-def remove_stale_temporaries(paths: list[Path], *, older_than: float = STALE_AFTER_S) -> int:
-    """Delete temporary files (``.<name>.*.tmp``, see c2fbench/atomic.py) left for ``paths``
-    that nobody has written for ``older_than`` seconds.
-
-    Only temporaries of the given outputs are touched, and only stale ones, so neither
-    shards sharing a tree nor a concurrent run remove each other's files in progress.
-    """
-    by_folder: dict[Path, set[str]] = {}
-    for path in paths:
-        by_folder.setdefault(path.parent, set()).add(path.name)
-    removed, now = 0, time.time()
-    for folder, names in by_folder.items():
-        if not folder.is_dir():
-            continue
-        for entry in os.listdir(folder):
-            if entry.startswith(".") and entry.endswith(".tmp") and entry[1:].rsplit(".", 2)[0] in names:
-                try:
-                    if now - (folder / entry).stat().st_mtime < older_than:
-                        continue
-                    (folder / entry).unlink()
-                except FileNotFoundError:
-                    continue
-                removed += 1
-    return removed
-
-
 _job: Job | None = None
 
 
@@ -213,7 +182,11 @@ def run_job(job: Job, ids: list[str], *, out: Path, shard: Shard = Shard(), work
         summary = Summary(job.name, f"{shard.index}/{shard.count}", len(mine), skipped_existing=len(finished),
                           failed_list=shard.failed_name, options=given)
         advance(summary.skipped_existing)
-        remove_stale_temporaries([p for i in pending for p in job.outputs(i)])
+        by_folder: dict[Path, set[str]] = {}
+        for path in (p for i in pending for p in job.outputs(i)):
+            by_folder.setdefault(path.parent, set()).add(path.name)
+        for folder, names in by_folder.items():
+            remove_stale_temporaries(folder, names)
         journal = record.Journal(out, shard)
 
         def note(result: ItemResult) -> None:
