@@ -97,6 +97,10 @@ class StorageError(InputError):
     def __init__(self, path: Path, os_error: OSError):
         super().__init__(f"{path}: could not write ({os_error.strerror or os_error}); nothing was written there")
         self.os_error = os_error
+        self.path = path
+
+    def __reduce__(self):  # a worker process's error reaches its parent whole
+        return type(self), (self.path, self.os_error)
 
 
 def storage_error(path: Path, e: OSError) -> StorageError:

@@ -105,10 +105,9 @@ def _sigmoid_pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 GROUND_TRUTH_FOLDERS = ("groundtruth",)
 
 
-def prediction_inputs(images: Path, out: Path | None = None) -> tuple[list[str], list[Path], list[str]]:
+def prediction_inputs(images: Path) -> tuple[list[str], list[Path], list[str]]:
     """``(ids, files, skipped)`` for ``c2fbench predict``: every image under ``images``
-    (``<sub>/<stem>`` ids) but those in GroundTruth folders (``skipped``) and, when ``out``
-    lies inside ``images``, those under ``out`` (earlier predictions), each file checked
+    (``<sub>/<stem>`` ids) but those in GroundTruth folders (``skipped``), each file checked
     up front (a regular file of bounded size that decodes whole, see
     :func:`c2fbench.data.images.read_rgb`) so that a bad file, a truncated JPEG too, stops
     the run before any prediction is written. Decoding twice costs a few milliseconds an
@@ -116,9 +115,6 @@ def prediction_inputs(images: Path, out: Path | None = None) -> tuple[list[str],
     from c2fbench.data.images import find_image, list_images, read_rgb
 
     ids = list_images(images)
-    if out is not None and Path(images).resolve() in Path(out).resolve().parents:
-        inside = Path(out).resolve().relative_to(Path(images).resolve()).as_posix() + "/"
-        ids = [i for i in ids if not i.startswith(inside)]
     in_ground_truth = [any(part.lower() in GROUND_TRUTH_FOLDERS for part in i.split("/")[:-1]) for i in ids]
     skipped = [i for i, gt in zip(ids, in_ground_truth) if gt]
     ids = [i for i, gt in zip(ids, in_ground_truth) if not gt]
@@ -133,6 +129,17 @@ def prediction_inputs(images: Path, out: Path | None = None) -> tuple[list[str],
     return ids, files, skipped
 
 
+def check_predict_out(out: Path, *, images: Path, model, weights: Path | None = None) -> None:
+    """Refuse an ``--out`` that is, lies inside or holds ``--images``, ``--model`` or
+    ``--weights`` (:func:`c2fbench.files.check_output_apart`, links followed): label maps
+    written among the images would replace ``.png`` images of the same name, and a rerun
+    would read them back as images."""
+    from c2fbench.files import check_output_apart
+
+    model_file = None if str(model).startswith("torchvision:") else model
+    check_output_apart(out, {"--images": images, "--model": model_file, "--weights": weights})
+
+
 def predict_folder(runtime, ids: list[str], files: list[Path], out: Path, *, tta: bool = False,
                    crf: bool = False, advance=lambda n: None) -> int:
     """Write ``out/<id>.png`` (VOC palette, atomically) for each image; returns the count.
@@ -141,9 +148,16 @@ def predict_folder(runtime, ids: list[str], files: list[Path], out: Path, *, tta
     longer decodes), or a write the disk refuses, stops the run with an InputError saying how
     many label maps were written.
     """
+    from c2fbench.atomic import remove_stale_temporaries
     from c2fbench.data.images import read_rgb
     from c2fbench.data.png import write_label_png
 
+    names: dict[Path, list[str]] = {}
+    for image_id in ids:  # the temporaries a run killed while writing here left beside its label maps
+        target = Path(out) / f"{image_id}.png"
+        names.setdefault(target.parent, []).append(target.name)
+    for folder, files_there in names.items():
+        remove_stale_temporaries(folder, files_there)
     for done, (image_id, path) in enumerate(zip(ids, files)):
         try:
             label = predict_label(runtime, read_rgb(path), tta=tta, crf=crf)

@@ -48,7 +48,8 @@ def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: i
     compare ONNX Runtime's output with PyTorch's on fresh random inputs (at H x W, and with
     ``dynamic`` also at a second size) and on ``images``.
 
-    ``out`` appears only when all of that succeeded: the images are read before anything
+    ``out`` must lie apart from ``checkpoint`` and ``images`` (refused before anything is
+    read). It appears only when all of that succeeded: the images are read before anything
     is exported, verification runs on a temporary copy, and the file is then written
     atomically. A bad image or a graph ONNX Runtime cannot run leaves no ``out`` behind.
     """
@@ -58,9 +59,11 @@ def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: i
 
     from c2fbench.atomic import atomic_write_bytes
     from c2fbench.data.images import read_rgb
+    from c2fbench.files import check_output_apart
     from c2fbench.inference import file_sha256
     from c2fbench.models.checkpoint import load_checkpoint
 
+    check_output_apart(out, {"--model": checkpoint, **{"an image to verify": image for image in images or []}})
     if height < 8 or width < 8:
         raise InputError(f"{out}: export size {height}x{width} is too small (at least 8x8)")
     if opset < 11:

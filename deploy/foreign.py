@@ -99,12 +99,13 @@ class MetadataOverride:
         return " ".join(filter(None, [f"--classes {self.classes}" if self.classes else "",
                                       _norm_flags(self.normalization) if self.normalization else ""]))
 
-    def apply(self, meta: dict | None, *, path: Path, channels: int | None) -> dict:
+    def apply(self, meta: dict | None, *, path: Path, channels: int | None, hint: str | None = None) -> dict:
         """``{"classes", "normalization"}`` for a model file whose own metadata is ``meta``
         (None: it has none) and whose output declares ``channels`` (None: unknown).
 
         Without metadata both must be given here. With metadata, what is given must agree
-        with it: InputError naming both otherwise."""
+        with it: InputError naming both otherwise, ending in ``hint`` (default
+        :data:`RETAG_HINT`: drop the flags, or re-tag the file)."""
         classes = class_names(self.classes, channels=channels) if self.classes else None
         if meta is None:
             missing = [flag for flag, value in (("--classes", classes), ("--mean/--std", self.normalization))
@@ -115,14 +116,14 @@ class MetadataOverride:
             return {"classes": classes, "normalization": self.normalization}
         if classes is not None and classes != meta["classes"]:
             raise InputError(f"{path}: --classes {self.classes} ({_names(classes)}) disagrees with the file's "
-                             f"metadata ({_names(meta['classes'])}); drop the flag, or re-tag the file with `deploy tag`")
+                             f"metadata ({_names(meta['classes'])}); {hint or 'drop the flag, or ' + RETAG_HINT}")
         if self.normalization is not None and not _same_norm(self.normalization, meta["normalization"]):
             raise InputError(f"{path}: {_norm_flags(self.normalization)} disagrees with the file's metadata "
-                             f"({_norm_flags(meta['normalization'])}); drop the flags, or re-tag the file with "
-                             "`deploy tag`")
+                             f"({_norm_flags(meta['normalization'])}); {hint or 'drop the flags, or ' + RETAG_HINT}")
         return {"classes": meta["classes"], "normalization": meta["normalization"]}
 
 
+RETAG_HINT = "re-tag the file with `c2fbench deploy tag --replace`"
 FLAGS_HINT = ("give --classes voc|coco|mit and --mean R,G,B --std R,G,B (0-1 scale) or --no-normalize, or write "
               "them into the file once with `c2fbench deploy tag`")
 

@@ -54,16 +54,23 @@ def read_onnx_metadata(path: Path, props: dict[str, str]) -> dict:
                          "export it with `c2fbench deploy export`, or write them into it with `c2fbench deploy tag "
                          "--onnx FILE --classes voc|coco|mit --mean R,G,B --std R,G,B` (class names and "
                          "normalisation are needed)")
-    values = {}
-    for key in ("c2fbench.classes", "c2fbench.normalization"):
-        try:
-            values[key] = json.loads(props[key])
-        except (json.JSONDecodeError, TypeError, ValueError) as e:
-            raise InputError(f"{path}: metadata {key} is not valid JSON ({e})") from None
+    values = {key: metadata_json(props, key, path=path) for key in ("c2fbench.classes", "c2fbench.normalization")}
     return {"classes": check_class_names(values["c2fbench.classes"], where=f"{path}: metadata c2fbench.classes: "),
             "normalization": check_normalization(values["c2fbench.normalization"],
                                                  where=f"{path}: metadata c2fbench.normalization: "),
             "arch": props.get("c2fbench.arch"), "c2fbench_version": props.get("c2fbench.version")}
+
+
+def metadata_json(props: dict[str, str], key: str, *, path: Path, default: str | None = None):
+    """The value of the JSON string ``props[key]`` (``default`` when absent), read by the one
+    JSON reader (:func:`c2fbench.jsonfile.parse_json`): InputError naming ``path`` and ``key``
+    when it is not JSON or nests deeper than any c2fbench metadata."""
+    from c2fbench.jsonfile import parse_json
+
+    text = props.get(key, default)
+    if not isinstance(text, str):
+        raise InputError(f"{path}: metadata {key} is not a JSON string")
+    return parse_json(text, f"{path}: metadata {key}")
 
 
 def load_onnx(path: Path):

@@ -168,21 +168,30 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
     QLinearConv kernels, and the two measured alike. ``per_channel`` weight scales (default)
     held 0.1 mIoU more than per-tensor at the same speed. ``preprocess``: ONNX Runtime's
     ``quant_pre_process`` (shape inference, batch norm folded) first, as it recommends.
-    ``op_types``: quantize only these operator types (default: all ONNX Runtime can).
+    ``op_types``: quantize only these operator types (default: all ONNX Runtime can), each
+    one ONNX Runtime quantizes in ``fmt`` and one the graph has (:mod:`deploy.quantize_graph`).
     ``equalize``: "cle" (cross-layer equalisation) or "smoothquant" (activation-aware
     rescaling) of Conv-ReLU-Conv chains before calibration (:mod:`deploy.equalize`); neither
     was needed on the measured models. Histogram calibration (entropy, percentile) needs
     inputs of one size, so with those methods a dynamic graph is calibrated on images resized
     to ``CALIB_SIZE``. Nodes whose names match a regular expression of ``keep_fp32`` stay FP32
     too. ``target`` "tensorrt" quantizes activations to signed INT8 with symmetric ranges (zero
-    point 0), the only form TensorRT builds."""
+    point 0), the only form TensorRT builds.
+
+    ``out`` must lie apart from ``onnx_path`` and ``calib_images`` (refused before anything
+    runs), and is written only when the graph holds at least one quantized operator
+    (``record["quantized_ops"]`` counts them by type): a graph with nothing to quantize, or
+    with all of it kept FP32, is refused and nothing is written."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from c2fbench.atomic import atomic_write_bytes
+    from c2fbench.files import check_output_apart
+    from deploy.quantize_graph import check_op_types, check_op_types_in_graph, quantized_operators, untie_initializers
     from deploy.runtimes import OnnxRuntime
 
+    check_output_apart(out, {"--onnx": onnx_path, "--calib-images": calib_images})
     if target not in TARGETS:
         raise InputError(f"--target {target!r}: expected one of {', '.join(TARGETS)}")
     keep_head_fp32 = TARGETS[target]["head_fp32"] if keep_head_fp32 is None else keep_head_fp32
@@ -194,6 +203,7 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
         raise InputError(f"--equalize {equalize!r}: expected one of {', '.join(EQUALIZE)}")
     if fmt not in FORMATS or (fmt == "qoperator" and target == "tensorrt"):
         raise InputError(f"--format {fmt!r}: expected qdq, or qoperator for --target cpu")
+    op_types = check_op_types(op_types, fmt) if op_types else None
     runtime = OnnxRuntime(onnx_path)  # checks the file and its c2fbench metadata
     if runtime.precision != "fp32":
         raise InputError(f"{onnx_path}: already {runtime.precision}; quantize the FP32 export")
@@ -212,6 +222,9 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
         else:
             proto = onnx.load(str(onnx_path))
         proto = name_nodes(proto)
+        untie_initializers(proto)  # ONNX Runtime's QOperator form needs a bias of its own per layer
+        if op_types:
+            check_op_types_in_graph(op_types, proto, path=onnx_path, fmt=fmt)
         if equalize != "none":
             from deploy.equalize import activation_maxima, conv_chains, equalize_convolutions
 
@@ -223,6 +236,7 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
         onnx.save(proto, str(prepared))
         exclude = fp32_nodes(proto, head=keep_head_fp32, patterns=keep_fp32, stem=keep_stem_fp32,
                              tail=keep_tail_fp32)
+        nodes = {n.name: n.op_type for n in proto.graph.node}
         quantize_static(str(prepared), str(quantized), reader,
                         quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
                         per_channel=per_channel, op_types_to_quantize=list(op_types) if op_types else None,
@@ -232,12 +246,17 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
                                        # TensorRT dequantizes INT8, not INT32: biases stay FP32 for it
                                        "QuantizeBias": not symmetric})
         proto = onnx.load(str(quantized))
+    counts = quantized_operators(proto, fmt)
+    if not counts:
+        raise InputError(f"{onnx_path}: nothing was quantized: {_nothing_why(nodes, exclude, op_types, fmt)}; "
+                         f"{out} was not written")
     record = {"method": method, "format": "QDQ" if fmt == "qdq" else "QOperator", "per_channel": per_channel,
               "preprocess": preprocess, "op_types": list(op_types) if op_types else None, "equalize": equalize,
               "target": target,
               "activations": TARGETS[target]["activations"], "symmetric_activations": symmetric, "weights": "int8",
               "num_images": len(images), "images": str(Path(calib_images).resolve()),
-              "fp32_nodes": len(exclude), "keep_fp32": list(keep_fp32), "head": "fp32" if keep_head_fp32 else "int8",
+              "fp32_nodes": len(exclude), "quantized_ops": dict(sorted(counts.items())),
+              "keep_fp32": list(keep_fp32), "head": "fp32" if keep_head_fp32 else "int8",
               "stem": "fp32" if keep_stem_fp32 else "int8", "tail": "fp32" if keep_tail_fp32 or keep_head_fp32
               else "int8"}
     source = onnx.load(str(onnx_path), load_external_data=False)
@@ -245,3 +264,20 @@ def quantize_static_int8(onnx_path: Path, out: Path, *, calib_images: Path, num:
     onnx.helper.set_model_props(proto, {**props, "c2fbench.quantization": json.dumps(record)})
     atomic_write_bytes(out, proto.SerializeToString())
     return record
+
+
+def _nothing_why(nodes: dict[str, str], exclude: list[str], op_types: tuple[str, ...] | None, fmt: str) -> str:
+    """Why a quantized graph holds no quantized operator, for the refusal: ``nodes`` (name:
+    type) of the graph as it went to ONNX Runtime, ``exclude`` the names kept FP32."""
+    from c2fbench.console import plural
+    from deploy.quantize_graph import supported_op_types
+
+    wanted = set(op_types or supported_op_types(fmt))
+    kind = f"type {'/'.join(op_types)}" if op_types else "a type ONNX Runtime quantizes"
+    candidates = [name for name, op in nodes.items() if op in wanted]
+    if not candidates:
+        return f"the graph has no node of {kind}"
+    if set(candidates) <= set(exclude):
+        return (f"its {plural(len(candidates), 'node')} of {kind} {'is' if len(candidates) == 1 else 'are'} kept "
+                f"FP32 (--head, --stem, --keep-fp32: {plural(len(exclude), 'node')} in all)")
+    return f"ONNX Runtime quantized none of its {plural(len(candidates), 'node')} of {kind}"

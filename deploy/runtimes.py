@@ -69,13 +69,16 @@ class OnnxRuntime:
     Classes and normalisation come from the file's metadata, or from ``override`` for a file
     without (:meth:`deploy.foreign.MetadataOverride.apply`). With ``metadata_optional`` a file
     without either still loads, for latency alone: ``classes`` and ``normalization`` are
-    None, so ``logits`` refuses to run and ``infer`` checks no channel count."""
+    None, so ``logits`` refuses to run and ``infer`` checks no channel count. Without
+    ``read_metadata`` the file's metadata is not even read (``deploy tag --replace`` writes
+    over metadata that may be broken)."""
 
     backend = "onnxruntime"
     memory_format = "contiguous"
 
     def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None,
-                 override: MetadataOverride | None = None, metadata_optional: bool = False) -> None:
+                 override: MetadataOverride | None = None, metadata_optional: bool = False,
+                 read_metadata: bool = True) -> None:
         self.path, self.threads, self.device = Path(path), threads, device
         check_regular_file(self.path, max_bytes=MAX_MODEL_BYTES, what="model file")  # quantize and build come here
         self.session = _ort_session(self.path, device=device, threads=threads)
@@ -83,7 +86,8 @@ class OnnxRuntime:
         self.input_name, self.input_shape = node.name, list(node.shape)
         dims = self.input_shape[2:]
         self.static_hw = tuple(dims) if all(isinstance(d, int) for d in dims) else None
-        meta = self._metadata(override, metadata_optional)
+        meta = self._metadata(override, metadata_optional) if read_metadata else {"classes": None,
+                                                                                  "normalization": None}
         self.classes, self.normalization = meta["classes"], meta["normalization"]
         self.source = {"model": str(self.path.resolve()), "sha256": file_sha256(self.path)}
         if self.classes is None:

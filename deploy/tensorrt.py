@@ -14,7 +14,6 @@ CUDA need them; the rest is tested on CPU.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -60,15 +59,15 @@ def check_sidecar(sidecar: dict, *, path: Path, tensorrt_version: str, gpu_name:
 
 
 def read_sidecar(engine: Path) -> dict:
-    """The sidecar of ``engine``; InputError if it is missing or not JSON."""
+    """The sidecar of ``engine``; InputError if it is missing, not a regular file, or not a
+    JSON object (read by :func:`c2fbench.jsonfile.read_json_object`, depth-bounded)."""
+    from c2fbench.jsonfile import read_json_object
+
     path = sidecar_path(engine)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         raise InputError(f"{path}: engine sidecar not found (build engines with `c2fbench deploy build`, "
-                         "which writes it next to the engine)") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
+                         "which writes it next to the engine)")
+    return read_json_object(path, "engine sidecar", max_bytes=16 << 20)
 
 
 def current_gpu(device: str = "cuda") -> tuple[str, str]:

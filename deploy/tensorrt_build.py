@@ -172,11 +172,25 @@ def _outputs_as_float32(model) -> None:
         output.type.tensor_type.elem_type = TensorProto.FLOAT
 
 
+def check_build_paths(onnx_path: Path, out: Path, timing_cache: Path | None) -> None:
+    """InputError unless the engine ``out``, its sidecar ``out.json`` and the ``timing_cache``
+    (read, then written) lie apart from the ONNX file they are built from and from each
+    other: each is written after the build, over whatever is there."""
+    from c2fbench.files import check_output_apart
+
+    check_output_apart(out, {"--onnx": onnx_path, "--timing-cache": timing_cache})
+    check_output_apart(sidecar_path(out), {"--onnx": onnx_path, "--timing-cache": timing_cache},
+                       option="--out's sidecar")
+    if timing_cache is not None:
+        check_output_apart(timing_cache, {"--onnx": onnx_path}, option="--timing-cache")
+
+
 def build_engine(onnx_path: Path, out: Path, *, precision: str = "fp32", workspace_mb: int = WORKSPACE_MB,
                  min_shape=None, opt_shape=None, max_shape=None, timing_cache: Path | None = None,
                  device: str = "cuda") -> dict:
     """Build ``out`` (serialized engine) and ``out.json`` (sidecar) from ``onnx_path`` on the
     CUDA ``device`` (TensorRT builds for the current device, so it is made current)."""
+    check_build_paths(onnx_path, out, timing_cache)
     import_tensorrt()
     import tensorrt as trt
     import torch

@@ -114,3 +114,28 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted([f".a.png.{os.getpid()}-x3.tmp", ".b.png.abcd.tmp",
                                                    f".other.{dead}-x4.tmp", "a.png"])
     assert remove_stale_temporaries(tmp_path) == 1  # every target: the other one too
+
+
+def test_a_storage_error_crosses_a_process_boundary_whole():
+    # a worker's full disk reaches the pool's parent as the same one-line error
+    import errno
+    import pickle
+
+    from c2fbench.atomic import StorageError
+
+    e = StorageError(os.path.join("out", "a.png"), OSError(errno.ENOSPC, "No space left on device"))
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is StorageError and str(back) == str(e) and back.os_error.errno == errno.ENOSPC
+
+
+@pytest.mark.parametrize("std", [1e-50, 1e-39, 1e-40])  # 0 or subnormal in float32: 1 / std overflows
+def test_a_std_that_is_zero_or_overflows_in_float32_is_refused(std):
+    import numpy as np
+
+    from c2fbench.models.metadata import check_normalization
+
+    with np.errstate(over="ignore", divide="ignore"):
+        assert not np.isfinite(np.float32(1) / np.float32(std))  # the oracle: float32 itself
+    with pytest.raises(InputError, match="overflow float32"):
+        check_normalization({"mean": [0.5, 0.5, 0.5], "std": [std] * 3}, where="--mean/--std: ")
+    assert check_normalization({"mean": [0.5] * 3, "std": [1e-30] * 3}, where="")["std"] == [1e-30] * 3

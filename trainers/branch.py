@@ -13,6 +13,7 @@ from pathlib import Path
 
 from c2fbench.atomic import atomic_write_text
 from c2fbench.errors import InputError
+from c2fbench.jsonfile import read_json
 from trainers.config import TrainConfig, check_types, validate
 from trainers.rundir import read_run_config
 
@@ -86,4 +87,5 @@ def copy_run_part(source: Path, out: Path, part: str) -> None:
             return {k: moved(v) for k, v in value.items()}
         return [moved(v) for v in value] if isinstance(value, list) else value
 
-    atomic_write_text(options, json.dumps(moved(json.loads(options.read_text())), indent=2) + "\n")
+    recorded = read_json(options, "masks options file")
+    atomic_write_text(options, json.dumps(moved(recorded), indent=2) + "\n")

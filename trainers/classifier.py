@@ -127,15 +127,19 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
     from c2fbench.data.voc import VOC_CLASSES
     from c2fbench.models import build_model
 
+    from c2fbench.files import check_output_apart
+
     out, partial = Path(out), Path(f"{out}.partial")
+    check_output_apart(out, {"--images": images})
     if out.exists() and not resume:
         raise InputError(f"{out}: exists already; pass --resume to keep it, or choose another --out")
-    if resume and out.is_file():
-        return _read(out, cfg.arch)
+    if resume and out.is_file():  # a finished run: kept only for the options that made it
+        finished = _read(out, cfg.arch)
+        _check_same_options(out, finished.get("config"), cfg, "was trained", "choose another --out")
+        return finished
     state = _read(partial, cfg.arch) if resume and partial.is_file() else None  # before the images' check
-    if state is not None and state.get("config") != asdict(cfg):
-        raise InputError(f"{partial}: was started with other options {state.get('config')}; "
-                         "remove it or pass the same options")
+    if state is not None:
+        _check_same_options(partial, state.get("config"), cfg, "was started", "remove it")
     samples = list_imagenet(images)
     for check in ("listed", "readable"):  # too few listed: said before any image is read
         if check == "readable":
@@ -144,6 +148,7 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
         if not train_set or not held:
             raise InputError(f"{images}: need at least two images per class to hold some out (found "
                              f"{len(samples)} {check})")
+        _check_classes(images, samples, check)
     torch.manual_seed(cfg.seed)
     # the builder's own class count (21 for DeepLab, 1 for FPN / DFPN): the backbone does not depend on it
     model = BackboneClassifier(build_model(cfg.arch).backbone, len(VOC_CLASSES) - 1)
@@ -186,6 +191,32 @@ def train_classifier(images: Path, out: Path, cfg: ClassifierConfig, *, resume: 
     _save(out, result)
     partial.unlink(missing_ok=True)
     return result
+
+
+def _check_same_options(path: Path, stored, cfg: ClassifierConfig, done: str, instead: str) -> None:
+    """Refuse to resume ``path`` (a finished run or its ``.partial``) with options other than
+    those it recorded: the learning rate decays over all ``epochs``, so even a longer run is
+    not the shorter one continued. ``instead``: what else the user can do."""
+    given = asdict(cfg)
+    if not isinstance(stored, dict):
+        raise InputError(f"{path}: records no options to compare with this run's; {instead} or run without --resume")
+    for key, value in given.items():
+        if stored.get(key) != value:
+            raise InputError(f"{path}: {done} with {key} {stored.get(key)!r}, this run gives {value!r}; "
+                             f"pass the same options to resume it, or {instead}")
+
+
+def _check_classes(images: Path, samples: list, check: str) -> None:
+    """Refuse fewer than two classes: a one-class classifier is right on every held-out
+    image (top-1 100%) and learns nothing."""
+    from c2fbench.data.voc import VOC_CLASSES
+
+    labels = sorted({sample.label for sample in samples})
+    if len(labels) < 2:
+        names = ", ".join(VOC_CLASSES[label] for label in labels)
+        raise InputError(f"{images}: {len(labels)} class ({names}) among the {len(samples)} images {check}; "
+                         "a classifier needs at least 2 classes (with one, every held-out image is trivially "
+                         "right)")
 
 
 def readable(samples: list, *, progress=_no_progress, warn: Callable[[str], None]) -> list:

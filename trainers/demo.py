@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -27,9 +26,10 @@ from c2fbench.console import info, out as stdout, progress, progress_callback, s
 
 def _synth(data: Path, preset: str, seed: int, workers: int) -> None:
     from c2fbench.data.synth import write_synth
+    from trainers.resolve import read_json_object
 
     stamp = data / "synth.json"  # written last by write_synth, so the data is complete
-    done = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    done = read_json_object(stamp, "synthetic data stamp") if stamp.is_file() else {}
     if (done.get("preset"), done.get("seed")) == (preset, seed):
         info(f"reusing the synthetic benchmark in {data}")
         return
@@ -57,6 +57,7 @@ def _train(cfg, data: Path, run: Path, workers: int, *, masks_from: Path | None 
     """Train (or resume) ``run``; ``masks_from``: a run whose coarse and enhanced masks to start from.
     ``cfg`` None: resume ``run`` with its own configuration (a branch)."""
     from trainers.recursive import train_recursive
+    from trainers.rundir import read_log
 
     resume = (run / "config.json").is_file()
     if resume:
@@ -67,7 +68,8 @@ def _train(cfg, data: Path, run: Path, workers: int, *, masks_from: Path | None 
         for part in ("masks/coarse", "masks/enhanced"):
             copy_run_part(masks_from, run, part)
     train_recursive(cfg, images=data / "imagenet", out=run, resume=resume, workers=workers)
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    lines = read_log(run)
+    return [lines[r] for r in sorted(lines)]
 
 
 def _colour_baseline(data: Path, out: Path, workers: int) -> dict:

@@ -110,13 +110,15 @@ def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: boo
 
     Writes nothing; the caller creates ``out`` only after this returns.
     """
-    from c2fbench.files import check_out_folder
+    from c2fbench.files import check_out_folder, check_output_apart
     from c2fbench.devices import resolve_device
     from trainers.distributed import torchrun_env
     from trainers.rundir import check_run_files
 
     out = Path(out)
     check_out_folder(out)
+    check_output_apart(out, {"the training images": images, "--backbone-weights": cfg.backbone_weights,
+                             "--student-weights": cfg.masks.student_weights, "--val-root": cfg.val_root})
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder (--out names the run directory)")
     if resume:
@@ -127,9 +129,6 @@ def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: boo
     device = resolve_device(device)
     torchrun_env()
     root, samples = training_images(cfg, Path(images))
-    if root.resolve() == out.resolve() or root.resolve() in out.resolve().parents:
-        raise InputError(f"{out}: the run directory is inside the training images {root}; its masks would be "
-                         "read as images: choose an --out outside it")
     if cfg.masks.coarse_method == "student":
         from c2fbench.masks.student import load_student
 

@@ -6,28 +6,19 @@ options (trainers.config.FLAT_KEYS), checked for type as it is read and named in
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from c2fbench.errors import InputError
+from c2fbench.jsonfile import read_json
 from trainers.config import (COMMAND_OF_TASK, DEFAULT_VAL_BENCHMARK, RECIPES_DIR, TASKS, TrainConfig, absolute_paths,
                              arch_task, check_types, shipped_recipes, validate, without_record)
 
 
 def read_json_object(path: Path, what: str) -> dict:
-    """A JSON object from ``path``; InputError naming the file when it is missing or not one
-    (a FIFO or a link to a device is refused unopened)."""
-    from c2fbench.files import check_regular_file
-
-    check_regular_file(path, max_bytes=1 << 20, what=what)
-    try:
-        values = json.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
-    except FileNotFoundError:
-        raise InputError(f"{path}: {what} not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read the {what} ({e})") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
+    """A JSON object from ``path`` (at most 1 MiB, nested at most a few levels); InputError
+    naming the file when it is missing or not one (a FIFO or a link to a device is refused
+    unopened). The reading is c2fbench.jsonfile's, so JSON nested thousands deep is one line too."""
+    values = read_json(path, what, max_bytes=1 << 20)
     if not isinstance(values, dict):
         raise InputError(f"{path}: expected a JSON object of options")
     return values

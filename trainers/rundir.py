@@ -12,6 +12,7 @@ from pathlib import Path
 
 from c2fbench.atomic import atomic_write_text
 from c2fbench.errors import InputError
+from c2fbench.jsonfile import parse_json
 from trainers.config import TrainConfig, absolute_paths, check_types, validate, without_record
 from trainers.resolve import read_json_object
 
@@ -54,10 +55,9 @@ def read_log(out: Path) -> dict[int, dict]:
         if not raw.strip():
             continue
         try:
-            line = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}, line {number}: not valid JSON ({e.msg}); delete the line to redo "
-                             "that round's last step") from None
+            line = parse_json(raw, f"{path}, line {number}")
+        except InputError as e:
+            raise InputError(f"{e}; delete the line to redo that round's last step") from None
         round_index = line.get("round") if isinstance(line, dict) else None
         if not isinstance(round_index, int) or isinstance(round_index, bool) or round_index < 1:
             raise InputError(f"{path}, line {number}: expected a JSON object with an integer 'round'")

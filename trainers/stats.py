@@ -6,9 +6,9 @@ statistics of the masks it trained on, and of its predictions on the training im
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
+
+from c2fbench.jsonfile import read_json_object
 
 __all__ = ["CountingPredictions", "mask_stats", "prediction_stats", "sum_over_ranks", "validate"]
 
@@ -63,7 +63,8 @@ def mask_stats(run, r: int) -> dict:
     """Statistics of the masks a round trained on; with hidden ground truth (the synthetic
     benchmark's imagenet/masks), their IoU with it."""
     summary_path = run.masks(r) / "summary.json"
-    stats = json.loads(summary_path.read_text()).get("stats", {}) if summary_path.is_file() else {}
+    summary = read_json_object(summary_path, "masks summary") if summary_path.is_file() else {}
+    stats = summary.get("stats", {})
     result = {"round": r, "dropped": stats.get("dropped_small", 0) + stats.get("dropped_large", 0), "events": stats}
     if run.dist.is_main:
         result["dropped_by_class"] = _dropped_by_class(run, r)

@@ -11,7 +11,8 @@ import click
 @click.option("--bootstrap", type=click.IntRange(10, 1_000_000), default=1000, show_default=True,
               help="Paired resamples over images (a million at most: 8 MB of values).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write compare.json here.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write compare.json here (a new folder or an earlier compare's, apart from both results).")
 def compare(result_a, result_b, bootstrap, seed, out):
     """Compare two `eval --out` folders of the same benchmark (A - B), paired over images.
 
@@ -19,11 +20,18 @@ def compare(result_a, result_b, bootstrap, seed, out):
     """
     import json
 
+    from c2fbench.atomic import atomic_write_text, remove_stale_temporaries
     from c2fbench.console import success
-    from c2fbench.atomic import atomic_write_text
+    from c2fbench.files import check_output_apart
     from c2fbench.report.compare import compare_results
     from c2fbench.report.terminal import print_comparison
 
+    if out is not None:
+        inputs = {"RESULT_A": result_a, "RESULT_B": result_b}
+        for name, result in list(inputs.items()):  # a metrics.json given: the folder around it is the result
+            if result.is_file():
+                inputs[f"the folder of {name}"] = result.parent
+        check_output_apart(out, inputs)
     if out is not None and out.is_dir() and any(p.name != "compare.json" and not p.name.startswith(".compare.json.")
                                                 for p in out.iterdir()):
         from c2fbench.errors import InputError
@@ -33,5 +41,6 @@ def compare(result_a, result_b, bootstrap, seed, out):
     result = compare_results(result_a, result_b, n=bootstrap, seed=seed)
     print_comparison(result)
     if out is not None:
+        remove_stale_temporaries(out, ["compare.json"])  # a partial compare.json of a run killed here
         atomic_write_text(out / "compare.json", json.dumps(result, indent=2) + "\n")
         success(f"wrote {out / 'compare.json'}")

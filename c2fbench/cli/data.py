@@ -49,8 +49,9 @@ Examples:
 @click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The images those annotations describe (val2014/); each is checked to exist at its size.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for <id>.png label maps, ids.txt and coco_labels.json (new, or an unfinished run's "
-                   "to resume). For eval coco-val: DATA/SegmentationClass/val2014.")
+              help="Folder for <id>.png label maps, ids.txt and coco_labels.json (new, or an unfinished run's: "
+                   "resumed with the same file and rules, else replaced). For eval coco-val: "
+                   "DATA/SegmentationClass/val2014.")
 @click.option("--crowd", type=click.Choice(["class", "void"]), default="class", show_default=True,
               help="Crowd regions (iscrowd 1): labelled with their class (coco2voc's rule), or void (255, not "
                    "scored) where no other instance lies.")
@@ -62,8 +63,10 @@ def coco_labels(annotations: Path, images: Path, out: Path, crowd: str, empty: s
 
     Category ids 1..90 become indices 1..80 in id order. Where instances overlap, the
     smaller one (by its annotated area) keeps the pixel: coco2voc's rule, the converter that
-    published WSSS code (ToCo, WeCLIP) points to. Resumable: rerun the same command after an
-    interruption and the labels already written are kept.
+    published WSSS code (ToCo, WeCLIP) points to. Every annotation is checked before the
+    first label is written: polygon coordinates within one image width (x) or height (y)
+    of the image, RLE sizes equal to the image's and run lengths that tile it. Resumable:
+    rerun the same command after an interruption and the labels already written are kept.
     """
     from c2fbench.console import progress_callback, success
     from c2fbench.data.coco_labels import write_coco_labels
@@ -71,5 +74,7 @@ def coco_labels(annotations: Path, images: Path, out: Path, crowd: str, empty: s
     with progress_callback("coco-labels") as report:
         summary = write_coco_labels(annotations, images, out, crowd=crowd, empty=empty, progress=report)
     resumed = f", {summary['resumed']} kept from an earlier run" if summary["resumed"] else ""
+    if summary["replaced"]:
+        resumed += f", {summary['replaced']} of an unfinished conversion of another file or rule replaced"
     success(f"wrote {summary['labels']} COCO label maps to {out} ({summary['without_annotations']} images without "
             f"annotations {'left out' if empty == 'skip' else 'as background'}{resumed})")

@@ -73,9 +73,11 @@ image leaves no file behind.
 def export(model, out, dynamic, height, width, opset, verify_images, num, no_verify):
     """Export a checkpoint to ONNX, check it, and compare ONNX Runtime with PyTorch."""
     from c2fbench.console import success
+    from c2fbench.files import check_output_apart
     from c2fbench.report.terminal import print_checks
     from deploy.export import export_onnx
 
+    check_output_apart(out, {"--model": model, "--verify-images": verify_images})
     images = _some_images(verify_images, num) if verify_images else []
     report = export_onnx(model, out, dynamic=dynamic, height=or_default(height, EXPORT_SIZE), width=or_default(width, EXPORT_SIZE),
                          opset=or_default(opset, DEFAULT_OPSET), verify=not no_verify, images=images)
@@ -124,16 +126,23 @@ def parity(model, deployed, benchmark, data_root, device, threads, tolerance, ou
     from c2fbench.errors import InputError
     from c2fbench.devices import resolve_device
     from c2fbench.eval.benchmarks import BENCHMARKS, load_benchmark
+    from c2fbench.eval.outputs import benchmark_inputs
+    from c2fbench.files import check_output_apart
     from deploy.parity import parity as run_parity, summary_rows, write_parity
     from deploy.runtimes import load_runtime
 
     from deploy.foreign import MetadataOverride
 
     override = MetadataOverride.from_options(deployed_classes, mean, std, no_normalize)
+    written = None if out is None else Path(out) / "parity.json"
+    if written is not None:  # the models now, the dataset once found (--data-root may be a folder above it)
+        check_output_apart(written, {"--model": model, "--deployed": deployed}, option="--out")
     device, tolerance = resolve_device(device), or_default(tolerance, DEFAULT_TOLERANCE)
     if benchmark not in BENCHMARKS:
         raise InputError(f"unknown benchmark {benchmark!r}; known: {', '.join(sorted(BENCHMARKS))}")
     bench = load_benchmark(benchmark, data_root)
+    if written is not None:
+        check_output_apart(written, benchmark_inputs(bench), option="--out")
     reference = load_runtime(model, device=device, threads=threads)
     runtime = load_runtime(deployed, device=device, threads=threads, override=override)
     with progress(len(bench.samples), f"parity {benchmark}") as advance:
@@ -191,11 +200,15 @@ def profile(model, backends, shape, warmup_ms, warmup, iterations, duration, thr
     """Latency of a model on one or more backends: warm-up, then timed runs (trtexec's method)."""
     from c2fbench.console import info, success
     from c2fbench.devices import resolve_device
+    from c2fbench.files import check_output_apart
     from c2fbench.report.terminal import print_profile
     from deploy.foreign import MetadataOverride
     from deploy.profile import parse_shape, profile_model, write_profile
 
     override = MetadataOverride.from_options(classes, mean, std, no_normalize)  # latency needs none of them
+    if out is not None:
+        named = str(model).startswith("torchvision:")  # a name, not a file
+        check_output_apart(Path(out) / "profile.json", {"--model": None if named else model, "--weights": weights})
     device = resolve_device(device)
     result = profile_model(model, backends=list(backends) or None,
                            shape=PROFILE_SHAPE if shape is None else parse_shape(shape),
@@ -243,8 +256,9 @@ def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_sha
     """Build a TensorRT engine (needs TensorRT and an NVIDIA GPU: pip install 'c2fbench[tensorrt]')."""
     from c2fbench.console import success
     from deploy.tensorrt import import_tensorrt
-    from deploy.tensorrt_build import build_engine, check_graph_precision, resolve_build_device
+    from deploy.tensorrt_build import build_engine, check_build_paths, check_graph_precision, resolve_build_device
 
+    check_build_paths(onnx_path, out, timing_cache)  # before anything else: no output over an input
     device = resolve_build_device(device)
     check_graph_precision(onnx_path, precision)  # an INT8 build needs a Q/DQ graph for TensorRT
     import_tensorrt()  # before any work: without TensorRT, say what to install (exit 2)
@@ -260,6 +274,7 @@ def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_sha
 Examples:
   c2fbench deploy tag --onnx theirs.onnx --classes voc --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
   c2fbench deploy tag --onnx fg.onnx --classes mit --no-normalize --out fg-tagged.onnx
+  c2fbench deploy tag --onnx theirs.onnx --classes voc --no-normalize --replace   (re-tag)
   c2fbench eval voc-val --data-root DATA --model theirs.onnx          (no flags needed any more)
 
 \b
@@ -273,9 +288,12 @@ Means and stds are on the 0-1 scale: c2fbench divides images by 255 before norma
 @click.option("--mean", metavar="R,G,B", help="Input mean on the 0-1 scale (ImageNet: 0.485,0.456,0.406).")
 @click.option("--std", metavar="R,G,B", help="Input std on the 0-1 scale (ImageNet: 0.229,0.224,0.225).")
 @click.option("--no-normalize", is_flag=True, help="The model takes the 0-1 image as it is (mean 0, std 1).")
-def tag(onnx_path, out, classes, mean, std, no_normalize):
+@click.option("--replace", is_flag=True, help="Write over the class names and normalisation the file already "
+              "has (without it they must agree with the flags).")
+def tag(onnx_path, out, classes, mean, std, no_normalize, replace):
     """Write c2fbench metadata (class names, normalisation) into an ONNX file, so that eval,
-    parity, build and quantize read it without flags. Metadata already there must agree."""
+    parity, build and quantize read it without flags. Metadata already there must agree,
+    unless --replace (to re-tag a file tagged wrongly)."""
     from c2fbench.console import success
     from c2fbench.errors import InputError
     from deploy.foreign import MetadataOverride
@@ -284,6 +302,6 @@ def tag(onnx_path, out, classes, mean, std, no_normalize):
     override = MetadataOverride.from_options(classes, mean, std, no_normalize)
     if override.normalization is None:
         raise InputError("deploy tag needs --mean R,G,B --std R,G,B (0-1 scale) or --no-normalize")
-    meta = tag_onnx(onnx_path, out or onnx_path, override)
+    meta = tag_onnx(onnx_path, out, override, replace=replace)
     success(f"wrote {out or onnx_path} ({len(meta['classes'])} classes, {classes}; mean {meta['normalization']['mean']}, "
             f"std {meta['normalization']['std']})")

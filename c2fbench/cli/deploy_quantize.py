@@ -42,7 +42,9 @@ Example:
 @click.option("--equalize", type=click.Choice(["none", "cle", "smoothquant"]), default="none", show_default=True,
               help="Rescale Conv-ReLU-Conv chains before calibration: cross-layer equalisation, or "
                    "SmoothQuant-style from measured activation ranges.")
-@click.option("--op-types", metavar="OPS", help="Comma-separated operator types to quantize (default: all).")
+@click.option("--op-types", metavar="OPS",
+              help="Comma-separated ONNX operator types to quantize, case-sensitive (e.g. Conv,Add); each must be "
+                   "one ONNX Runtime quantizes and one the graph has (default: all it can).")
 def quantize(onnx_path, out, calib_images, num, method, head, stem, quantize_head, keep_fp32, target, fmt,
              per_tensor, no_preprocess, equalize, op_types):
     """Static INT8 quantization with ONNX Runtime (QDQ, per-channel weights; for the CPU the
@@ -65,5 +67,6 @@ def quantize(onnx_path, out, calib_images, num, method, head, stem, quantize_hea
                                   keep_fp32=tuple(keep_fp32), target=or_default(target, QUANTIZE_TARGET), fmt=fmt,
                                   per_channel=not per_tensor, preprocess=not no_preprocess, op_types=ops,
                                   equalize=equalize)
-    success(f"wrote {out} (INT8 {record['format']}, {record['num_images']} calibration images, {record['method']}); "
-            "check its accuracy with `c2fbench deploy parity`")
+    quantized = sum(record["quantized_ops"].values())
+    success(f"wrote {out} (INT8 {record['format']}, {quantized} quantized operators, {record['num_images']} "
+            f"calibration images, {record['method']}); check its accuracy with `c2fbench deploy parity`")

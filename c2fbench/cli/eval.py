@@ -22,7 +22,7 @@ from c2fbench.eval.benchmarks import BENCHMARKS
 @click.option("--device", default="cpu", show_default=True, help="With --model: cpu, cuda or cuda:N.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write metrics.json, per_image.npz, confusion.csv and confusion.png here (a new folder, "
-                   "or an earlier eval's, replaced whole).")
+                   "or an earlier eval's, replaced whole; apart from every input and from --show-dir).")
 @click.option("--bootstrap", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
               help="Resamples over images for a 95% interval of mIoU (or mean J).")
 @click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
@@ -37,7 +37,8 @@ from c2fbench.eval.benchmarks import BENCHMARKS
 @click.option("--show-dir", type=click.Path(path_type=Path),
               help="Write <rank>_<id>.png overlays (image | ground truth | prediction, VOC palette) of the K worst "
                    "images here, or of every image, worst first, without --worst (a new folder, or an earlier "
-                   "--show-dir's, replaced whole).")
+                   "--show-dir's, known by the c2fbench-show-dir.json it writes, replaced whole; apart from every "
+                   "input and from --out).")
 @foreign_model_options
 def eval_command(benchmark, data_root, predictions, model, tta, device, out, bootstrap, threshold, resize_nearest,
                  no_figures, workers, worst, show_dir, weights, classes, mean, std, no_normalize):
@@ -59,6 +60,7 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
     from c2fbench.errors import InputError
     from c2fbench.eval.benchmarks import load_benchmark
     from c2fbench.eval.evaluator import evaluate
+    from c2fbench.eval.outputs import benchmark_inputs, check_eval_outputs, given_inputs
     from c2fbench.eval.results import check_out_folder, write_eval
     from c2fbench.eval.sources import PngPredictions
     from c2fbench.report.terminal import print_metrics
@@ -78,13 +80,15 @@ def eval_command(benchmark, data_root, predictions, model, tta, device, out, boo
         device = resolve_device(device)
     if worst is not None and worst < 1:
         raise InputError(f"--worst {worst}: expected a number of images, 1 or more")
+    bench = load_benchmark(benchmark, data_root)  # the split file's ids; no image is read yet
+    inputs = {**given_inputs(predictions=predictions, model=model, weights=weights), **benchmark_inputs(bench)}
+    check_eval_outputs(out, show_dir, inputs)
     if out is not None:
         check_out_folder(out)
     if show_dir is not None:
         from c2fbench.eval.show import check_show_dir
 
-        check_show_dir(show_dir, out)
-    bench = load_benchmark(benchmark, data_root)
+        check_show_dir(show_dir)
     if bench.skipped:
         warn(f"{len(bench.skipped)} images have no ground truth and are not scored (first: {bench.skipped[0]})")
     if model is not None:

@@ -6,6 +6,7 @@ import click
 _BENCHMARKS = {
     "voc-val": ("semantic", "mIoU over 21 classes", "VOCdevkit/VOC2012 (val split), or a folder above it"),
     "voc-train": ("semantic", "mIoU over 21 classes", "VOCdevkit/VOC2012 (train split), or a folder above it"),
+    "coco-val": ("semantic", "mIoU over 81 classes", "COCO (SegmentationClass/val2014 from data coco-labels, val2014)"),
     "mit-subset": ("foreground", "J and P per class", "Object Discovery (Data/*100, the paper's subsets)"),
     "mit-full": ("foreground", "J and P per class", "Object Discovery (Data/Airplane, Car, Horse)"),
 }
@@ -50,7 +51,7 @@ def list_command(what: str) -> None:
         for column in ("benchmark", "task", "metric", "--data-root"):
             table.add_column(column)
         for name in BENCHMARKS:
-            table.add_row(name, *_BENCHMARKS.get(name, ("-", "-", "-")))
+            table.add_row(name, *_BENCHMARKS[name])  # every benchmark needs its row (tests/eval)
     out.print(table)
 
 

@@ -48,6 +48,9 @@ def student_train(images: Path, out: Path, teacher: str, keep: float, epochs: in
     from c2fbench.devices import resolve_device
     from c2fbench.masks.student_train import progress_total, train_student
 
+    from c2fbench.files import check_output_apart
+
+    check_output_apart(out, {"--images": images})
     device = resolve_device(device)
     if out.exists() or out.is_symlink():  # a student is replaced; any other file is kept
         from c2fbench.errors import InputError

@@ -15,8 +15,9 @@ Examples:
 
 \b
 Every image is read whole (file, header, size, data) before the first label map is written.
-GroundTruth folders (Object Discovery's masks) are skipped, and the count is reported;
-so is --out when it lies inside --images (a rerun does not predict its own outputs).
+GroundTruth folders (Object Discovery's masks) are skipped, and the count is reported.
+--out is refused when it is, holds or lies inside --images, --model or --weights: label
+maps are never written over or among the inputs.
 """
 
 
@@ -43,14 +44,15 @@ def predict(model, images, out, tta, crf, device, weights, classes, mean, std, n
     """
     from c2fbench.console import info, progress, success
     from c2fbench.devices import resolve_device
-    from c2fbench.predict import predict_folder, prediction_inputs
+    from c2fbench.predict import check_predict_out, predict_folder, prediction_inputs
     from deploy.foreign import MetadataOverride
     from deploy.runtimes import load_runtime
 
+    check_predict_out(out, images=images, model=model, weights=weights)  # before anything is read or written
     override = MetadataOverride.from_options(classes, mean, std, no_normalize)
     device = resolve_device(device)
     runtime = load_runtime(model, device=device, weights=weights, override=override)
-    ids, files, skipped = prediction_inputs(images, out)
+    ids, files, skipped = prediction_inputs(images)
     if skipped:
         info(f"skipped {len(skipped)} images in GroundTruth folders (ground truth, not inputs; "
              f"first: {skipped[0]})")

@@ -20,15 +20,18 @@ holding anything other than a report is refused rather than overwritten."""
 @click.command(epilog=EPILOG)
 @click.argument("results", nargs=-1, required=True, metavar="[LABEL=]RESULT...")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for report.md, report.html and figures/ (new, or an earlier report to replace).")
+              help="Folder for report.md, report.html and figures/ (new, or an earlier report to replace; apart "
+                   "from every RESULT and its folder).")
 @click.option("--title", default="c2fbench report", show_default=True,
               help="Title at the top of report.md and report.html.")
 @click.option("--supervision", default="Image-level Labels", show_default=True,
               help="Supervision type your rows are listed under in the VOC leaderboard.")
 @click.option("--format", "formats", default="md,html", show_default=True, metavar="FORMATS",
               help="Comma-separated subset of md,html,csv,latex: csv and latex write tables/<name>.csv and "
-                   ".tex (leaderboard, leaderboard_recent, per_class, table1, table4_*), numbers with 2 "
-                   "decimals, your rows marked.")
+                   ".tex (leaderboard, leaderboard_recent, per_class, table1, table4_*, latency, parity), numbers "
+                   "with 2 decimals, your rows marked; csv or latex alone for results that make none of these "
+                   "tables is refused (exit status 2, nothing written). A CSV text cell starting with =, +, -, "
+                   "@, tab or carriage return gets a ' before it, so that no spreadsheet runs it as a formula.")
 @click.option("--leaderboard", type=click.Choice(["paper", "recent", "both"]), default="paper", show_default=True,
               help="Which published leaderboard your voc-val (and coco-val) rows are placed in: the paper's "
                    "Table II, image-level WSSS methods of 2019-2025 (VOC val/test, COCO val; each number from "
@@ -41,13 +44,15 @@ def report(results, out, title, supervision, formats, leaderboard):
     row (default: the folder's name). Everything is read and checked before anything is written.
     """
     from c2fbench.console import success
-    from c2fbench.report.build import build_report, check_out, parse_formats, write_report
+    from c2fbench.report.build import build_report, check_out, check_out_apart, parse_formats, write_report
     from c2fbench.report.inputs import load_inputs
 
     formats = parse_formats(formats)
+    check_out_apart(out, list(results))
     check_out(out)  # before the work, not after it
-    document = build_report(load_inputs(list(results)), title=title, supervision=supervision,
-                            leaderboard=leaderboard)
+    inputs = load_inputs(list(results))
+    check_out_apart(out, list(results), inputs)  # the files read, and the folders beside them
+    document = build_report(inputs, title=title, supervision=supervision, leaderboard=leaderboard)
     written = write_report(document, out, formats)
     if formats == ("md", "html"):
         success(f"report: {out / 'report.html'} (Markdown: {out / 'report.md'})")

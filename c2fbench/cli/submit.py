@@ -24,10 +24,12 @@ status 2), and nothing is written.""")
 @click.option("--predictions", type=click.Path(path_type=Path), required=True,
               help="Folder of <id>.png for exactly the test ids (palette or grayscale class indices 0..20).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The archive to write (a .tar.gz, in an existing folder).")
+              help="The archive to write (a .tar.gz, in an existing folder outside VOC2012 and "
+                   "--predictions).")
 @click.option("--competition", type=click.Choice(["comp5", "comp6"]), default="comp6", show_default=True,
               help="comp5: trained on VOC data only; comp6: with outside data (ImageNet labels, as here).")
-@click.option("--force", is_flag=True, help="Replace --out if it exists (only once the new archive is complete).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists (only once the new archive is complete); "
+                                           "never an input, with --force or without.")
 def voc_test(data_root, predictions, out, competition, force):
     """Check predictions of the VOC 2012 test set and pack them for the evaluation server."""
     from c2fbench.console import plural, progress, success

@@ -152,6 +152,11 @@ def _run(*, task: str, images, images_option: str, out, recipe, config_file, res
         raise click.UsageError("Missing option '--out'.")
     if images is None and not print_config:
         raise click.UsageError(f"Missing option '{images_option}'.")
+    if not print_config:  # the inputs in the configuration: trainers/preflight.py
+        from c2fbench.files import check_output_apart
+
+        check_output_apart(out, {"--config": config_file, "--branch-from": branch_from,
+                                 "--recipe": recipe if recipe and Path(recipe).suffix else None})
     explicit = {k: v for k, v in options.items() if v is not None}  # every option defaults to None
     origin = {k: "--" + k.replace("_", "-") for k in explicit}
     if branch_from is not None:
@@ -278,7 +283,9 @@ Examples:
 @option("--holdout", type=click.IntRange(min=2), default=10, show_default=True,
               help="Hold out every N-th image of each class to report top-1.")
 @option("--seed", type=int, default=0, show_default=True, help="Seed of weights, order and crops.")
-@option("--resume", is_flag=True, help="Continue from OUT.partial (the last finished epoch).")
+@option("--resume", is_flag=True,
+        help="Continue from OUT.partial (the last finished epoch), or keep a finished OUT; either only with "
+             "the options that made it (the learning rate decays over all --epochs).")
 @THREADS_OPTION
 def classifier(images, arch, out, epochs, batch_size, lr, resize, crop, holdout, seed, resume, threads):
     """Pretrain a segmentation model's backbone as an image classifier on image-level labels."""

@@ -11,7 +11,6 @@ DeepLab's COCO models do.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -42,6 +41,15 @@ NUM_COCO_CLASSES = len(COCO_CLASSES)  # 81
 MANIFEST = "coco_labels.json"  # written by coco_labels.write_coco_labels beside the label maps
 IDS_FILE = "ids.txt"
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
+# An id's label, ``<id>.png``, and that label's temporary name (``.<id>.png.<pid>-<random>.tmp``,
+# 22 characters more) fit in a file name's 255 bytes; COCO's ids have 25.
+MAX_NAME = 200
+
+
+def is_image_id(name: str) -> bool:
+    """Whether ``name`` can be an image id: a plain file name of letters, digits, '_', '-'
+    and '.', not '.' or '..', of at most :data:`MAX_NAME` characters."""
+    return len(name) <= MAX_NAME and bool(_ID.fullmatch(name)) and name not in (".", "..")
 
 
 # --- the coco-val benchmark's folder -----------------------------------------------------
@@ -74,10 +82,12 @@ def find_coco_val(data_root: str | os.PathLike) -> tuple[Path, Path, list[str]]:
 def _label_ids(labels: Path) -> list[str]:
     manifest = labels / MANIFEST
     if manifest.is_file():
+        from c2fbench.jsonfile import read_json_object
+
         try:
-            complete = json.loads(manifest.read_text()).get("complete")
-        except (OSError, ValueError, AttributeError):
-            raise InputError(f"{manifest}: unreadable; rerun `c2fbench data coco-labels` into {labels}") from None
+            complete = read_json_object(manifest, "coco-labels manifest", max_bytes=1 << 20).get("complete")
+        except InputError as e:
+            raise InputError(f"{e}; rerun `c2fbench data coco-labels` into {labels}") from None
         if complete is not True:
             raise InputError(f"{labels}: the conversion that writes these labels did not finish; rerun "
                              f"`c2fbench data coco-labels` with the same options to complete it")
@@ -85,16 +95,21 @@ def _label_ids(labels: Path) -> list[str]:
 
         path = labels / IDS_FILE
         check_regular_file(path, max_bytes=64 << 20, what="id list")
-        ids = [line.strip() for line in path.read_text().split("\n") if line.strip()]
-        bad = next((i for i in ids if not _ID.fullmatch(i) or i in (".", "..")), None)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: cannot read the id list ({e})") from None
+        ids = [line.strip() for line in text.split("\n") if line.strip()]
+        bad = next((i for i in ids if not is_image_id(i)), None)
         if bad is not None:
-            raise InputError(f"{path}: {bad[:60]!r} is not an image id")
+            raise InputError(f"{path}: {bad[:60]!r} is not an image id (letters, digits, '_', '-', '.'; at most "
+                             f"{MAX_NAME} characters)")
         missing = [i for i in ids if not (labels / f"{i}.png").is_file()]
         if missing:
             raise InputError(f"{labels}: {len(missing)} label maps listed in {IDS_FILE} are missing (first: "
                              f"{missing[0]}.png)")
     else:
-        ids = sorted(n[:-4] for n in os.listdir(labels) if n.endswith(".png") and _ID.fullmatch(n[:-4]))
+        ids = sorted(n[:-4] for n in os.listdir(labels) if n.endswith(".png") and is_image_id(n[:-4]))
     if not ids:
         raise InputError(f"{labels}: no label maps (<id>.png) in it")
     if len(set(ids)) != len(ids):

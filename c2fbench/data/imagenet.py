@@ -10,7 +10,6 @@ The VOC -> wnid table and its sources are in ``voc_synsets.json`` next to this f
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from c2fbench.data.voc import VOC_CLASSES
 from c2fbench.errors import InputError
+from c2fbench.jsonfile import read_json
 
 SYNSETS_FILE = Path(__file__).with_name("voc_synsets.json")
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")  # compared lower-case: ImageNet ships .JPEG
@@ -43,10 +43,7 @@ def load_voc_synsets(
     its main ``synsets``. The file is validated: the 20 VOC classes in order, wnids of
     the form ``n`` + 8 digits, no wnid in two places.
     """
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read the VOC synset table ({exc})") from None
+    data = read_json(path, "VOC synset table", max_bytes=1 << 20)
     classes = data.get("classes") if isinstance(data, dict) else None
     if not isinstance(classes, dict) or list(classes) != list(VOC_CLASSES[1:]):
         found = list(classes) if isinstance(classes, dict) else None

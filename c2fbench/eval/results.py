@@ -29,7 +29,6 @@ disagree with ``metrics.json`` (its confusion matrix, or its per-class J).
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import io
 import json
@@ -39,8 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from c2fbench.atomic import StorageError, atomic_write_bytes, staged_folder
+from c2fbench.atomic import StorageError, atomic_write_bytes, remove_stale_temporaries, staged_folder
 from c2fbench.errors import InputError
+from c2fbench.eval.csvtext import csv_text
 from c2fbench.numerics import numerics
 
 OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png", "worst.csv")
@@ -88,6 +88,8 @@ def write_eval(out: Path, result, *, figures: dict[str, bytes] | None = None,
     unknown = sorted(set(figures or {}) - set(FIGURE_FILES))
     if unknown:  # check_out_folder would refuse the next run into a folder holding them
         raise ValueError(f"not an eval figure: {unknown[0]} (expected one of {', '.join(FIGURE_FILES)})")
+    target = Path(os.path.abspath(out))
+    remove_stale_temporaries(target.parent, [target.name])  # staging folders of a run killed while writing here
     check_out_folder(out)
     files = _render(result, figures or {}, worst)
     try:
@@ -124,12 +126,9 @@ def _render(result, figures: dict[str, bytes], worst: str | None = None) -> dict
 
 
 def _confusion_csv(matrix, classes) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["gt\\pred", *classes])
-    for name, row in zip(classes, matrix):
-        writer.writerow([name, *row])
-    return buf.getvalue()
+    """The matrix with its class names (text cells no spreadsheet runs as a formula)."""
+    return csv_text([["gt\\pred", *classes], *([name, *row] for name, row in zip(classes, matrix))],
+                    lineterminator="\n")
 
 
 def read_per_image(folder: Path, metrics: dict) -> dict[str, np.ndarray]:

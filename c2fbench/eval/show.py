@@ -2,12 +2,14 @@
 
 The folder holds ``<rank>_<id>.png`` (rank zero-padded so that a file listing is the
 ranking; the id with every character but letters, digits, ``.``, ``_`` and ``-`` as ``_``,
-so MIT's ``Airplane100/0001`` is ``Airplane100_0001``) and ``worst.csv``, the ranking.
+so MIT's ``Airplane100/0001`` is ``Airplane100_0001``), ``worst.csv``, the ranking, and
+``c2fbench-show-dir.json`` (:data:`MARKER`), which says this command wrote the folder.
 Like ``--out`` it is built in a staging folder beside ``DIR`` and swapped into place
 (:func:`c2fbench.atomic.staged_folder`), so ``DIR`` must be new, empty or an earlier
-show-dir (overlays beside its ``worst.csv``): anything else in it is refused before
-scoring starts, never deleted. VOC's own ids (``2007_000033.png``) look like overlay names,
-so PNG files without ``worst.csv`` are refused: a predictions folder is never replaced.
+show-dir, recognised by its marker and nothing else: VOC's own ids (``2007_000033.png``)
+look like overlay names, and a folder of predictions may hold a ``worst.csv`` too. Anything
+else is refused before scoring starts, never deleted (a show-dir written before the marker
+existed is refused once: delete it by hand).
 
 The overlays need each image's prediction again after scoring: :func:`views` re-loads only
 the ranked images from the prediction source (a PNG folder reads the files again; a model
@@ -27,12 +29,14 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from c2fbench.atomic import StorageError, atomic_write_bytes, staged_folder
+from c2fbench.atomic import StorageError, atomic_write_bytes, remove_stale_temporaries, staged_folder
 from c2fbench.errors import InputError
 from c2fbench.eval.worst import RankedImage
 from c2fbench.parallel import pool
 
 RANKING_FILE = "worst.csv"
+MARKER = "c2fbench-show-dir.json"  # what makes a folder an earlier show-dir: never its file names
+WRITTEN_BY = "c2fbench eval --show-dir"
 _OVERLAY = re.compile(r"^\d+_[A-Za-z0-9._-]+\.png$")
 MAX_NAME = 200  # characters of a file name: most filesystems allow 255 bytes
 
@@ -47,17 +51,14 @@ def overlay_name(rank: int, image_id: str, total: int) -> str:
     return f"{rank:0{len(str(total))}d}_{flat}.png"
 
 
-def check_show_dir(show_dir: Path, out: Path | None = None) -> None:
+def check_show_dir(show_dir: Path) -> None:
     """Refuse a ``--show-dir`` that could not be replaced as a whole: a file, a link, the
-    current folder, ``--out`` or a folder inside or around it, or a folder holding anything
-    but an earlier show-dir's overlays. Called before scoring starts."""
+    current folder, or a folder holding anything but an earlier show-dir (its overlays,
+    ``worst.csv`` and the :data:`MARKER` this command writes). Called before scoring starts;
+    ``--out`` and the inputs are kept apart by :func:`c2fbench.eval.outputs.check_eval_outputs`."""
     show_dir = Path(show_dir)
     if not Path(os.path.abspath(show_dir)).name:
         raise InputError(f"{show_dir}: the root folder cannot hold overlays; give --show-dir a folder")
-    if out is not None:
-        a, b = Path(os.path.abspath(show_dir)), Path(os.path.abspath(out))
-        if a == b or a in b.parents or b in a.parents:
-            raise InputError(f"{show_dir}: --show-dir and --out must be separate folders (each is replaced whole)")
     if show_dir.is_symlink():
         raise InputError(f"{show_dir}: a link; --show-dir replaces its folder as a whole, give the folder itself")
     if not show_dir.exists():
@@ -74,24 +75,53 @@ def check_show_dir(show_dir: Path, out: Path | None = None) -> None:
     if foreign:
         raise InputError(f"{show_dir}: holds {len(foreign)} entries that are not overlays (first: {foreign[0]}); "
                          f"--show-dir replaces its folder as a whole, so give a new or empty folder")
-    if any(_OVERLAY.match(n) for n in names) and RANKING_FILE not in names:
-        # VOC's own ids (2007_000033.png) look like overlays: a predictions folder is never replaced
-        raise InputError(f"{show_dir}: holds PNG files but no {RANKING_FILE}, so it is not an earlier --show-dir "
-                         f"(a predictions folder?); give a new or empty folder")
+    if any(not _leftover(n) for n in names) and not _marked(show_dir / MARKER):
+        # overlay-like names prove nothing: VOC's own ids (2007_000033.png) look like overlays
+        raise InputError(f"{show_dir}: holds files but no {MARKER}, so `eval --show-dir` did not write it (a "
+                         f"predictions folder?); give a new or empty folder")
+
+
+def _leftover(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")  # a killed atomic write of ours
 
 
 def _ours(path: Path) -> bool:
     name = path.name
-    leftover = name.startswith(".") and name.endswith(".tmp")  # a killed atomic write of ours
     plain = path.is_file() and not path.is_symlink()
-    return leftover or (plain and (name == RANKING_FILE or bool(_OVERLAY.match(name))))
+    return _leftover(name) or (plain and (name in (RANKING_FILE, MARKER) or bool(_OVERLAY.match(name))))
+
+
+def _marked(path: Path) -> bool:
+    """Whether ``path`` is the marker an earlier ``eval --show-dir`` wrote."""
+    from c2fbench.jsonfile import read_json
+
+    if not path.is_file() or path.is_symlink():
+        return False
+    try:
+        value = read_json(path, "show-dir marker", max_bytes=1 << 16)
+    except InputError:
+        return False
+    return isinstance(value, dict) and value.get("written_by") == WRITTEN_BY
+
+
+def marker_json(count: int) -> bytes:
+    """The marker's text: who wrote the folder, and how many overlays it holds."""
+    import json
+
+    from c2fbench import __version__
+
+    return (json.dumps({"written_by": WRITTEN_BY, "c2fbench": __version__, "overlays": count,
+                        "ranking": RANKING_FILE}, indent=2) + "\n").encode()
 
 
 def write_show_dir(show_dir: Path, overlays: Iterable[tuple[str, bytes]], ranking_csv: str, *,
                    advance: Callable[[int], None] = lambda n: None) -> int:
     """Write ``overlays`` ((file name, PNG bytes), drawn one at a time as the iterable is
-    consumed) and ``worst.csv`` into ``show_dir`` as one unit; returns the number of
-    overlays. On any failure ``show_dir`` is left as it was."""
+    consumed), ``worst.csv`` and the :data:`MARKER` into ``show_dir`` as one unit; returns
+    the number of overlays. On any failure ``show_dir`` is left as it was. Staging folders
+    of an earlier run killed while writing here are removed first."""
+    target = Path(os.path.abspath(show_dir))
+    remove_stale_temporaries(target.parent, [target.name])
     check_show_dir(show_dir)
     count = 0
     try:
@@ -101,6 +131,7 @@ def write_show_dir(show_dir: Path, overlays: Iterable[tuple[str, bytes]], rankin
                 count += 1
                 advance(1)
             atomic_write_bytes(staging / RANKING_FILE, ranking_csv.encode())
+            atomic_write_bytes(staging / MARKER, marker_json(count))
     except (OSError, StorageError) as e:
         cause = e.os_error if isinstance(e, StorageError) else e  # a full disk: StorageError from the staging
         raise InputError(f"{show_dir}: could not write the overlays ({cause.strerror or cause}); "

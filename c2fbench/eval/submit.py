@@ -18,7 +18,10 @@ no use for void (255), which only ground truth carries.
 Everything is checked before the archive appears: the ids against ``test.txt`` (missing
 and extra files), each prediction's size against its JPEG's header, and its values. The
 archive is written to a temporary file beside ``out`` and renamed into place, so a
-refused input, a full disk or Ctrl-C leaves ``out`` as it was.
+refused input, a full disk or Ctrl-C leaves ``out`` as it was; the temporary of a run killed
+outright (``kill -9``) is removed by the next run. ``out`` is never one of the inputs, inside
+their folders or a link to one of them (:func:`c2fbench.files.check_output_apart`), with or
+without ``--force``.
 """
 
 from __future__ import annotations
@@ -119,16 +122,25 @@ def plan_voc_test_submission(data_root: str | os.PathLike, predictions: str | os
     file on any bad input; writes nothing."""
     from c2fbench.data.voc import find_voc_root, read_split
 
+    from c2fbench.data.voc import image_path
+    from c2fbench.files import check_output_apart
+
     out, predictions = Path(out), Path(predictions)
     folder = member_folder(competition)
+    check_output_apart(out, {"--predictions": predictions})  # with --force or without
     check_out_file(out, force=force)
     voc_root = find_voc_root(data_root)
+    check_output_apart(out, {"the VOC 2012 folder of --data-root": voc_root})
     split_file = voc_root / "ImageSets" / "Segmentation" / "test.txt"
     if not split_file.exists():
         raise InputError(f"{split_file}: split file not found (the test set is the separate download "
                          f"VOC2012test.tar, which adds test.txt and the test JPEGs)")
     ids = read_split(voc_root, "test")
     check_prediction_ids(predictions, ids, split_file)
+    # every file read, links followed: a test JPEG or prediction may be a link to where --out points
+    check_output_apart(out, {"the split file": split_file, "the test images": voc_root / "JPEGImages",
+                             **{f"the test image of {i}": image_path(voc_root, i) for i in ids},
+                             **{f"the prediction of {i}": predictions / f"{i}.png" for i in ids}})
     return VocTestSubmission(voc_root=voc_root, ids=ids, predictions=predictions, out=out, folder=folder)
 
 
@@ -140,10 +152,11 @@ def write_submission(plan: VocTestSubmission, *, advance: Callable[[int], None] 
     JPEG's size and values 0..20. ``advance(n)`` is called as images are packed. A bad
     prediction raises InputError naming the file, and ``plan.out`` is left as it was.
     """
-    from c2fbench.atomic import atomic_open
+    from c2fbench.atomic import atomic_open, remove_stale_temporaries
     from c2fbench.data.png import encode_label_png
     from c2fbench.data.voc import image_path
 
+    remove_stale_temporaries(plan.out.parent, [plan.out.name])  # a partial archive of a run killed here
     now = int(time.time())
     with atomic_open(plan.out, "wb") as f:
         # ustar: the plain format every tar reads; the names are short ASCII (ids are checked by read_split)

@@ -20,12 +20,12 @@ number of scored images, and ``--show-dir`` alone (every image) shows it last, s
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from c2fbench.eval.csvtext import csv_text
 
 MAX_CONFUSED = 3  # confused class pairs named per image
 
@@ -193,18 +193,21 @@ def fmt_score(value: float) -> str:
 
 def worst_csv(ranked: list[RankedImage], kind: str) -> str:
     """``worst.csv``: rank, id, score, accuracy (empty when undefined), and for a semantic
-    benchmark the missed, extra and confused classes (``;``-separated)."""
+    benchmark the missed, extra and confused classes (``;``-separated). Ids and class names
+    are text cells no spreadsheet runs as a formula (:mod:`c2fbench.eval.csvtext`)."""
     score, accuracy = score_name(kind)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
     header = ["rank", "id", score, accuracy]
     if kind == "semantic":
         header += ["missed", "extra", "confused"]
-    writer.writerow(header)
+    rows = [header]
     for item in ranked:
-        row = [item.rank, item.id, *("" if math.isnan(v) else f"{v:.4f}" for v in (item.score, item.accuracy))]
+        row = [item.rank, item.id, *(None if math.isnan(v) else v for v in (item.score, item.accuracy))]
         if kind == "semantic":
             row += [";".join(item.missed), ";".join(item.extra),
                     ";".join(f"{g}>{p}:{share:.2f}" for g, p, share in item.confused)]
-        writer.writerow(row)
-    return buf.getvalue()
+        rows.append(row)
+    return csv_text(rows, number=_four_decimals, lineterminator="\n")
+
+
+def _four_decimals(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

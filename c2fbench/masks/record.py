@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -28,8 +29,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from c2fbench.atomic import atomic_write_text, default_mode
+from c2fbench.atomic import atomic_write_text, default_mode, storage_error, temp_prefix
 from c2fbench.errors import InputError
+from c2fbench.jsonfile import parse_json, read_json
 
 OPTIONS_FILE = "options.json"
 
@@ -127,8 +129,8 @@ def _legacy_options(out: Path) -> dict | None:
     """Options from a summary written before options.json existed (scalar ones only)."""
     for path in sorted(out.glob("summary*.json")):
         try:
-            summary = json.loads(path.read_text())
-        except (OSError, ValueError):
+            summary = read_json(path, "masks summary")
+        except InputError:
             continue
         if isinstance(summary, dict) and isinstance(summary.get("options"), dict) and summary.get("job"):
             scalars = {k: v for k, v in summary["options"].items() if isinstance(v, (int, float, str, bool))}
@@ -145,8 +147,8 @@ def _read_options(out: Path) -> dict | None:
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        stored = json.loads(text)
-    except ValueError:
+        stored = parse_json(text, str(path))
+    except InputError:
         stored = None
     if not isinstance(stored, dict):
         raise InputError(f"{path}: not the JSON object of options a masks run records; "
@@ -174,16 +176,29 @@ def claim_options(out: Path, given: dict) -> None:
     recorded its own first; then they must agree."""
     path = out / OPTIONS_FILE
     if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{OPTIONS_FILE}.", suffix=".tmp")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=out, prefix=temp_prefix(OPTIONS_FILE), suffix=".tmp")
+        except OSError as e:
+            raise storage_error(path, e) from None
         try:
             os.fchmod(fd, default_mode())
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(given, indent=2) + "\n")
+            write_all(fd, (json.dumps(given, indent=2) + "\n").encode())
+            os.fsync(fd)
             with contextlib.suppress(FileExistsError):
                 os.link(tmp, path)  # fails if another shard got there first: never overwrite
+        except OSError as e:
+            raise storage_error(path, e) from None  # a full disk: no options.json, no temporary
         finally:
+            os.close(fd)
             os.unlink(tmp)
     check_options(out, given)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is written (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 # -- lock -------------------------------------------------------------------------------------
@@ -211,7 +226,10 @@ def shard_lock(out: Path, shard, *, instead: str = "give this one another --shar
         yield
         return
     path = out / f".lock{shard.suffix}"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, default_mode())
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, default_mode())
+    except OSError as e:
+        raise storage_error(path, e) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -220,8 +238,11 @@ def shard_lock(out: Path, shard, *, instead: str = "give this one another --shar
             share = "this folder" if shard.count == 1 else f"shard {shard.index}/{shard.count} of this folder"
             raise InputError(f"{out}: another run is writing {share} (pid {holder}); "
                              f"wait for it to finish or {instead}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:  # a full disk: said here, before any image is processed
+            raise storage_error(path, e) from None
         _held.add(fd)
         yield
     finally:
@@ -242,8 +263,8 @@ def read_journal(out: Path, ids: set[str]) -> dict[str, dict]:
             continue
         for line in lines:
             try:
-                record = json.loads(line)
-            except ValueError:
+                record = parse_json(line, str(path))
+            except InputError:
                 continue
             if not isinstance(record, dict) or record.get("id") not in ids:
                 continue
@@ -254,27 +275,53 @@ def read_journal(out: Path, ids: set[str]) -> dict[str, dict]:
 
 
 class Journal:
-    """Appends one line per result to ``out/events[-K-of-N].jsonl``, flushed at once."""
+    """Appends one line per result to ``out/events[-K-of-N].jsonl``, written at once.
+
+    A write the storage refuses (a full disk) is a :class:`~c2fbench.atomic.StorageError`
+    naming the journal, and the file is cut back to its last whole line: nothing
+    half-written stays, and the lines before it still count on the next run."""
 
     def __init__(self, out: Path, shard) -> None:
         self.path = out / f"events{shard.suffix}.jsonl"
-        self.file = open(self.path, "a+b")
-        self.file.seek(0, os.SEEK_END)
-        if self.file.tell():  # a kill may have cut the last line: start on a fresh one
-            self.file.seek(-1, os.SEEK_END)
-            if self.file.read(1) != b"\n":
-                self.file.write(b"\n")
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, default_mode())
+        except OSError as e:
+            raise storage_error(self.path, e) from None
+        try:
+            size = os.fstat(self.fd).st_size
+            if size and os.pread(self.fd, 1, size - 1) != b"\n":  # a kill may have cut the last line
+                self._write(b"\n")  # start on a fresh one
+        except BaseException:
+            os.close(self.fd)
+            raise
 
     def append(self, image_id: str, status: str, event: str | None, error: str | None) -> dict:
         record = {"id": image_id, "status": status, "event": event, "error": error, "t": time.time()}
-        self.file.write((json.dumps(record) + "\n").encode())
-        self.file.flush()
+        self._write((json.dumps(record) + "\n").encode())
         return record
 
+    def _write(self, data: bytes) -> None:
+        """Append ``data`` whole, or leave the file as it was and raise StorageError."""
+        size = os.fstat(self.fd).st_size  # this run holds the shard's lock: nobody else appends
+        try:
+            write_all(self.fd, data)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, size)
+            raise storage_error(self.path, e) from None
+
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.fsync(self.file.fileno())
-        self.file.close()
+        """Sync and close; a sync the storage refuses is a StorageError naming the journal."""
+        if self.fd < 0:
+            return
+        fd, self.fd = self.fd, -1
+        try:
+            os.fsync(fd)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.ENOTSUP):  # those: a filesystem that cannot sync
+                raise storage_error(self.path, e) from None
+        finally:
+            os.close(fd)
 
 
 # -- failed list ------------------------------------------------------------------------------
@@ -295,9 +342,9 @@ def failed_ids(out: str | os.PathLike) -> set[str]:
     ids: set[str] = set()
     for path in sorted(Path(out).glob("failed*.json")):
         try:
-            data = json.loads(path.read_text())
+            data = read_json(path, "failed list")
             ids.update(entry["id"] for entry in data["failed"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (InputError, KeyError, TypeError):
             raise InputError(f"{path}: expected {{'failed': [{{'id': ..., 'error': ...}}]}} "
                              f"as written by c2fbench masks") from None
     return ids

@@ -21,6 +21,7 @@ A job maps each image id (``<wnid>/<stem>``) to output files ``OUT/<id>.png``. T
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-from c2fbench.atomic import atomic_write_text, remove_stale_temporaries
+from c2fbench.atomic import atomic_write_text, remove_stale_temporaries, storage_error
 from c2fbench.errors import InputError
 
 @dataclass(frozen=True)
@@ -132,27 +133,22 @@ def _process(image_id: str) -> ItemResult:
 
 
 def check_outputs_apart(job: Job, out: Path) -> None:
-    """Refuse an output folder (``out``, a coarse job's ``soft_out``) that is an input folder
-    of ``job`` or lies inside one: its PNGs would overwrite the inputs or be read as them."""
+    """Refuse an output folder (``out``, a coarse job's ``soft_out``) that is an input of
+    ``job`` (a folder or a file such as the student's weights), lies inside one or holds one:
+    its PNGs would overwrite the inputs or be read as them. ``--soft-out`` is kept apart
+    from ``--out`` the same way."""
     import dataclasses
+
+    from c2fbench.files import check_output_apart
 
     if not dataclasses.is_dataclass(job):
         return
-    outputs = {"--out": out}
-    if getattr(job, "soft_out", None) is not None:
-        outputs["--soft-out"] = job.soft_out
-    inputs = {f"--{f.name}": getattr(job, f.name) for f in dataclasses.fields(job)
-              if f.name not in ("out", "soft_out") and isinstance(getattr(job, f.name), Path)
-              and getattr(job, f.name).is_dir()}
-    if len(outputs) == 2 and Path(outputs["--out"]).resolve() == Path(outputs["--soft-out"]).resolve():
-        raise InputError(f"{out}: --out and --soft-out are the same folder; give each its own")
-    for option, folder in outputs.items():
-        where = Path(folder).resolve()
-        for name, given in inputs.items():
-            inside = given.resolve()
-            if where == inside or inside in where.parents:
-                raise InputError(f"{folder}: {option} is {'the' if where == inside else 'inside the'} {name} "
-                                 f"folder {given}; the masks would mix with its images: choose a folder outside it")
+    inputs = {f"--{f.name.replace('_', '-')}": getattr(job, f.name) for f in dataclasses.fields(job)
+              if f.name not in ("out", "soft_out") and isinstance(getattr(job, f.name), Path)}
+    check_output_apart(out, inputs)
+    soft_out = getattr(job, "soft_out", None)
+    if soft_out is not None:
+        check_output_apart(soft_out, {**inputs, "--out": out}, option="--soft-out")
 
 
 def run_job(job: Job, ids: list[str], *, out: Path, shard: Shard = Shard(), workers: int = 1,
@@ -172,7 +168,10 @@ def run_job(job: Job, ids: list[str], *, out: Path, shard: Shard = Shard(), work
     mine = shard.take(ids)
     given = {**record.job_options(job, out), **json.loads(json.dumps(options or {}, default=str))}
     record.check_options(out, given)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise storage_error(out, e) from None
     with record.shard_lock(out, shard):
         record.claim_options(out, given)
         latest = record.read_journal(out, set(mine))
@@ -210,9 +209,15 @@ def run_job(job: Job, ids: list[str], *, out: Path, shard: Shard = Shard(), work
             else:
                 for image_id in pending:
                     note(job.process(image_id))
-        finally:
-            journal.close()
-            _finish(summary, out, shard, mine, latest, finished)
+        except BaseException:
+            # the first error is the one to report: on a full disk the summary fails too
+            with contextlib.suppress(InputError, OSError):
+                journal.close()
+            with contextlib.suppress(InputError, OSError):
+                _finish(summary, out, shard, mine, latest, finished)
+            raise
+        journal.close()
+        _finish(summary, out, shard, mine, latest, finished)
     return summary
 
 

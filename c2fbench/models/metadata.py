@@ -64,6 +64,14 @@ def check_normalization(norm, *, where: str, error: type[Exception] = InputError
             raise error(f"{where}normalization {key} must be finite, got {list(values)}")
     if not all(v > 0 for v in norm["std"]):
         raise error(f"{where}normalization std must be above 0 (it divides), got {list(norm['std'])}")
+    # normalise() works in float32 on pixels scaled to 0-1: 1e-50 is above 0 but is 0 there
+    mean, std = np.float32(norm["mean"]), np.float32(norm["std"])
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        extremes = np.stack([(np.float32(0) - mean) / std, (np.float32(1) - mean) / std])
+    if not (np.all(std > 0) and np.all(np.isfinite(mean)) and np.all(np.isfinite(extremes))):
+        raise error(f"{where}normalization mean {list(norm['mean'])} and std {list(norm['std'])} overflow float32, "
+                    f"the type images are normalised in (std at least {np.finfo(np.float32).tiny:.3g}, "
+                    f"and (pixel - mean) / std within +-{np.finfo(np.float32).max:.3g} for pixels in 0-1)")
     return {"mean": [float(v) for v in norm["mean"]], "std": [float(v) for v in norm["std"]]}
 
 

@@ -18,11 +18,12 @@ import os
 from pathlib import Path
 
 from c2fbench import __version__
-from c2fbench.atomic import staged_folder
+from c2fbench.atomic import remove_stale_temporaries, staged_folder
 from c2fbench.errors import InputError
+from c2fbench.files import check_output_apart
 from c2fbench.report.cells import DASH, input_is_synthetic, is_synthetic, model_name
 from c2fbench.report.document import Document, Figure, Section, Table, to_html, to_markdown
-from c2fbench.report.inputs import ReportInput
+from c2fbench.report.inputs import ReportInput, split_label
 from c2fbench.report.latency import deploy_section
 from c2fbench.report.mit import mit_section
 from c2fbench.report.paired import paired_section
@@ -83,7 +84,10 @@ def write_report(doc: Document, out: Path, formats: tuple[str, ...] = ("md", "ht
     nothing else: pointing ``--out`` at an eval folder must not delete its results.
     """
     out = Path(out)
+    target = Path(os.path.abspath(out))
+    remove_stale_temporaries(target.parent, [target.name])  # staging folders of a run killed while writing here
     check_out(out)
+    check_something_to_write(doc, formats)
     written = []
     with staged_folder(out) as staging:
         if "md" in formats:  # the figures are report.md's; report.html embeds its own copies
@@ -129,6 +133,31 @@ def check_out(out: Path) -> None:
     if others:
         raise InputError(f"{out}: holds files that are not a report's ({', '.join(others[:3])}"
                          f"{', ...' if len(others) > 3 else ''}); give --out a new folder or an earlier report's")
+
+
+def check_out_apart(out: Path, arguments: list[str], inputs: list[ReportInput] = ()) -> None:
+    """Refuse an ``--out`` that is, lies inside or holds a RESULT argument, a results file
+    read, or the folder of an eval or training run (whose ``per_image.npz`` or
+    ``config.json`` is read too): the report folder is replaced whole
+    (:func:`c2fbench.files.check_output_apart`, links followed)."""
+    named = [("the result", split_label(argument)[1]) for argument in arguments]
+    for item in inputs:
+        named.append(("the results file", item.path))
+        if item.kind in ("semantic", "foreground", "run"):
+            named.append(("the results folder", item.path.parent))
+    for name, path in named:
+        check_output_apart(out, {name: path})
+
+
+def check_something_to_write(doc: Document, formats: tuple[str, ...]) -> None:
+    """Refuse ``--format csv`` / ``latex`` alone when no section of ``doc`` has a table to
+    export (an empty --out would else pass for a report)."""
+    if "md" in formats or "html" in formats or doc.data_tables():
+        return
+    raise InputError(f"--format {','.join(formats)}: none of the results given makes a table for it (tables come "
+                     f"from voc-val and mit-* evals, coco-val evals with --leaderboard recent, training runs with "
+                     f"Table I's mask types, latency profiles and parity checks); add md or html to --format, or "
+                     f"give such a result")
 
 
 def _write(path: Path, data: bytes) -> None:

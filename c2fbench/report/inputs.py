@@ -13,10 +13,10 @@ row's name in the tables; by default the folder's name). What it holds decides i
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from c2fbench import jsonfile
 from c2fbench.files import check_regular_file
 from c2fbench.errors import InputError
 from c2fbench.eval.results import read_per_image
@@ -126,25 +126,15 @@ def _load_file(path: Path, label: str) -> ReportInput:
 def _read_text(path: Path) -> str:
     check_regular_file(path, max_bytes=MAX_JSON_BYTES, what="results file")
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read ({e})") from None
 
 
-def _parse(text: str, where: str):
-    """JSON, where any parse failure (an integer past Python's 4300 digits, nesting deeper than
-    the recursion limit) is an InputError naming ``where``."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{where}: not valid JSON ({e})") from None
-    except (ValueError, RecursionError) as e:
-        raise InputError(f"{where}: not valid JSON ({str(e)[:120]})") from None
-
-
 def read_json(path: Path):
-    """A results file's JSON (a regular file of bounded size); InputError naming it."""
-    return _parse(_read_text(path), str(path))
+    """A results file's JSON (a regular file of bounded size, nested a few levels); InputError
+    naming it (:func:`c2fbench.jsonfile.read_json`, the one JSON reader)."""
+    return jsonfile.read_json(path, "results file", max_bytes=MAX_JSON_BYTES)
 
 
 def _load_run(path: Path, label: str) -> ReportInput:
@@ -153,7 +143,7 @@ def _load_run(path: Path, label: str) -> ReportInput:
     for number, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
             continue
-        entry = _parse(line, f"{path}:{number}")
+        entry = jsonfile.parse_json(line, f"{path}:{number}")
         if not isinstance(entry, dict) or not isinstance(entry.get("round"), int):
             raise InputError(f"{path}:{number}: expected a training-round line with an integer 'round'")
         where = Where(path, f"line {number} ")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from c2fbench.report import figures
 from c2fbench.report.cells import DASH, fmt, headline, model_name, short_path, signed
-from c2fbench.report.document import Figure, Section, Table, slug
+from c2fbench.report.document import Data, Figure, Section, Table, slug
 from c2fbench.report.inputs import ReportInput
 
 
@@ -37,7 +37,7 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
     blocks = []
     if profiles:
         accuracy = _accuracy_by_model(inputs)
-        rows, points = [], {}
+        rows, numbers, points = [], [], {}
         for item in profiles:
             source = item.data.get("source") or {}
             model = short_path(source["model"]) if source.get("model") else item.label
@@ -50,6 +50,10 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
                              str(e.get("threads", DASH)), e.get("device", DASH), fmt(e["median_ms"], 2),
                              fmt(e.get("p90_ms"), 2), fmt(e["throughput_ips"], 1), speedup,
                              f"{score[1]:.2f} ({score[2]} {score[0]})" if score else DASH])
+                numbers.append([model, e["backend"], e["precision"], "x".join(map(str, e["shape"])),
+                                e.get("threads"), e.get("device"), e["median_ms"], e.get("p90_ms"),
+                                e["throughput_ips"], base / e["median_ms"] if base and e["median_ms"] > 0 else None,
+                                score[1] if score else None, f"{score[2]} {score[0]}" if score else None])
                 if score:
                     points.setdefault((score[2], score[0]), []).append(
                         {"name": f"{model} {e['backend']} {e['precision']} {'x'.join(map(str, e['shape'][2:]))}",
@@ -59,7 +63,11 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
                    "its sha256 to the eval and parity results given to this report (a checkpoint's score also "
                    "stands for its FP32 export, whose parity `deploy parity` checks).",
                    Table(["model", "backend", "precision", "shape", "threads", "device", "median ms", "p90 ms",
-                          "images/s", "vs torch", "accuracy"], rows, caption="Latency across backends and precisions")]
+                          "images/s", "vs torch", "accuracy"], rows, caption="Latency across backends and precisions",
+                         data=Data("latency", ["model", "backend", "precision", "shape", "threads", "device",
+                                               "median ms", "p90 ms", "images/s", "speed-up vs torch", "accuracy",
+                                               "accuracy of"], numbers, source=["yours"] * len(numbers),
+                                   caption="Latency across backends and precisions"))]
         for (benchmark, metric), pts in points.items():
             blocks.append(Figure(f"latency-{slug(benchmark)}-{slug(metric)}", figures.latency_accuracy_png(
                 pts, ylabel=f"{benchmark} {metric} (%)"),
@@ -68,7 +76,7 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
             blocks.append("No eval or parity result given here shares a model file with the profiles, so there is "
                           "no latency-against-accuracy plot: add the eval of the profiled model.")
     if parities:
-        rows = []
+        rows, numbers = [], []
         for item in parities:
             d = item.data
             (_, ref), (_, dep) = headline(d["reference"]), headline(d["deployed"])
@@ -78,9 +86,20 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
             rows.append([item.label, d.get("benchmark", DASH), model_name(d["reference"]), model_name(d["deployed"]),
                          f"{ref:.2f}", f"{dep:.2f}", signed(dep - ref, 2), fmt(tolerance, 2), verdict,
                          fmt(logits["argmax_agreement"], 2) if "argmax_agreement" in logits else DASH])
+            numbers.append([item.label, d.get("benchmark"), _known(model_name(d["reference"])),
+                            _known(model_name(d["deployed"])),
+                            ref, dep, dep - ref, tolerance, None if verdict == DASH else verdict,
+                            logits.get("argmax_agreement")])
         blocks.append("A deployed model passes when its score is within the tolerance recorded by `deploy parity` "
                       "of its checkpoint's, in points.")
-        blocks.append(Table(["parity", "benchmark", "reference", "deployed", "reference score", "deployed score",
-                             "difference", "tolerance", "within tolerance", "argmax agreement %"], rows,
-                            caption="Accuracy of the deployed model against its checkpoint"))
+        header = ["parity", "benchmark", "reference", "deployed", "reference score", "deployed score",
+                  "difference", "tolerance", "within tolerance", "argmax agreement %"]
+        caption = "Accuracy of the deployed model against its checkpoint"
+        blocks.append(Table(header, rows, caption=caption,
+                            data=Data("parity", header, numbers, source=["yours"] * len(numbers), caption=caption)))
     return [Section("Deployment", blocks)]
+
+
+def _known(text: str) -> str | None:
+    """A table cell's text as a value: None for the dash of a missing one."""
+    return None if text == DASH else text

@@ -5,6 +5,9 @@ Markdown and HTML cells, not those cells: every number has exactly two decimals 
 ``-1.25``), rounded once here (Python's round-half-even on the float), with a ``.`` and no
 thousands separator, percent sign, plus sign or markup; ranks and rounds are integers; an
 interval is two columns (low, high); a missing value is an empty CSV cell and ``--`` in LaTeX.
+Text cells are text: one that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``
+first) gets a single quote before it (:mod:`c2fbench.eval.csvtext`); in LaTeX, a control
+character prints as ``?``.
 
 CSV: Python's :mod:`csv` (excel dialect: ``,``, quotes only around a cell holding a comma,
 quote or line break, CRLF line ends), UTF-8 without a byte-order mark, a header row, then one
@@ -20,10 +23,10 @@ the top of each file says so.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
+import unicodedata
 
+from c2fbench.eval.csvtext import csv_text
 from c2fbench.report.document import Data
 
 DIGITS = 2
@@ -39,12 +42,16 @@ def number(value) -> str:
 
 
 def to_csv(data: Data) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([*data.header, *(["source"] if data.source is not None else [])])
-    for k, row in enumerate(data.rows):
-        writer.writerow([_one_line(number(v)) for v in row] + ([data.source[k]] if data.source is not None else []))
-    return buffer.getvalue()
+    """The table as CSV; text cells (labels, method names) can never be spreadsheet formulas
+    (:func:`c2fbench.eval.csvtext.text_cell`), numbers are :func:`number`'s."""
+    header = [*data.header, *(["source"] if data.source is not None else [])]
+    rows = ([_csv_value(v) for v in row] + ([data.source[k]] if data.source is not None else [])
+            for k, row in enumerate(data.rows))
+    return csv_text([[_one_line(h) for h in header], *rows], number=number)
+
+
+def _csv_value(value):
+    return _one_line(value) if isinstance(value, str) else value
 
 
 # Every character LaTeX acts on in text, as the command that prints it.
@@ -55,8 +62,19 @@ _TEX_PATTERN = re.compile("|".join(map(re.escape, _TEX_SPECIAL)))
 
 
 def tex_escape(text: str) -> str:
-    """Plain text as LaTeX that prints the same text, on one line."""
-    return _TEX_PATTERN.sub(lambda m: _TEX_SPECIAL[m.group()], _one_line(str(text)))
+    r"""Plain text as LaTeX that prints the same text, on one line; a control character
+    (C0, DEL, C1), which TeX refuses, or a lone surrogate, which UTF-8 cannot hold, prints as
+    ``?``.
+
+    >>> tex_escape("a_b\x07c")
+    'a\\_b?c'
+    """
+    return _TEX_PATTERN.sub(lambda m: _TEX_SPECIAL[m.group()], _printable(_one_line(str(text))))
+
+
+def _printable(text: str) -> str:
+    """``text`` with tabs as spaces and every other control character or lone surrogate as ``?``."""
+    return "".join(" " if c == "\t" else "?" if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
 
 
 def to_latex(data: Data) -> str:
@@ -66,7 +84,7 @@ def to_latex(data: Data) -> str:
     name_column = next((j for j in keep if not numeric[j]), keep[0])
     user_rows = {k for k, s in enumerate(data.source or []) if s == "yours"}
     marked = "rows" if data.source is not None else "columns"
-    lines = [f"% {_one_line(data.caption or data.name)}: written by c2fbench report",
+    lines = [f"% {_printable(_one_line(data.caption or data.name))}: written by c2fbench report",
              f"% Your {marked} are set in \\textbf with a dagger (\\dag); unmarked {marked} are the paper's.",
              "% Needs \\usepackage{booktabs}.",
              "\\begin{tabular}{" + "".join("r" if numeric[j] else "l" for j in keep) + "}", "\\toprule"]

@@ -1,4 +1,5 @@
-"""``data synth`` and ``demo`` end to end on the tiny preset, through click's CliRunner."""
+"""``data synth`` and ``demo`` on the tiny preset, through click's CliRunner (the demo end to end:
+tests/cli/test_demo_numerics.py)."""
 
 import json
 import shutil
@@ -56,36 +57,6 @@ def test_mit_ground_truth_copied_as_predictions_scores_100(synth_root, tmp_path)
     npz = np.load(tmp_path / "res" / "per_image.npz")
     assert np.isnan(npz["J"]).sum() == sum(r["num_images"] - r["num_images_scored_J"]
                                            for r in metrics["per_class"].values()) > 0
-
-
-def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path):
-    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--preset", "tiny",
-                                      "--recipe", "tiny", "--workers", "1", "--threads", "1", "--pretrain"])
-    assert result.exit_code == 0, result.output
-    metrics = json.loads((tmp_path / "demo" / "eval-voc-val" / "metrics.json").read_text())
-    assert metrics["benchmark"] == "voc-val" and "mIoU_ci95" in metrics and metrics["data"]["synthetic"] is True
-    rounds = (tmp_path / "demo" / "run" / "metrics.jsonl").read_text().splitlines()
-    assert len(rounds) == 2 and (tmp_path / "demo" / "run-coarse-masks" / "final.pt").is_file()
-    boxes = json.loads((tmp_path / "demo" / "run-boxes" / "config.json").read_text())
-    assert boxes["initial_boxes"] is True and boxes["rounds"] == 1
-    backbone = json.loads((tmp_path / "demo" / "run" / "config.json").read_text())["backbone_weights"]
-    assert backbone == str(tmp_path / "demo" / "backbone.pt") and (tmp_path / "demo" / "backbone.pt").is_file()
-    for fragment in ("colour baseline", "coarse (no GrabCut)", "round 2", "run directory", "report:",
-                     "Table I", "Bounding Boxes", "35.2", "held-out top-1"):
-        assert fragment in result.output, fragment
-    branch = [json.loads(line) for line in (tmp_path / "demo" / "run-no-grabcut" / "metrics.jsonl").open()]
-    assert [line["round"] for line in branch] == [1, 2]
-    assert json.loads((tmp_path / "demo" / "run-no-grabcut" / "config.json").read_text())["refine_grabcut"] is False
-    assert json.loads((tmp_path / "demo" / "deploy" / "parity.json").read_text())["within_tolerance"]
-    int8 = json.loads((tmp_path / "demo" / "deploy" / "int8" / "profile.json").read_text())["results"]
-    assert [(e["backend"], e["precision"]) for e in int8] == [("onnxruntime", "int8")]
-    assert json.loads((tmp_path / "demo" / "deploy" / "int8" / "parity.json").read_text())["deployed"]["mIoU"] >= 0
-    page = (tmp_path / "demo" / "report" / "report.html").read_text()
-    assert "| int8 |" in (tmp_path / "demo" / "report" / "report.md").read_text()  # the INT8 row of the latency table
-    for section in ("PASCAL VOC 2012 leaderboard", "Training rounds (Fig. 6)", "Deployment", "without GrabCut",
-                    "final model (synthetic)", "trained on bounding boxes"):
-        assert section in page, section
-    assert str((tmp_path / "demo" / "report" / "report.html").resolve()) in "".join(result.output.split())
 
 
 def test_unknown_benchmark_and_preset_are_usage_errors(tmp_path):

@@ -1,9 +1,11 @@
-"""The same `c2fbench demo` gives the same numbers whatever the load and --workers (issue 24).
+"""`c2fbench demo` end to end, and the same numbers whatever the load and --workers (issue 24).
 
 The command runs as a user runs it, in a fresh process (so OpenMP starts as the command line
 starts it), with its default thread count: once on idle cores with one worker, once while
 another process keeps a core busy with two. Before, the thread count followed the load at
-start, and the second run trained with one torch thread instead of two.
+start, and the second run trained with one torch thread instead of two. The idle run's
+outputs are also checked end to end (every stage the demo promises), so the suite runs the
+tiny demo twice, not three times.
 """
 
 import json
@@ -27,7 +29,36 @@ def _spin(stop) -> None:
 def _demo(out, *, workers: int) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     return subprocess.run([sys.executable, "-m", "c2fbench.cli.main", "demo", "--out", str(out), "--preset", "tiny",
-                           "--recipe", "tiny", "--workers", str(workers)], env=env, capture_output=True, text=True)
+                           "--recipe", "tiny", "--workers", str(workers), "--pretrain"], env=env, capture_output=True,
+                          text=True)
+
+
+def _check_end_to_end(demo, output: str) -> None:
+    """Every stage the demo promises left its outputs, and the terminal said so."""
+    metrics = json.loads((demo / "eval-voc-val" / "metrics.json").read_text())
+    assert metrics["benchmark"] == "voc-val" and "mIoU_ci95" in metrics and metrics["data"]["synthetic"] is True
+    rounds = (demo / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(rounds) == 2 and (demo / "run-coarse-masks" / "final.pt").is_file()
+    boxes = json.loads((demo / "run-boxes" / "config.json").read_text())
+    assert boxes["initial_boxes"] is True and boxes["rounds"] == 1
+    backbone = json.loads((demo / "run" / "config.json").read_text())["backbone_weights"]
+    assert backbone == str(demo / "backbone.pt") and (demo / "backbone.pt").is_file()
+    for fragment in ("colour baseline", "coarse (no GrabCut)", "round 2", "run directory", "report:",
+                     "Table I", "Bounding Boxes", "35.2", "held-out top-1"):
+        assert fragment in output, fragment
+    branch = [json.loads(line) for line in (demo / "run-no-grabcut" / "metrics.jsonl").open()]
+    assert [line["round"] for line in branch] == [1, 2]
+    assert json.loads((demo / "run-no-grabcut" / "config.json").read_text())["refine_grabcut"] is False
+    assert json.loads((demo / "deploy" / "parity.json").read_text())["within_tolerance"]
+    int8 = json.loads((demo / "deploy" / "int8" / "profile.json").read_text())["results"]
+    assert [(e["backend"], e["precision"]) for e in int8] == [("onnxruntime", "int8")]
+    assert json.loads((demo / "deploy" / "int8" / "parity.json").read_text())["deployed"]["mIoU"] >= 0
+    page = (demo / "report" / "report.html").read_text()
+    assert "| int8 |" in (demo / "report" / "report.md").read_text()  # the INT8 row of the latency table
+    for section in ("PASCAL VOC 2012 leaderboard", "Training rounds (Fig. 6)", "Deployment", "without GrabCut",
+                    "final model (synthetic)", "trained on bounding boxes"):
+        assert section in page, section
+    assert str((demo / "report" / "report.html").resolve()) in "".join(output.split())
 
 
 def _numbers(out) -> dict:
@@ -43,9 +74,10 @@ def _numbers(out) -> dict:
 
 
 @pytest.mark.slow
-def test_tiny_demo_same_numbers_idle_and_with_a_busy_core(tmp_path):
+def test_tiny_demo_end_to_end_and_the_same_numbers_idle_and_with_a_busy_core(tmp_path):
     idle = _demo(tmp_path / "idle", workers=1)
     assert idle.returncode == 0, idle.stderr[-2000:]
+    _check_end_to_end(tmp_path / "idle", idle.stdout + idle.stderr)
     stop = multiprocessing.Event()
     spinner = multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
     spinner.start()

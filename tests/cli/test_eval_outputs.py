@@ -207,7 +207,7 @@ def test_out_dot_is_written_beside_its_absolute_path_or_refused_as_the_current_f
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
     r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "bad", "--out", "../O/..")
-    assert_refused(r, None, "is the current folder or holds it")  # "../O/.." is tmp_path, above the cwd
+    assert_refused(r, None, "../O/..: holds --predictions")  # "../O/.." is tmp_path, above the cwd and the inputs
     before = snapshot(out)
     r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "bad", "--out", "../O/../O",
             "--no-figures")

@@ -116,19 +116,48 @@ def test_help_describes_every_option_and_gives_examples():
     assert "--classes" in result.output and "torchvision:NAME" in result.output
 
 
-def test_out_inside_images_is_not_predicted_on_a_rerun(ckpt, tmp_path):
-    write_images(tmp_path / "img", ["a.jpg", "sub/b.png"])
-    args = ("predict", "--model", ckpt, "--images", tmp_path / "img", "--out", tmp_path / "img" / "pred")
-    assert run(*args).exit_code == 0
-    again = run(*args)
-    assert again.exit_code == 0, again.output
-    written = sorted(p.relative_to(tmp_path / "img" / "pred").as_posix() for p in (tmp_path / "img" / "pred").rglob("*.png"))
-    assert written == ["a.png", "sub/b.png"]  # no pred/pred/... from predicting the first run's outputs
-
-
 def test_a_full_disk_is_one_line_and_leaves_no_out_folder(ckpt, tmp_path, request):
     write_images(tmp_path / "img", ["sub/a.jpg", "sub/b.jpg"])
     request.getfixturevalue("full_disk")  # from here on, every file's fsync fails
     result = run("predict", "--model", ckpt, "--images", tmp_path / "img", "--out", tmp_path / "pred")
     assert_refused(result, tmp_path / "pred", "sub/a.png", "No space left on device")
     assert not (tmp_path / "pred").exists()
+
+
+@pytest.mark.parametrize("where", ["images", "inside images", "holds images", "holds model"])
+def test_out_is_never_an_input(ckpt, tmp_path, where):
+    """Issue 25: label maps written into --images itself replace its .png images of the same
+    name; --out is checked against --images and --model before anything runs."""
+    import shutil
+
+    write_images(tmp_path / "data" / "img", ["a.png", "b.jpg"])
+    model = tmp_path / "data" / "m.pt"
+    shutil.copy(ckpt, model)
+    if where == "holds model":
+        model = shutil.move(model, tmp_path / "m.pt")
+    out = {"images": tmp_path / "data" / "img", "inside images": tmp_path / "data" / "img" / "pred",
+           "holds images": tmp_path / "data", "holds model": tmp_path}[where]
+    before = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    result = run("predict", "--model", model, "--images", tmp_path / "data" / "img", "--out", out)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: --out {out}:"), result.output
+    after = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    assert after == before
+
+
+def test_a_temporary_of_a_killed_run_is_removed_by_the_next(ckpt, tmp_path):
+    import os
+    import subprocess
+
+    write_images(tmp_path / "img", ["sub/a.jpg"])
+    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                             text=True).stdout)
+    (tmp_path / "pred" / "sub").mkdir(parents=True)
+    stale = tmp_path / "pred" / "sub" / f".a.png.{pid}-k1ll3d.tmp"
+    stale.write_bytes(b"partial")
+    live = tmp_path / "pred" / "sub" / f".a.png.{os.getpid()}-l1ve.tmp"
+    live.write_bytes(b"busy")
+    result = run("predict", "--model", ckpt, "--images", tmp_path / "img", "--out", tmp_path / "pred")
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and live.exists() and (tmp_path / "pred" / "sub" / "a.png").is_file()

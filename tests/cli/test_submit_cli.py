@@ -188,3 +188,60 @@ def test_submit_is_listed_without_loading_numpy():
             "print(r.exit_code, 'numpy' in sys.modules, 'comp6_test_cls' in r.output or 'comp>_test_cls' in r.output)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "0 False True"
+
+
+def tree_bytes(root):
+    """Every file under ``root`` with its bytes (links read through): the oracle that nothing changed."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("target", ["prediction", "jpeg", "split", "link to a prediction", "inside predictions"])
+def test_force_never_writes_the_archive_over_an_input(voc_test, tmp_path, target):
+    """Issue 25: --out naming a prediction PNG, a test JPEG or test.txt, with --force, replaced
+    that input by the archive."""
+    data_root, predictions, _ = voc_test
+    voc = data_root / "VOC2012"
+    if target == "link to a prediction":
+        (tmp_path / "sub.tar.gz").symlink_to(predictions / "2008_000002.png")
+    out = {"prediction": predictions / "2008_000001.png", "jpeg": voc / "JPEGImages" / "2009_000003.jpg",
+           "split": voc / "ImageSets" / "Segmentation" / "test.txt", "link to a prediction": tmp_path / "sub.tar.gz",
+           "inside predictions": predictions / "submission.tar.gz"}[target]
+    before = tree_bytes(tmp_path)
+    result = submit(data_root, predictions, out, "--force")
+    refused(result, f"--out {out}:")
+    assert tree_bytes(tmp_path) == before
+    assert [p.name for p in tmp_path.rglob(".*.tmp")] == []
+
+
+def test_a_test_jpeg_linked_to_out_is_refused(voc_test, tmp_path):
+    """A test image may be a link to a file elsewhere; --out naming that file is the image."""
+    data_root, predictions, _ = voc_test
+    jpeg = data_root / "VOC2012" / "JPEGImages" / "2010_000004.jpg"
+    elsewhere = tmp_path / "elsewhere.jpg"
+    jpeg.rename(elsewhere)
+    jpeg.symlink_to(elsewhere)
+    before = elsewhere.read_bytes()
+    refused(submit(data_root, predictions, elsewhere, "--force"), "is the test image of 2010_000004")
+    assert elsewhere.read_bytes() == before
+
+
+def test_a_partial_archive_of_a_killed_run_is_removed_by_the_next(voc_test, tmp_path):
+    """kill -9 mid-write leaves .submission.tar.gz.<pid>-<random>.tmp; the next run removes
+    it when its process is gone, and leaves a live run's alone."""
+    import os
+    import subprocess
+    import sys
+
+    data_root, predictions, _ = voc_test
+    out = tmp_path / "submission.tar.gz"
+    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                             text=True).stdout)
+    stale = tmp_path / f".submission.tar.gz.{pid}-k1ll3d.tmp"
+    stale.write_bytes(b"\x1f\x8b" + b"\0" * (1 << 20))
+    live = tmp_path / f".submission.tar.gz.{os.getpid()}-l1ve.tmp"
+    live.write_bytes(b"busy")
+    result = submit(data_root, predictions, out)
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and live.read_bytes() == b"busy"
+    with tarfile.open(out, "r:gz") as tar:
+        assert len(tar.getnames()) == 4 + len(SIZES)

@@ -106,7 +106,8 @@ def test_compressed_rle_and_a_wrong_size_rle():
     assert np.array_equal(label_map(im, category_index(CATEGORIES, "f")) == 80, mask.astype(bool))
     wrong = mask_utils.encode(np.asfortranarray(np.zeros((5, 5), np.uint8)))
     im = CocoImage("a", "a.jpg", h, w, (_ann(7, 90, wrong, 0.0),))
-    with pytest.raises(InputError, match="annotation 7 is 5x5"):
+    with pytest.raises(InputError, match=r"annotation 7: RLE 'size' \[5, 5\] is not the image's \[height, width\], "
+                                         r"\[12, 10\]"):
         label_map(im, category_index(CATEGORIES, "f"))
 
 
@@ -197,10 +198,10 @@ def test_resume_keeps_what_was_written_and_refuses_other_rules(tmp_path):
 @pytest.mark.parametrize("case, fragment", [
     ("missing image", "im2.jpg: image not found"),
     ("wrong size", "im1.jpg: image is 8x6 (WxH) but its annotations give 9x6"),
-    ("not json", "not JSON"),
+    ("not json", "instances.json: not valid JSON"),
     ("unknown image", "image_id 7 is not in 'images'"),
     ("bad category", "category_id 12 is not a COCO category"),
-    ("bad segmentation", "'segmentation' is neither polygons"),
+    ("bad segmentation", "polygon 0: 3 coordinates (expected"),
     ("path in file name", "is not a plain image file name"),
     ("foreign out", "which is not a label map"),
 ])

@@ -245,3 +245,10 @@ def test_a_fifo_or_device_link_is_listed_for_its_reader_to_refuse(imagenet):
     rels = [s.rel for s in list_imagenet(imagenet)]
     assert "n02690373/n02690373_4" in rels and "n02690373/n02690373_5" in rels
     assert "n02690373/.hidden" not in rels and len(rels) == 7
+
+
+def test_a_deeply_nested_synset_table_is_one_error(tmp_path):
+    path = tmp_path / "synsets.json"
+    path.write_text('{"classes": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(InputError, match="synsets.json: .*not valid JSON"):
+        load_voc_synsets(path=path)

@@ -85,6 +85,7 @@ def test_without_metadata_or_flags_the_error_names_the_flags_and_tag(voc_tree, t
     ("0.5,0.5", "0.2,0.2,0.2", "--mean '0.5,0.5': expected three finite numbers"),
     ("nan,0.5,0.5", "0.2,0.2,0.2", "expected three finite numbers"),
     ("0.5,0.5,0.5", "0,0.2,0.2", "std must be above 0"),
+    ("0.5,0.5,0.5", "1e-50,1e-50,1e-50", "overflow float32"),  # above 0, but 0 in float32: every input inf
     ("123.7,116.3,103.5", "58.4,57.1,57.4", "divide 0-255 values by 255"),
 ])
 def test_bad_mean_or_std_is_refused(voc_tree, tmp_path, voc_onnx, mean, std, words):

@@ -84,7 +84,8 @@ def test_bad_normalisation_metadata_is_one_line(tmp_path, normalization, words):
     with pytest.raises(InputError, match=r"norm\.onnx: metadata c2fbench\.normalization: ") as info:
         OnnxRuntime(path)
     assert words in str(info.value) and "\n" not in str(info.value)
-    result = run("predict", "--model", path, "--images", tmp_path, "--out", tmp_path / "pred")
+    (tmp_path / "img").mkdir()
+    result = run("predict", "--model", path, "--images", tmp_path / "img", "--out", tmp_path / "pred")
     assert_refused(result, tmp_path / "pred", "norm.onnx", words)
 
 

@@ -70,8 +70,9 @@ def test_build_without_tensorrt_says_what_to_install(tmp_path, deeplab_onnx):
                                       "--out", str(tmp_path / "m.engine")])
     assert result.exit_code == 2 and "pip install 'c2fbench[tensorrt]'" in result.output
     (tmp_path / "m.engine").write_bytes(b"an engine")
-    result = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "m.engine"), "--images", str(tmp_path),
-                                      "--out", str(tmp_path / "out")])
+    (tmp_path / "img").mkdir()
+    result = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "m.engine"), "--images",
+                                      str(tmp_path / "img"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "c2fbench[tensorrt]" in result.output
 
 

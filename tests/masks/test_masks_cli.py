@@ -206,13 +206,16 @@ def test_shard_parsing():
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["coarse", "--images", "{images}", "--out", "{images}"], "--out is the --images folder"),
-    (["coarse", "--images", "{images}", "--out", "{images}/masks"], "--out is inside the --images folder"),
+    (["coarse", "--images", "{images}", "--out", "{images}"], "--out {images}: is --images"),
+    (["coarse", "--images", "{images}", "--out", "{images}/masks"], "--out {images}/masks: lies inside --images"),
     (["coarse", "--images", "{images}", "--out", "{tmp}/c", "--soft-out", "{images}/soft"],
-     "--soft-out is inside the --images folder"),
-    (["coarse", "--images", "{images}", "--out", "{tmp}/c", "--soft-out", "{tmp}/c"], "are the same folder"),
-    (["enhance", "--images", "{images}", "--coarse", "{coarse}", "--out", "{coarse}"], "--out is the --coarse folder"),
-    (["labels", "--masks", "{coarse}", "--out", "{coarse}/labels"], "--out is inside the --masks folder"),
+     "--soft-out {images}/soft: lies inside --images"),
+    (["coarse", "--images", "{images}", "--out", "{tmp}/c", "--soft-out", "{tmp}/c"], "--soft-out {tmp}/c: is --out"),
+    (["coarse", "--images", "{images}", "--out", "{tmp}/c", "--soft-out", "{tmp}/c/soft"],
+     "--soft-out {tmp}/c/soft: lies inside --out"),
+    (["enhance", "--images", "{images}", "--coarse", "{coarse}", "--out", "{coarse}"], "--out {coarse}: is --coarse"),
+    (["enhance", "--images", "{images}", "--coarse", "{coarse}", "--out", "{images}/.."], "holds --images"),
+    (["labels", "--masks", "{coarse}", "--out", "{coarse}/labels"], "--out {coarse}/labels: lies inside --masks"),
 ])
 def test_an_output_folder_in_an_input_folder_is_refused_before_writing(tree, tmp_path, args, fragment):
     """The image tree and the coarse masks are left byte for byte as they were."""
@@ -223,7 +226,7 @@ def test_an_output_folder_in_an_input_folder_is_refused_before_writing(tree, tmp
     result = run("masks", *[a.format(**names) for a in args], "--workers", 1)
     assert result.exit_code == 2, result.output
     [line] = result.output.strip().splitlines()
-    assert line.startswith("error:") and fragment in line, line
+    assert line.startswith("error:") and fragment.format(**names) in line, line
     for folder, files in before.items():
         assert sorted((p.relative_to(folder), p.read_bytes()) for p in folder.rglob("*") if p.is_file()) == files
     assert not (tmp_path / "c").exists()
