@@ -4,8 +4,9 @@ Models: the paper's DeepLab-v2 ResNet-101 (random weights; latency does not depe
 them) at 1x3x321x321, and the demo's light model (DeepLab-v2 MobileNet; the trained demo
 checkpoint when given, else random weights) at 1x3x128x128 (its training crop) and
 1x3x321x321. Each model is profiled by ``deploy.profile.profile_model`` on both backends
-in one run, with the same random input and the same thread count (torch.set_num_threads
-and ORT intra-op threads), so the ratio compares like with like. The peer is PyTorch eager
+(and INT8) in one run, interleaved run by run, with the same random input and the same
+thread count (torch.set_num_threads and ORT intra-op threads), so the ratio compares like
+with like. The peer is PyTorch eager
 (``model(x)`` under ``inference_mode``), the way a checkpoint is usually run.
 
     python benchmarks/inference_latency.py [--threads 2] [--iterations 20] [--warmup 3] [--duration 0]
@@ -16,9 +17,10 @@ and ORT intra-op threads), so the ratio compares like with like. The peer is PyT
 the model the issue's 1.41x was measured on, timed by the same code through the same
 runtimes, so the two ResNet-101 ratios can be told apart from the machine.
 
-Ratio = torch median / ORT median (> 1: ORT faster). The machine's 1-minute load average
-is printed with the numbers: on a shared machine, both backends suffer alike but the
-spread (p90, max) grows.
+Ratio = the other median / this one's (``ratio_<row>_vs_<baseline>``; > 1: this row
+faster), INT8's against both torch and ORT FP32. Each row's CV is printed, and ``unstable``
+lists the rows whose spread shows interference (``deploy.timing.stability``): a ratio from
+one of them is not a measurement of the model. The 1-minute load average is printed too.
 """
 
 from __future__ import annotations
@@ -56,20 +58,23 @@ def cases(tmp: Path, demo_checkpoint: Path | None) -> list[tuple[str, Path, tupl
 
 
 def measure(label: str, checkpoint: Path, shape: tuple, args, int8: Path | None) -> dict:
-    """Profile torch and ORT FP32 on one model (plus ORT INT8 when ``int8`` is given)."""
+    """Profile torch and ORT FP32 on one model (plus ORT INT8 when ``int8`` is given), all
+    interleaved run by run in one ``profile_model`` call."""
     from deploy.profile import profile_model
 
-    common = dict(shape=shape, warmup=args.warmup, iterations=args.iterations, duration_s=args.duration,
-                  threads=args.threads)
-    results = profile_model(checkpoint, backends=["torch", "onnxruntime"], **common)["results"]
-    if int8 is not None:
-        results += profile_model(int8, backends=["onnxruntime"], **common)["results"]
-    torch_ms = results[0]["median_ms"]
+    results = profile_model(checkpoint, more_models=[int8] if int8 is not None else [], shape=shape,
+                            warmup=args.warmup, iterations=args.iterations, duration_s=args.duration,
+                            threads=args.threads)["results"]
+
+    def name(r: dict) -> str:
+        return f"{r['backend']}_{r['precision']}"
     row = {"model": label, "shape": list(shape), "threads": args.threads,
            "load_average_1m": round(os.getloadavg()[0], 2),
-           **{f"{r['backend']}_{r['precision']}_median_ms": round(r["median_ms"], 2) for r in results},
-           **{f"ratio_{r['backend']}_{r['precision']}": round(torch_ms / r["median_ms"], 3) for r in results[1:]},
-           "results": results}
+           **{f"{name(r)}_median_ms": round(r["median_ms"], 2) for r in results},
+           **{f"{name(r)}_cv": round(r["cv"], 3) for r in results},
+           **{f"ratio_{name(r)}_vs_{v['backend']}_{v['precision']}": round(v["ratio"], 3)
+              for r in results for v in r["vs"]},
+           "unstable": [name(r) for r in results if r["unstable"]], "results": results}
     return row
 
 
@@ -81,7 +86,7 @@ def deeplabv3_row(tmp: Path, args) -> dict:
 
     from c2fbench.inference import ModuleRuntime
     from c2fbench.models import IMAGENET_MEAN, IMAGENET_STD
-    from deploy.timing import time_runtime
+    from deploy.timing import time_runtimes
     from deploy.runtimes import OnnxRuntime
 
     class Logits(torch.nn.Module):  # torchvision's segmentation models return a dict
@@ -106,12 +111,15 @@ def deeplabv3_row(tmp: Path, args) -> dict:
     onnx.save(model, str(path))
     eager = ModuleRuntime(net, classes=[f"class{i}" for i in range(21)], threads=args.threads,
                           normalization={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)})
-    timing = dict(warmup=args.warmup, iterations=args.iterations, duration_s=args.duration, seed=0)
-    torch_ms = time_runtime(eager, shape, **timing)["median_ms"]
-    ort_ms = time_runtime(OnnxRuntime(path, threads=args.threads), shape, **timing)["median_ms"]
+    eager_row, ort_row = time_runtimes([eager, OnnxRuntime(path, threads=args.threads)], shape, warmup=args.warmup,
+                                       iterations=args.iterations, duration_s=args.duration, seed=0)
+    torch_ms, ort_ms = eager_row["median_ms"], ort_row["median_ms"]
     return {"model": "torchvision deeplabv3_resnet101 (random)", "shape": list(shape), "threads": args.threads,
             "load_average_1m": round(os.getloadavg()[0], 2), "torch_fp32_median_ms": round(torch_ms, 2),
-            "onnxruntime_fp32_median_ms": round(ort_ms, 2), "ratio_onnxruntime_fp32": round(torch_ms / ort_ms, 3)}
+            "onnxruntime_fp32_median_ms": round(ort_ms, 2),
+            "ratio_onnxruntime_fp32_vs_torch_fp32": round(torch_ms / ort_ms, 3),
+            "unstable": [name for name, r in (("torch_fp32", eager_row), ("onnxruntime_fp32", ort_row))
+                         if r["unstable"]]}
 
 
 def int8_model(checkpoint: Path, shape: tuple, calib: Path, tmp: Path, keep_fp32: tuple) -> Path:

@@ -41,6 +41,18 @@ def check_regular_file(path: str | os.PathLike, *, max_bytes: int | None = None,
     return st.st_size
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of the file at ``path`` as hex, read 1 MiB at a time (a model file may be
+    gigabytes). The caller guards the path first (:func:`check_regular_file`)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def check_out_folder(out: str | os.PathLike, option: str = "--out") -> None:
     """Refuse an output folder that is the filesystem root or the current folder ("" and "."
     included): a run or a mask tree would be written among whatever lies there."""

@@ -13,7 +13,6 @@ convolutional and upsamples its logits to the input size).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
@@ -21,6 +20,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from c2fbench.errors import InputError
+from c2fbench.files import file_sha256
 
 
 def normalise(rgb: np.ndarray, normalization: dict):
@@ -223,14 +223,6 @@ class _torch_threads:
 
         if self.before is not None:
             torch.set_num_threads(self.before)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_torch_runtime(path: Path, *, device: str = "cpu", expect_classes=None, threads: int | None = None,

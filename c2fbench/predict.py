@@ -53,7 +53,7 @@ def crf_refine(rgb: np.ndarray, probs: np.ndarray, *, iterations: int = 10) -> n
         import pydensecrf.densecrf as dcrf
         from pydensecrf.utils import unary_from_softmax
     except ImportError:
-        raise InputError("--crf needs the dense CRF extra: pip install 'c2fbench[crf]'") from None
+        raise InputError("--crf needs the dense CRF extra: pip install -e '.[crf]' in the c2fbench checkout") from None
     c, h, w = probs.shape
     crf = dcrf.DenseCRF2D(w, h, c)
     crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs.astype(np.float32))))
@@ -105,15 +105,22 @@ def _sigmoid_pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 GROUND_TRUTH_FOLDERS = ("groundtruth",)
 
 
-def prediction_inputs(images: Path) -> tuple[list[str], list[Path], list[str]]:
+def prediction_inputs(images: Path, split: Path | None = None) -> tuple[list[str], list[Path], list[str]]:
     """``(ids, files, skipped)`` for ``c2fbench predict``: every image under ``images``
-    (``<sub>/<stem>`` ids) but those in GroundTruth folders (``skipped``), each file checked
-    up front (a regular file of bounded size that decodes whole, see
-    :func:`c2fbench.data.images.read_rgb`) so that a bad file, a truncated JPEG too, stops
-    the run before any prediction is written. Decoding twice costs a few milliseconds an
-    image, little next to the model."""
+    (``<sub>/<stem>`` ids) but those in GroundTruth folders (``skipped``), or with ``split``
+    the images of its ids alone (:func:`c2fbench.data.ids.read_id_list`: VOC's test.txt
+    over a JPEGImages folder shared with trainval), each file checked up front (a regular
+    file of bounded size that decodes whole, see :func:`c2fbench.data.images.read_rgb`) so
+    that a bad file, a truncated JPEG too, stops the run before any prediction is written.
+    Decoding twice costs a few milliseconds an image, little next to the model."""
     from c2fbench.data.images import find_image, list_images, read_rgb
 
+    if split is not None:
+        ids = _split_ids(images, split)
+        files = [find_image(Path(images), image_id) for image_id in ids]
+        for path in files:
+            read_rgb(path)
+        return ids, files, []
     ids = list_images(images)
     in_ground_truth = [any(part.lower() in GROUND_TRUTH_FOLDERS for part in i.split("/")[:-1]) for i in ids]
     skipped = [i for i, gt in zip(ids, in_ground_truth) if gt]
@@ -129,15 +136,38 @@ def prediction_inputs(images: Path) -> tuple[list[str], list[Path], list[str]]:
     return ids, files, skipped
 
 
-def check_predict_out(out: Path, *, images: Path, model, weights: Path | None = None) -> None:
-    """Refuse an ``--out`` that is, lies inside or holds ``--images``, ``--model`` or
-    ``--weights`` (:func:`c2fbench.files.check_output_apart`, links followed): label maps
-    written among the images would replace ``.png`` images of the same name, and a rerun
-    would read them back as images."""
+def _split_ids(images: Path, split: Path) -> list[str]:
+    """The ids of ``split``, each refused (the first named, the others counted) unless
+    ``images`` holds ``<id>`` with an image suffix."""
+    from c2fbench.data.ids import read_id_list
+    from c2fbench.data.images import IMAGE_SUFFIXES, find_image
+
+    if not Path(images).is_dir():
+        raise InputError(f"{images}: image folder not found")
+    ids = read_id_list(split, what="id list")
+    missing = []
+    for image_id in ids:
+        try:
+            find_image(Path(images), image_id)
+        except InputError:
+            missing.append(image_id)
+    if missing:
+        more = f" (and {len(missing) - 1} more ids)" if len(missing) > 1 else ""
+        raise InputError(f"{split}: image id {missing[0]}{more} not found in {images} (expected "
+                         f"{missing[0]} with one of {', '.join(IMAGE_SUFFIXES)})")
+    return ids
+
+
+def check_predict_out(out: Path, *, images: Path, model, weights: Path | None = None,
+                      split: Path | None = None) -> None:
+    """Refuse an ``--out`` that is, lies inside or holds ``--images``, ``--model``,
+    ``--weights`` or ``--split`` (:func:`c2fbench.files.check_output_apart`, links followed):
+    label maps written among the images would replace ``.png`` images of the same name, and a
+    rerun would read them back as images."""
     from c2fbench.files import check_output_apart
 
     model_file = None if str(model).startswith("torchvision:") else model
-    check_output_apart(out, {"--images": images, "--model": model_file, "--weights": weights})
+    check_output_apart(out, {"--images": images, "--model": model_file, "--weights": weights, "--split": split})
 
 
 def predict_folder(runtime, ids: list[str], files: list[Path], out: Path, *, tta: bool = False,

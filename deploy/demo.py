@@ -1,35 +1,35 @@
 """The demo's deployment step: export the final checkpoint, quantize it to INT8 for ONNX
 Runtime on the CPU (the measured defaults of ``deploy quantize``), check both files' accuracy
-parity on a benchmark, and profile PyTorch against ONNX Runtime FP32 and INT8, writing the
-files ``c2fbench report`` reads (``parity.json``, ``profile.json``; the INT8 ones in
-``int8/``)."""
+parity on a benchmark, and profile PyTorch, ONNX Runtime FP32 and INT8 in one interleaved run,
+writing the files ``c2fbench report`` reads (``parity.json``, ``profile.json``; the INT8 ones in
+``int8/``, whose row keeps its ratio against ONNX Runtime FP32). It says each parity and each
+latency in one line."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from c2fbench.console import progress
+from c2fbench.console import info, progress, warn
 
 
 def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, calib_images: Path | None = None,
                       shape=(1, 3, 128, 128), iterations: int = 30, threads: int | None = None) -> dict:
     """``out/<stem>.onnx`` (dynamic H and W), ``out/parity.json`` on ``benchmark``, ``out/profile.json``
-    (torch and onnxruntime at ``shape``); with ``calib_images``, also ``out/int8/<stem>-int8.onnx``
-    and its ``parity.json`` and ``profile.json``. Returns the parity and profile dicts."""
+    (torch and onnxruntime at ``shape``, the checkpoint's default backends); with ``calib_images``,
+    also ``out/int8/<stem>-int8.onnx`` and its ``parity.json`` and ``profile.json``, all three
+    profiled in one interleaved run. Returns the parity and profile dicts."""
     from deploy.export import export_onnx
     from deploy.parity import write_parity
-    from deploy.profile import profile_model, write_profile
+    from deploy.profile import profile_model, profile_of, write_profile
 
     out = Path(out)
     onnx_path = out / f"{Path(checkpoint).stem}.onnx"
     export_onnx(checkpoint, onnx_path, dynamic=True, height=shape[2], width=shape[3])
     checked = _parity(checkpoint, onnx_path, benchmark, threads)
     write_parity(out, checked)
-    with progress(2, "profile torch, onnxruntime") as advance:
-        timed = profile_model(checkpoint, backends=["torch", "onnxruntime"], shape=shape, warmup=5, duration_s=0.0,
-                              iterations=iterations, threads=threads, advance=lambda name: advance(1))
-    write_profile(out, timed)
-    result = {"parity": checked, "profile": timed}
+    _say_parity(checked, "FP32")
+    result = {"parity": checked}
+    more = []
     if calib_images is not None:
         from deploy.quantize import quantize_static_int8
 
@@ -38,9 +38,24 @@ def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, calib_images: P
         quantize_static_int8(onnx_path, int8_path, calib_images=calib_images)
         result["int8_parity"] = _parity(checkpoint, int8_path, benchmark, threads)
         write_parity(int8_path.parent, result["int8_parity"])
-        result["int8_profile"] = profile_model(int8_path, backends=["onnxruntime"], shape=shape, warmup=5,
-                                               duration_s=0.0, iterations=iterations, threads=threads)
-        write_profile(int8_path.parent, result["int8_profile"])
+        _say_parity(result["int8_parity"], "INT8")
+        more = [int8_path]
+    # one interleaved run of all three, so that INT8's ratio against ONNX Runtime FP32 (and
+    # both against torch) comes from runs that shared the machine's state run by run
+    names = ", ".join(["torch", "onnxruntime", *(["onnxruntime int8"] if more else [])])
+    with progress(2 + len(more), f"profile {names}") as advance:
+        timed = profile_model(checkpoint, more_models=more, shape=shape, warmup=5, duration_s=0.0, iterations=iterations, threads=threads,
+                              advance=lambda name: advance(1))
+    for line in latency_lines(timed["results"]):
+        info(line)
+    if any(row.get("unstable") for row in timed["results"]):
+        warn("a latency above is unstable: other work shared the CPU, so its speed-ups may not hold; time it again "
+             "on idle cores with `c2fbench deploy profile`")
+    result["profile"] = profile_of(timed, checkpoint)
+    write_profile(out, result["profile"])
+    if more:
+        result["int8_profile"] = profile_of(timed, more[0])
+        write_profile(more[0].parent, result["int8_profile"])
     return result
 
 
@@ -52,3 +67,33 @@ def _parity(checkpoint: Path, deployed_path: Path, benchmark, threads: int | Non
     deployed = load_runtime(deployed_path, threads=threads)
     with progress(len(benchmark.samples), f"parity {benchmark.name} ({deployed.precision})") as advance:
         return parity(reference, deployed, benchmark, advance=advance)
+
+
+def _say_parity(result: dict, precision: str) -> None:
+    """One line; a warning when the deployed model is outside the tolerance."""
+    line = parity_line(result, precision)
+    (info if result["within_tolerance"] else warn)(line)
+
+
+def parity_line(result: dict, precision: str) -> str:
+    """``deploy.parity.parity``'s result in one line: both scores, the delta, the tolerance."""
+    key, tolerance = result["metric"], result["tolerance"]
+    where = "within" if result["within_tolerance"] else "OUTSIDE"
+    return (f"parity on {result['benchmark']}: ONNX Runtime {precision} {key} {result['deployed'][key]:.2f}, "
+            f"PyTorch {result['reference'][key]:.2f} (delta {result['delta']:+.3f} points, {where} the "
+            f"{tolerance} tolerance)")
+
+
+def latency_lines(rows: list[dict]) -> list[str]:
+    """One line for each row of a profile (``deploy.profile.profile_model``'s ``results``): its
+    median, marked stable or unstable, and its speed-ups (``vs``), each marked when a
+    measurement it comes from was unstable; the first line gives the shape and threads they share."""
+    lines = []
+    for i, row in enumerate(rows):
+        ratios = [f"{v['ratio']:.2f}x vs {v['backend']} {v['precision']}" + (" (unstable)" if v["unstable"] else "")
+                  for v in row.get("vs", []) if v.get("ratio") is not None]
+        setting = f" at {'x'.join(map(str, row['shape']))}, {row['threads']} threads" if i == 0 else ""
+        speed = f", speed-up {', '.join(ratios)}" if ratios else ""
+        lines.append(f"latency {row['backend']} {row['precision']}: median {row['median_ms']:.2f} ms{setting}{speed}; "
+                     + ("unstable" if row.get("unstable") else "stable"))
+    return lines

@@ -1,4 +1,5 @@
-"""ONNX export of a c2fbench checkpoint, verified by running it.
+"""ONNX export of a c2fbench checkpoint (or of a state dict with the network ``--arch`` names,
+:mod:`deploy.user_models`), verified by running it.
 
 The exported graph maps normalised images ``image`` (B, 3, H, W) float32 to ``logits``
 (B, C, H, W) float32, exactly like the torch model. Preprocessing (RGB to [0, 1], minus
@@ -27,7 +28,9 @@ import numpy as np
 
 from c2fbench.errors import InputError
 from deploy import DEFAULT_OPSET, EXPORT_SIZE
+from deploy.foreign import MetadataOverride
 from deploy.onnx_meta import INPUT, OUTPUT, metadata_props
+from deploy.user_models import Arch
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,16 @@ class ExportReport:
 
 def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: int = EXPORT_SIZE,
                 width: int = EXPORT_SIZE, opset: int = DEFAULT_OPSET, verify: bool = True,
-                images: list[Path] | None = None, seed: int | None = None) -> ExportReport:
+                images: list[Path] | None = None, seed: int | None = None, arch: Arch | None = None,
+                override: MetadataOverride | None = None) -> ExportReport:
     """Export ``checkpoint`` to ``out``, check it with ``onnx.checker`` and (with ``verify``)
     compare ONNX Runtime's output with PyTorch's on fresh random inputs (at H x W, and with
     ``dynamic`` also at a second size) and on ``images``.
+
+    With ``arch``, ``checkpoint`` is a state dict and ``arch`` its network
+    (:func:`deploy.user_models.load_network`); ``override`` then gives the class names and
+    normalisation written into the file. For a c2fbench checkpoint, ``override`` must agree
+    with what the checkpoint says.
 
     ``out`` must lie apart from ``checkpoint`` and ``images`` (refused before anything is
     read). It appears only when all of that succeeded: the images are read before anything
@@ -59,17 +68,16 @@ def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: i
 
     from c2fbench.atomic import atomic_write_bytes
     from c2fbench.data.images import read_rgb
-    from c2fbench.files import check_output_apart
-    from c2fbench.inference import file_sha256
-    from c2fbench.models.checkpoint import load_checkpoint
+    from c2fbench.files import check_output_apart, file_sha256
 
-    check_output_apart(out, {"--model": checkpoint, **{"an image to verify": image for image in images or []}})
+    check_output_apart(out, {"--model": checkpoint, "--arch": arch.file if arch is not None else None,
+                             **{"an image to verify": image for image in images or []}})
     if height < 8 or width < 8:
         raise InputError(f"{out}: export size {height}x{width} is too small (at least 8x8)")
     if opset < 11:
         raise InputError(f"{out}: opset {opset} lacks Resize with coordinate_transformation_mode; use 11 or later")
     pictures = [(Path(p).name, read_rgb(p)) for p in (images or [])] if verify else []
-    model, meta = load_checkpoint(checkpoint)
+    model, meta = _load(checkpoint, arch, override)
     meta["checkpoint_sha256"] = file_sha256(checkpoint)
     data = _export_bytes(model, torch.zeros(1, 3, height, width), dynamic=dynamic, opset=opset)
     data = _with_metadata(data, meta, out)
@@ -84,6 +92,24 @@ def export_onnx(checkpoint: Path, out: Path, *, dynamic: bool = False, height: i
                                              normalization=meta["normalization"], seed=seed))
     atomic_write_bytes(out, data)
     return report
+
+
+def _load(checkpoint: Path, arch: Arch | None, override: MetadataOverride | None):
+    """(model in eval mode, meta with ``classes``, ``normalization``, ``arch``, ``kwargs``)."""
+    if arch is not None:
+        from c2fbench.console import info
+        from deploy.user_models import load_network
+
+        model, meta = load_network(checkpoint, arch, override=override)
+        info(f"--arch {arch.text}: weights from {meta['weights_from']}; output: {meta['output']}")
+        return model, {k: meta[k] for k in ("classes", "normalization", "arch", "kwargs")}
+    from c2fbench.models.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(checkpoint)
+    if override is not None:  # flags given for a checkpoint: they must agree with it
+        override.apply({"classes": meta["classes"], "normalization": meta["normalization"]}, path=Path(checkpoint),
+                       channels=len(meta["classes"]), hint="drop the flags")
+    return model, meta
 
 
 def _export_bytes(model, example, *, dynamic: bool, opset: int) -> bytes:

@@ -1,4 +1,4 @@
-"""Latency profiling: warm-up by time, timed iterations, statistics, profile.json.
+"""Latency profiling: warm-up by time, timed iterations interleaved, statistics, profile.json.
 
 Method (trtexec's, ``reference/deploy-anchors.md`` §2): one fixed random input of the
 requested shape; warm-up runs for ``warmup_ms`` (trtexec: 200 ms); then timed runs until
@@ -13,8 +13,14 @@ CUDA events recorded on the runtime's stream between them give trtexec's GPU fig
 is its median), ``d2h`` and ``latency`` (H2D + compute + D2H), plus ``enqueue`` (host time
 of the launch call). The stream is synchronised after the last event, never between the
 events. ``cuda_graph`` replays a captured graph instead of launching kernels one by one.
-ONNX Runtime's ``run`` copies and computes in one synchronous call, so its rows have host
-time only. Several backends in one call share the input, so their ratios come from one run.
+ONNX Runtime on the CPU copies and computes in one synchronous call, so its rows have host
+time only; on CUDA it runs through I/O binding on the runtime's own stream and gets the same
+event figures, with ``enqueue`` the whole run (ONNX Runtime waits for its stream). Unlike
+trtexec, which keeps two inferences in flight on two streams so that copies overlap
+compute, one run is in flight at a time, so ``throughput_ips`` is at most 1 / latency. Several backends (and model files) in one call share the input and the thread
+count, and take turns run by run (:mod:`deploy.timing`), so their ratios come from one run
+and a busy neighbour slows them alike; a row whose spread still shows interference is
+marked ``unstable``, and so is every ratio taken from it.
 """
 
 from __future__ import annotations
@@ -24,13 +30,13 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from c2fbench.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.errors import InputError
 from deploy import DURATION_S, ITERATIONS, PROFILE_SHAPE, WARMUP_MS, WARMUP_RUNS
 from c2fbench.inference import Runtime
-from deploy.timing import time_runtime
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
@@ -53,68 +59,125 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
     return shape
 
 
-def profile_model(model: Path, *, backends: list[str] | None = None, shape=PROFILE_SHAPE,
+def profile_model(model, *, more_models: Sequence[Path] = (), backends: list[str] | None = None, shape=PROFILE_SHAPE,
                   warmup_ms: float = WARMUP_MS, warmup: int = WARMUP_RUNS, iterations: int = ITERATIONS,
                   duration_s: float = DURATION_S, threads: int | None = None, device: str = "cpu",
                   cuda_graph: bool = False, amp: bool = False, channels_last: bool = False,
-                  weights: Path | None = None, override=None, advance=lambda name: None) -> dict:
-    """The profile.json content for ``model`` (.pt, .onnx or .engine) on each backend.
+                  weights: Path | None = None, override=None, advance=lambda name: None,
+                  announce=lambda threads, why: None) -> dict:
+    """The profile.json content for ``model`` (.pt, .onnx or .engine) and ``more_models`` on
+    each backend, all timed interleaved (:func:`deploy.timing.time_runtimes`).
 
     A checkpoint runs on ``torch`` directly (``amp`` and ``channels_last`` apply there); for
     ``onnxruntime`` it is first exported to a temporary static ONNX file of ``shape`` (and
     for ``tensorrt`` built into an engine). ``cuda_graph`` applies to torch and TensorRT on
-    CUDA. Default backends: ``torch`` and ``onnxruntime`` for a checkpoint, the file's own
-    otherwise (``torch`` for torchvision). Timing: :func:`time_runtime`.
+    CUDA. Default backends of each file: ``torch`` and ``onnxruntime`` for a checkpoint, the
+    file's own otherwise (``torch`` for torchvision, which is profiled alone).
+
+    Every backend runs with the same ``threads``: the caller's, else
+    :func:`c2fbench.threads.default_threads` (the CPUs this process may use), never a count
+    read from the load; ``announce(threads, why)`` is called with it once the options are
+    checked, before any model loads. Each row's ``vs`` holds its speed-up ratios: against the
+    first row, and for an INT8 row against the ONNX Runtime FP32 row, each marked ``unstable``
+    when either side is (:func:`deploy.timing.stability`).
 
     Latency needs no class names: an ONNX file without c2fbench metadata is timed as it is
     (``override``, a :class:`deploy.foreign.MetadataOverride`, is still checked against a
     file that has some). ``torchvision:NAME`` with ``weights`` runs on torch only.
     """
     from c2fbench import __version__
-    from c2fbench.inference import file_sha256
-    from deploy.runtimes import SUFFIXES, TORCHVISION_PREFIX
+    from c2fbench.files import file_sha256
+    from c2fbench.threads import default_threads
+    from deploy.runtimes import TORCHVISION_PREFIX
+    from deploy.timing import UNSTABLE_RULE, time_runtimes
 
     foreign = str(model).startswith(TORCHVISION_PREFIX)
+    if foreign and more_models:
+        raise InputError(f"--model {model} is profiled alone; export it to ONNX to time it beside other models")
+    if not foreign and weights is not None:
+        raise InputError(f"--weights is for --model torchvision:NAME; {model} holds its own weights")
+    models = [model] if foreign else [Path(m) for m in (model, *more_models)]
+    seen = [os.path.realpath(m) for m in models]
+    for i, path in enumerate(seen):
+        if path in seen[:i]:
+            raise InputError(f"--model {models[i]}: given twice (the same file as {models[seen.index(path)]})")
+    plans = [_plan(m, backends, foreign=foreign) for m in models]
+    check_options([b for _, _, bs in plans for b in bs], device=device, cuda_graph=cuda_graph, amp=amp,
+                  channels_last=channels_last)
+    threads_from = "--threads" if threads else "default: the CPUs this process may use"
+    threads = threads or default_threads()
+    announce(threads, threads_from)
+    timing: dict = {"warmup_ms": warmup_ms, "warmup": warmup, "iterations": iterations, "duration_s": duration_s}
+    rows: list[dict] = []
+    runtimes: list[Runtime] = []
+    with tempfile.TemporaryDirectory(prefix="c2fbench-profile-") as tmp:
+        for i, (path, kind, names) in enumerate(plans):
+            sha = file_sha256(weights if foreign else path)
+            own_tmp = Path(tmp) / str(i)  # each file's conversions apart: two files may share a name
+            own_tmp.mkdir()
+            for backend in names:
+                if foreign:
+                    from deploy.torchvision_models import load_torchvision_runtime
+
+                    runtime = load_torchvision_runtime(str(path)[len(TORCHVISION_PREFIX):], weights, device=device,
+                                                       threads=threads, override=override, amp=amp,
+                                                       channels_last=channels_last)
+                else:
+                    runtime = _runtime_for(path, kind, backend, shape=shape, threads=threads, device=device,
+                                           tmp=own_tmp, amp=amp, channels_last=channels_last, override=override)
+                runtimes.append(runtime)
+                rows.append({"backend": backend, "precision": runtime.precision, "model": str(path) if foreign
+                             else str(path.resolve()), "sha256": sha, "shape": list(shape), "threads": threads,
+                             "device": _device_name(device), "versions": runtime.versions,
+                             "memory_format": runtime.memory_format})
+        timed = time_runtimes(runtimes, shape, cuda_graphs=[cuda_graph and r["backend"] != "onnxruntime" for r in rows],
+                              **timing)
+    for row, result in zip(rows, timed):
+        row.update(result)
+        advance(row["backend"])
+    add_ratios(rows)
+    first = models[0]
+    return {"results": rows, "c2fbench_version": __version__, "threads": threads, "threads_from": threads_from,
+            "source": ({"model": str(first), "weights": str(Path(weights).resolve()), "sha256": rows[0]["sha256"]}
+                       if foreign else {"model": str(first.resolve()), "sha256": rows[0]["sha256"]}),
+            "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": _machine(), "timing": {**timing, "unstable_if": UNSTABLE_RULE, "method": (
+                "trtexec: warm-up by time, then at least `iterations` runs and `duration_s` seconds per backend; "
+                "one run at a time, the backends interleaved (one run of each per cycle, same input, same threads); "
+                "trtexec keeps two runs in flight on separate streams, overlapping copies with compute, so its "
+                "throughput can exceed these")}}
+
+
+def _plan(model, backends: list[str] | None, *, foreign: bool) -> tuple:
+    """(model, its kind, the backends it runs on) for one ``--model``; InputError if unfit."""
+    from deploy.runtimes import SUFFIXES
+
     if foreign:
-        kind = "torch"
         if backends and set(backends) != {"torch"}:
             raise InputError(f"--model {model} runs on the torch backend only; export it to ONNX to time it there")
-    else:
-        if weights is not None:
-            raise InputError(f"--weights is for --model torchvision:NAME; {model} holds its own weights")
-        model = Path(model)
-        kind = SUFFIXES.get(model.suffix.lower())
-        if kind is None:
-            raise InputError(f"{model}: expected an existing .pt, .onnx or .engine file, or torchvision:NAME")
-        check_regular_file(model, max_bytes=MAX_MODEL_BYTES, what="model file")
-    default = ["torch"] if foreign else ["torch", "onnxruntime"] if kind == "torch" else [kind]
-    backends = list(dict.fromkeys(backends or default))
-    check_options(backends, device=device, cuda_graph=cuda_graph, amp=amp, channels_last=channels_last)
-    threads = threads or os.cpu_count() or 1
-    timing: dict = {"warmup_ms": warmup_ms, "warmup": warmup, "iterations": iterations, "duration_s": duration_s}
-    results = []
-    with tempfile.TemporaryDirectory(prefix="c2fbench-profile-") as tmp:
-        for backend in backends:
-            if foreign:
-                from deploy.torchvision_models import load_torchvision_runtime
+        return model, "torch", ["torch"]
+    kind = SUFFIXES.get(model.suffix.lower())
+    if kind is None:
+        raise InputError(f"{model}: expected an existing .pt, .onnx or .engine file, or torchvision:NAME")
+    check_regular_file(model, max_bytes=MAX_MODEL_BYTES, what="model file")
+    default = ["torch", "onnxruntime"] if kind == "torch" else [kind]
+    return model, kind, list(dict.fromkeys(backends or default))
 
-                runtime = load_torchvision_runtime(str(model)[len(TORCHVISION_PREFIX):], weights, device=device,
-                                                   threads=threads, override=override, amp=amp,
-                                                   channels_last=channels_last)
-            else:
-                runtime = _runtime_for(model, kind, backend, shape=shape, threads=threads, device=device,
-                                       tmp=Path(tmp), amp=amp, channels_last=channels_last, override=override)
-            timed = time_runtime(runtime, shape, cuda_graph=cuda_graph and backend != "onnxruntime", **timing)
-            results.append({"backend": backend, "precision": runtime.precision, "shape": list(shape),
-                            "threads": threads, "device": _device_name(device), "versions": runtime.versions,
-                            "memory_format": runtime.memory_format, **timed})
-            advance(backend)
-    return {"results": results, "c2fbench_version": __version__,
-            "source": ({"model": str(model), "weights": str(Path(weights).resolve()), "sha256": file_sha256(weights)}
-                       if foreign else {"model": str(model.resolve()), "sha256": file_sha256(model)}),
-            "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": _machine(), "timing": {**timing, "method": "trtexec: warm-up by time, then at least "
-                                               "`iterations` runs and `duration_s` seconds; one run at a time"}}
+
+def add_ratios(rows: list[dict]) -> None:
+    """Each row's ``vs``: its speed-up (other median / own median, above 1: faster) against the
+    first row, and for an INT8 row against the ONNX Runtime FP32 row of the same run (what
+    INT8 is for), each ``unstable`` when either measurement is. The other row is named in
+    full, so that the ratio keeps its meaning in a file that holds this row alone."""
+    fp32 = next((r for r in rows if r["backend"] == "onnxruntime" and r["precision"] == "fp32"), None)
+    for row in rows:
+        against = [rows[0]] if row is not rows[0] else []
+        if row["precision"] == "int8" and fp32 is not None and fp32 is not rows[0]:
+            against.append(fp32)
+        row["vs"] = [{"backend": other["backend"], "precision": other["precision"], "model": other["model"],
+                      "median_ms": other["median_ms"],
+                      "ratio": other["median_ms"] / row["median_ms"] if row["median_ms"] > 0 else None,
+                      "unstable": bool(other["unstable"] or row["unstable"])} for other in against]
 
 
 def check_options(backends: list[str], *, device: str, cuda_graph: bool, amp: bool, channels_last: bool) -> None:
@@ -163,7 +226,9 @@ def _runtime_for(model: Path, kind: str, backend: str, *, shape, threads: int, d
     from deploy.tensorrt_build import build_engine
 
     engine = tmp / f"{model.stem}.engine"
-    build_engine(onnx_path, engine, precision="fp32", opt_shape=tuple(shape))
+    # the device made current for the build too (--device cuda:1); a file without c2fbench
+    # metadata builds as well, since latency needs no class names
+    build_engine(onnx_path, engine, precision="fp32", opt_shape=tuple(shape), device=device, metadata_optional=True)
     return TensorRTRuntime(engine, device=device)
 
 
@@ -182,6 +247,17 @@ def _machine() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "load_average_1m": round(load[0], 2) if load else None}
+
+
+def profile_of(profile: dict, model: Path) -> dict:
+    """The part of ``profile`` (several model files timed together) that is ``model``'s: its
+    rows, with ``model`` as the ``source``. Each row's ``vs`` still names the rows of the
+    other files it was timed against, so its ratios keep their meaning."""
+    path = str(Path(model).resolve())
+    rows = [r for r in profile["results"] if r["model"] == path]
+    if not rows:
+        raise ValueError(f"{model} is not one of the profiled models")
+    return {**profile, "results": rows, "source": {"model": path, "sha256": rows[0]["sha256"]}}
 
 
 def write_profile(out: Path, profile: dict) -> Path:

@@ -1,12 +1,13 @@
-"""torchvision's segmentation models as runtimes: ``--model torchvision:NAME --weights FILE``.
+"""torchvision's segmentation models as runtimes: ``--model torchvision:NAME --weights FILE``,
+or the same as ``--model FILE --arch torchvision:NAME``.
 
 The network is built with ``weights=None, weights_backbone=None`` (nothing is downloaded)
 and ``num_classes`` from ``--classes`` (default ``voc``, 21 classes: torchvision's own
-weights use VOC's), without the auxiliary head; the state dict comes from ``FILE``, read with
-``torch.load(weights_only=True)``: a plain state dict, or a checkpoint of torchvision's
-reference scripts (``{"model": state_dict, ...}``). The auxiliary head's weights
-(``aux_classifier.*``) are left out: they do not reach ``out``. Normalisation defaults to
-ImageNet's, as torchvision's transforms apply.
+weights use VOC's), without the auxiliary head; the state dict comes from ``FILE``, read by
+:func:`deploy.state_dicts.read_state_dict` (``torch.load(weights_only=True)``): a plain state
+dict, or a checkpoint of torchvision's reference scripts (``{"model": state_dict, ...}``).
+The auxiliary head's weights (``aux_classifier.*``) are left out: they do not reach ``out``.
+Normalisation defaults to ImageNet's, as torchvision's transforms apply.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from c2fbench.errors import InputError
-from c2fbench.inference import ModuleRuntime, file_sha256
+from c2fbench.files import file_sha256
+from c2fbench.inference import ModuleRuntime
 from deploy.foreign import IMAGENET, MetadataOverride, class_names
 
 
@@ -56,36 +58,33 @@ def build_torchvision(name: str, num_classes: int):
     return OutLogits(net)
 
 
-def load_torchvision_state(net, weights: Path, *, name: str, num_classes: int) -> None:
+def load_torchvision_state(net, weights: Path, *, name: str, num_classes: int) -> str:
     """Load ``weights`` into ``net`` (built by :func:`build_torchvision`); InputError, one
-    line, for a file that is not a state dict or does not fit (keys or shapes)."""
-    import torch
+    line, for a file that is not a state dict or does not fit (keys or shapes). Returns
+    where the weights were found (:func:`deploy.state_dicts.read_state_dict`)."""
+    from deploy.state_dicts import check_state_fits, read_state_dict
 
-    from c2fbench.files import MAX_MODEL_BYTES, check_regular_file
-
-    check_regular_file(weights, max_bytes=MAX_MODEL_BYTES, what="weights file")
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors, zip errors, a non-torch file
-        raise InputError(f"{weights}: not a readable torch state dict ({type(e).__name__})") from None
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # torchvision's reference scripts save {"model": ..., "optimizer": ..., ...}
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise InputError(f"{weights}: expected a state dict (name -> tensor) or a checkpoint with 'model'")
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}  # DDP's prefix
+    state, where = read_state_dict(weights)
     state = {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}
-    expected = net.net.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or wrong:
-        parts = [f"{len(missing)} missing (first {missing[0]!r})" if missing else "",
-                 f"{len(unexpected)} unexpected (first {unexpected[0]!r})" if unexpected else "",
-                 f"{len(wrong)} of another shape (first {wrong[0]!r}: {tuple(state[wrong[0]].shape)}, model "
-                 f"{tuple(expected[wrong[0]].shape)})" if wrong else ""]
-        raise InputError(f"{weights}: does not fit torchvision {name} with "
-                         f"{num_classes} classes: keys {'; '.join(p for p in parts if p)}")
+    check_state_fits(net.net.state_dict(), state, path=weights,
+                     what=f"torchvision {name} with {num_classes} classes")
     net.net.load_state_dict(state)
+    return where
+
+
+def load_torchvision_model(name: str, weights: Path | None, *, override: MetadataOverride | None = None):
+    """(network, meta) of ``torchvision:NAME`` with ``weights``: the module of
+    :func:`build_torchvision` holding them, and ``classes`` (from ``override``, default VOC's),
+    ``normalization`` (from it, default ImageNet's), ``arch``, ``kwargs`` and ``weights_from``
+    (where in the file the weights were)."""
+    if weights is None:
+        raise InputError(f"--model torchvision:{name} needs --weights FILE (a state dict; nothing is downloaded)")
+    classes = class_names(override.classes if override and override.classes else "voc")
+    normalization = override.normalization if override and override.normalization else IMAGENET
+    net = build_torchvision(name, len(classes))
+    where = load_torchvision_state(net, Path(weights), name=name, num_classes=len(classes))
+    return net, {"classes": classes, "normalization": dict(normalization), "arch": f"torchvision:{name}",
+                 "kwargs": {"num_classes": len(classes)}, "weights_from": where}
 
 
 def load_torchvision_runtime(name: str, weights: Path | None, *, device: str = "cpu", threads: int | None = None,
@@ -93,15 +92,14 @@ def load_torchvision_runtime(name: str, weights: Path | None, *, device: str = "
                              channels_last: bool = False) -> ModuleRuntime:
     """``--model torchvision:NAME --weights FILE`` as a :class:`ModuleRuntime` (``amp``,
     ``channels_last``: as there): classes from ``override`` (default VOC's), normalisation
-    from it (default ImageNet's)."""
-    if weights is None:
-        raise InputError(f"--model torchvision:{name} needs --weights FILE (a state dict; nothing is downloaded)")
-    weights = Path(weights)
-    classes = class_names(override.classes if override and override.classes else "voc")
-    normalization = override.normalization if override and override.normalization else IMAGENET
-    net = build_torchvision(name, len(classes))
-    load_torchvision_state(net, weights, name=name, num_classes=len(classes))
-    return ModuleRuntime(net, classes=classes, normalization=dict(normalization), device=device, threads=threads,
-                         amp=amp, channels_last=channels_last,
-                         source={"model": f"torchvision:{name}", "weights": str(weights.resolve()),
+    from it (default ImageNet's). Where the weights were found in a wrapper (``model``,
+    ``state_dict``, a ``module.`` prefix) is said on stderr."""
+    net, meta = load_torchvision_model(name, weights, override=override)
+    if not meta["weights_from"].startswith("the state dict of"):
+        from c2fbench.console import info
+
+        info(f"torchvision:{name}: weights from {meta['weights_from']}")
+    return ModuleRuntime(net, classes=meta["classes"], normalization=meta["normalization"], device=device,
+                         threads=threads, amp=amp, channels_last=channels_last,
+                         source={"model": f"torchvision:{name}", "weights": str(Path(weights).resolve()),
                                  "sha256": file_sha256(weights)})

@@ -10,8 +10,20 @@ from c2fbench.cli.main import cli
 
 
 def run(*args, env: dict | None = None):
-    """``c2fbench ARGS...`` through click's CliRunner (paths and numbers as strings)."""
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+    """``c2fbench ARGS...`` through click's CliRunner (paths and numbers as strings). With
+    ``COLUMNS`` in ``env`` the run gets consoles of its own: rich fixes a console's width
+    from COLUMNS when it is made, so a shared one would keep this width for later tests."""
+    from c2fbench import console
+
+    if "COLUMNS" not in (env or {}):
+        return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+    saved = dict(console._consoles)
+    console._consoles.clear()
+    try:
+        return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+    finally:
+        console._consoles.clear()
+        console._consoles.update(saved)
 
 
 def assert_refused(result, out_dir: Path | None, *fragments: str) -> None:

@@ -106,3 +106,16 @@ def test_a_full_disk_in_a_staged_folder_names_the_folder_and_leaves_it_as_it_was
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["out", "out/r.txt"]
     assert (tmp_path / "out" / "r.txt").read_bytes() == b"earlier"
 
+
+
+def test_file_sha256_matches_hashlib_across_its_read_blocks(tmp_path):
+    """files.file_sha256 reads 1 MiB at a time: a file of a few blocks and a ragged end, and
+    an empty one, hash as hashlib does on the whole bytes (issue 28: the hash moved here from
+    inference.py, so that c2fbench/data reaches nothing above the ground floor)."""
+    import hashlib
+
+    data = np.random.default_rng().integers(0, 256, (2 << 20) + 12345, dtype=np.uint8).tobytes()
+    (tmp_path / "big.bin").write_bytes(data)
+    (tmp_path / "empty.bin").write_bytes(b"")
+    assert files.file_sha256(tmp_path / "big.bin") == hashlib.sha256(data).hexdigest()
+    assert files.file_sha256(str(tmp_path / "empty.bin")) == hashlib.sha256(b"").hexdigest()

@@ -42,7 +42,7 @@ class MaskConfig:
     enhance_initial: bool = True  # GrabCut on the coarse masks (False: train on coarse masks, Table I)
     initial_boxes: bool = False  # round 1 on the filled bounding box of each enhanced mask (Table I)
     # that box: "tight", every foreground pixel's; "robust", the 5th-95th percentile of its
-    # rows and columns, so that GrabCut's stray fragments do not stretch it (README, Table I)
+    # rows and columns, so that GrabCut's stray fragments do not stretch it (docs/reproduction.md, Table I)
     enhanced_box: str = "tight"
 
 
@@ -60,7 +60,7 @@ class OptimConfig:
     poly_power: float = 0.9  # open: poly decay within each round, the common DeepLab recipe
     # open: where the loss is taken. "input": the logits upsampled to the crop; "output": the
     # labels shrunk to the network's output stride, as DeepLab v2 trains (about 1.3x faster on
-    # the CPU demo: no full-size upsampling and softmax; measured in the README)
+    # the CPU demo: no full-size upsampling and softmax; measured in docs/reproduction.md)
     loss_resolution: str = "input"
     amp: bool = True  # mixed precision where the device supports it (CUDA)
     channels_last: bool = True  # on CUDA
@@ -77,7 +77,7 @@ class OptimConfig:
 @dataclass(frozen=True)
 class PredictConfig:
     """How every training image is predicted between rounds (line 5), before the strategies
-    read the prediction. All open; measured in the README."""
+    read the prediction. All open; measured in docs/reproduction.md."""
 
     # how (b) reads a 21-class prediction. "all": argmax over every class, then keep the
     # image's own category; "label": argmax over {background, the image's category}, the
@@ -130,7 +130,7 @@ class TrainConfig:
     predict: PredictConfig = PredictConfig()
     refine: RefineConfig = RefineConfig()  # open: refine.init, see c2fbench/masks/refine.py
     # not the paper: an image strategy (a) drops keeps its previous round's mask (the paper
-    # leaves it out of the next round only); measured in the README. The loop's, as it reads
+    # leaves it out of the next round only); measured in docs/reproduction.md. The loop's, as it reads
     # the previous round's masks
     drop_keeps_previous: bool = False
     # evaluation

@@ -12,6 +12,9 @@
 7. the final model scored with bootstrap intervals, the per-class table, and a summary.
 
 ``c2fbench demo`` then deploys the final model (``deploy.demo``) and writes the report.
+Each stage is announced as ``[k/N] name`` with the time elapsed and a rough estimate of the
+time left (:func:`demo_stages`); the demo ends with its total time and three numbers
+(:func:`demo_ending`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,24 @@ from pathlib import Path
 
 from rich.table import Table
 
-from c2fbench.console import info, out as stdout, progress, progress_callback, success
+from c2fbench.console import (Stages, duration_text, info, out as stdout, plural, progress, progress_callback,
+                              success)
+
+# What each step of `c2fbench demo` took in the README's timed run ("What the demo shows":
+# recipe demo, seed 0, 12 min 7 s alone on 2 AVX2 cores of an AMD EPYC, 2026-12-07; the
+# breakdown is in docs/experiment-log.md), in seconds. Only their proportions are used: the
+# estimate scales them by the time this machine took for the stages before (console.Stages).
+DATA_S = 23  # the synthetic benchmark
+FIRST_MASKS_S = 54  # round 0: coarse masks 2 s, the first GrabCut 52 s
+TRAIN_S = 60  # one round of training; backbone pretraining (not timed) is taken as one too
+PREDICT_S = 14  # predicting the training images between rounds
+GRABCUT_S = 28  # GrabCut between rounds (25-32 s)
+VAL_S = 4  # each round's val
+# the colour baseline, final eval, deploy and report: 30 s together, split here by guess
+BASELINE_S, EVAL_S, DEPLOY_S, REPORT_S = 5, 8, 12, 5
+# (first round trained, what comes before it, what comes between rounds) of the two runs of
+# several rounds: the branch revalidates round 1, and refines with predictions alone
+_STEPS = {"run": (1, FIRST_MASKS_S, PREDICT_S + GRABCUT_S), "branch": (2, VAL_S, PREDICT_S)}
 
 
 def _synth(data: Path, preset: str, seed: int, workers: int) -> None:
@@ -53,23 +73,89 @@ def _pretrain(cfg, data: Path, out: Path) -> Path:
     return path
 
 
-def _train(cfg, data: Path, run: Path, workers: int, *, masks_from: Path | None = None) -> list[dict]:
-    """Train (or resume) ``run``; ``masks_from``: a run whose coarse and enhanced masks to start from.
-    ``cfg`` None: resume ``run`` with its own configuration (a branch)."""
+def _train(cfg, data: Path, run: Path, workers: int, *, masks_from: Path | None = None, branch: bool = False,
+           on_epoch_end=lambda r, e: None) -> list[dict]:
+    """Train (or resume) ``run``; ``masks_from``: a run whose coarse and enhanced masks to start from;
+    ``branch``: ``run`` is the ablation's branch, announced by :func:`branch_message`, not as a resume."""
     from trainers.recursive import train_recursive
     from trainers.rundir import read_log
 
     resume = (run / "config.json").is_file()
-    if resume:
+    if resume and not branch:
         info(f"resuming the run in {run}")
     elif masks_from is not None:
         from trainers.branch import copy_run_part
 
         for part in ("masks/coarse", "masks/enhanced"):
             copy_run_part(masks_from, run, part)
-    train_recursive(cfg, images=data / "imagenet", out=run, resume=resume, workers=workers)
+    train_recursive(cfg, images=data / "imagenet", out=run, resume=resume, workers=workers, on_epoch_end=on_epoch_end)
     lines = read_log(run)
     return [lines[r] for r in sorted(lines)]
+
+
+def branch_message(branch: Path, source: Path, *, existed: bool) -> str:
+    """What the demo says of the Fig. 6 ablation's run: it continues, or it starts from ``source``."""
+    if existed:
+        return f"the Fig. 6 ablation continues in {branch}"
+    return (f"the Fig. 6 ablation starts in {branch} from round 1 of {source} (its masks and model, copied, "
+            "not retrained)")
+
+
+def demo_stages(cfg, *, pretrain: bool) -> Stages:
+    """The demo's stages, ``deploy`` and ``report`` (run by the command) included, weighted by
+    the seconds they took in the README's timed run at ``cfg.rounds`` rounds."""
+    rounds = cfg.rounds
+    later = {1: "nothing to refine in a 1-round recipe", 2: "round 2 refined without GrabCut"}.get(
+        rounds, f"rounds 2-{rounds} refined without GrabCut") + (", from the run's round 1" if rounds > 1 else "")
+    stages = [("data", "synthetic benchmark", DATA_S)]
+    if pretrain and cfg.backbone_weights is None:
+        stages.append(("pretrain", "backbone pretrained as an image classifier", TRAIN_S))
+    stages += [("run", f"recursive run (coarse masks, GrabCut, {plural(rounds, 'round')} of training)",
+                run_weights(rounds, *_STEPS["run"])[0]),
+               ("branch", f"Fig. 6 ablation ({later})", run_weights(rounds, *_STEPS["branch"])[0]),
+               ("coarse", "Table I (one round on the coarse masks)", TRAIN_S + VAL_S),
+               ("boxes", "Table I (one round on the filled boxes of the enhanced masks)", TRAIN_S + VAL_S),
+               ("baseline", "colour baseline", BASELINE_S),
+               ("eval", "final model scored on val with bootstrap intervals", EVAL_S),
+               ("deploy", "deploy (ONNX export, INT8, parity and latency)", DEPLOY_S),
+               ("report", "report", REPORT_S)]
+    return Stages(stages)
+
+
+def run_weights(rounds: int, first: int, before: float, between: float) -> tuple[float, dict[int, float]]:
+    """A run's weight (seconds in the timed run), and for each round from ``first`` on the
+    weight done when its training ends: ``before`` the first round, then each round's training
+    and val, with ``between`` after every round but the last."""
+    done, ends = float(before), {}
+    for r in range(first, rounds + 1):
+        done += TRAIN_S
+        ends[r] = done
+        done += VAL_S + (between if r < rounds else 0.0)
+    return done, ends
+
+
+def _round_notes(stages: Stages, cfg, key: str):
+    """``on_epoch_end`` for the run of stage ``key``: a line when a round but the last is trained."""
+    total, ends = run_weights(cfg.rounds, *_STEPS[key])
+
+    def note(r: int, epoch: int) -> None:
+        if epoch == cfg.epochs_of(r) and r < cfg.rounds:
+            stages.within(ends[r] / total, f"round {r} of {cfg.rounds} trained")
+
+    return note
+
+
+def demo_ending(stages: Stages, run: Path, deployed: dict) -> str:
+    """The demo's last line: its total time, val mIoU after round 1 and after the last round of
+    ``run``, and that of the final model as deployed (INT8 when ``deployed`` has it)."""
+    from trainers.rundir import read_log
+
+    lines = read_log(run)
+    first, last = lines[min(lines)], lines[max(lines)]
+    final, precision = (deployed["int8_parity"], "INT8") if "int8_parity" in deployed else (deployed["parity"], "FP32")
+    return (f"demo done in {duration_text(stages.elapsed())}: val mIoU {first['val']['mIoU']:.2f} after round 1, "
+            f"{last['val']['mIoU']:.2f} after round {last['round']}, {final['deployed'][final['metric']]:.2f} for the "
+            f"final model in ONNX Runtime {precision}")
 
 
 def _colour_baseline(data: Path, out: Path, workers: int) -> dict:
@@ -127,9 +213,11 @@ def check_rerun(out: Path, cfg, *, preset: str) -> None:
 
 
 def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2, recipe: str = "demo",
-             pretrain: bool = False, threads: int | None = None) -> dict:
+             pretrain: bool = False, threads: int | None = None, stages: Stages | None = None) -> dict:
     """Everything under ``out``; returns the paths of what it wrote, by name (``data``, ``run``,
-    ``run-no-grabcut``, ``run-coarse-masks``, ``run-boxes``, ``colour-baseline``, ``eval``)."""
+    ``run-no-grabcut``, ``run-coarse-masks``, ``run-boxes``, ``colour-baseline``, ``eval``).
+    ``stages`` (:func:`demo_stages`, made here if not given) announces each stage; the caller
+    starts its ``deploy`` and ``report``."""
     from c2fbench.eval.benchmarks import load_benchmark
     from c2fbench.eval.evaluator import evaluate
     from c2fbench.eval.results import write_eval
@@ -142,21 +230,33 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
 
     data = out / "data"
     cfg = demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain, threads=threads)
+    stages = demo_stages(cfg, pretrain=pretrain) if stages is None else stages
+    stages.start("data")
     _synth(data, preset, seed, workers)
     if pretrain and cfg.backbone_weights is None:
+        stages.start("pretrain")
         cfg = cfg.updated(backbone_weights=str(_pretrain(cfg, data, out)))
-    rounds = _train(cfg, data, out / "run", workers)
-    if not (out / "run-no-grabcut" / "config.json").is_file():
+    stages.start("run")
+    rounds = _train(cfg, data, out / "run", workers, on_epoch_end=_round_notes(stages, cfg, "run"))
+    stages.start("branch")
+    existed = (out / "run-no-grabcut" / "config.json").is_file()
+    if not existed:
         branch_after_round_one(out / "run", out / "run-no-grabcut", refine_grabcut=False)
+    info(branch_message(out / "run-no-grabcut", out / "run", existed=existed))
     # the branch's own configuration, at this command's thread count
-    plain = _train(read_run_config(out / "run-no-grabcut").updated(threads=cfg.threads), data,
-                   out / "run-no-grabcut", workers)
+    branch_cfg = read_run_config(out / "run-no-grabcut").updated(threads=cfg.threads)
+    plain = _train(branch_cfg, data, out / "run-no-grabcut", workers, branch=True,
+                   on_epoch_end=_round_notes(stages, branch_cfg, "branch"))
+    stages.start("coarse")
     coarse = _train(cfg.updated(rounds=1, enhance_initial=False), data, out / "run-coarse-masks", workers,
                     masks_from=out / "run")
+    stages.start("boxes")
     boxes = _train(cfg.updated(rounds=1, initial_boxes=True), data, out / "run-boxes", workers,
                    masks_from=out / "run")
+    stages.start("baseline")
     colour = _colour_baseline(data, out / "colour-baseline", workers)
 
+    stages.start("eval")
     bench = load_benchmark("voc-val", data)
     source = ModelPredictions(load_torch_runtime(out / "run" / "final.pt"))
     with progress(len(bench.samples), "eval final model") as advance:

@@ -144,7 +144,8 @@ def check_before_start(cfg: TrainConfig, *, images: Path, out: Path, resume: boo
         try:
             import pydensecrf.densecrf  # noqa: F401
         except ImportError:
-            raise InputError("refine_crf needs the dense CRF extra: pip install 'c2fbench[crf]'") from None
+            raise InputError("refine_crf needs the dense CRF extra: pip install -e '.[crf]' in the "
+                             "c2fbench checkout") from None
     # last, as the slowest: building the model (downloading its ImageNet weights once)
     model = build_checked(cfg.arch, classes=num_classes(cfg), pretrained_backbone=cfg.pretrained_backbone)
     if cfg.backbone_weights:

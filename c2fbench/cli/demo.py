@@ -17,7 +17,8 @@ from c2fbench.cli.train import THREADS_OPTION
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for masks and evaluation.")
 @THREADS_OPTION
 @click.option("--pretrain", is_flag=True,
-              help="First pretrain the backbone as an image classifier on the images' own labels (see README).")
+              help="First pretrain the backbone as an image classifier on the images' own labels "
+                   "(see docs/training.md).")
 def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, threads: int | None,
          pretrain: bool) -> None:
     """Synthetic data, coarse masks, GrabCut, the recipe's rounds of training (demo: 3; with and
@@ -36,7 +37,7 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
     from c2fbench.numerics import numerics, numerics_line
     from c2fbench.threads import set_threads
     from deploy.demo import deploy_checkpoint
-    from trainers.demo import demo_config, run_demo
+    from trainers.demo import demo_config, demo_ending, demo_stages, run_demo
 
     # an unknown or foreground recipe, or a folder made with other options: one error line,
     # before anything is printed or written
@@ -47,10 +48,14 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
     set_threads(cfg.threads)
     workers = workers or default_workers()
     info(numerics_line(numerics(workers=workers)))  # first: what decides every number below
+    stages = demo_stages(cfg, pretrain=pretrain)  # "[k/N] name" lines with a rough estimate of the time left
     paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers, pretrain=pretrain,
-                     threads=threads)
-    deploy_checkpoint(paths["run"] / "final.pt", out / "deploy", load_benchmark("voc-val", paths["data"]),
-                      calib_images=paths["data"] / "imagenet" / "train")
+                     threads=threads, stages=stages)
+    stages.start("deploy")
+    deployed = deploy_checkpoint(paths["run"] / "final.pt", out / "deploy",
+                                 load_benchmark("voc-val", paths["data"]),
+                                 calib_images=paths["data"] / "imagenet" / "train")
+    stages.start("report")
     inputs = load_inputs([f"final model={paths['eval']}", f"colour baseline={paths['colour-baseline']}",
                           f"recursive={paths['run']}", f"ablation={paths['run-no-grabcut']}",
                           f"Table I coarse={paths['run-coarse-masks']}",
@@ -58,3 +63,4 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
                           f"deploy INT8={out / 'deploy' / 'int8'}"])
     write_report(build_report(inputs, title="c2fbench demo (synthetic benchmark)"), out / "report")
     success(f"report: {(out / 'report' / 'report.html').resolve()}")
+    success(demo_ending(stages, paths["run"], deployed))  # the total time and three headline numbers

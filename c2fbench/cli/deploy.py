@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from c2fbench.cli.deploy_quantize import quantize
-from c2fbench.cli.options import FiniteFloatRange, LibraryDefault, foreign_model_options, or_default
+from c2fbench.cli.options import (DATA_ROOT_HELP, FiniteFloatRange, LibraryDefault, arch_options, foreign_model_options,
+                                  or_default)
 from deploy import (DEFAULT_OPSET, DEFAULT_PROFILE, DEFAULT_TOLERANCE, DURATION_S, EXPORT_SIZE, ITERATIONS,
                     PROFILE_SHAPE, WARMUP_MS, WARMUP_RUNS, WORKSPACE_MB)
 
@@ -50,12 +51,17 @@ Examples:
   c2fbench deploy export --model run/final.pt --out model.onnx --dynamic
   c2fbench deploy export --model run/final.pt --out model-321.onnx --height 321 --width 321 \\
       --verify-images DATA/VOCdevkit/VOC2012/JPEGImages --num 8
+  c2fbench deploy export --model theirs.pth --arch mynets.seg:build --classes voc \\
+      --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --out theirs.onnx --dynamic
 
 \b
 The file is written only after the checker and the comparison ran; a bad checkpoint or
-image leaves no file behind.
+image leaves no file behind. A state dict exported with --arch carries the class names and
+normalisation of --classes and --mean/--std in the ONNX file, as a checkpoint's export does.
 """)
-@click.option("--model", type=_FILE, required=True, help="A c2fbench checkpoint (.pt).")
+@click.option("--model", type=_FILE, required=True,
+              help="A c2fbench checkpoint (.pt), torchvision:NAME (with --weights), or a state dict (.pth) with "
+                   "--arch.")
 @click.option("--out", type=_FILE, required=True, help="The ONNX file to write (atomically).")
 @click.option("--dynamic", is_flag=True, help="Dynamic batch, height and width (needed to run whole images).")
 @click.option("--height", type=click.IntRange(8, 8000), cls=LibraryDefault, show_default=str(EXPORT_SIZE),
@@ -70,17 +76,32 @@ image leaves no file behind.
 @click.option("--num", type=click.IntRange(min=1), default=4, show_default=True,
               help="How many images of --verify-images (the first, in sorted order).")
 @click.option("--no-verify", is_flag=True, help="Skip the comparison with PyTorch.")
-def export(model, out, dynamic, height, width, opset, verify_images, num, no_verify):
-    """Export a checkpoint to ONNX, check it, and compare ONNX Runtime with PyTorch."""
+@foreign_model_options
+@arch_options
+def export(model, out, dynamic, height, width, opset, verify_images, num, no_verify, weights, classes, mean, std,
+           no_normalize, arch, arch_kwargs):
+    """Export a checkpoint (or a state dict with --arch) to ONNX, check it, and compare ONNX
+    Runtime with PyTorch."""
     from c2fbench.console import success
+    from c2fbench.errors import InputError
     from c2fbench.files import check_output_apart
     from c2fbench.report.terminal import print_checks
     from deploy.export import export_onnx
+    from deploy.foreign import MetadataOverride
+    from deploy.user_models import model_and_arch, parse_arch
 
-    check_output_apart(out, {"--model": model, "--verify-images": verify_images})
+    override = MetadataOverride.from_options(classes, mean, std, no_normalize)
+    arch = parse_arch(arch, arch_kwargs)
+    if arch is not None or str(model).startswith("torchvision:"):
+        model, arch = model_and_arch(model, weights=weights, arch=arch)
+    elif weights is not None:
+        raise InputError(f"--weights is for --model torchvision:NAME; {model} holds its own weights")
+    check_output_apart(out, {"--model" if weights is None else "--weights": model,
+                             "--arch": arch.file if arch is not None else None, "--verify-images": verify_images})
     images = _some_images(verify_images, num) if verify_images else []
     report = export_onnx(model, out, dynamic=dynamic, height=or_default(height, EXPORT_SIZE), width=or_default(width, EXPORT_SIZE),
-                         opset=or_default(opset, DEFAULT_OPSET), verify=not no_verify, images=images)
+                         opset=or_default(opset, DEFAULT_OPSET), verify=not no_verify, images=images, arch=arch,
+                         override=override)
     if report.checks:
         print_checks(report.checks, title=f"{out}: ONNX Runtime vs PyTorch")
     success(f"wrote {out} (input {_shape_text(report.input_shape)}, opset {report.opset})")
@@ -105,8 +126,7 @@ foreground model (one output channel). Anything else is refused before any image
 @click.option("--model", type=_FILE, required=True, help="The reference: a c2fbench checkpoint (.pt).")
 @click.option("--deployed", type=_FILE, required=True, help="Its deployed form (.onnx or .engine).")
 @click.option("--benchmark", default="voc-val", show_default=True, help="A benchmark name (see c2fbench eval).")
-@click.option("--data-root", type=click.Path(path_type=Path), required=True,
-              help="VOCdevkit/VOC2012 (or a folder above it); for mit-*, the folder holding Data/.")
+@click.option("--data-root", type=click.Path(path_type=Path), required=True, help=DATA_ROOT_HELP)
 @click.option("--device", default="cpu", show_default=True, help=_DEVICE_HELP)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for both runtimes.")
 @click.option("--tolerance", type=FiniteFloatRange(0, 100), cls=LibraryDefault, show_default=str(DEFAULT_TOLERANCE),
@@ -164,18 +184,24 @@ Examples:
   c2fbench deploy profile --model run/final.pt --backend torch --device cuda --amp --channels-last
   c2fbench deploy profile --model model.engine --device cuda --cuda-graph --out prof/
   c2fbench deploy profile --model theirs.onnx          (no c2fbench metadata needed for latency)
+  c2fbench deploy profile --model model.onnx --model model-int8.onnx --threads 2   (INT8 against FP32)
   c2fbench deploy profile --model torchvision:deeplabv3_resnet101 --weights dlv3.pth --device cuda
 
 \b
 Timing follows trtexec: warm-up for --warmup-ms, then runs until both --iterations
-and --duration are reached, one inference at a time. Latency columns are host wall time
-per inference; on CUDA, torch and TensorRT rows add the GPU's own figures from CUDA
-events: H2D copy, GPU compute, D2H copy and their sum (trtexec's "latency"). The
-"vs <backend>" column is the first row's median over each row's median (above 1 is
-faster than that baseline).
+and --duration are reached, one inference at a time. Every backend (and every --model)
+takes turns run by run, on the same input with the same threads, so that a busy core
+slows them alike. Latency columns are host wall time per inference (p90/p95/p99 are
+trtexec's percentiles, CV the standard deviation over the mean); on CUDA, torch and
+TensorRT rows add the GPU's own figures from CUDA events: H2D copy, GPU compute, D2H copy
+and their sum (trtexec's "latency"). The "vs <backend>" column is the first row's median
+over each row's median (above 1 is faster than that baseline); an INT8 row is also set
+against ONNX Runtime FP32. A row whose CV or median/min shows interference is marked
+unstable, and so is every ratio taken from it: rerun on idle cores.
 """)
-@click.option("--model", type=_FILE, required=True,
-              help="A checkpoint (.pt), ONNX file, TensorRT engine, or torchvision:NAME with --weights.")
+@click.option("--model", "models", type=_FILE, required=True, multiple=True,
+              help="A checkpoint (.pt), ONNX file, TensorRT engine, or torchvision:NAME with --weights. "
+                   "Repeatable: every model is profiled, interleaved with the others.")
 @click.option("--backend", "backends", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), multiple=True,
               help="Repeatable. Default: torch and onnxruntime for a .pt, the file's own backend otherwise.")
 @click.option("--shape", cls=LibraryDefault, show_default=_shape_text(PROFILE_SHAPE), help="Input BxCxHxW.")
@@ -188,16 +214,17 @@ faster than that baseline).
 @click.option("--duration", type=FiniteFloatRange(0, 3600), cls=LibraryDefault, show_default=str(DURATION_S),
               help="Least timed seconds per backend (trtexec's --duration); 0: exactly --iterations runs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for every backend (default: all CPUs), so ratios compare like with like.")
+              help="CPU threads for every backend (default: the CPUs this process may use, never a count "
+                   "read from the load), so ratios compare like with like; printed first.")
 @click.option("--device", default="cpu", show_default=True, help=_DEVICE_HELP)
 @click.option("--cuda-graph", is_flag=True, help="CUDA only: replay a captured CUDA graph (torch, TensorRT).")
 @click.option("--amp", is_flag=True, help="torch backend: autocast (FP16 on CUDA, BF16 on the CPU).")
 @click.option("--channels-last", is_flag=True, help="torch backend: NHWC memory format.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write profile.json here.")
 @foreign_model_options
-def profile(model, backends, shape, warmup_ms, warmup, iterations, duration, threads, device, cuda_graph, amp,
+def profile(models, backends, shape, warmup_ms, warmup, iterations, duration, threads, device, cuda_graph, amp,
             channels_last, out, weights, classes, mean, std, no_normalize):
-    """Latency of a model on one or more backends: warm-up, then timed runs (trtexec's method)."""
+    """Latency of models on one or more backends: warm-up, then timed runs, interleaved (trtexec's method)."""
     from c2fbench.console import info, success
     from c2fbench.devices import resolve_device
     from c2fbench.files import check_output_apart
@@ -207,16 +234,19 @@ def profile(model, backends, shape, warmup_ms, warmup, iterations, duration, thr
 
     override = MetadataOverride.from_options(classes, mean, std, no_normalize)  # latency needs none of them
     if out is not None:
-        named = str(model).startswith("torchvision:")  # a name, not a file
-        check_output_apart(Path(out) / "profile.json", {"--model": None if named else model, "--weights": weights})
+        files = {"--model" if len(models) == 1 else f"--model #{i + 1}":  # torchvision:NAME is a name, not a file
+                 None if str(m).startswith("torchvision:") else m for i, m in enumerate(models)}
+        check_output_apart(Path(out) / "profile.json", {**files, "--weights": weights})
     device = resolve_device(device)
-    result = profile_model(model, backends=list(backends) or None,
+    result = profile_model(models[0], more_models=list(models[1:]), backends=list(backends) or None,
                            shape=PROFILE_SHAPE if shape is None else parse_shape(shape),
                            warmup_ms=or_default(warmup_ms, WARMUP_MS), warmup=or_default(warmup, WARMUP_RUNS),
                            iterations=or_default(iterations, ITERATIONS), duration_s=or_default(duration, DURATION_S),
                            threads=threads, device=device, cuda_graph=cuda_graph, amp=amp, channels_last=channels_last,
-                           weights=weights, override=override, advance=lambda name: info(f"profiled {name}"))
-    print_profile(result["results"])
+                           weights=weights, override=override, advance=lambda name: info(f"profiled {name}"),
+                           announce=lambda n, why: info(f"threads: {n} for every backend ({why}"
+                                                        + ("; set --threads to choose)" if why != "--threads" else ")")))
+    print_profile(result)
     if out is not None:
         success(f"wrote {write_profile(out, result)}")
 
@@ -240,7 +270,8 @@ Examples:
               "TensorRT version, GPU, shapes, precision and classes.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="Kernel precision (fp16: half the memory traffic; int8: from a Q/DQ graph of `deploy quantize "
-                   "--target tensorrt`, built strongly typed; check either with `deploy parity`).")
+                   "--target tensorrt`, its other layers in FP16 or FP32 on TensorRT 10 as trtexec --int8 --fp16, "
+                   "FP32 on TensorRT 11; check either with `deploy parity`).")
 @click.option("--workspace-mb", type=click.IntRange(min=16), cls=LibraryDefault, show_default=str(WORKSPACE_MB),
               help="Scratch memory TensorRT may use while choosing kernels (MiB).")
 @click.option("--min-shape", cls=LibraryDefault, show_default=_shape_text(DEFAULT_PROFILE["min"]),
@@ -253,7 +284,8 @@ Examples:
 @click.option("--device", default=None, help="cuda or cuda:N, the GPU the engine is built for (default: the "
               "current CUDA device); checked before anything runs.")
 def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_shape, timing_cache, device):
-    """Build a TensorRT engine (needs TensorRT and an NVIDIA GPU: pip install 'c2fbench[tensorrt]')."""
+    """Build a TensorRT engine (needs TensorRT and an NVIDIA GPU: pip install -e '.[tensorrt]' in the
+    c2fbench checkout)."""
     from c2fbench.console import success
     from deploy.tensorrt import import_tensorrt
     from deploy.tensorrt_build import build_engine, check_build_paths, check_graph_precision, resolve_build_device
@@ -266,7 +298,8 @@ def build(onnx_path, out, precision, workspace_mb, min_shape, opt_shape, max_sha
     sidecar = build_engine(onnx_path, out, precision=precision, workspace_mb=or_default(workspace_mb, WORKSPACE_MB),
                            min_shape=_shape_option(min_shape), opt_shape=_shape_option(opt_shape),
                            max_shape=_shape_option(max_shape), timing_cache=timing_cache, device=device or "cuda")
-    success(f"wrote {out} ({precision}, TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu_name']}, "
+    kind = precision if sidecar["int8_float_layers"] is None else f"int8, other layers {sidecar['int8_float_layers']}"
+    success(f"wrote {out} ({kind}, TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu_name']}, "
             f"shapes {sidecar['shapes']['min']}..{sidecar['shapes']['max']})")
 
 

@@ -2,11 +2,20 @@
 
 import click
 
+from c2fbench.data.voc import ROOT_FORMS as VOC
+
 # What each benchmark scores and what its --data-root holds (c2fbench.eval.benchmarks loads them).
 _BENCHMARKS = {
-    "voc-val": ("semantic", "mIoU over 21 classes", "VOCdevkit/VOC2012 (val split), or a folder above it"),
-    "voc-train": ("semantic", "mIoU over 21 classes", "VOCdevkit/VOC2012 (train split), or a folder above it"),
-    "coco-val": ("semantic", "mIoU over 81 classes", "COCO (SegmentationClass/val2014 from data coco-labels, val2014)"),
+    "voc-val": ("semantic", "mIoU over 21 classes", f"{VOC}: val.txt, 1,449 images"),
+    "voc-train": ("semantic", "mIoU over 21 classes", f"{VOC}: train.txt, 1,464 images"),
+    "voc-train-aug": ("semantic", "mIoU over 21 classes",
+                      f"{VOC}, with SegmentationClassAug/ and ImageSets/Segmentation/train_aug.txt "
+                      f"(10,582 images, SBD labels)"),
+    # COCO's own count: val2014 holds 40,504 images (instances_val2014.json; Lin et al. arXiv:1405.0312,
+    # "Dataset Splits"); data coco-labels writes the 40,137 with an annotation (coco2voc's rule, --empty skip).
+    "coco-val": ("semantic", "mIoU over 81 classes",
+                 "COCO 2014: SegmentationClass/val2014 (data coco-labels: 40,137 of val2014's 40,504 images, "
+                 "those with annotations) and val2014/"),
     "mit-subset": ("foreground", "J and P per class", "Object Discovery (Data/*100, the paper's subsets)"),
     "mit-full": ("foreground", "J and P per class", "Object Discovery (Data/Airplane, Car, Horse)"),
 }
@@ -41,15 +50,26 @@ def list_command(what: str) -> None:
         from c2fbench.models import MODELS
         from trainers.config import COMMAND_OF_TASK, arch_task
 
-        for column in ("model", "task", "command", "description"):
-            table.add_column(column, no_wrap=column != "description")
+        from deploy.torchvision_models import NAMES
+
+        # three columns, the description folded (never cut) so that the table fits 80 columns
+        table.caption = "; ".join(f"{task}: {command} --arch NAME" for task, command in COMMAND_OF_TASK.items())
+        table.add_column("model", no_wrap=True)
+        table.add_column("task", no_wrap=True)
+        table.add_column("description", overflow="fold")
         for name, builder in MODELS.items():
-            table.add_row(name, arch_task(name), COMMAND_OF_TASK[arch_task(name)], _first_sentence(builder.__doc__))
+            table.add_row(name, arch_task(name), _first_sentence(builder.__doc__))
+        out.print(table)
+        out.print(f"\ntorchvision's segmentation models, for eval, predict and deploy profile as --model "
+                  f"torchvision:NAME --weights FILE (a state dict; --classes if not VOC's 21): {', '.join(NAMES)}",
+                  markup=False)
+        return
     else:
         from c2fbench.eval.benchmarks import BENCHMARKS
 
+        table.caption = "voc-* and coco-val also score any list of image ids: eval --split FILE"
         for column in ("benchmark", "task", "metric", "--data-root"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # folded, never cut with "…"
         for name in BENCHMARKS:
             table.add_row(name, *_BENCHMARKS[name])  # every benchmark needs its row (tests/eval)
     out.print(table)

@@ -5,6 +5,12 @@ from pathlib import Path
 
 import click
 
+from c2fbench.data import mit, voc
+
+# --data-root of the commands that take a benchmark name: what find_voc_root, find_mit_root
+# and find_coco_val search, in their words (c2fbench/data/).
+DATA_ROOT_HELP = (f"voc-*: {voc.ROOT_FORMS} (up to two levels above VOC2012); mit-*: {mit.ROOT_FORMS}; "
+                  f"coco-val: the folder holding SegmentationClass/val2014/ and val2014/.")
 
 class FiniteFloatRange(click.FloatRange):
     """``click.FloatRange`` that also refuses ``nan``: NaN compares false with both bounds,
@@ -37,7 +43,7 @@ _FOREIGN_OPTIONS = (
                       "read with torch.load(weights_only=True), nothing is downloaded."),
     click.option("--classes", type=click.Choice(["voc", "coco", "mit"]),
                  help="Class names of a model without c2fbench metadata (an ONNX file from elsewhere, torchvision:NAME "
-                      "[default: voc]): voc (21), coco (81: background and the 80 categories in id order), mit "
+                      "[default: voc], a state dict with --arch MODULE:FUNCTION): voc (21), coco (81: background and the 80 categories in id order), mit "
                       "(foreground; background and foreground for two channels)."),
     click.option("--mean", metavar="R,G,B",
                  help="Input mean of such a model on the 0-1 scale (c2fbench divides images by 255 first; "
@@ -51,6 +57,26 @@ def foreign_model_options(command):
     """Adds ``--weights --classes --mean --std --no-normalize`` (models without c2fbench
     metadata; see :mod:`deploy.foreign`) to a command."""
     for option in reversed(_FOREIGN_OPTIONS):
+        command = option(command)
+    return command
+
+
+_ARCH_OPTIONS = (
+    click.option("--arch", metavar="MODULE:FUNCTION",
+                 help="The network of a --model FILE that holds weights alone (a state dict, .pth or .pt): "
+                      "torchvision:NAME, one of torchvision's segmentation models, or MODULE:FUNCTION (or "
+                      "FILE.py:FUNCTION), a function or class of your own code that builds it "
+                      "(importable from the current folder or PYTHONPATH, or a .py file). Your code is imported and "
+                      "run; the weights are read with torch.load(weights_only=True) first."),
+    click.option("--arch-kwargs", metavar="JSON",
+                 help="Keyword arguments for --arch MODULE:FUNCTION, a JSON object, e.g. '{\"num_classes\": 21}'."),
+)
+
+
+def arch_options(command):
+    """Adds ``--arch --arch-kwargs`` (a state dict's network; see :mod:`deploy.user_models`)
+    to a command."""
+    for option in reversed(_ARCH_OPTIONS):
         command = option(command)
     return command
 

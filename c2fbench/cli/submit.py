@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from c2fbench.data.voc import ROOT_FORMS as VOC_ROOT_FORMS
+
 
 @click.group()
 def submit() -> None:
@@ -20,7 +22,8 @@ layout), one VOC-palette PNG per id of ImageSets/Segmentation/test.txt. Missing 
 files, a wrong size or a value outside 0..20 (255 included) stop it with one line (exit
 status 2), and nothing is written.""")
 @click.option("--data-root", type=click.Path(path_type=Path), required=True,
-              help="VOCdevkit/VOC2012 (or a folder above it) with the test set: test.txt and its JPEGs.")
+              help=f"{VOC_ROOT_FORMS} (up to two levels above VOC2012), with the test set: test.txt and its "
+                   f"JPEGs.")
 @click.option("--predictions", type=click.Path(path_type=Path), required=True,
               help="Folder of <id>.png for exactly the test ids (palette or grayscale class indices 0..20).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,

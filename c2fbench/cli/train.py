@@ -13,7 +13,7 @@ option = partial(click.option, cls=LibraryDefault)
 THREADS_OPTION = option(
     "--threads", type=click.IntRange(min=1, max=1024),
     help="torch threads (default: the recipe's, else the CPUs this process may use; never the load: "
-         "the numbers follow the count, see README).")
+         "the numbers follow the count, see docs/training.md).")
 
 
 @click.group()
@@ -94,7 +94,7 @@ def _options(task: str):
         option("--coarse-box", type=click.Choice(["tight", "robust"]), show_default=shown("coarse_box"),
                      help="The first GrabCut's box around the coarse mask (the paper: tight)."),
         option("--refine-init", type=click.Choice(["mask", "rect"]), show_default=shown("refine_init"),
-                     help="How GrabCut starts from a prediction between rounds (see README)."),
+                     help="How GrabCut starts from a prediction between rounds (see docs/training.md)."),
         option(flag("drop-outside"), default=None, show_default=shown("drop_outside"),
                      help=f"Strategy (a): drop images with {drop} foreground (min_foreground, max_foreground)."),
         option(flag("refine-grabcut"), default=None,
@@ -126,7 +126,8 @@ def _options(task: str):
         option(flag("initial-boxes"), default=None, show_default=shown("initial_boxes"),
                      help="Round 1 on the filled bounding box of each enhanced mask (Table I)."),
         option("--enhanced-box", type=click.Choice(["tight", "robust"]), show_default=shown("enhanced_box"),
-                     help="That box: every foreground pixel's, or the 5th-95th percentile's (see README)."),
+                     help="That box: every foreground pixel's, or the 5th-95th percentile's "
+                          "(see docs/reproduction.md, Table I)."),
         THREADS_OPTION,
     ]
 

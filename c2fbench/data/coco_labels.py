@@ -230,9 +230,7 @@ RULE = ("category id -> index 1..80 in id order (0 background); annotations pain
 
 
 def _sha256(path: Path) -> str:
-    from c2fbench.files import check_regular_file
-
-    from c2fbench.inference import file_sha256
+    from c2fbench.files import check_regular_file, file_sha256
 
     check_regular_file(path, max_bytes=MAX_ANNOTATIONS_BYTES, what="COCO annotations file")
     return file_sha256(path)

@@ -17,11 +17,16 @@ from c2fbench.errors import InputError
 MIT_CLASSES: tuple[str, ...] = ("Airplane", "Car", "Horse")
 
 
+# What --data-root may be for mit-*, as find_mit_root searches it (quoted by the help texts).
+ROOT_FORMS = "Object Discovery's Data/ or a folder up to three levels above it"
+
+
 def find_mit_root(data_root: str | os.PathLike) -> Path:
-    """Return the ``Data`` folder at or below ``data_root`` (up to two levels down)."""
+    """Return the ``Data`` folder at or below ``data_root``: ``data_root`` itself,
+    ``data_root/Data``, ``data_root/*/Data`` or ``data_root/*/*/Data`` (:data:`ROOT_FORMS`)."""
     root = Path(data_root)
     if not root.is_dir():
-        raise InputError(f"{root}: data root not found (expected the folder holding Object Discovery's Data/)")
+        raise InputError(f"{root}: data root not found (expected {ROOT_FORMS})")
     candidates = [root, root / "Data", *sorted(root.glob("*/Data")), *sorted(root.glob("*/*/Data"))]
     for candidate in candidates:
         if all((candidate / name).is_dir() for name in MIT_CLASSES) or all(

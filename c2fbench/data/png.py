@@ -21,6 +21,10 @@ from c2fbench.atomic import atomic_write_bytes
 from c2fbench.errors import InputError
 
 VOID = 255
+# How to write what read_label_png reads: a colour rendering cannot be turned back into class
+# indices in one line (each colour must be looked up in the palette), so the fix is upstream.
+SAVE_HINT = ("save class indices as a single-channel PNG: "
+             "Image.fromarray(index_array.astype(np.uint8)).save(path)")
 
 
 def voc_colormap(n: int = 256) -> np.ndarray:
@@ -120,7 +124,7 @@ def _read_with_pil(path: Path) -> np.ndarray:
     def single_channel(im) -> None:
         if im.mode not in ("P", "L"):
             raise InputError(f"{path}: expected a single-channel (palette or grayscale) PNG of class "
-                             f"indices, found mode {im.mode}")
+                             f"indices, found mode {im.mode}; {SAVE_HINT}")
     return decode_image(path, png="label map", check=single_channel)
 
 

@@ -6,7 +6,10 @@ that would be large, as on COCO: :func:`semantic_stats` reads both; or ``ids``, 
 ``classes``, ``J``, ``P``), so bootstrap intervals and paired comparisons need no re-run;
 ``confusion.csv`` and ``confusion.png`` show the matrix; ``worst.csv`` (with ``eval
 --worst`` or ``--show-dir``) ranks the images by their own score
-(:mod:`c2fbench.eval.worst`).
+(:mod:`c2fbench.eval.worst`). An eval of CAM seeds (``--cams``, :mod:`c2fbench.eval.seeds`)
+is written at its best threshold, with ``cam_sweep``, ``best_threshold``,
+``per_class_precision``, ``per_class_recall`` and ``cam_files`` in ``metrics.json`` and the
+sweep's curve in ``cam_sweep.png``.
 
 **Figures are drawn by the caller** (:func:`c2fbench.report.figures.eval_figures`) and
 handed over as bytes, so that this module, which ``report`` reads results with, never
@@ -18,7 +21,8 @@ beside ``--out`` and swapped into its place in one step
 (:func:`c2fbench.atomic.staged_folder`), and the old folder is deleted. A run killed or out of disk space while writing leaves ``--out`` as it was, never
 an old ``metrics.json`` beside a new ``per_image.npz``. Because the whole folder is
 replaced, ``--out`` must be new, empty, or an earlier eval's folder; anything else in it
-is refused before scoring starts.
+is refused before scoring starts. Replacing an earlier result is said in one line
+(:func:`replaced_note`): its benchmark and score, and what the new one lacks.
 
 **Readers check that the files belong together.** ``metrics.json`` records the sha256 of
 its sibling files (``files``); :func:`read_per_image` refuses a ``per_image.npz`` whose
@@ -35,6 +39,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -43,8 +48,8 @@ from c2fbench.errors import InputError
 from c2fbench.eval.csvtext import csv_text
 from c2fbench.numerics import numerics
 
-OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png", "worst.csv")
-FIGURE_FILES = ("confusion.png",)  # drawn by the caller, written by write_eval
+OUTPUT_FILES = ("metrics.json", "per_image.npz", "confusion.csv", "confusion.png", "worst.csv", "cam_sweep.png")
+FIGURE_FILES = ("confusion.png", "cam_sweep.png")  # drawn by the caller, written by write_eval
 MAX_PER_IMAGE_BYTES = 2 << 30  # per_image.npz, on disk and unpacked; VOC val is 5 MB, COCO val a few MB
 
 
@@ -79,12 +84,13 @@ def _atomic_leftover(name: str) -> bool:
 
 
 def write_eval(out: Path, result, *, figures: dict[str, bytes] | None = None,
-               worst: str | None = None) -> list[Path]:
+               worst: str | None = None, inform: Callable[[str], None] = lambda message: None) -> list[Path]:
     """Write an :class:`~c2fbench.eval.evaluator.EvalResult` into ``out`` as one unit; returns
     the paths written. ``figures`` maps names of :data:`FIGURE_FILES` to PNG bytes already
     drawn (:func:`c2fbench.report.figures.eval_figures`); none by default. ``worst``: the
     text of ``worst.csv`` (:func:`c2fbench.eval.worst.worst_csv`), none by default. On any
-    failure ``out`` is left as it was."""
+    failure ``out`` is left as it was. When ``out`` held an earlier result, ``inform`` gets
+    one line on it once it is replaced (:func:`replaced_note`)."""
     unknown = sorted(set(figures or {}) - set(FIGURE_FILES))
     if unknown:  # check_out_folder would refuse the next run into a folder holding them
         raise ValueError(f"not an eval figure: {unknown[0]} (expected one of {', '.join(FIGURE_FILES)})")
@@ -92,6 +98,7 @@ def write_eval(out: Path, result, *, figures: dict[str, bytes] | None = None,
     remove_stale_temporaries(target.parent, [target.name])  # staging folders of a run killed while writing here
     check_out_folder(out)
     files = _render(result, figures or {}, worst)
+    note = replaced_note(out, files)  # read before the swap deletes it
     try:
         with staged_folder(out) as staging:
             for name, data in files.items():
@@ -100,7 +107,46 @@ def write_eval(out: Path, result, *, figures: dict[str, bytes] | None = None,
         e = getattr(e, "os_error", e)
         raise InputError(f"{out}: could not write the results ({e.strerror or e}); "
                          f"the folder was left as it was") from None
+    if note is not None:
+        inform(note)
     return [Path(out) / name for name in files]
+
+
+def replaced_note(out: Path, files: dict[str, bytes]) -> str | None:
+    """One line on the earlier result in ``out`` that ``files`` (the new folder, as
+    :func:`_render` gives it) replaces: its benchmark, headline and time, and the
+    ``metrics.json`` fields and files that the new one does not have (a ``--worst`` rerun
+    without ``--bootstrap`` drops ``mIoU_ci95``). None when ``out`` holds no result."""
+    out = Path(out)
+    present = sorted(n for n in os.listdir(out) if n in OUTPUT_FILES) if out.is_dir() else []
+    if not present:
+        return None
+    lost = [n for n in present if n not in files]
+    what = "an earlier result"
+    if "metrics.json" in present:
+        from c2fbench.jsonfile import read_json_object
+
+        try:
+            old = read_json_object(out / "metrics.json", "metrics.json")
+        except InputError:
+            what += " (its metrics.json unreadable)"
+        else:
+            new = json.loads(files["metrics.json"])
+            lost = [key for key in old if key not in new] + lost
+            what += f" ({_headline(old)})"
+    return f"{out}: replaced {what}" + (f"; the new one has no {', '.join(lost)}" if lost else "")
+
+
+def _headline(metrics: dict) -> str:
+    """A metrics.json's benchmark, headline and time, those it holds: "voc-val, mIoU 63.21,
+    2024-05-01T12:00:00+00:00"."""
+    parts = [str(metrics["benchmark"])] if isinstance(metrics.get("benchmark"), str) else []
+    for key, name in (("mIoU", "mIoU"), ("mean_J", "mean J")):
+        if isinstance(metrics.get(key), (int, float)) and not isinstance(metrics[key], bool):
+            parts.append(f"{name} {metrics[key]:.2f}")
+    if isinstance(metrics.get("time_utc"), str):
+        parts.append(metrics["time_utc"][:40])
+    return ", ".join(parts) or "no benchmark named"
 
 
 def _render(result, figures: dict[str, bytes], worst: str | None = None) -> dict[str, bytes]:

@@ -119,7 +119,12 @@ class ModelPredictions:
         return {**self.runtime.source, "tta": self.tta, "crf": self.crf}
 
     def check(self, benchmark) -> list[str]:
+        """Refuse a model unfit for ``benchmark``, or a benchmark image that is missing (named)."""
         check_model_for(self.runtime, benchmark)
+        missing = next((s for s in benchmark.samples if not os.path.lexists(s.image)), None)
+        if missing is not None:
+            raise InputError(f"{missing.image}: image of {missing.id} not found (a model is scored on the "
+                             f"benchmark's images)")
         return []
 
     def load(self, sample, shape: tuple[int, int], kind: str) -> np.ndarray:

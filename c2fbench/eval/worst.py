@@ -48,14 +48,17 @@ class RankedImage:
     confused: tuple[tuple[str, str, float], ...] = ()
 
     def differences(self) -> str:
-        """The classes that differ, as one line ("" when none): missed, extra, then confused pairs."""
+        """The classes that differ, as one line ("" when none): missed, extra, then confused
+        pairs in whole percent; a pair that rounds to 0% is left out, as the line has no room
+        for what it could not show (worst.csv keeps it, to two decimals)."""
         parts = []
         if self.missed:
             parts.append("missed " + ", ".join(self.missed))
         if self.extra:
             parts.append("extra " + ", ".join(self.extra))
-        if self.confused:
-            parts.append("confused " + ", ".join(f"{g}→{p} {share:.0f}%" for g, p, share in self.confused))
+        shown = [f"{g}→{p} {share:.0f}%" for g, p, share in self.confused if f"{share:.0f}" != "0"]
+        if shown:
+            parts.append("confused " + ", ".join(shown))
         return "; ".join(parts)
 
 

@@ -1,6 +1,9 @@
 """Category assignment (the paper's Fig. 3): the image's category on the foreground,
 background (0) elsewhere, written as a VOC palette PNG (``c2fbench masks labels``, and the
-round-0 label maps of training, which strategy (a) may drop, see masks/refine.py).
+round-0 label maps of training), and strategy (a), :func:`drop_outside`, which drops a
+label map with too little or too much foreground: the round-0 maps here and every later
+round's in masks/refine.py, which imports it from this module (the import points one way:
+refine.py comes after this stage).
 
 The category of ``<wnid>/<stem>`` is its ImageNet folder's VOC class
 (``c2fbench/data/voc_synsets.json``).
@@ -14,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
-from c2fbench.masks.refine import drop_outside
 from c2fbench.masks.refine_config import DROP_SETTINGS, RefineConfig
 from c2fbench.masks.runner import ItemResult
+
+VOID = 255
 
 
 def assign_label(mask: np.ndarray, category: int) -> np.ndarray:
@@ -37,6 +41,18 @@ def category_of(image_id: str, wnid_labels: dict[str, int] | None) -> int:
     if wnid not in wnid_labels:
         raise InputError(f"{image_id}: folder {wnid!r} is not an ImageNet synset mapped to a VOC class")
     return wnid_labels[wnid]
+
+
+def drop_outside(label: np.ndarray, refine: RefineConfig) -> tuple[np.ndarray, str | None]:
+    """Strategy (a) on an (H, W) uint8 label map: an all-void map and ``dropped_small`` /
+    ``dropped_large`` when under ``min_foreground`` or over ``max_foreground`` of its pixels
+    are foreground; else ``label`` itself and None (always so with ``drop_outside`` off)."""
+    fraction = float((label > 0).mean())
+    if refine.drop_outside and fraction < refine.min_foreground:
+        return np.full_like(label, VOID), "dropped_small"
+    if refine.drop_outside and fraction > refine.max_foreground:
+        return np.full_like(label, VOID), "dropped_large"
+    return label, None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ round's mask with the paper's three strategies, each of which can be switched of
 
 (a) drop the image from the next round when under 1% or over 80% of its pixels are
     foreground (written as an all-void map, which the dataset leaves out); the round-0
-    labels (masks/categories.py) are dropped by the same rule;
+    labels are dropped by the same rule, so :func:`drop_outside` lives with them, in
+    masks/categories.py, which this module imports (never the reverse);
 (b) keep only pixels of the image's own category, the rest background;
 (c) GrabCut on the prediction.
 
@@ -22,23 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from c2fbench.errors import InputError
+from c2fbench.masks.categories import VOID, category_of, drop_outside
 from c2fbench.masks.grabcut import enhance, largest_component
 from c2fbench.masks.refine_config import RefineConfig
 from c2fbench.masks.runner import ItemResult, item_seed
-
-VOID = 255
-
-
-def drop_outside(label: np.ndarray, refine: RefineConfig) -> tuple[np.ndarray, str | None]:
-    """Strategy (a) on an (H, W) uint8 label map: an all-void map and ``dropped_small`` /
-    ``dropped_large`` when under ``min_foreground`` or over ``max_foreground`` of its pixels
-    are foreground; else ``label`` itself and None (always so with ``drop_outside`` off)."""
-    fraction = float((label > 0).mean())
-    if refine.drop_outside and fraction < refine.min_foreground:
-        return np.full_like(label, VOID), "dropped_small"
-    if refine.drop_outside and fraction > refine.max_foreground:
-        return np.full_like(label, VOID), "dropped_large"
-    return label, None
 
 
 def predicted_label(probs: np.ndarray, category: int, *, argmax: str = "all",
@@ -107,7 +95,6 @@ class RefineJob:
     def process(self, image_id: str) -> ItemResult:
         from c2fbench.data.images import find_image, read_rgb
         from c2fbench.data.png import read_label_png, write_label_png
-        from c2fbench.masks.categories import category_of
 
         try:
             category = category_of(image_id, self.wnid_labels)

@@ -160,7 +160,8 @@ def paired_bootstrap_miou_stats(a: np.ndarray, b: np.ndarray, *, n: int, seed: i
 
 
 def bootstrap_mean_j(group: np.ndarray, j: np.ndarray, *, n: int, seed: int = 0) -> tuple[float, float]:
-    """95% interval of the mean over classes of per-class mean J (percent).
+    """95% interval of the mean over classes of per-class mean J (percent), from (N,) ``group``
+    (each image's class index) and (N,) per-image ``j`` in [0, 1] (NaN: not scored).
 
     Resampling is stratified by class: each class's scored images (J not NaN) are resampled
     within the class, so every resample keeps the benchmark's class balance and the point
@@ -172,7 +173,8 @@ def bootstrap_mean_j(group: np.ndarray, j: np.ndarray, *, n: int, seed: int = 0)
 
 def paired_bootstrap_mean_j(group: np.ndarray, j_a: np.ndarray, j_b: np.ndarray, *, n: int,
                             seed: int = 0) -> tuple[float, float]:
-    """95% interval of mean J(a) - mean J(b), resampling the same images within each class.
+    """95% interval of mean J(a) - mean J(b) (points), resampling the same images within each
+    class: (N,) ``group``, (N,) per-image ``j_a`` and ``j_b`` in [0, 1] of the same images.
 
     Both results must score J on the same images (J is NaN exactly where the ground truth
     has no foreground, so two results of one benchmark agree); the caller checks it.

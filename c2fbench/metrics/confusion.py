@@ -293,8 +293,12 @@ class ConfusionMatrix:
         return self
 
     def reset(self) -> None:
+        """Zero the counts (and drop the kept per-image cells), e.g. before each validation epoch;
+        the classes and ``images`` stay."""
         self.matrix[:] = 0
         self._parts = []
 
     def compute(self) -> SemanticScores:
+        """The scores of the accumulated (C, C) ``matrix``: (C,) per-class IoU and accuracy, and
+        mIoU, aAcc, mAcc, fwIoU, all in percent (:func:`~c2fbench.metrics.semantic.semantic_scores`)."""
         return semantic_scores(self.matrix)

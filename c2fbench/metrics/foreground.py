@@ -46,7 +46,8 @@ def image_jp(gt: np.ndarray, pred: np.ndarray, *, image_id: str | None = None) -
 
 @dataclass(frozen=True)
 class ForegroundScores:
-    """Per-class and mean J and P, in percent (NaN where a class has no scored image)."""
+    """Per-class and mean J and P, in percent (NaN where a class has no scored image): ``j``,
+    ``p`` (C,) float64, ``num_images`` and ``num_images_scored_j`` (C,) int, one per class."""
 
     classes: tuple[str, ...]
     j: np.ndarray
@@ -63,6 +64,8 @@ class ForegroundScores:
         return float(np.nanmean(self.p)) if np.isfinite(self.p).any() else float("nan")
 
     def to_dict(self) -> dict:
+        """The scores as metrics.json writes them: per class J, P and image counts, mean_J and
+        mean_P, None for NaN."""
         per_class = {
             name: {"J": _none_if_nan(j), "P": _none_if_nan(p), "num_images": int(n), "num_images_scored_J": int(nj)}
             for name, j, p, n, nj in zip(self.classes, self.j, self.p, self.num_images, self.num_images_scored_j)
@@ -71,7 +74,9 @@ class ForegroundScores:
 
 
 def foreground_scores(classes, group: np.ndarray, j: np.ndarray, p: np.ndarray) -> ForegroundScores:
-    """Aggregate per-image J and P (in [0, 1]) by class index ``group`` (N,)."""
+    """Per-class mean J and P (percent) from (N,) per-image ``j`` and ``p`` in [0, 1] (J NaN
+    where the image has no foreground: not counted for J) and (N,) ``group``, each image's
+    class index into ``classes``."""
     group = np.asarray(group)
     jc, pc, n, nj = [], [], [], []
     for k in range(len(classes)):
@@ -135,9 +140,11 @@ class ForegroundJP:
         return self
 
     def reset(self) -> None:
+        """Zero the (N, 2) per-image [J, P]; ``images`` and ``group`` stay."""
         self.per_image[:] = 0
 
     def compute(self) -> ForegroundScores:
+        """Per-class J and P (percent) and their means over classes, from the (N, 2) ``per_image``."""
         return foreground_scores(self.classes, self.group, self.per_image[:, 0], self.per_image[:, 1])
 
 

@@ -16,7 +16,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SemanticScores:
-    """Scores in percent. Arrays are (C,) float64 with NaN where undefined."""
+    """Scores in percent: ``iou`` and ``acc`` are (C,) float64 with NaN where undefined (a
+    class in neither ground truth nor prediction; for ``acc``, absent from the ground truth),
+    the others floats. From a (..., C, C) stack, every field gains the leading dimensions."""
 
     iou: np.ndarray
     acc: np.ndarray
@@ -26,9 +28,12 @@ class SemanticScores:
     fwiou: float
 
     def per_class(self, classes) -> dict[str, float | None]:
+        """IoU by class name (``classes``, C names in index order); None where undefined."""
         return {name: _none_if_nan(v) for name, v in zip(classes, self.iou)}
 
     def to_dict(self, classes) -> dict:
+        """The scores as metrics.json writes them (mIoU, aAcc, mAcc, fwIoU, per-class IoU and
+        accuracy by name), None for NaN."""
         return {
             "mIoU": _none_if_nan(self.miou),
             "aAcc": _none_if_nan(self.aacc),

@@ -36,6 +36,8 @@ VERSION = 1
 _RESERVED = ("format", "version", "arch", "kwargs", "classes", "normalization", "state_dict", "c2fbench_version")
 _PLAIN_ATOMS = (type(None), bool, int, float, str, torch.Tensor, torch.dtype, torch.device)
 _EXPECTED = "expected a c2fbench checkpoint (a torch.save dict written by c2fbench.models.save_checkpoint)"
+_ARCH_HINT = ("to use weights alone, name their network: --arch torchvision:NAME or --arch module.path:function "
+              "(eval, predict, deploy export; see docs/models-from-elsewhere.md)")
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, arch: str, kwargs: dict, classes: list[str],
@@ -165,7 +167,8 @@ def _read(path: Path, *, map_location) -> dict:
     except Exception as e:  # zip, pickle and weights-only errors alike mean "not our file"
         raise InputError(f"{path}: {why_unreadable(e)}; {_EXPECTED}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise InputError(f"{path}: not a c2fbench checkpoint ({_describe(payload)}); {_EXPECTED}")
+        raise InputError(f"{path}: not a c2fbench checkpoint ({_describe(payload)}); "
+                         f"{_ARCH_HINT if _holds_weights(payload) else _EXPECTED}")
     version = payload.get("version")
     if not isinstance(version, int) or version > VERSION:
         raise InputError(f"{path}: checkpoint format version {version!r}; this c2fbench reads versions up to {VERSION}")
@@ -203,6 +206,15 @@ def why_unreadable(e: Exception) -> str:
     if "Weights only load failed" in text:
         return "not a torch file, or corrupt"
     return f"not a torch file, or corrupt ({text.strip().splitlines()[0][:160]})"
+
+
+def _holds_weights(payload) -> bool:
+    """A bare state dict, or a dict holding one under 'state_dict' or 'model' (weights saved
+    without their network, which ``--arch`` names)."""
+    def state(value) -> bool:
+        return isinstance(value, dict) and bool(value) and all(isinstance(v, torch.Tensor) for v in value.values())
+    return isinstance(payload, dict) and any(state(v) for v in (payload, payload.get("state_dict"),
+                                                                payload.get("model")))
 
 
 def _describe(payload) -> str:

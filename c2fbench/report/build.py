@@ -30,6 +30,7 @@ from c2fbench.report.paired import paired_section
 from c2fbench.report.recent import recent_leaderboard_section
 from c2fbench.report.tables import to_csv, to_latex
 from c2fbench.report.training import rounds_section
+from c2fbench.report.seeds import cam_sweep_section
 from c2fbench.report.voc import confusion_section, leaderboard_section, per_class_section
 from c2fbench.report.worst import worst_section
 
@@ -45,7 +46,8 @@ def build_report(inputs: list[ReportInput], *, title: str = "c2fbench report",
     recent = recent_leaderboard_section(inputs) if leaderboard != "paper" else []
     paper = leaderboard_section(inputs, supervision) if leaderboard != "recent" else []
     sections = [_inputs_section(inputs), *paper, *recent, *per_class_section(inputs),
-                *confusion_section(inputs), *worst_section(inputs), *paired_section(inputs), *rounds_section(inputs),
+                *confusion_section(inputs), *cam_sweep_section(inputs), *worst_section(inputs),
+                *paired_section(inputs), *rounds_section(inputs),
                 *mit_section(inputs), *deploy_section(inputs)]
     seen: dict[str, int] = {}
     for figure in (b for s in sections for b in s.blocks if isinstance(b, Figure)):

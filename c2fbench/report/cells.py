@@ -43,8 +43,23 @@ def input_is_synthetic(item: ReportInput) -> bool:
     return is_synthetic(item.data)
 
 
+def scoring_marks(metrics: dict) -> str:
+    """What sets an eval's score apart from a full-benchmark one: uncertain pixels left out
+    (with the coverage) or scored as background (``eval --uncertain``), a ``--split`` list."""
+    marks = []
+    if metrics.get("uncertain") == "ignore":
+        marks.append(f"coverage {fmt(metrics.get('coverage'))}%")
+    elif metrics.get("uncertain") == "background":
+        marks.append("uncertain as background")
+    split = (metrics.get("data") or {}).get("split")
+    if split:
+        marks.append(f"split {Path(split).name}")
+    return "".join(f" ({m})" for m in marks)
+
+
 def row_name(item: ReportInput) -> str:
-    return item.label + (" (synthetic)" if input_is_synthetic(item) else "")
+    marks = scoring_marks(item.data) if item.kind in ("semantic", "foreground") else ""
+    return item.label + (" (synthetic)" if input_is_synthetic(item) else "") + marks
 
 
 def short_path(path: str) -> str:

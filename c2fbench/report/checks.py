@@ -140,7 +140,7 @@ def _provenance(data: dict, where: Where) -> None:
                            "source": lambda v, w, k: optional(obj(v, w, k), w.inside(k), {
                                "model": text, "sha256": text, "predictions": text}),
                            "data": lambda v, w, k: optional(obj(v, w, k), w.inside(k), {
-                               "root": lambda v, w, k: text(v, w, k, nullable=True), "synthetic": flag})})
+                               "root": lambda v, w, k: text(v, w, k, nullable=True), "synthetic": flag, "split": text})})
 
 
 def _per_class_percent(value, where: Where, key, classes: list[str]) -> None:
@@ -170,8 +170,16 @@ def check_semantic(data: dict, where: Where) -> None:
         "aAcc": lambda v, w, k: percent(v, w, k, nullable=True),
         "mAcc": lambda v, w, k: percent(v, w, k, nullable=True),
         "fwIoU": lambda v, w, k: percent(v, w, k, nullable=True),
-        "per_class_acc": lambda v, w, k: _per_class_percent(v, w, k, classes)})
+        "per_class_acc": lambda v, w, k: _per_class_percent(v, w, k, classes),
+        "uncertain": _uncertain, "coverage": lambda v, w, k: percent(v, w, k, nullable=True),
+        "uncertain_pixels": count})
     _provenance(data, where)
+
+
+def _uncertain(value, where: Where, key) -> None:
+    """``eval --uncertain``'s convention; the report names it beside the row."""
+    if value not in ("ignore", "background"):
+        where.bad(key, value, "'ignore' or 'background'")
 
 
 def check_foreground(data: dict, where: Where) -> None:
@@ -232,12 +240,27 @@ def check_profile(data: dict, where: Where) -> None:
         real(field(entry, "median_ms", inner), inner, "median_ms", low=0)
         real(field(entry, "throughput_ips", inner), inner, "throughput_ips", low=0)
         timing = {key: lambda v, w, k: real(v, w, k, low=0, nullable=True)
-                  for key in ("mean_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "gpu_median_ms", "h2d_median_ms",
-                              "d2h_median_ms", "latency_median_ms", "enqueue_median_ms", "wall_s")}
+                  for key in ("mean_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms", "max_ms", "gpu_median_ms",
+                              "h2d_median_ms", "d2h_median_ms", "latency_median_ms", "enqueue_median_ms", "wall_s",
+                              "cv", "median_over_min", "preemptions_per_s")}
         optional(entry, inner, {**timing, "device": text, "iterations": count, "versions": obj,
-                                "memory_format": text, "cuda_graph": flag, "gpu_events": flag,
+                                "memory_format": text, "cuda_graph": flag, "gpu_events": flag, "unstable": flag,
+                                "vs": _profile_ratios,
                                 "threads": lambda v, w, k: count(v, w, k, low=1, high=1 << 20, nullable=True)})
     _provenance(data, where)
+
+
+def _profile_ratios(ratios, where: Where, key: str) -> None:
+    """A profile row's ``vs``: the rows it was timed against, its speed-up and their stability."""
+    if not isinstance(ratios, list) or len(ratios) > MAX_ENTRIES:
+        where.bad(key, ratios, "a list of speed-up entries")
+    for i, entry in enumerate(ratios):
+        obj(entry, where, f"{key}[{i}]")
+        inner = where.inside(f"{key}[{i}]")
+        for name in ("backend", "precision"):
+            text(field(entry, name, inner), inner, name)
+        real(field(entry, "ratio", inner), inner, "ratio", low=0, nullable=True)
+        flag(field(entry, "unstable", inner), inner, "unstable")
 
 
 def check_parity(data: dict, where: Where) -> None:

@@ -104,8 +104,37 @@ def eval_figures(result) -> dict[str, bytes]:
     bench = result.benchmark
     if bench.kind != "semantic":
         return {}
-    return {"confusion.png": confusion_heatmap_png(np.array(result.metrics["confusion_matrix"]), bench.classes,
-                                                   title=f"{bench.name}: row-normalised confusion (%)")}
+    figures = {"confusion.png": confusion_heatmap_png(np.array(result.metrics["confusion_matrix"]), bench.classes,
+                                                      title=f"{bench.name}: row-normalised confusion (%)")}
+    if len(result.metrics.get("cam_sweep") or ()) > 1:
+        figures["cam_sweep.png"] = cam_sweep_png(result.metrics["cam_sweep"], title=f"{bench.name}: CAM seeds")
+    return figures
+
+
+def cam_sweep_png(sweep: list[dict], *, title: str = "", label: str = "") -> bytes:
+    """mIoU of CAM seeds against the background threshold (``cam_sweep`` of metrics.json:
+    ``{"threshold", "mIoU", ...}`` ascending), the best threshold marked (the first of
+    equal maxima). ``sweep`` may also be a list of (label, sweep) pairs: one curve each."""
+    curves = sweep if sweep and isinstance(sweep[0], tuple) else [(label, sweep)]
+    with _style() as plt:
+        fig, ax = plt.subplots(figsize=(6.0, 3.6))
+        for name, points in curves:
+            t = [p["threshold"] for p in points]
+            m = [np.nan if p["mIoU"] is None else p["mIoU"] for p in points]
+            best = int(np.nanargmax(m)) if not np.isnan(m).all() else None
+            line, = ax.plot(t, m, marker="o", markersize=3, label=_literal(name) if name else None)
+            if best is not None:
+                ax.plot([t[best]], [m[best]], marker="*", markersize=11, color=line.get_color())
+                ax.annotate(f"{m[best]:.1f} at {t[best]:g}", (t[best], m[best]), textcoords="offset points",
+                            xytext=(4, 6), fontsize=SMALL)
+        ax.set_xlabel("background threshold")
+        ax.set_ylabel("seed mIoU (%)")
+        ax.grid(alpha=0.3)
+        if any(name for name, _ in curves):
+            ax.legend(fontsize=SMALL)
+        if title:
+            ax.set_title(_literal(title))
+        return _png(fig)
 
 
 # Colours for the leaderboard's supervision types and for the user's own rows.

@@ -1,6 +1,7 @@
 """Deployment section: latency across backends and precisions (speed-up over PyTorch eager in
-the same profile), accuracy matched to each profiled model file by sha256, latency against
-accuracy, and parity checks."""
+the same profile, INT8 over ONNX Runtime FP32, each marked when its measurement was unstable),
+accuracy matched to each profiled model file by sha256, latency against accuracy, and parity
+checks."""
 
 from __future__ import annotations
 
@@ -37,37 +38,46 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
     blocks = []
     if profiles:
         accuracy = _accuracy_by_model(inputs)
-        rows, numbers, points = [], [], {}
+        rows, numbers = [], []
+        points: dict[tuple, list[dict]] = {}
         for item in profiles:
             source = item.data.get("source") or {}
-            model = short_path(source["model"]) if source.get("model") else item.label
-            score = accuracy.get(source.get("sha256"))
-            torch_ms = {tuple(e["shape"]): e["median_ms"] for e in item.data["results"] if e["backend"] == "torch"}
             for e in item.data["results"]:
-                base = torch_ms.get(tuple(e["shape"]))
-                speedup = f"{base / e['median_ms']:.2f}x" if base and e["median_ms"] > 0 else DASH
+                path = e.get("model") or source.get("model")
+                model = short_path(path) if path else item.label
+                score = accuracy.get(e.get("sha256") or source.get("sha256") or "")
+                vs_torch = _ratio(e, item.data["results"], "torch", None)
+                vs_fp32 = _ratio(e, item.data["results"], "onnxruntime", "fp32") if e["precision"] == "int8" else None
+                unstable = e.get("unstable")
                 rows.append([model, e["backend"], e["precision"], "x".join(map(str, e["shape"])),
                              str(e.get("threads", DASH)), e.get("device", DASH), fmt(e["median_ms"], 2),
-                             fmt(e.get("p90_ms"), 2), fmt(e["throughput_ips"], 1), speedup,
-                             f"{score[1]:.2f} ({score[2]} {score[0]})" if score else DASH])
+                             fmt(e.get("p90_ms"), 2), fmt(e["throughput_ips"], 1), _ratio_cell(vs_torch),
+                             f"{score[1]:.2f} ({score[2]} {score[0]})" if score else DASH, _ratio_cell(vs_fp32),
+                             fmt(e.get("cv"), 3), DASH if unstable is None else "UNSTABLE" if unstable else "stable"])
                 numbers.append([model, e["backend"], e["precision"], "x".join(map(str, e["shape"])),
                                 e.get("threads"), e.get("device"), e["median_ms"], e.get("p90_ms"),
-                                e["throughput_ips"], base / e["median_ms"] if base and e["median_ms"] > 0 else None,
-                                score[1] if score else None, f"{score[2]} {score[0]}" if score else None])
+                                e["throughput_ips"], vs_torch and vs_torch[0], score[1] if score else None,
+                                f"{score[2]} {score[0]}" if score else None, vs_fp32 and vs_fp32[0], e.get("p95_ms"),
+                                e.get("cv"), unstable])
                 if score:
                     points.setdefault((score[2], score[0]), []).append(
                         {"name": f"{model} {e['backend']} {e['precision']} {'x'.join(map(str, e['shape'][2:]))}",
                          "ms": e["median_ms"], "score": score[1]})
+        header = ["model", "backend", "precision", "shape", "threads", "device", "median ms", "p90 ms", "images/s",
+                  "vs torch", "accuracy", "INT8 vs onnxruntime fp32", "CV", "stability"]
+        caption = "Latency across backends and precisions"
         blocks += ["Median host latency per batch from `c2fbench deploy profile`; speed-up is against PyTorch eager "
-                   "in the same profile at the same shape. Accuracy is that of the profiled model file, matched by "
+                   "in the same profile at the same shape, and an INT8 model's against ONNX Runtime FP32 timed in the "
+                   "same run (the backends take turns run by run). CV is the runs' standard deviation over their "
+                   "mean; a row whose CV or median/min shows that other work shared the machine is UNSTABLE, and "
+                   "so is every ratio taken from it. Accuracy is that of the profiled model file, matched by "
                    "its sha256 to the eval and parity results given to this report (a checkpoint's score also "
                    "stands for its FP32 export, whose parity `deploy parity` checks).",
-                   Table(["model", "backend", "precision", "shape", "threads", "device", "median ms", "p90 ms",
-                          "images/s", "vs torch", "accuracy"], rows, caption="Latency across backends and precisions",
-                         data=Data("latency", ["model", "backend", "precision", "shape", "threads", "device",
-                                               "median ms", "p90 ms", "images/s", "speed-up vs torch", "accuracy",
-                                               "accuracy of"], numbers, source=["yours"] * len(numbers),
-                                   caption="Latency across backends and precisions"))]
+                   Table(header, rows, caption=caption,
+                         data=Data("latency", header[:9] + ["speed-up vs torch", "accuracy", "accuracy of",
+                                                            "speed-up vs onnxruntime fp32", "p95 ms", "CV",
+                                                            "unstable"],
+                                   numbers, source=["yours"] * len(numbers), caption=caption))]
         for (benchmark, metric), pts in points.items():
             blocks.append(Figure(f"latency-{slug(benchmark)}-{slug(metric)}", figures.latency_accuracy_png(
                 pts, ylabel=f"{benchmark} {metric} (%)"),
@@ -98,6 +108,31 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
         blocks.append(Table(header, rows, caption=caption,
                             data=Data("parity", header, numbers, source=["yours"] * len(numbers), caption=caption)))
     return [Section("Deployment", blocks)]
+
+
+def _ratio(entry: dict, results: list[dict], backend: str, precision: str | None) -> tuple[float, bool] | None:
+    """(speed-up, unstable) of ``entry`` against the ``backend`` (and ``precision``) row it was
+    timed with: from the entry's own ``vs`` (kept when a profile is split into files), else
+    the first such row of its profile at the same shape (files written before ``vs``)."""
+    def fits(other: dict) -> bool:
+        return other["backend"] == backend and (precision is None or other["precision"] == precision)
+
+    for other in entry.get("vs", []):
+        if fits(other) and other.get("ratio") is not None:
+            return other["ratio"], bool(other.get("unstable"))
+    if fits(entry):  # the baseline itself
+        return 1.0, bool(entry.get("unstable"))
+    if "vs" in entry:
+        return None
+    base = next((o for o in results if fits(o) and o["shape"] == entry["shape"]), None)
+    if base is None or not entry["median_ms"] > 0:
+        return None
+    return base["median_ms"] / entry["median_ms"], bool(base.get("unstable") or entry.get("unstable"))
+
+
+def _ratio_cell(ratio: tuple[float, bool] | None) -> str:
+    """"2.31x", or "2.31x (unstable)": a ratio from an unstable measurement never stands bare."""
+    return DASH if ratio is None else f"{ratio[0]:.2f}x" + (" (unstable)" if ratio[1] else "")
 
 
 def _known(text: str) -> str | None:

@@ -35,6 +35,8 @@ def print_metrics(metrics: dict) -> None:
         if "mIoU_ci95" in metrics:
             low, high = metrics["mIoU_ci95"]
             summary += f"\nmIoU 95% interval [{low:.2f}, {high:.2f}] ({metrics['bootstrap']} bootstrap resamples)"
+        if "uncertain" in metrics:
+            summary += "\n" + uncertain_note(metrics)
         out.print(summary)
         return
     table = Table(title=f"{metrics['benchmark']}: foreground J and P (%)", show_edge=False)
@@ -47,6 +49,14 @@ def print_metrics(metrics: dict) -> None:
     if "mean_J_ci95" in metrics:
         low, high = metrics["mean_J_ci95"]
         out.print(f"mean J 95% interval [{low:.2f}, {high:.2f}] ({metrics['bootstrap']} bootstrap resamples)")
+
+
+def uncertain_note(metrics: dict) -> str:
+    """How an eval with ``--uncertain`` scored the predictions' 255, and its coverage."""
+    how = ("left out (--uncertain ignore)" if metrics["uncertain"] == "ignore"
+           else "scored as background (--uncertain background)")
+    return (f"uncertain pixels (255) {how}; coverage {_fmt(metrics.get('coverage'))}% of the non-void "
+            f"ground-truth pixels ({metrics.get('uncertain_pixels', 0):,} uncertain)")
 
 
 def print_checks(checks: list[dict], *, title: str) -> None:
@@ -67,32 +77,66 @@ def baseline_column(results: list[dict]) -> str:
     return f"vs {first['backend']}" + (f" {first['precision']}" if len(same) > 1 else "")
 
 
-def print_profile(results: list[dict]) -> None:
-    """The latency table of ``deploy profile`` (profile.json's ``results``): host statistics,
-    GPU columns when a row has CUDA events, and each row's speed-up over the first row."""
+def print_profile(profile: dict) -> None:
+    """The latency table of ``deploy profile`` (profile.json's content): host statistics, GPU
+    columns when a row has CUDA events, each row's speed-up over the first row (and an INT8
+    row's over ONNX Runtime FP32), every figure from an unstable measurement marked so, and
+    one warning line per unstable row."""
+    from c2fbench.console import warn
+
+    results = profile["results"]
     gpu = any(r.get("gpu_events") for r in results)
-    table = Table(title="latency (ms, host wall time" + ("; GPU columns from CUDA events)" if gpu else ")"))
-    columns = ["backend", "precision", "options", "shape", "threads", "mean", "median", "p90", "p99", "min", "max",
-               "img/s"]
+    many = len({r.get("model") for r in results}) > 1
+    int8 = any(len(r.get("vs", [])) > 1 for r in results)
+    table = Table(title=f"latency (ms, host wall time; {results[0]['threads']} threads for every backend"
+                        + ("; GPU columns from CUDA events)" if gpu else ")"))
+    columns = (["model"] if many else []) + ["backend", "precision", "options", "shape", "threads", "mean", "median",
+                                             "p90", "p95", "p99", "min", "max", "CV", "img/s"]
     columns += ["H2D", "GPU compute", "D2H", "latency"] if gpu else []
-    columns.append(baseline_column(results))
+    columns += [baseline_column(results)] + (["vs onnxruntime fp32"] if int8 else []) + ["stability"]
     for column in columns:
-        table.add_column(column, justify="left" if column in ("backend", "precision", "options", "shape") else "right")
-    first = results[0]["median_ms"]
-    for r in results:
-        row = [r["backend"], r["precision"], run_options(r), "x".join(map(str, r["shape"])), str(r["threads"]),
-               *(f"{r[k]:.2f}" for k in ("mean_ms", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms")),
-               f"{r['throughput_ips']:.1f}"]
+        table.add_column(column, justify="left" if column in ("model", "backend", "precision", "options", "shape",
+                                                              "stability") else "right")
+    for i, r in enumerate(results):
+        row: list[str] = ([_file_name(r.get("model"))] if many else []) + [
+            r["backend"], r["precision"], run_options(r), "x".join(map(str, r["shape"])), str(r["threads"]),
+            *(f"{r[k]:.2f}" if k in r else "-" for k in ("mean_ms", "median_ms", "p90_ms", "p95_ms", "p99_ms",
+                                                         "min_ms", "max_ms")),
+            f"{r['cv']:.3f}" if "cv" in r else "-", f"{r['throughput_ips']:.1f}"]
         if gpu:
             row += [f"{r[k]:.3f}" if k in r else "-" for k in ("h2d_median_ms", "gpu_median_ms", "d2h_median_ms",
                                                               "latency_median_ms")]
-        table.add_row(*row, f"{first / r['median_ms']:.2f}x")
+        vs = r.get("vs", [])
+        row.append(ratio_text(1.0, r.get("unstable", False)) if i == 0 else
+                   ratio_text(vs[0]["ratio"], vs[0]["unstable"]) if vs else "-")
+        if int8:
+            row.append(ratio_text(vs[1]["ratio"], vs[1]["unstable"]) if len(vs) > 1 else "-")
+        table.add_row(*row, "UNSTABLE" if r.get("unstable") else "stable" if "unstable" in r else "-")
     if out.is_terminal:
         out.print(table)
     else:  # logs and pipes: rich would assume 80 columns and truncate every number
         from rich.console import Console
 
-        Console(file=out.file, width=200, highlight=False).print(table)
+        Console(file=out.file, width=220, highlight=False).print(table)
+    for r in results:
+        if r.get("unstable"):
+            warn(f"{r['backend']} {r['precision']}{' ' + _file_name(r.get('model')) if many else ''}: unstable "
+                 f"(CV {r['cv']:.2f}, median/min {r['median_over_min']:.2f}; rule: "
+                 f"{(profile.get('timing') or {}).get('unstable_if', 'see deploy/timing.py')}): other work shared "
+                 "the CPU, so its ratios are marked unstable; rerun on idle cores")
+
+
+def ratio_text(ratio: float | None, unstable: bool) -> str:
+    """A speed-up cell: "2.31x", or "2.31x unstable" when either measurement was (never bare)."""
+    if ratio is None:
+        return "-"
+    return f"{ratio:.2f}x" + (" unstable" if unstable else "")
+
+
+def _file_name(path: str | None) -> str:
+    from pathlib import Path
+
+    return Path(path).name if path else "-"
 
 
 def run_options(row: dict) -> str:

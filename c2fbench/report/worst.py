@@ -77,7 +77,7 @@ def _views(item: ReportInput, ranked: list[RankedImage], arrays: dict) -> list:
     saying why when they cannot be, or no longer give the recorded per-image matrices."""
     from c2fbench.data.images import read_rgb
     from c2fbench.eval.benchmarks import BENCHMARKS, load_benchmark
-    from c2fbench.eval.evaluator import read_truth
+    from c2fbench.eval.evaluator import UNCERTAIN, read_truth, settle_uncertain
     from c2fbench.eval.show import View
     from c2fbench.eval.sources import PngPredictions
     from c2fbench.metrics.confusion import image_confusion
@@ -87,7 +87,9 @@ def _views(item: ReportInput, ranked: list[RankedImage], arrays: dict) -> list:
         raise InputError("the result was scored from a model, and the report does not run models")
     if item.data["benchmark"] not in BENCHMARKS or not isinstance(data.get("root"), str):
         raise InputError(f"the benchmark {item.data['benchmark']!r} or its data root is unknown here")
-    bench = load_benchmark(item.data["benchmark"], data["root"])
+    split = data.get("split") if isinstance(data.get("split"), str) else None  # eval --split
+    bench = load_benchmark(item.data["benchmark"], data["root"], split=split)
+    uncertain = item.data.get("uncertain") if item.data.get("uncertain") in UNCERTAIN else None
     samples = {s.id: s for s in bench.samples}
     predictions = PngPredictions(Path(source["predictions"]), resize_nearest=True)
     views = []
@@ -98,7 +100,8 @@ def _views(item: ReportInput, ranked: list[RankedImage], arrays: dict) -> list:
         truth = read_truth(bench, sample)
         pred = predictions.load(sample, truth.shape, "semantic")
         c = len(item.data["classes"])
-        if not np.array_equal(image_confusion(truth, pred, c), _recorded(arrays, r.index, c)):
+        scored = settle_uncertain(truth, pred, uncertain)[:2] if uncertain else (truth, pred)  # 255 drawn as is
+        if not np.array_equal(image_confusion(*scored, c), _recorded(arrays, r.index, c)):
             raise InputError(f"{predictions.path(sample)}: the prediction or ground truth on disk is not the one "
                              f"this eval scored")
         views.append(View(r, read_rgb(sample.image), truth, pred))

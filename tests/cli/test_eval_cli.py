@@ -152,7 +152,8 @@ def test_unreadable_or_colour_prediction(voc_tree, tmp_path, kind):
         Image.fromarray(np.stack([preds[image_id]] * 3, axis=-1)).save(path)
     r = run("eval", "voc-val", "--data-root", data_root, "--predictions", tmp_path / "pred", "--out", tmp_path / "o")
     expected = {"corrupt": "corrupt", "jpeg": "expected a PNG", "rgb": "found mode RGB"}[kind]
-    assert_refused(r, tmp_path / "o", f"{image_id}.png", expected)
+    fix = ["Image.fromarray(index_array.astype(np.uint8)).save(path)"] if kind == "rgb" else []
+    assert_refused(r, tmp_path / "o", f"{image_id}.png", expected, *fix)  # the fix on the same line (issue 28)
 
 
 def test_extra_prediction_files_are_ignored_with_a_warning(voc_tree, tmp_path):

@@ -39,6 +39,23 @@ def test_colour_png_is_refused_with_the_file_name(tmp_path):
         read_label_png(tmp_path / "rgb.png")
 
 
+def test_the_colour_refusal_gives_a_fix_that_works(tmp_path):
+    """Issue 28: the refusal names the file and the one line of PIL that writes class
+    indices; run as given, that line writes a PNG read back as the same indices."""
+    labels = np.random.default_rng().integers(0, 21, (5, 7)).astype(np.int64)
+    colour = tmp_path / "colour.png"
+    Image.fromarray(voc_colormap()[labels]).save(colour)
+    with pytest.raises(InputError) as refused:
+        read_label_png(colour)
+    message = str(refused.value)
+    assert message.startswith(f"{colour}: ") and "\n" not in message
+    line = message.split("single-channel PNG: ", 1)[1]
+    assert line == "Image.fromarray(index_array.astype(np.uint8)).save(path)"
+    path = tmp_path / "fixed.png"
+    exec(line, {"Image": Image, "np": np, "index_array": labels, "path": path})
+    np.testing.assert_array_equal(read_label_png(path), labels)
+
+
 def test_jpeg_and_corrupt_files_are_refused(tmp_path):
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "j.png", format="JPEG")
     with pytest.raises(InputError, match="j.png: expected a PNG"):

@@ -102,3 +102,33 @@ def test_split_lines_end_at_newlines_only(voc_tree):
     path.write_text(f"{ids[0]}\n{ids[1]}\u2028x\n{ids[2]}\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"val\.txt: line 2: "):
         voc.read_split(voc_root, "val")
+
+
+def test_data_root_levels_are_what_the_help_texts_say(tmp_path):
+    """Issue 28: help said "VOCdevkit/VOC2012 or any folder above it", but the search stops
+    two levels above VOC2012 (Object Discovery's: three above Data/). Built by hand: each
+    level the text names is found, the next one up is refused, and every --data-root help
+    quotes the text."""
+    from cli_helpers import run
+
+    voc_root = tmp_path / "a" / "b" / "VOCdevkit" / "VOC2012"
+    (voc_root / "ImageSets" / "Segmentation").mkdir(parents=True)
+    for above in (voc_root, voc_root.parent, voc_root.parents[1]):  # VOC2012, VOCdevkit, the folder holding it
+        assert voc.find_voc_root(above) == voc_root
+    with pytest.raises(InputError, match="no VOC 2012 data found"):
+        voc.find_voc_root(voc_root.parents[2])  # three levels above
+    data = tmp_path / "m" / "n" / "o" / "p" / "Data"
+    for name in mit.MIT_CLASSES:
+        (data / name).mkdir(parents=True)
+    for level in range(4):  # Data/ itself and up to three levels above it
+        assert mit.find_mit_root(data.parents[level - 1] if level else data) == data
+    with pytest.raises(InputError, match="no Object Discovery data found"):
+        mit.find_mit_root(data.parents[3])
+    assert voc.ROOT_FORMS == "VOCdevkit/VOC2012, VOCdevkit, or the folder holding VOCdevkit"
+    assert mit.ROOT_FORMS == "Object Discovery's Data/ or a folder up to three levels above it"
+    for command in (["eval"], ["deploy", "parity"], ["submit", "voc-test"]):
+        text = " ".join(run(*command, "--help", env={"COLUMNS": "250"}).output.split())
+        assert f"{voc.ROOT_FORMS} (up to two levels above VOC2012)" in text, command
+        assert "folder above it" not in text, command
+    listed = " ".join(run("list", "benchmarks", env={"COLUMNS": "250"}).output.split())
+    assert listed.count(voc.ROOT_FORMS) == 3 and "folder above it" not in listed

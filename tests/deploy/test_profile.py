@@ -6,27 +6,37 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from c2fbench.cli.main import cli
 from c2fbench.errors import InputError
 from deploy_helpers import deeplab_ckpt, deeplab_onnx  # noqa: F401 (fixtures)
 from deploy.profile import parse_shape
 from deploy.timing import latency_stats
 
-DESIGN_FIELDS = {"backend", "precision", "shape", "threads", "device", "versions", "iterations", "mean_ms",
-                 "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "throughput_ips", "memory_format",
-                 "wall_s", "warmup_runs", "cuda_graph", "gpu_events"}
+DESIGN_FIELDS = {"backend", "precision", "model", "sha256", "shape", "threads", "device", "versions", "iterations",
+                 "mean_ms", "median_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms", "max_ms", "cv", "median_over_min",
+                 "unstable", "vs", "preemptions_per_s", "throughput_ips", "memory_format", "wall_s", "warmup_runs",
+                 "cuda_graph", "gpu_events"}
+
+
+def run_cli(args: list[str]):
+    """``c2fbench ARGS`` in-process (tests/cli_helpers.py), imported here rather than with the
+    module: click is not installed where the gpu tests run (benchmarks/gpu_check.py --prepared)."""
+    from cli_helpers import run
+
+    return run(*args)
 
 
 def test_latency_stats_on_a_known_sequence():
-    # 1, 2, ..., 100 ms; numpy's linear percentile: p90 at rank 0.9 * 99 = 89.1 -> 90 + 0.1 = 90.1
+    # 1, 2, ..., 100 ms; numpy's linear percentile: p90 at rank 0.9 * 99 = 89.1 -> 90 + 0.1 = 90.1,
+    # p95 at rank 94.05 -> 95.05; the population variance of 1..n is (n^2 - 1) / 12
     stats = latency_stats([float(v) for v in range(100, 0, -1)], batch=2)
     assert stats == pytest.approx({"iterations": 100, "mean_ms": 50.5, "median_ms": 50.5, "p90_ms": 90.1,
-                                   "p99_ms": 99.01, "min_ms": 1.0, "max_ms": 100.0,
+                                   "p95_ms": 95.05, "p99_ms": 99.01, "min_ms": 1.0, "max_ms": 100.0,
+                                   "cv": (9999 / 12) ** 0.5 / 50.5,
                                    "throughput_ips": 200 / 5.05})  # 200 images in 5.05 s
     one = latency_stats([4.0], batch=1)
     assert one["median_ms"] == one["p99_ms"] == 4.0 and one["throughput_ips"] == pytest.approx(250.0)
+    assert one["cv"] == 0.0
     for bad in ([], [1.0, float("nan")], [-1.0]):
         with pytest.raises(ValueError):
             latency_stats(bad, batch=1)
@@ -45,15 +55,15 @@ def test_a_shape_too_large_to_allocate_is_refused_before_any_memory_is_asked():
                         ("2x3x8000x8000", "128,000,000")):
         with pytest.raises(InputError, match=rf"--shape '{bad}': {pixels} pixels in the batch, more than"):
             parse_shape(bad)
-    result = CliRunner().invoke(cli, ["deploy", "export", "--model", "m.pt", "--out", "m.onnx", "--height", "100000"])
+    result = run_cli(["deploy", "export", "--model", "m.pt", "--out", "m.onnx", "--height", "100000"])
     assert result.exit_code == 2 and "8<=x<=8000" in result.output
 
 
 def test_profile_cli_writes_design_fields(tmp_path, deeplab_ckpt):
-    result = CliRunner().invoke(cli, ["deploy", "profile", "--model", str(deeplab_ckpt), "--backend", "torch",
-                                      "--backend", "onnxruntime", "--shape", "1x3x32x40", "--warmup", "1",
-                                      "--warmup-ms", "0", "--iterations", "3", "--duration", "0", "--threads", "1",
-                                      "--out", str(tmp_path)])
+    result = run_cli(["deploy", "profile", "--model", str(deeplab_ckpt), "--backend", "torch",
+                      "--backend", "onnxruntime", "--shape", "1x3x32x40", "--warmup", "1",
+                      "--warmup-ms", "0", "--iterations", "3", "--duration", "0", "--threads", "1",
+                      "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     profile = json.loads((tmp_path / "profile.json").read_text())
     assert [r["backend"] for r in profile["results"]] == ["torch", "onnxruntime"]
@@ -71,7 +81,7 @@ def test_profile_cli_writes_design_fields(tmp_path, deeplab_ckpt):
 
 def test_profile_refuses_an_impossible_backend(deeplab_onnx):
     path, _ = deeplab_onnx
-    result = CliRunner().invoke(cli, ["deploy", "profile", "--model", str(path), "--backend", "torch"])
+    result = run_cli(["deploy", "profile", "--model", str(path), "--backend", "torch"])
     assert result.exit_code == 2 and "torch backend needs a checkpoint" in result.output
 
 
@@ -173,9 +183,9 @@ def test_amp_and_channels_last_on_the_cpu(tmp_path, deeplab_ckpt):
     a, b = plain.infer(x), fast.infer(x)
     assert b.dtype == np.float32 and fast.precision == "amp-bf16" and fast.memory_format == "channels_last"
     assert np.abs(a - b).max() < 0.05 * np.abs(a).max() and np.abs(a - b).max() > 0  # BF16: close, not equal
-    result = CliRunner().invoke(cli, ["deploy", "profile", "--model", str(deeplab_ckpt), "--backend", "torch",
-                                      "--amp", "--channels-last", "--shape", "1x3x32x40", "--warmup-ms", "0",
-                                      "--iterations", "2", "--duration", "0", "--threads", "1", "--out", str(tmp_path)])
+    result = run_cli(["deploy", "profile", "--model", str(deeplab_ckpt), "--backend", "torch",
+                      "--amp", "--channels-last", "--shape", "1x3x32x40", "--warmup-ms", "0",
+                      "--iterations", "2", "--duration", "0", "--threads", "1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     row = json.loads((tmp_path / "profile.json").read_text())["results"][0]
     assert row["precision"] == "amp-bf16" and row["memory_format"] == "channels_last"

@@ -6,9 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from c2fbench.cli.main import cli
 from c2fbench.data.images import read_rgb
 from c2fbench.errors import InputError
 from c2fbench.inference import ModuleRuntime, Runtime
@@ -30,7 +28,11 @@ def synth_pair(tmp_path_factory):
 
 
 def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+    """``c2fbench ARGS`` in-process; click is imported here, not with the module, so that the
+    gpu tests collect where it is not installed (benchmarks/gpu_check.py --prepared)."""
+    from cli_helpers import run
+
+    return run(*args)
 
 
 def test_eval_through_onnx_equals_eval_through_checkpoint(synth_pair):
@@ -143,9 +145,34 @@ def test_onnx_runtime_on_cuda_asks_for_fp32_and_refuses_a_silent_cpu_fallback(tm
     asked["answer"] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
     _ort_session(tmp_path / "m.onnx", device="cuda:1", threads=1)
     assert asked["providers"][0] == ("CUDAExecutionProvider", {"device_id": 1, "use_tf32": 0})
+    _ort_session(tmp_path / "m.onnx", device="cuda:1", threads=1, stream=0x7F00)  # the runtime's torch stream
+    assert asked["providers"][0] == ("CUDAExecutionProvider", {"device_id": 1, "use_tf32": 0,
+                                                               "user_compute_stream": str(0x7F00)})
     asked["answer"] = ["CPUExecutionProvider"]
     with pytest.raises(InputError, match=r"m.onnx: --device cuda: ONNX Runtime's CUDA provider did not start "
                                          r"\(running on CPUExecutionProvider\)"):
         _ort_session(tmp_path / "m.onnx", device="cuda", threads=1)
     assert _ort_session(tmp_path / "m.onnx", device="cpu", threads=1) is not None  # the CPU asks no CUDA
     assert asked["providers"] == ["CPUExecutionProvider"]
+
+
+@pytest.mark.gpu
+def test_onnx_runtime_on_cuda_is_timed_with_io_binding_and_events(synth_pair):
+    """On CUDA, ONNX Runtime runs on the runtime's torch stream with I/O binding, so the
+    profiler splits each run into H2D, GPU compute and D2H by CUDA events, as for TensorRT;
+    what the last timed run copied back is the session's answer."""
+    import onnxruntime as ort
+    import torch
+
+    from deploy.timing import time_steps
+
+    if not torch.cuda.is_available() or "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("needs a CUDA GPU and onnxruntime-gpu")
+    runtime = OnnxRuntime(synth_pair / "m.onnx", device="cuda")
+    x = np.random.default_rng().standard_normal((1, 3, 40, 56)).astype(np.float32)
+    steps = runtime.prepare(x)
+    result = time_steps(steps, batch=1, warmup_ms=0, iterations=5, duration_s=0)
+    assert result["gpu_events"] and 0 < result["gpu_median_ms"] and result["h2d_median_ms"] > 0
+    np.testing.assert_allclose(steps.keep[3].numpy(), runtime.infer(x), atol=1e-5, rtol=1e-5)
+    cpu = OnnxRuntime(synth_pair / "m.onnx").infer(x)
+    assert float(np.abs(steps.keep[3].numpy() - cpu).max()) <= 1e-3 * max(1.0, float(np.abs(cpu).max()))

@@ -19,3 +19,14 @@ def test_every_benchmark_lists_its_task_metric_and_data_root():
     for name in BENCHMARKS:
         assert "-" not in rows[name], (name, rows[name])
     assert rows["coco-val"][:2] == ["semantic", "mIoU over 81 classes"]  # COCO's 80 categories and background
+
+
+def test_coco_val_row_gives_cocos_own_sizes():
+    """Issue 28: the row had no size. COCO's val2014 holds 40,504 images (Lin et al.
+    arXiv:1405.0312, "Dataset Splits"); coco-labels keeps the 40,137 with an annotation,
+    as its own help says."""
+    listed = " ".join(run("list", "benchmarks", env={"COLUMNS": "250"}).output.split())
+    row = listed.split("coco-val", 1)[1].split("mit-subset", 1)[0]
+    assert "40,504" in row and "40,137" in row, row
+    assert "40,137 of val2014's 40,504" in " ".join(run("data", "coco-labels", "--help",
+                                                        env={"COLUMNS": "250"}).output.split())

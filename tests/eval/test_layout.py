@@ -48,3 +48,12 @@ def test_models_do_not_import_data_or_inference():
         upward = sorted(m for m in imported_modules(path)
                         if m.startswith(("c2fbench.data", "c2fbench.inference", "c2fbench.eval")))
         assert upward == [], f"{path} imports {upward}"
+
+
+def test_data_does_not_import_inference():
+    """The readers sit below inference: the file hash they record is the ground floor's
+    (files.file_sha256), not inference.py's (issue 28)."""
+    for path in sorted((PACKAGE / "data").glob("*.py")):
+        upward = sorted(m for m in imported_modules(path)
+                        if m.startswith(("c2fbench.inference", "c2fbench.predict", "c2fbench.eval")))
+        assert upward == [], f"{path} imports {upward}"

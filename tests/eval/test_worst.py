@@ -108,3 +108,16 @@ def test_docstring_examples():
 
     for module in (c2fbench.eval.worst, c2fbench.eval.show):
         assert doctest.testmod(module).failed == 0
+
+
+def test_confused_pairs_that_round_to_zero_percent_are_left_out_of_the_line_not_the_csv():
+    """Issue 28: the line read "confused ... bg→cat 0%". By hand: 1,000 scored pixels, cat
+    taken for dog on 30 (3%), dog for bg on 6 (0.6%, shown 1%), bg for cat on 4 (0.4%, shown
+    0%: left out); a second image whose only confusion is 0.4% names no confused pair."""
+    m = np.array([[[496, 4, 0], [0, 270, 30], [6, 0, 194]],
+                  [[996, 4, 0], [0, 0, 0], [0, 0, 0]]])
+    one, two = sorted(worst_semantic(["one", "two"], m, CLASSES), key=lambda r: r.id)
+    assert one.differences() == "confused cat→dog 3%, dog→bg 1%"
+    assert two.differences() == "extra cat"
+    lines = worst_csv([one, two], "semantic").splitlines()
+    assert lines[1].endswith(",cat>dog:3.00;dog>bg:0.60;bg>cat:0.40") and lines[2].endswith(",cat,bg>cat:0.40")

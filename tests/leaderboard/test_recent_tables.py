@@ -7,7 +7,8 @@ import json
 import pytest
 
 from c2fbench.errors import InputError
-from c2fbench.leaderboard.recent import BACKBONES, EXTRA_SUPERVISION, RECENT_FILE, recent_tables, validate_recent
+from c2fbench.leaderboard.recent import (BACKBONES, EXTRA_SUPERVISION, RECENT_FILE, TRAIN_SCORES, quotes_number,
+                                         recent_tables, validate_recent)
 
 
 def shipped() -> dict:
@@ -40,11 +41,39 @@ def test_the_shipped_file_passes_and_every_row_names_its_source():
     ("ExCEL", "2503.20826", 78.4, 78.5, 50.3),     # github.com/zwyang6/ExCEL
     ("MARS", "2304.09913", 77.7, 77.2, 49.4),      # github.com/shjo-april/MARS and its abstract
     ("CLIMS", "2203.02668", 69.3, 68.7, None),     # github.com/CVI-SZU/CLIMS, camera-ready ImageNet row
+    ("SeCo", "2402.18467", 74.0, 73.8, 46.7),      # github.com/zwyang6/SeCo 'Main Results' (test once read 73.9)
+    ("MoRe", "2412.11076", 76.4, 75.0, 47.4),      # github.com/zwyang6/MoRe, id from its citation block
+    ("DuPL", "2403.11184", 72.2, 71.6, 43.5),      # github.com/Wu0409/DuPL, 'val/test (with MS+CRF)'
 ])
 def test_spot_checked_rows_match_their_sources(method, arxiv, voc_val, voc_test, coco_val):
     row = rows_by_method()[method]
     assert row["arxiv"] == arxiv
     assert (row["voc_val_mIoU"], row["voc_test_mIoU"], row["coco_val_mIoU"]) == (voc_val, voc_test, coco_val)
+
+
+# The oracle for the seed and mask columns: (seed, mask) on VOC 2012 train as read in the READMEs;
+# every other method's README states neither, so both stay empty.
+TRAIN = {"CLIP-ES": (70.8, 75.0),  # 'The quality of generated pseudo masks on PASCAL VOC2012 train set.' CAMs, +CRF
+         "CLIMS": (56.6, 70.5)}    # 'The quality of initial CAMs and pseudo masks on PASCAL VOC2012.' CAMs, + RW
+
+
+def test_seed_and_mask_numbers_are_the_sourced_ones_each_with_its_quote():
+    for method, row in rows_by_method().items():
+        assert (row["voc_train_seed_mIoU"], row["voc_train_mask_mIoU"]) == TRAIN.get(method, (None, None)), method
+        if method not in TRAIN:
+            assert row["train_source"] is None, method
+            continue
+        quote = row["train_source"]
+        assert quote.startswith("https://github.com/") and quote.split()[0] in row["source"]  # the same README
+        for value in TRAIN[method]:
+            assert f" {value:.1f} |" in quote, (method, value)  # the table cell, as the README prints it
+
+
+def test_dupl_names_where_its_backbone_was_read_and_more_cites_its_own_id():
+    rows = rows_by_method()
+    assert rows["DuPL"]["backbone"] == "DeiT-B" and "deit_base_patch16_224" in rows["DuPL"]["source"]
+    assert "logs" in rows["DuPL"]["setting"] and "DuPL (2403.11184)" not in shipped()["note"]  # no longer left out
+    assert "2412.11076" in rows["MoRe"]["source"] and "repeats SeCo" not in rows["MoRe"]["source"]
 
 
 def test_clip_based_methods_are_marked_and_the_others_not():
@@ -106,6 +135,13 @@ def duplicate(tables):
     (duplicate, "is already row 0"),
     (lambda t: t.pop("note"), "top-level 'note'"),
     (lambda t: t["recent"].update(rows=[]), "non-empty list of 'rows'"),
+    (set_field(2, "voc_train_seed_mIoU", 101.0), "voc_train_seed_mIoU = 101.0 is not a percentage"),
+    (set_field(2, "voc_train_seed_mIoU", 60.1), "train_source = None must be the https address"),
+    (set_field(1, "voc_train_mask_mIoU", 75.1), "voc_train_mask_mIoU = 75.1 does not appear in its train_source"),
+    (set_field(1, "train_source", "CLIP-ES README: | 70.8 | 75.0 |"), "must be the https address"),
+    (set_field(2, "train_source", "https://example.org"), "train_source is given but"),
+    (drop_field(3, "train_source"), "missing field 'train_source'"),
+    (drop_field(3, "voc_train_mask_mIoU"), "missing field 'voc_train_mask_mIoU'"),
 ])
 def test_validation_refuses_each_malformed_case(mutate, message):
     with pytest.raises(InputError, match="recent_tables.json") as info:
@@ -116,3 +152,10 @@ def test_validation_refuses_each_malformed_case(mutate, message):
 def test_a_valid_table_number_is_accepted():
     validate_recent(broken(set_field(0, "table", "Table 3")))
     validate_recent(broken(set_field(0, "table", "Table IV")))
+
+
+def test_a_quote_holds_a_number_only_as_the_number_itself():
+    assert quotes_number("| CLIP-ES | 70.8 | 75.0 |", 75.0) and quotes_number("(70.8)", 70.8)
+    assert not quotes_number("| 170.8 |", 70.8) and not quotes_number("| 70.85 |", 70.8)
+    assert not quotes_number("| 75 |", 75.0)  # the README's one decimal, not a rounder number
+    assert TRAIN_SCORES == ("voc_train_seed_mIoU", "voc_train_mask_mIoU")

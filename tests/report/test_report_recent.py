@@ -124,3 +124,86 @@ def test_recent_without_voc_or_coco_results_has_no_section_and_a_bad_choice_is_r
     assert "leaderboard" not in (out / "report.md").read_text().lower()
     outcome = report(str(other), "--out", tmp_path / "x", "--leaderboard", "newest")
     assert outcome.exit_code == 2 and "newest" in outcome.output
+
+
+# --- seed and mask columns (VOC train) ---------------------------------------------------------
+
+SWEEP = [{"threshold": 0.2, "mIoU": 55.0}, {"threshold": 0.25, "mIoU": 60.0}, {"threshold": 0.3, "mIoU": 58.0}]
+
+
+def write_train(tmp_path, name, miou, **extra):
+    """A voc-train metrics.json at ``miou`` with ``extra`` keys (cam_sweep, uncertain, ...)."""
+    folder = write_metrics(tmp_path, name, miou, benchmark="voc-train")
+    data = json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").write_text(json.dumps({**data, **extra}))
+    return folder
+
+
+def csv_rows(out):
+    header, rows = read_csv(out / "tables" / "leaderboard_recent.csv")
+    col = {name: header.index(name) for name in header}
+    return col, {r[col["method"]]: r for r in rows}, rows
+
+
+def test_a_seed_eval_fills_the_seed_column_beside_the_published_seeds(tmp_path):
+    seeds = write_train(tmp_path, "cams", 60.0, cam_sweep=SWEEP, best_threshold=0.25, mIoU_ci95=[58.5, 61.25])
+    out = tmp_path / "rep"
+    outcome = report(str(seeds), "--out", out, "--leaderboard", "recent", "--format", "md,csv")
+    assert outcome.exit_code == 0, outcome.output
+    col, by_name, rows = csv_rows(out)
+    mine = by_name["cams"]
+    assert mine[col["VOC train seed mIoU"]] == "60.00" and mine[col["VOC train mask mIoU"]] == ""
+    assert mine[col["VOC val mIoU"]] == "" and mine[col["source"]] == "yours"
+    assert (mine[col["VOC train seed mIoU 95% low"]], mine[col["VOC train seed mIoU 95% high"]]) == ("58.50", "61.25")
+    # ranked by seed, the only column the user filled: CLIP-ES's README seed (70.8) is above 60,
+    # CLIMS's (56.6) below; every other method states none and follows
+    assert [r[col["method"]] for r in rows[:3]] == ["CLIP-ES*", "cams", "CLIMS*"]
+    assert by_name["CLIP-ES*"][col["VOC train seed mIoU"]] == "70.80"
+    assert by_name["CLIP-ES*"][col["VOC train mask mIoU"]] == "75.00"
+    assert by_name["CLIMS*"][col["VOC train seed mIoU"]] == "56.60"
+    assert by_name["CLIMS*"][col["VOC train mask mIoU"]] == "70.50"
+    for method in ("ToCo", "MARS", "DuPL", "SeCo", "CoSA", "MoRe", "ExCEL*"):  # no sourced number: empty
+        assert by_name[method][col["VOC train seed mIoU"]] == by_name[method][col["VOC train mask mIoU"]] == ""
+    markdown = (out / "report.md").read_text()
+    assert "seed (VOC train)" in markdown and "60.0 \\[58.5, 61.2\\]" in markdown
+    assert (out / "figures" / "leaderboard-recent-seed.png").is_file()
+    assert not (out / "figures" / "leaderboard-recent-voc.png").exists()
+
+
+def test_masks_are_told_from_predictions_by_uncertain_or_their_label(tmp_path):
+    uncertain = write_train(tmp_path, "crf", 72.0, uncertain="ignore", coverage=90.0, uncertain_pixels=10)
+    labelled = write_train(tmp_path, "grabcut", 71.0)
+    plain = write_train(tmp_path, "model-on-train", 80.0)  # a model's predictions: not placed
+    val_seeds = write_metrics(tmp_path, "val-cams", 50.0)  # CAM seeds scored on val: not placed
+    data = json.loads((val_seeds / "metrics.json").read_text())
+    (val_seeds / "metrics.json").write_text(json.dumps({**data, "cam_sweep": SWEEP, "best_threshold": 0.25}))
+    val = write_metrics(tmp_path, "val", 70.0)
+    out = tmp_path / "rep"
+    outcome = report(str(uncertain), f"pseudo-masks={labelled}", str(plain), str(val_seeds), str(val),
+                     "--out", out, "--leaderboard", "recent", "--format", "csv")
+    assert outcome.exit_code == 0, outcome.output
+    col, by_name, rows = csv_rows(out)
+    assert len(rows) == len(published()) + 3
+    assert by_name["crf (coverage 90.0%)"][col["VOC train mask mIoU"]] == "72.00"
+    assert by_name["pseudo-masks"][col["VOC train mask mIoU"]] == "71.00"
+    assert by_name["val"][col["VOC val mIoU"]] == "70.00" and by_name["val"][col["VOC train mask mIoU"]] == ""
+    assert not {"model-on-train", "val-cams"} & set(by_name)
+    # ranked by VOC val (the user has a voc-val row); the mask rows, without one, come last, by mask
+    assert [r[col["method"]] for r in rows[-2:]] == ["crf (coverage 90.0%)", "pseudo-masks"]
+    assert int(by_name["val"][col["rank"]]) == 1 + sum(p["voc_val_mIoU"] > 70.0 for p in published())
+
+
+def test_the_mask_word_must_stand_alone_in_the_label(tmp_path):
+    from c2fbench.report.inputs import ReportInput
+    from c2fbench.report.recent import column_of
+    from report_helpers import fake_semantic
+
+    def item(label, **extra):
+        return ReportInput("semantic", label, tmp_path, {**fake_semantic(50.0, benchmark="voc-train"), **extra})
+
+    assert [column_of(item(label)) for label in ("masks", "GrabCut-Masks", "mask_v2", "run/mask")] == ["mask"] * 4
+    assert [column_of(item(label)) for label in ("unmasked", "maskformer", "eval")] == [None] * 3
+    assert column_of(item("masks", cam_sweep=SWEEP)) == "seed"  # a seed sweep is a seed, whatever its label
+    assert column_of(item("eval", uncertain="background")) == "mask"
+    train_aug = ReportInput("semantic", "masks", tmp_path, fake_semantic(50.0, benchmark="voc-train-aug"))
+    assert column_of(train_aug) is None
