@@ -1,5 +1,6 @@
 """``c2fbench demo``: the main job on the embedded synthetic benchmark, ending in a report."""
 
+from functools import partial
 from pathlib import Path
 
 import click
@@ -37,6 +38,7 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
     from c2fbench.numerics import numerics, numerics_line
     from c2fbench.threads import set_threads
     from deploy.demo import deploy_checkpoint
+    from deploy.runtimes import load_runtime
     from trainers.demo import demo_config, demo_ending, demo_stages, run_demo
 
     # an unknown or foreground recipe, or a folder made with other options: one error line,
@@ -61,6 +63,7 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
                           f"Table I coarse={paths['run-coarse-masks']}",
                           f"Table I boxes={paths['run-boxes']}", f"deploy={out / 'deploy'}",
                           f"deploy INT8={out / 'deploy' / 'int8'}"])
-    write_report(build_report(inputs, title="c2fbench demo (synthetic benchmark)"), out / "report")
+    write_report(build_report(inputs, title="c2fbench demo (synthetic benchmark)",
+                              load_model=partial(load_runtime, device="cpu")), out / "report")
     success(f"report: {(out / 'report' / 'report.html').resolve()}")
     success(demo_ending(stages, paths["run"], deployed))  # the total time and three headline numbers

@@ -8,12 +8,12 @@ Table IV: MIT Object Discovery J per class and average, subset and full.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
 from c2fbench.data.voc import VOC_CLASSES
 from c2fbench.errors import InputError
+from c2fbench.leaderboard.printed import load_json
 
 TABLES_FILE = Path(__file__).with_name("paper_tables.json")
 
@@ -21,7 +21,7 @@ TABLES_FILE = Path(__file__).with_name("paper_tables.json")
 @lru_cache(maxsize=1)
 def paper_tables() -> dict:
     """The four tables, checked on load (see :func:`validate`)."""
-    tables = json.loads(TABLES_FILE.read_text())
+    tables = load_json(TABLES_FILE)  # numbers keep their printed digits
     validate(tables)
     return tables
 

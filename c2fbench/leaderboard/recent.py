@@ -16,12 +16,12 @@ source states stays null.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
 
 from c2fbench.errors import InputError
+from c2fbench.leaderboard.printed import load_json
 
 RECENT_FILE = Path(__file__).with_name("recent_tables.json")
 
@@ -42,7 +42,7 @@ TABLE = re.compile(r"Table ([1-9][0-9]?|[IVX]+)")
 @lru_cache(maxsize=1)
 def recent_tables() -> dict:
     """The recent table, checked on load (see :func:`validate_recent`)."""
-    tables = json.loads(RECENT_FILE.read_text())
+    tables = load_json(RECENT_FILE)  # numbers keep their printed digits
     validate_recent(tables)
     return tables
 

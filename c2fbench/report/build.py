@@ -1,14 +1,15 @@
 """``c2fbench report``: results placed among the paper's published ones.
 
-Sections, each present when its inputs are: the inputs; the VOC 2012 leaderboard (Table II)
-with the user's voc-val rows inserted in rank order; per-class IoU against the paper's row
+Sections, each present when its inputs are: a summary of the user's own numbers
+(:mod:`c2fbench.report.summary`); the leaderboards, image-level WSSS methods of 2019-2025
+(:mod:`c2fbench.report.recent`) then the paper's VOC 2012 Table II, with the user's voc-val
+(and coco-val) rows inserted in rank order; per-class IoU against the paper's row
 (Table III); row-normalised confusion matrices (like Fig. 7); paired differences between
 results of one benchmark with bootstrap intervals over images; validation score per training
 round, with and without GrabCut refinement (like Fig. 6) and the mask-type comparison of
 Table I; MIT Object Discovery (Table IV) with the user's rows; deployment latency across
-backends and precisions, with latency against accuracy. ``leaderboard="recent"`` (or
-``"both"``) puts the user's voc-val and coco-val rows among image-level WSSS methods published
-2019-2025 instead of (or after) Table II (:mod:`c2fbench.report.recent`).
+backends and precisions, with latency against accuracy; last, the files read.
+``leaderboard="paper"`` or ``"recent"`` shows one leaderboard alone (default ``"both"``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from c2fbench.report.latency import deploy_section
 from c2fbench.report.mit import mit_section
 from c2fbench.report.paired import paired_section
 from c2fbench.report.recent import recent_leaderboard_section
-from c2fbench.report.tables import to_csv, to_latex
+from c2fbench.report.latex import LAYOUTS, to_latex
+from c2fbench.report.tables import to_csv
 from c2fbench.report.training import rounds_section
 from c2fbench.report.seeds import cam_sweep_section
+from c2fbench.report.summary import summary_section
 from c2fbench.report.voc import confusion_section, leaderboard_section, per_class_section
 from c2fbench.report.worst import worst_section
 
@@ -39,16 +42,20 @@ LEADERBOARDS = ("paper", "recent", "both")
 
 
 def build_report(inputs: list[ReportInput], *, title: str = "c2fbench report",
-                 supervision: str = "Image-level Labels", leaderboard: str = "paper") -> Document:
+                 supervision: str = "Image-level Labels", leaderboard: str = "both", load_model=None) -> Document:
+    """The report's sections: the summary of the user's own numbers first, then the
+    leaderboards (recent first), the diagnostics, and the inputs read last. ``load_model``
+    runs a result's model again to draw its worst images (:func:`c2fbench.report.worst.worst_section`)."""
     if leaderboard not in LEADERBOARDS:
         raise InputError(f"leaderboard {leaderboard!r}: give one of {', '.join(LEADERBOARDS)}")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     recent = recent_leaderboard_section(inputs) if leaderboard != "paper" else []
     paper = leaderboard_section(inputs, supervision) if leaderboard != "recent" else []
-    sections = [_inputs_section(inputs), *paper, *recent, *per_class_section(inputs),
-                *confusion_section(inputs), *cam_sweep_section(inputs), *worst_section(inputs),
-                *paired_section(inputs), *rounds_section(inputs),
-                *mit_section(inputs), *deploy_section(inputs)]
+    boards = [*recent, *paper]
+    sections = [*summary_section(inputs, leaderboard=leaderboard, boards=[s.title for s in boards]), *boards,
+                *per_class_section(inputs), *confusion_section(inputs), *cam_sweep_section(inputs),
+                *worst_section(inputs, load_model=load_model), *paired_section(inputs), *rounds_section(inputs),
+                *mit_section(inputs), *deploy_section(inputs), _inputs_section(inputs)]
     seen: dict[str, int] = {}
     for figure in (b for s in sections for b in s.blocks if isinstance(b, Figure)):
         seen[figure.name] = seen.get(figure.name, 0) + 1  # labels that slug alike get -2, -3, ...
@@ -75,9 +82,12 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return formats
 
 
-def write_report(doc: Document, out: Path, formats: tuple[str, ...] = ("md", "html")) -> list[Path]:
+def write_report(doc: Document, out: Path, formats: tuple[str, ...] = ("md", "html"), *,
+                 latex_layout: str = "column") -> list[Path]:
     """``out/figures/*.png`` and ``out/report.md`` (format md), ``out/report.html`` (html) and
-    ``out/tables/<name>.csv`` / ``.tex`` (csv, latex), written as one unit.
+    ``out/tables/<name>.csv`` / ``.tex`` (csv, latex), written as one unit; ``latex_layout``
+    sets the .tex files as one-column ``table`` floats or page-wide ``table*`` ones
+    (``column`` or ``page``, :mod:`c2fbench.report.latex`).
 
     The report is built in a staging folder beside ``out`` and then swapped into place
     (:func:`c2fbench.atomic.staged_folder`), so a
@@ -90,6 +100,8 @@ def write_report(doc: Document, out: Path, formats: tuple[str, ...] = ("md", "ht
     remove_stale_temporaries(target.parent, [target.name])  # staging folders of a run killed while writing here
     check_out(out)
     check_something_to_write(doc, formats)
+    if latex_layout not in LAYOUTS:
+        raise InputError(f"latex layout {latex_layout!r}: give one of {', '.join(LAYOUTS)}")
     written = []
     with staged_folder(out) as staging:
         if "md" in formats:  # the figures are report.md's; report.html embeds its own copies
@@ -101,7 +113,8 @@ def write_report(doc: Document, out: Path, formats: tuple[str, ...] = ("md", "ht
         if "html" in formats:
             _write(staging / "report.html", to_html(doc).encode())
             written.append(Path("report.html"))
-        renderers = [(suffix, render) for fmt, suffix, render in (("csv", "csv", to_csv), ("latex", "tex", to_latex))
+        renderers = [(suffix, render) for fmt, suffix, render in (
+            ("csv", "csv", to_csv), ("latex", "tex", lambda data: to_latex(data, latex_layout)))
                      if fmt in formats]
         if renderers and doc.data_tables():
             (staging / "tables").mkdir()

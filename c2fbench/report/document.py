@@ -140,6 +140,7 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 tr.user td { background: #fdecea; font-weight: 600; } tr.user td:first-child { border-left: 4px solid #d62728; }
 figure { margin: 1rem 0 1.6rem; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.9rem; }
+.table { overflow-x: auto; } .table table.wide { font-size: 0.8rem; } .wide th, .wide td { padding: 0.2rem 0.35rem; }
 code { background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; font-size: 0.9em; }
 """
 
@@ -179,4 +180,10 @@ def _html_table(table: Table) -> str:
         rows.append(f'<tr class="user">{cells}</tr>' if i in table.user_rows else f"<tr>{cells}</tr>")
     caption = f"<caption>{e(table.caption)}</caption>" if table.caption else ""
     head = "".join(f"<th>{e(h)}</th>" for h in table.header)
-    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    # a table of many columns (latency: 14) is set smaller, and scrolls in its own box rather than widening the page
+    wide = ' class="wide"' if len(table.header) >= WIDE_COLUMNS else ""
+    return (f'<div class="table"><table{wide}>{caption}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+WIDE_COLUMNS = 10

@@ -213,21 +213,38 @@ def score_range(values, *, least: float = 2.0, low: float = 0.0, high: float = 1
     return lo - margin, hi + margin
 
 
+MARKERS = "osD^vPX*"  # one shape per line, so that lines drawn over each other stay told apart
+LINESTYLES = ("-", "--", "-.", ":")
+DODGE = 0.06  # rounds: each line sits this far beside the next, so equal scores in one round stay visible
+
+
+def dodge(count: int) -> list[float]:
+    """x offsets (in rounds) of ``count`` lines, centred on the round: -0.03, +0.03 for two."""
+    return [(i - (count - 1) / 2) * DODGE for i in range(count)]
+
+
 def rounds_png(lines: dict[str, tuple[list[int], list[float]]], *, ylabel: str, title: str = "") -> bytes:
-    """Validation score per training round, one line per run (like the paper's Fig. 6)."""
+    """Validation score per training round, one line per run (like the paper's Fig. 6).
+
+    Runs often coincide (a one-round Table I run on the first round of another, or two runs
+    whose rounds score alike), so each line has its own marker, dash and colour, and sits a
+    little beside the round (:func:`dodge`): a point drawn under another still shows."""
     with _style() as plt:
-        fig, ax = plt.subplots(figsize=(6.5, 4.0))
-        for name, (rounds, values) in lines.items():
-            ax.plot(rounds, values, marker="o", label=_literal(name))
+        fig, ax = plt.subplots(figsize=(_width(8.5), 4.0))
+        for i, ((name, (rounds, values)), offset) in enumerate(zip(lines.items(), dodge(len(lines)))):
+            ax.plot([r + offset for r in rounds], values, marker=MARKERS[i % len(MARKERS)], markersize=7,
+                    markerfacecolor="none", markeredgewidth=1.5, linestyle=LINESTYLES[i % len(LINESTYLES)],
+                    label=_literal(name))
         every = sorted({r for rounds, _ in lines.values() for r in rounds})
         ax.set_xticks(every)
+        ax.set_xlim(every[0] - 0.5, every[-1] + 0.5)
         ax.set_ylim(*score_range([v for _, values in lines.values() for v in values]))
         ax.set_xlabel("training round")
         ax.set_ylabel(_literal(ylabel))
         if title:
             ax.set_title(_literal(title))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)  # beside, not over
         return _png(fig)
 
 

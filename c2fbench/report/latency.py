@@ -110,6 +110,25 @@ def deploy_section(inputs: list[ReportInput]) -> list[Section]:
     return [Section("Deployment", blocks)]
 
 
+def profile_rows(item: ReportInput) -> list[dict]:
+    """One profile's rows as the summary shows them: model, backend, precision, shape and
+    median, the speed-up over PyTorch eager and (INT8) over ONNX Runtime FP32 as cells that
+    say "(unstable)" where either measurement was, and the row's stability."""
+    source = item.data.get("source") or {}
+    rows = []
+    for e in item.data["results"]:
+        path = e.get("model") or source.get("model")
+        unstable = e.get("unstable")
+        rows.append({"model": short_path(path) if path else item.label, "backend": e["backend"],
+                     "precision": e["precision"], "shape": "x".join(map(str, e["shape"])),
+                     "median_ms": e["median_ms"],
+                     "vs_torch": _ratio_cell(_ratio(e, item.data["results"], "torch", None)),
+                     "vs_fp32": _ratio_cell(_ratio(e, item.data["results"], "onnxruntime", "fp32"))
+                     if e["precision"] == "int8" else DASH,
+                     "stability": DASH if unstable is None else "UNSTABLE" if unstable else "stable"})
+    return rows
+
+
 def _ratio(entry: dict, results: list[dict], backend: str, precision: str | None) -> tuple[float, bool] | None:
     """(speed-up, unstable) of ``entry`` against the ``backend`` (and ``precision``) row it was
     timed with: from the entry's own ``vs`` (kept when a profile is split into files), else

@@ -4,8 +4,8 @@
 prediction side by side, the label maps in the PASCAL VOC palette blended over the image
 (background left as the image, void in the palette's cream), a title with the image's rank,
 id and score and the classes that differ, and a legend of the classes shown.
-:func:`strip_png` draws the report's "worst images" strip: one column per image, the same
-three rows. A foreground mask (mit-*) is drawn as the palette's first object colour.
+:func:`strip_png` draws the report's "worst images": the same three panels for each image,
+two images a row. A foreground mask (mit-*) is drawn as the palette's first object colour.
 
 A :class:`c2fbench.eval.show.View` is what both need of one image: the ranking entry, the
 RGB image and the two label maps.
@@ -100,27 +100,47 @@ def overlay_png(view: View, *, classes, kind: str) -> bytes:
         return _save(fig)
 
 
-def strip_png(views: list[View], *, classes, kind: str) -> bytes:
-    """The report's strip: one column per image (worst first), rows image, ground truth and
-    prediction; column titles give rank, id and score."""
+PER_ROW = 2  # images per row of the report's grid: three panels each, 176 px wide at the page's width
+
+
+def strip_png(views: list[View], *, classes, kind: str, per_row: int = PER_ROW) -> bytes:
+    """The report's worst images: image | ground truth | prediction for each, as
+    :func:`overlay_png` draws one, ``per_row`` such triples a row (worst first, left to
+    right), :data:`MAX_WIDTH_IN` wide, so that a panel is 176 px at two a row: a missed or
+    extra object stays visible. Each triple's title gives rank, id, score and the classes
+    that differ (two lines at most: the table beside it has them all)."""
     n = max(1, len(views))
-    col = MAX_WIDTH_IN / max(n, 4)
+    per_row = max(1, min(per_row, n))
+    rows = -(-n // per_row)
+    panel = MAX_WIDTH_IN / (3 * PER_ROW)  # one panel's width, inches: the same for one image as for eight
     aspect = float(np.median([v.truth.shape[0] / max(v.truth.shape[1], 1) for v in views])) if views else 1.0
     score, _ = score_name(kind)
-    per_line = max(8, int(col * 72 / (0.75 * SMALL)))  # characters of a column title's line, with a margin
+    per_line = max(20, int(3 * panel * 72 / (0.6 * SMALL)))  # characters of a title's line
+    title_in = 3 * SMALL / 72 * 1.3  # up to three lines of title
     with _style() as plt:
-        fig, axes = plt.subplots(3, n, figsize=(col * n, 3 * col * min(aspect, 1.5) + 1.1), layout="constrained",
-                                 squeeze=False)
-        for j, view in enumerate(views):
-            rows = (view.rgb, blend(view.rgb, view.truth), blend(view.rgb, view.pred))
-            for i, pixels in enumerate(rows):
-                ax = axes[i, j]
+        fig = plt.figure(figsize=(panel * 3 * per_row, rows * (panel * min(aspect, 1.5) + title_in) + 0.5),
+                         layout="constrained")
+        cells = np.atleast_2d(fig.subfigures(rows, per_row, squeeze=False))
+        for k, view in enumerate(views):
+            cell = cells[k // per_row, k % per_row]
+            axes = cell.subplots(1, 3)
+            for ax, name, pixels in zip(axes, ("image", "ground truth", "prediction"),
+                                        (view.rgb, blend(view.rgb, view.truth), blend(view.rgb, view.pred))):
                 ax.imshow(pixels, interpolation="nearest")
                 ax.set_xticks([])
                 ax.set_yticks([])
-            label = textwrap.fill(f"#{view.item.rank} {view.item.id}", per_line, break_long_words=True)
-            axes[0, j].set_title(_literal(f"{label}\n{score} {fmt_score(view.item.score)}"), fontsize=SMALL)
-        for i, name in enumerate(("image", "ground\ntruth", "prediction")):
-            axes[i, 0].set_ylabel(name, fontsize=SMALL)
+                if k < per_row:
+                    ax.set_xlabel(name, fontsize=SMALL)
+                    ax.xaxis.set_label_position("top")
+            item = view.item
+            head = f"#{item.rank} {item.id}: {score} {fmt_score(item.score)}"
+            if kind == "semantic":
+                head += "\n" + (item.differences() or "no class missed or added")
+            first, _, rest = head.partition("\n")
+            lines = textwrap.wrap(first, per_line, break_long_words=True)[:1]
+            lines += textwrap.wrap(rest, per_line, max_lines=2, placeholder=" ...")  # the table has them all
+            cell.suptitle(_literal("\n".join(lines)), fontsize=SMALL, ha="left", x=0.02)
+        for k in range(len(views), rows * per_row):
+            cells[k // per_row, k % per_row].set_visible(False)
         _legend(fig, views, classes, kind != "semantic", loc="outside lower center")
         return _save(fig)

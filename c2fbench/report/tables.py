@@ -1,6 +1,7 @@
-"""The report's tables as files for a spreadsheet or a paper (``report --format csv,latex``).
+"""The report's tables as files for a spreadsheet (``report --format csv``), and the text helpers
+the LaTeX tables share (``report --format latex``, :mod:`c2fbench.report.latex`).
 
-Both render a table's :class:`~c2fbench.report.document.Data`, the numbers behind the
+The CSV renders a table's :class:`~c2fbench.report.document.Data`, the numbers behind the
 Markdown and HTML cells, not those cells: every number has exactly two decimals (``64.30``,
 ``-1.25``), rounded once here (Python's round-half-even on the float), with a ``.`` and no
 thousands separator, percent sign, plus sign or markup; ranks and rounds are integers; an
@@ -15,10 +16,8 @@ row per table row. Tables whose rows are methods end with a ``source`` column, `
 ``yours``; in tables whose rows are classes (``per_class``) or mask types (``table1``) the
 user's numbers are whole columns, named by the result's label.
 
-LaTeX: a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``), text columns left- and
-number columns right-aligned, every text cell escaped. The user's rows are set in bold with a
-dagger after the method's name (the user's columns, where rows are classes); a comment at
-the top of each file says so.
+LaTeX, set for a paper (published numbers as printed, the per-class table transposed), is
+:mod:`c2fbench.report.latex`'s; it shares :func:`number` and :func:`tex_escape`.
 """
 
 from __future__ import annotations
@@ -75,43 +74,6 @@ def tex_escape(text: str) -> str:
 def _printable(text: str) -> str:
     """``text`` with tabs as spaces and every other control character or lone surrogate as ``?``."""
     return "".join(" " if c == "\t" else "?" if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
-
-
-def to_latex(data: Data) -> str:
-    # a column with no value at all (no run had a bootstrap interval) is left out
-    keep = [j for j in range(len(data.header)) if any(row[j] is not None for row in data.rows)]
-    numeric = {j: all(isinstance(row[j], (int, float)) for row in data.rows if row[j] is not None) for j in keep}
-    name_column = next((j for j in keep if not numeric[j]), keep[0])
-    user_rows = {k for k, s in enumerate(data.source or []) if s == "yours"}
-    marked = "rows" if data.source is not None else "columns"
-    lines = [f"% {_printable(_one_line(data.caption or data.name))}: written by c2fbench report",
-             f"% Your {marked} are set in \\textbf with a dagger (\\dag); unmarked {marked} are the paper's.",
-             "% Needs \\usepackage{booktabs}.",
-             "\\begin{tabular}{" + "".join("r" if numeric[j] else "l" for j in keep) + "}", "\\toprule"]
-    head = []
-    for j in keep:
-        cell = tex_escape(data.header[j])
-        head.append(f"\\textbf{{{cell}}}\\dag" if j in data.user_columns else cell)
-    lines += [" & ".join(head) + " \\\\", "\\midrule"]
-    for k, row in enumerate(data.rows):
-        cells = []
-        for j in keep:
-            cell = _tex_cell(row[j])
-            if k in user_rows:
-                cell = f"\\textbf{{{cell}}}" + ("\\dag" if j == name_column else "")
-            cells.append(cell)
-        lines.append(" & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
-    return "\n".join(lines) + "\n"
-
-
-def _tex_cell(value) -> str:
-    if value is None:
-        return "--"
-    if isinstance(value, (int, float)):
-        text = number(value)
-        return f"$-${text[1:]}" if text.startswith("-") else text  # a minus sign, not a hyphen
-    return tex_escape(value)
 
 
 def _one_line(text: str) -> str:

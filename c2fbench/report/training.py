@@ -39,29 +39,26 @@ def rounds_section(inputs: list[ReportInput]) -> list[Section]:
         blocks.append(Figure(f"rounds-{slug(benchmark)}", figures.rounds_png(
             lines, ylabel=f"{benchmark} {metric} (%)", title=f"{benchmark} {metric} by training round"),
             f"{benchmark} {metric} after each training round, one line per run."))
-    every = sorted({line["round"] for item in runs for line in item.data["rounds"]})
-    header = ["round"]
-    for item in runs:
-        header += [f"{row_name(item)} ({run_variant(item.data['config'])}): val", f"{row_name(item)}: mask IoU"]
     rows = []
-    for r in every:
-        row = [str(r)]
-        for item in runs:
-            line = next((l for l in item.data["rounds"] if l["round"] == r), None)
-            val = line.get("val") if line else None
-            row += [fmt(headline(val)[1], 2) if val else DASH,
-                    fmt(((line or {}).get("train_masks") or {}).get("iou"))]
-        rows.append(row)
+    for item in runs:  # one row per run and round: five short columns however many runs there are
+        for line in item.data["rounds"]:
+            val = line.get("val")
+            rows.append([row_name(item), run_variant(item.data["config"]), str(line["round"]),
+                         f"{headline(val)[0]} {fmt(headline(val)[1], 2)}" if val else DASH,
+                         fmt((line.get("train_masks") or {}).get("iou"))])
     blocks.append("Mask IoU is the training masks' IoU with the hidden ground truth, known only on synthetic data.")
-    blocks.append(Table(header, rows, caption="Validation score (%) and training-mask IoU per round"))
+    blocks.append(Table(["run", "training masks", "round", "val score", "mask IoU"], rows,
+                        caption="Validation score (%) and training-mask IoU per round"))
     blocks += _table1(runs)
     if any(input_is_synthetic(i) for i in runs):
         blocks.insert(1, SYNTHETIC_NOTE)
     return [Section("Training rounds (Fig. 6)", blocks)]
 
 
-def _table1(runs: list[ReportInput]) -> list:
-    """Table I on the user's runs: round 1 on coarse or enhanced masks, round 2 on refined masks."""
+def table1_scores(runs: list[ReportInput]) -> list[tuple[str, float | None, float, str | None]]:
+    """Table I on the user's runs, in the paper's row order: (mask type, your val mIoU or None,
+    the paper's, the run it is from). Round 1 on coarse, box or enhanced masks, round 2 on
+    refined masks; the first run given of each kind."""
     semantic = [i for i in runs if "mIoU" in next(l["val"] for l in i.data["rounds"] if "val" in l)]
 
     def score(want, r):
@@ -80,13 +77,22 @@ def _table1(runs: list[ReportInput]) -> list:
             "Bounding Boxes": score(lambda c: c.get("enhance_initial", True) and c.get("initial_boxes"), 1),
             "Enhanced Masks": score(enhanced, 1),
             "Refined Masks": score(lambda c: enhanced(c) and c.get("refine_grabcut", True), 2)}
-    if sum(v is not None for v, _ in mine.values()) < 2:
-        return []
-    rows, numbers = [], []
+    rows = []
     for entry in paper_tables()["table1_mask_types"]["rows"]:
         value, label = mine.get(entry["mask"], (None, None))
-        rows.append([entry["mask"], fmt(entry["val_mIoU"]), fmt(value), label or DASH])
-        numbers.append([entry["mask"], entry["val_mIoU"], value, label])
+        rows.append((entry["mask"], value, entry["val_mIoU"], label))
+    return rows
+
+
+def _table1(runs: list[ReportInput]) -> list:
+    """Table I on the user's runs: round 1 on coarse or enhanced masks, round 2 on refined masks."""
+    scores = table1_scores(runs)
+    if sum(value is not None for _, value, _, _ in scores) < 2:
+        return []
+    rows, numbers = [], []
+    for mask, value, paper, label in scores:
+        rows.append([mask, fmt(paper), fmt(value), label or DASH])
+        numbers.append([mask, paper, value, label])
     header = ["training masks", "paper val mIoU", "your val mIoU", "from run"]
     caption = "Mask quality against segmentation quality (Table I)"
     return ["Table I trains one round on each kind of mask: coarse (no GrabCut), the filled bounding box of "

@@ -3,11 +3,13 @@ their own mIoU (:mod:`c2fbench.eval.worst`, ranked from ``per_image.npz``), with
 that differ, and a strip of thumbnails (image, ground truth, prediction) when those files
 can still be read.
 
-Thumbnails need the predictions folder (``source.predictions`` in metrics.json) and the
-benchmark's images and ground truth (``data.root``). A result scored from a model, a folder
-since moved or deleted, or prediction files that no longer give the confusion matrices the
-eval recorded leave the table alone, with a note saying why: the report never fails for
-a missing image folder.
+Thumbnails need the predictions (``source.predictions`` in metrics.json, or for a result
+scored from a model, ``source.model``: the same .pt or .onnx file, checked by its sha256 and
+run again on the CPU on the ranked images alone, as ``eval --show-dir`` does) and the
+benchmark's images and ground truth (``data.root``). A folder or model since moved, changed
+or deleted, or predictions that no longer give the confusion matrices the eval recorded
+leave the table alone, with a note saying why: the report never fails for a missing image
+folder.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from c2fbench.report.inputs import ReportInput
 STRIP = 8  # images per result
 
 
-def worst_section(inputs: list[ReportInput], *, k: int = STRIP) -> list[Section]:
+def worst_section(inputs: list[ReportInput], *, k: int = STRIP, load_model=None) -> list[Section]:
+    """``load_model(path)``: a runtime for a .pt or .onnx file on the CPU (the command line
+    passes :func:`deploy.runtimes.load_runtime`; the core does not import deploy), used to
+    draw a result scored from a model; without it such a result gets the table alone."""
     semantic = [i for i in inputs if i.kind == "semantic"]
     if not semantic:
         return []
@@ -37,11 +42,11 @@ def worst_section(inputs: list[ReportInput], *, k: int = STRIP) -> list[Section]
                     f"class, what it was taken for and the share of the image's pixels. `c2fbench eval --worst K "
                     f"--show-dir DIR` draws every such image at full size."]
     for item in semantic:
-        blocks += _result_blocks(item, k)
+        blocks += _result_blocks(item, k, load_model)
     return [Section("Worst images", blocks)]
 
 
-def _result_blocks(item: ReportInput, k: int) -> list:
+def _result_blocks(item: ReportInput, k: int, load_model) -> list:
     name = row_name(item)
     if not (item.path.parent / "per_image.npz").is_file():
         return [f"{name}: no per_image.npz beside its metrics.json, so its images cannot be ranked."]
@@ -51,14 +56,14 @@ def _result_blocks(item: ReportInput, k: int) -> list:
     blocks: list = [Table(["rank", "image", "mIoU", "pixel acc", "classes that differ"], rows,
                           caption=f"{name}: the {len(ranked)} worst images of {item.data['benchmark']} (%)")]
     try:
-        views = _views(item, ranked, arrays)
-    except (InputError, OSError, ValueError, KeyError) as e:
+        views = _views(item, ranked, arrays, load_model)
+    except (InputError, OSError, ValueError, KeyError, ImportError, RuntimeError) as e:  # a model that will not run
         return [*blocks, f"{name}: no thumbnails ({e})."]
     from c2fbench.report.overlays import strip_png
 
     blocks.append(Figure(f"worst-{slug(item.label)}", strip_png(views, classes=item.data["classes"], kind="semantic"),
-                         f"The {len(views)} worst images of {name} on {item.data['benchmark']}, worst on the left: "
-                         f"image, ground truth and prediction (VOC palette over the image)."))
+                         f"The {len(views)} worst images of {name} on {item.data['benchmark']}, worst first, two a "
+                         f"row: image, ground truth and prediction (VOC palette over the image)."))
     return blocks
 
 
@@ -72,7 +77,7 @@ def _recorded(arrays: dict, index: int, c: int) -> np.ndarray:
     return m.reshape(c, c)
 
 
-def _views(item: ReportInput, ranked: list[RankedImage], arrays: dict) -> list:
+def _views(item: ReportInput, ranked: list[RankedImage], arrays: dict, load_model) -> list:
     """The ranked images with their ground truth and prediction, read again; InputError
     saying why when they cannot be, or no longer give the recorded per-image matrices."""
     from c2fbench.data.images import read_rgb
@@ -83,15 +88,18 @@ def _views(item: ReportInput, ranked: list[RankedImage], arrays: dict) -> list:
     from c2fbench.metrics.confusion import image_confusion
 
     source, data = item.data.get("source") or {}, item.data.get("data") or {}
-    if not isinstance(source.get("predictions"), str):
-        raise InputError("the result was scored from a model, and the report does not run models")
+    if isinstance(source.get("predictions"), str):
+        predictions = PngPredictions(Path(source["predictions"]), resize_nearest=True)
+    elif isinstance(source.get("model"), str):
+        predictions = _model(source, load_model)
+    else:
+        raise InputError("metrics.json records neither a predictions folder nor a model file")
     if item.data["benchmark"] not in BENCHMARKS or not isinstance(data.get("root"), str):
         raise InputError(f"the benchmark {item.data['benchmark']!r} or its data root is unknown here")
     split = data.get("split") if isinstance(data.get("split"), str) else None  # eval --split
     bench = load_benchmark(item.data["benchmark"], data["root"], split=split)
     uncertain = item.data.get("uncertain") if item.data.get("uncertain") in UNCERTAIN else None
     samples = {s.id: s for s in bench.samples}
-    predictions = PngPredictions(Path(source["predictions"]), resize_nearest=True)
     views = []
     for r in ranked:
         if r.id not in samples:
@@ -102,7 +110,32 @@ def _views(item: ReportInput, ranked: list[RankedImage], arrays: dict) -> list:
         c = len(item.data["classes"])
         scored = settle_uncertain(truth, pred, uncertain)[:2] if uncertain else (truth, pred)  # 255 drawn as is
         if not np.array_equal(image_confusion(*scored, c), _recorded(arrays, r.index, c)):
-            raise InputError(f"{predictions.path(sample)}: the prediction or ground truth on disk is not the one "
-                             f"this eval scored")
+            where = predictions.path(sample) if hasattr(predictions, "path") else f"{r.id} run again"
+            raise InputError(f"{where}: the prediction or ground truth on disk is not the one this eval scored")
         views.append(View(r, read_rgb(sample.image), truth, pred))
     return views
+
+
+MODEL_KEYS = {"model", "sha256", "tta", "crf"}  # what `eval --model FILE` records of a .pt or .onnx file
+
+
+def _model(source: dict, load_model):
+    """The prediction source that scored ``source`` (metrics.json's): the same checkpoint or
+    ONNX file, run again on the CPU on the ranked images alone, as ``eval --show-dir`` does.
+    InputError where the file is gone or changed (sha256), or was loaded with options the
+    report cannot repeat (``--arch``, ``torchvision:``, a TensorRT engine)."""
+    from c2fbench.eval.sources import ModelPredictions
+    from c2fbench.files import file_sha256
+
+    if load_model is None:
+        raise InputError("the result was scored from a model, and this report was built without running models")
+    path = Path(source["model"])
+    if set(source) - MODEL_KEYS or path.suffix.lower() not in (".pt", ".onnx"):
+        raise InputError(f"the result was scored from {source['model']} with options the report does not repeat "
+                         f"(it runs .pt and .onnx files on the CPU); `c2fbench eval --show-dir` draws them")
+    if not path.is_file():
+        raise InputError(f"{path}: the model file it was scored with is not found any more")
+    if isinstance(source.get("sha256"), str) and file_sha256(path) != source["sha256"]:
+        raise InputError(f"{path}: the model file changed since it was scored (sha256)")
+    runtime = load_model(path)
+    return ModelPredictions(runtime, tta=bool(source.get("tta")), crf=bool(source.get("crf")))

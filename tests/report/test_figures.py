@@ -101,3 +101,16 @@ def test_a_flat_line_gets_an_axis_of_at_least_two_points(drawn, values):
     low, high = drawn[0]["figure"].axes[0].get_ylim()
     assert high - low >= 2 and low <= min(values) and high >= max(values)
     assert low >= -0.5 and high <= 100.5  # no room for impossible scores below 0 or above 100
+
+
+def test_runs_that_coincide_stay_visible_in_the_rounds_figure(drawn):
+    """A one-round Table I run on the first round of another, at the same score: each line has
+    its own marker and sits beside the round, so neither point hides the other."""
+    figures.rounds_png({"coarse": ([1], [50.0]), "boxes": ([1], [50.0]), "main": ([1, 2], [50.0, 55.0])},
+                       ylabel="mIoU (%)")
+    lines = [line for line in drawn[-1]["figure"].axes[0].get_lines() if line.get_label() in ("coarse", "boxes", "main")]
+    assert len(lines) == 3
+    assert len({line.get_marker() for line in lines}) == 3  # three shapes
+    first = [line.get_xdata()[0] for line in lines]
+    assert len(set(first)) == 3 and all(abs(x - 1) < 0.25 for x in first)  # apart, still at round 1
+    assert all(line.get_markerfacecolor() == "none" for line in lines)  # hollow: one drawn over another shows both

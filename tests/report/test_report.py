@@ -176,8 +176,10 @@ def test_mit_run_and_deploy_sections(results, tmp_path):
     assert int(mine[0]) == 1 + sum(r["subset"]["Average"] > mit["mean_J"] for r in published)
 
     rounds = page.table("Validation score")
-    assert [row[0] for row in rounds["rows"]] == ["1", "2"]
-    assert rounds["rows"][1][1] == f"{results['good_metrics']['mIoU']:.2f}" and rounds["rows"][0][2] == "50.0"
+    assert rounds["header"] == ["run", "training masks", "round", "val score", "mask IoU"]  # one line each
+    assert [row[:3] for row in rounds["rows"]] == [["run", "refined with GrabCut", "1"],
+                                                   ["run", "refined with GrabCut", "2"]]
+    assert rounds["rows"][1][3] == f"mIoU {results['good_metrics']['mIoU']:.2f}" and rounds["rows"][0][4] == "50.0"
 
     latency = page.table("Latency")
     assert [row[1] for row in latency["rows"]] == ["torch", "onnxruntime"]
@@ -295,3 +297,26 @@ def test_user_labels_show_literally_in_report_md(tmp_path):
     mine = [row for row in board["rows"] if row[1] == label]
     assert len(mine) == 1 and mine[0][2] == "<b>boxes</b>"
     assert "listed with supervision '<b>boxes</b>'" in unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def _headings(markdown):
+    return [line[3:] for line in markdown.splitlines() if line.startswith("## ")]
+
+
+def test_the_summary_comes_first_and_the_inputs_last(results, tmp_path):
+    out = make_report(results, tmp_path)
+    headings = _headings((out / "report.md").read_text())
+    assert headings[0] == "Summary" and headings[-1] == "Inputs"
+    boards = [k for k, h in enumerate(headings) if "leaderboard" in h.lower()]
+    assert boards == [1, 2] and "Recent" in headings[1] and "(Table II)" in headings[2]  # the default: both
+    page = parse(out / "report.html")
+    mine = page.table("Your results")
+    good, bad = results["good_metrics"], results["bad_metrics"]
+    assert mine["rows"][0][:4] == ["good", "voc-val", "mIoU", f"{good['mIoU']:.2f}"]
+    assert mine["rows"][0][4] == "[{:.2f}, {:.2f}]".format(*good["mIoU_ci95"])  # the interval beside it
+    assert mine["rows"][1][3:5] == [f"{bad['mIoU']:.2f}", "no --bootstrap"] and all(mine["user"])
+    best = page.table("Best round")
+    assert best["rows"] == [["run", "refined with GrabCut", "2 of 2", f"mIoU {max(good['mIoU'], bad['mIoU']):.2f}",
+                             "voc-val"]]
+    speed = page.table("Speed")
+    assert [row[1] for row in speed["rows"]] == ["torch fp32", "onnxruntime fp32"] and speed["rows"][1][4] == "2.50x"

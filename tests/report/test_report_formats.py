@@ -41,7 +41,7 @@ def test_per_class_csv_holds_the_per_class_iou_of_metrics_json(voc_tree, tmp_pat
     run_report(f"my_run={res}", "--out", out, "--format", "csv")
     assert sorted(p.name for p in out.iterdir()) == ["tables"]  # no report.md, report.html, figures
     header, rows = read_csv(out / "tables" / "per_class.csv")
-    assert header == ["class", "paper (val)", "my_run (voc-val)", "my_run - paper"]
+    assert header == ["class", "Jing et al. (val)", "my_run (voc-val)", "my_run - Jing et al."]
     assert [r[0] for r in rows] == [*VOC_CLASSES, "mIoU"]  # one row per class, then the mean
     paper = paper_tables()["table3_per_class"]["val"]
     for row, name in zip(rows, VOC_CLASSES):
@@ -66,7 +66,7 @@ def test_a_name_with_a_comma_is_the_only_quoted_cell(voc_tree, tmp_path):
     assert text.count('"') == 2 and '"ours, v2"' in text
     header, rows = read_csv(out / "tables" / "leaderboard.csv")
     assert [r[1] for r in rows if r[-1] == "yours"] == ["ours, v2"]
-    assert read_csv(out / "tables" / "per_class.csv")[0][2:] == ["ours, v2 (voc-val)", "ours, v2 - paper"]
+    assert read_csv(out / "tables" / "per_class.csv")[0][2:] == ["ours, v2 (voc-val)", "ours, v2 - Jing et al."]
 
 
 def test_leaderboard_csv_marks_the_users_rows_among_table_ii(voc_tree, tmp_path):
@@ -90,8 +90,8 @@ def test_leaderboard_csv_marks_the_users_rows_among_table_ii(voc_tree, tmp_path)
         assert two_decimals(mine[name][5], ci[0]) and two_decimals(mine[name][6], ci[1])
     assert mine["good"][5] and not mine["bad"][5]  # only "good" had --bootstrap
     assert sorted((r[1].rstrip("*"), r[4], r[7]) for r in rows if r[-1] == "paper") == sorted(
-        (e["method"], f"{e['val_mIoU']:.2f}", "" if e["test_mIoU"] is None else f"{e['test_mIoU']:.2f}")
-        for e in paper)
+        ("Jing et al." if e["method"] == "Ours" else e["method"], f"{e['val_mIoU']:.2f}",
+         "" if e["test_mIoU"] is None else f"{e['test_mIoU']:.2f}") for e in paper)  # the paper's own row by name
     values = [float(r[4]) for r in rows]
     assert values == sorted(values, reverse=True)
 
@@ -147,23 +147,24 @@ def test_latex_tables_are_booktabs_with_labels_escaped(voc_tree, tmp_path):
     res = scored(voc_tree, tmp_path, "a", 0.3, 5, bootstrap=20)
     label = "my_run 50% & {#1} ~$^\\"
     out = tmp_path / "rep"
-    run_report(f"{label}={res}", "--out", out, "--format", "latex")
+    run_report(f"{label}={res}", "--out", out, "--format", "latex", "--leaderboard", "paper")
     files = sorted(p.name for p in (out / "tables").iterdir())
     assert files == ["leaderboard.tex", "per_class.tex"]
     escaped = ("my\\_run 50\\% \\& \\{\\#1\\} \\textasciitilde{}\\$\\textasciicircum{}\\textbackslash{}")
     board = (out / "tables" / "leaderboard.tex").read_text()
     spec, rows = check_tabular(board)
-    assert spec == "rlllrrrr"  # rank, method, supervision, venue, val, its interval; test mIoU
+    assert spec == "lllrr"  # method, supervision, venue, val with its interval, test mIoU
     assert board.startswith("%") and "\\textbf" in board.splitlines()[1]
     [mine] = [r for r in rows if escaped in r]
     assert mine.startswith("\\textbf{") and f"\\textbf{{{escaped}}}\\dag" in mine
     assert sum("\\dag" in r for r in rows) == 1 and "my_run" not in board
     per_class = (out / "tables" / "per_class.tex").read_text()
     spec, rows = check_tabular(per_class)
-    assert spec == "lrrr" and len(rows) == 1 + len(VOC_CLASSES) + 1  # header, classes, mIoU
-    assert f"\\textbf{{{escaped} (voc-val)}}\\dag" in rows[0] and "\\_" in rows[0]
-    assert rows[1].startswith("background & -- & ")  # the paper does not print background IoU
-    assert re.search(r"\$-\$\d+\.\d\d", per_class)  # a negative difference takes a minus sign
+    # transposed as Table III, in three blocks of 8 classes: heading, the paper's row, yours, the difference
+    assert spec == "l" + "r" * 8 and len(rows) == 3 * 4
+    assert rows[1].startswith("Jing et al. (val) & -- & 77.1 & ")  # the paper does not print background IoU
+    assert rows[2].startswith(f"\\textbf{{{escaped} (voc-val)}}\\dag & ") and "\\_" in rows[2]
+    assert re.search(r"\$-\$\d+\.\d\b", per_class)  # a negative difference takes a minus sign
 
 
 def test_the_default_is_md_and_html_unchanged(voc_tree, tmp_path):

@@ -1,6 +1,6 @@
 """``c2fbench report --leaderboard paper|recent|both``: the user's voc-val and coco-val rows
 placed among the recent published methods (CSV read back with the csv module), the '*' of
-extra supervision, and the default report unchanged."""
+extra supervision, and the default (both, the recent one first)."""
 
 import json
 
@@ -96,32 +96,43 @@ def test_coco_results_alone_are_ranked_by_coco_val(evals, tmp_path):
     assert values == sorted(values, reverse=True)
 
 
-def test_both_shows_the_papers_table_then_the_recent_one(evals, tmp_path):
+def headings(markdown):
+    return [line[3:] for line in markdown.splitlines() if line.startswith("## ")]
+
+
+def test_both_shows_the_recent_table_then_the_papers_one(evals, tmp_path):
     out = tmp_path / "rep"
     assert report(f"high={evals['high']}", "--out", out, "--leaderboard", "both", "--format", "md,csv").exit_code == 0
     assert sorted(p.name for p in (out / "tables").iterdir())[:2] == ["leaderboard.csv", "leaderboard_recent.csv"]
     markdown = (out / "report.md").read_text()
-    assert markdown.index("(Table II)") < markdown.index("Recent image-level WSSS leaderboard")
+    assert headings(markdown)[:3] == ["Summary", "Recent image-level WSSS leaderboard (2019-2025)",
+                                      "PASCAL VOC 2012 leaderboard (Table II)"]
     assert "Recent leaderboard: each method's own README or abstract" in markdown
 
 
-def test_the_default_is_the_papers_leaderboard_alone_and_unchanged(evals, tmp_path):
-    default, paper = tmp_path / "default", tmp_path / "paper"
+def test_the_default_is_both_leaderboards_and_the_summary_says_which(evals, tmp_path):
+    default, both, paper = tmp_path / "default", tmp_path / "both", tmp_path / "paper"
     args = [f"high={evals['high']}", f"coco={evals['coco']}", "--format", "md,html,csv"]
     assert report(*args, "--out", default).exit_code == 0
+    assert report(*args, "--out", both, "--leaderboard", "both").exit_code == 0
+    for name in ("report.md", "report.html", "tables/leaderboard.csv", "tables/leaderboard_recent.csv"):
+        assert STAMP.sub(b"", (default / name).read_bytes()) == STAMP.sub(b"", (both / name).read_bytes())
+    summary = (default / "report.md").read_text().split("\n## ")[1]
+    assert summary.startswith("Summary") and "--leaderboard both, the default" in summary
     assert report(*args, "--out", paper, "--leaderboard", "paper").exit_code == 0
-    for name in ("report.md", "report.html", "tables/leaderboard.csv"):
-        assert STAMP.sub(b"", (default / name).read_bytes()) == STAMP.sub(b"", (paper / name).read_bytes())
-    markdown = (default / "report.md").read_text()
-    assert "Recent" not in markdown and "recent_tables" not in markdown
-    assert not (default / "tables" / "leaderboard_recent.csv").exists()
+    markdown = (paper / "report.md").read_text()
+    assert "## Recent" not in markdown and "recent_tables" not in markdown
+    assert "the 2019-2025 leaderboard is left out" in markdown.split("\n## ")[1]  # and the summary says so
+    assert not (paper / "tables" / "leaderboard_recent.csv").exists()
 
 
 def test_recent_without_voc_or_coco_results_has_no_section_and_a_bad_choice_is_refused(evals, tmp_path):
     other = write_metrics(tmp_path, "train", 50.0, benchmark="voc-train")
     out = tmp_path / "rep"
     assert report(str(other), "--out", out, "--leaderboard", "recent").exit_code == 0
-    assert "leaderboard" not in (out / "report.md").read_text().lower()
+    markdown = (out / "report.md").read_text()
+    assert not any("leaderboard" in h.lower() for h in headings(markdown))
+    assert "No leaderboard: no voc-val or coco-val result" in markdown  # the summary says why
     outcome = report(str(other), "--out", tmp_path / "x", "--leaderboard", "newest")
     assert outcome.exit_code == 2 and "newest" in outcome.output
 

@@ -60,7 +60,7 @@ def test_labels_are_never_spreadsheet_formulas_and_numbers_stay_numbers(tmp_path
         assert row[1][:1] not in "=+-@\t\r", row
         assert re.fullmatch(r"\d+", row[0]) and re.fullmatch(r"-?\d+\.\d\d", row[4])
     header, rows = read_csv(out / "tables" / "per_class.csv")
-    assert header[2] == shown + " (voc-val)" and header[3] == shown + " - paper"
+    assert header[2] == shown + " (voc-val)" and header[3] == shown + " - Jing et al."
     differences = [row[3] for row in rows if row[3]]
     assert any(d.startswith("-") for d in differences)  # 55.5 lies below most of the paper's classes
     assert all(re.fullmatch(r"-?\d+\.\d\d", d) for d in differences)  # negative numbers stay numbers
@@ -115,12 +115,15 @@ def test_a_profile_alone_as_csv_writes_its_latency_table(tmp_path):
 def test_csv_alone_for_results_without_tables_is_refused_and_writes_nothing(tmp_path):
     from c2fbench.data.coco import COCO_CLASSES
 
-    coco = write_eval(tmp_path / "coco", 40.0, benchmark="coco-val", classes=COCO_CLASSES)  # no paper table
+    coco = write_eval(tmp_path / "coco", 40.0, benchmark="coco-val", classes=COCO_CLASSES)
     out = tmp_path / "rep"
-    r = run("report", coco, "--out", out, "--format", "csv")
+    r = run("report", coco, "--out", out, "--format", "csv", "--leaderboard", "paper")  # Table II is VOC's only
     assert_refused(r, out, "--format csv", "add md or html")
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".rep")] == []
+    r = run("report", coco, "--out", out, "--format", "csv")  # the default, both: COCO has a recent leaderboard
+    assert r.exit_code == 0, r.output
+    assert [p.name for p in (out / "tables").iterdir()] == ["leaderboard_recent.csv"]
 
 
 # ---- --out apart from the results ----

@@ -33,11 +33,54 @@ def test_synthetic_training_runs_are_marked_as_such(tmp_path, monkeypatch):
     assert runs == {"Coarse Masks": "coarse (synthetic)", "Bounding Boxes": "real",
                     "Enhanced Masks": "main (synthetic)", "Refined Masks": "main (synthetic)"}
     rounds = page.table("Validation score")
-    assert "main (synthetic) (refined with GrabCut): val" in rounds["header"]
-    assert "real (trained on bounding boxes): val" in rounds["header"]
+    assert [row[:3] for row in rounds["rows"]] == [["main (synthetic)", "refined with GrabCut", "1"],
+                                                   ["main (synthetic)", "refined with GrabCut", "2"],
+                                                   ["coarse (synthetic)", "trained on coarse masks", "1"],
+                                                   ["real", "trained on bounding boxes", "1"]]
     (lines, _), = drawn
     assert sorted(lines) == ["coarse (synthetic) (trained on coarse masks)", "main (synthetic) (refined with GrabCut)",
                              "real (trained on bounding boxes)"]
+
+
+def test_a_synthetic_result_gets_no_difference_to_the_papers_classes(tmp_path):
+    """-69.5 for aeroplane says nothing about drawn shapes: no "- paper" column for a synthetic
+    voc-val result, the column as before for a real one (and the CSV alike)."""
+    for name, synthetic in (("synth", True), ("real", False)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(fake_semantic(40.0, synthetic=synthetic)))
+    outcome = CliRunner().invoke(cli, ["report", str(tmp_path / "synth"), str(tmp_path / "real"), "--out",
+                                       str(tmp_path / "rep"), "--format", "html,csv"])
+    assert outcome.exit_code == 0, outcome.output
+    header = parse(tmp_path / "rep" / "report.html").table("Per-class IoU")["header"]
+    assert header[2:] == ["synth (synthetic) (voc-val)", "real (voc-val)", "real − paper"]
+    csv_header = (tmp_path / "rep" / "tables" / "per_class.csv").read_text().splitlines()[0].split(",")
+    assert [h for h in csv_header if h.startswith(("synth", "real"))] == [
+        "synth (synthetic) (voc-val)", "real (voc-val)", next(h for h in csv_header if h.startswith("real -"))]
+
+
+def test_a_summary_gives_the_table_i_rows_and_marks_unstable_speed_ups(tmp_path):
+    main = write_run(tmp_path / "main", {"rounds": 2, "refine_grabcut": True, "enhance_initial": True}, [40.0, 44.0])
+    coarse = write_run(tmp_path / "coarse", {"rounds": 1, "enhance_initial": False}, [30.0])
+    row = {"shape": [1, 3, 64, 64], "threads": 2, "device": "cpu", "p90_ms": 1.0, "throughput_ips": 1.0}
+    profile = {"results": [
+        {**row, "backend": "torch", "precision": "fp32", "median_ms": 40.0, "unstable": False, "vs": []},
+        {**row, "backend": "onnxruntime", "precision": "fp32", "median_ms": 10.0, "unstable": False,
+         "vs": [{"backend": "torch", "precision": "fp32", "median_ms": 40.0, "ratio": 4.0, "unstable": False}]},
+        {**row, "backend": "onnxruntime", "precision": "int8", "median_ms": 8.0, "unstable": True,
+         "vs": [{"backend": "torch", "precision": "fp32", "median_ms": 40.0, "ratio": 5.0, "unstable": True},
+                {"backend": "onnxruntime", "precision": "fp32", "median_ms": 10.0, "ratio": 1.25, "unstable": True}]}]}
+    (tmp_path / "prof").mkdir()
+    (tmp_path / "prof" / "profile.json").write_text(json.dumps(profile))
+    out = tmp_path / "rep"
+    assert CliRunner().invoke(cli, ["report", f"main={main}", f"coarse={coarse}", str(tmp_path / "prof"),
+                                    "--out", str(out)]).exit_code == 0
+    summary = (out / "report.md").read_text().split("\n## ")[1]
+    assert "coarse masks 30.0 (paper 32.5)" in summary and "refined masks 44.0 (paper 50.4)" in summary
+    speed = parse(out / "report.html").table("Speed")
+    assert [r[4:] for r in speed["rows"]] == [["1.00x", "—", "stable"], ["4.00x", "—", "stable"],
+                                              ["5.00x (unstable)", "1.25x (unstable)", "UNSTABLE"]]
+    best = parse(out / "report.html").table("Best round")
+    assert [r[2:4] for r in best["rows"]] == [["2 of 2", "mIoU 44.00"], ["1 of 1", "mIoU 30.00"]]
 
 
 def test_the_parity_table_says_pass_or_fail_from_the_recorded_tolerance(tmp_path):
