@@ -20,12 +20,40 @@ from c2fbench.parallel import default_workers
 
 # Read by libgomp when torch is first imported, so it is set before that (cli/main.py).
 WAIT_POLICY = "PASSIVE"
+# The policy the environment chose before this process set one (None: OpenMP's default), for
+# a child process that times latency (deploy/demo.py).
+CHOSEN_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 
 
-def passive_waiting() -> None:
-    """Ask OpenMP for passive waiting unless the environment chose a policy; call before
-    torch is imported (later it has no effect on this process, only on its children)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
+def passive_waiting(*, latency: bool = False) -> None:
+    """Ask OpenMP for passive waiting unless the environment chose a policy, or unless this
+    process measures latency (``latency``); call before torch is imported (later it has no
+    effect on this process, only on its children).
+
+    Latency is timed under OpenMP's default policy (spin a while, then sleep), the one a
+    deployed model runs with: passive waiting wakes a sleeping thread at every operator, which
+    doubled PyTorch eager's latency of a MobileNetV3 DeepLab at 128x128 (22 against 11 ms,
+    2 threads) while ONNX Runtime, which has its own thread pool, kept its 3.7 ms
+    (benchmarks/README.md, "Profiling under OpenMP's wait policies")."""
+    if not latency:
+        os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
+
+
+def latency_environment() -> dict:
+    """This process's environment for a child that times latency: the wait policy the user
+    chose, else none (OpenMP's default), whatever this process runs under."""
+    env = dict(os.environ)
+    env.pop("OMP_WAIT_POLICY", None)
+    if CHOSEN_WAIT_POLICY is not None:
+        env["OMP_WAIT_POLICY"] = CHOSEN_WAIT_POLICY
+    return env
+
+
+def is_latency_command(argv: list[str]) -> bool:
+    """Whether the command line (without the program name) is ``deploy profile``, whatever
+    global options come first (``c2fbench --debug deploy profile ...``)."""
+    words = [a for a in argv if not a.startswith("-")]
+    return words[:2] == ["deploy", "profile"]
 
 
 def default_threads() -> int:

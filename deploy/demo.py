@@ -20,7 +20,7 @@ def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, calib_images: P
     profiled in one interleaved run. Returns the parity and profile dicts."""
     from deploy.export import export_onnx
     from deploy.parity import write_parity
-    from deploy.profile import profile_model, profile_of, write_profile
+    from deploy.profile import profile_of, write_profile
 
     out = Path(out)
     onnx_path = out / f"{Path(checkpoint).stem}.onnx"
@@ -41,11 +41,8 @@ def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, calib_images: P
         _say_parity(result["int8_parity"], "INT8")
         more = [int8_path]
     # one interleaved run of all three, so that INT8's ratio against ONNX Runtime FP32 (and
-    # both against torch) comes from runs that shared the machine's state run by run
-    names = ", ".join(["torch", "onnxruntime", *(["onnxruntime int8"] if more else [])])
-    with progress(2 + len(more), f"profile {names}") as advance:
-        timed = profile_model(checkpoint, more_models=more, shape=shape, warmup=5, duration_s=0.0, iterations=iterations, threads=threads,
-                              advance=lambda name: advance(1))
+    # both against torch) comes from runs that shared the machine's state turn by turn
+    timed = _profile_child(checkpoint, more, shape=shape, iterations=iterations, threads=threads)
     for line in latency_lines(timed["results"]):
         info(line)
     if any(row.get("unstable") for row in timed["results"]):
@@ -57,6 +54,33 @@ def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, calib_images: P
         result["int8_profile"] = profile_of(timed, more[0])
         write_profile(more[0].parent, result["int8_profile"])
     return result
+
+
+def _profile_child(checkpoint: Path, more: list[Path], *, shape, iterations: int, threads: int | None) -> dict:
+    """``c2fbench deploy profile`` of the checkpoint and ``more`` in a child process: latency is
+    timed under OpenMP's default wait policy, as deployed, while the demo's own process waits
+    passively for its training (c2fbench/threads.py; passive waiting doubled PyTorch eager's
+    latency of a small model, benchmarks/README.md)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from c2fbench.errors import InputError
+    from c2fbench.jsonfile import read_json_object
+    from c2fbench.threads import default_threads, latency_environment
+
+    names = ", ".join(["torch", "onnxruntime", *(["onnxruntime int8"] if more else [])])
+    info(f"profile {names} (a child process, OpenMP's default wait policy)")
+    with tempfile.TemporaryDirectory(prefix="c2fbench-profile-") as folder:
+        command = [sys.executable, "-m", "c2fbench", "deploy", "profile", "--model", str(checkpoint),
+                   *[a for m in more for a in ("--model", str(m))], "--shape", "x".join(map(str, shape)),
+                   "--warmup", "5", "--duration", "0", "--iterations", str(iterations),
+                   "--threads", str(threads or default_threads()), "--out", folder]
+        done = subprocess.run(command, env=latency_environment(), capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise InputError(f"deploy profile of {checkpoint} failed (exit status {done.returncode}): {last}")
+        return read_json_object(Path(folder) / "profile.json")
 
 
 def _parity(checkpoint: Path, deployed_path: Path, benchmark, threads: int | None) -> dict:

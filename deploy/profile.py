@@ -37,6 +37,7 @@ from c2fbench.files import MAX_MODEL_BYTES, check_regular_file
 from c2fbench.errors import InputError
 from deploy import DURATION_S, ITERATIONS, PROFILE_SHAPE, WARMUP_MS, WARMUP_RUNS
 from c2fbench.inference import Runtime
+from c2fbench.numerics import numerics
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
@@ -141,9 +142,11 @@ def profile_model(model, *, more_models: Sequence[Path] = (), backends: list[str
             "source": ({"model": str(first), "weights": str(Path(weights).resolve()), "sha256": rows[0]["sha256"]}
                        if foreign else {"model": str(first.resolve()), "sha256": rows[0]["sha256"]}),
             "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": _machine(), "timing": {**timing, "unstable_if": UNSTABLE_RULE, "method": (
+            "machine": _machine(), "numerics": numerics(),  # what decides the times too: threads, wait policy, ISA
+            "timing": {**timing, "unstable_if": UNSTABLE_RULE, "method": (
                 "trtexec: warm-up by time, then at least `iterations` runs and `duration_s` seconds per backend; "
-                "one run at a time, the backends interleaved (one run of each per cycle, same input, same threads); "
+                "one run at a time, the backends interleaved (each cycle gives each backend one untimed run, then 3 "
+                "timed ones; same input, same threads; OpenMP's default wait policy); "
                 "trtexec keeps two runs in flight on separate streams, overlapping copies with compute, so its "
                 "throughput can exceed these")}}
 

@@ -70,13 +70,22 @@ def time_steps(steps, *, batch: int, warmup_ms: float = WARMUP_MS, warmup: int =
                             duration_s=duration_s, event=event, clock=clock)[0]
 
 
+# Runs of a target's turn in an interleaved cycle (several targets): untimed, then timed.
+SWITCH_RUNS, TIMED_RUNS_PER_TURN = 1, 3
+
+
 def time_interleaved(targets: list, *, batch: int, warmup_ms: float = WARMUP_MS, warmup: int = WARMUP_RUNS,
                      iterations: int = ITERATIONS, duration_s: float = DURATION_S, event=None,
-                     clock=time.perf_counter) -> list[dict]:
+                     clock=time.perf_counter, switch_runs: int = SWITCH_RUNS,
+                     timed_runs: int = TIMED_RUNS_PER_TURN) -> list[dict]:
     """Per :class:`c2fbench.inference.Steps` of ``targets``: :func:`latency_stats` of its host
     time per run, and the GPU figures by CUDA events when its ``stream`` is set.
 
-    Each cycle runs every target once, in order. Warm-up cycles go on until each target had
+    Each cycle gives every target a turn, in order: with several targets, one untimed run
+    (``switch_runs``) then ``timed_runs`` timed ones, so that no timed run
+    follows another backend's directly (its OpenMP threads still spinning, its data in the
+    caches: measured, ONNX Runtime's 3.5 ms became 6.0 ms right after a PyTorch run, 3.9 ms
+    one run later); a lone target runs once a cycle, timed. Warm-up cycles go on until each target had
     ``warmup`` runs and ``warmup_ms`` per target went by; timed cycles until each had
     ``iterations`` runs and ``duration_s`` per target went by (trtexec's per-backend least
     duration, kept for the whole loop: with n targets the loop lasts n times as long).
@@ -100,12 +109,16 @@ def time_interleaved(targets: list, *, batch: int, warmup_ms: float = WARMUP_MS,
     host: list[list[float]] = [[] for _ in targets]
     preempted = [0] * n
     begin = clock()
+    switch, timed = (switch_runs, timed_runs) if n > 1 else (0, 1)
     while len(host[0]) < iterations or clock() - begin < duration_s * n:
-        for i, (run, times) in enumerate(zip(runs, host)):
-            switches, start = _involuntary_switches(), clock()
-            run()
-            times.append((clock() - start) * 1000.0)
-            preempted[i] += _involuntary_switches() - switches
+        for i, (steps, run, times) in enumerate(zip(targets, runs, host)):
+            for _ in range(switch):
+                _run_sync(steps)  # untimed: the first run after another backend's
+            for _ in range(timed):
+                switches, start = _involuntary_switches(), clock()
+                run()
+                times.append((clock() - start) * 1000.0)
+                preempted[i] += _involuntary_switches() - switches
     results = []
     for steps, timer, times, switches in zip(targets, timers, host, preempted):
         result = latency_stats(times, batch=batch)

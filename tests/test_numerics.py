@@ -106,6 +106,20 @@ def test_the_command_line_starts_openmp_passive():
     assert out.stdout.strip() == "PASSIVE"
 
 
+@pytest.mark.parametrize("argv, policy", [(["deploy", "profile", "--model", "m.onnx"], None),
+                                          (["--debug", "deploy", "profile"], None),
+                                          (["deploy", "parity"], "PASSIVE"), (["train", "recursive"], "PASSIVE"),
+                                          (["eval", "voc-val", "--model", "profile"], "PASSIVE")])
+def test_latency_is_timed_under_openmps_default_policy_and_all_else_passive(argv, policy):
+    """`deploy profile` times what a deployed model gets (OpenMP's default wait), every other
+    command waits passively; a fresh process, as the command line starts it."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = (f"import sys; sys.argv = ['c2fbench', *{argv!r}]; import c2fbench.cli.main, os; "
+            f"print(os.environ.get('OMP_WAIT_POLICY'))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(policy)
+
+
 def test_record_reads_only_loaded_libraries():
     """Recording in a process without torch imports nothing: its fields are None."""
     code = ("import json, sys; from c2fbench.numerics import numerics; r = numerics(workers=2); "

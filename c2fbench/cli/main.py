@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import errno
 import importlib
+import sys
 
 import click
 
 from c2fbench import __version__
-from c2fbench.threads import passive_waiting
+from c2fbench.threads import is_latency_command, passive_waiting
 
-# before any subcommand imports torch, whose OpenMP reads the policy once (c2fbench/threads.py)
-passive_waiting()
+# before any subcommand imports torch, whose OpenMP reads the policy once (c2fbench/threads.py);
+# `deploy profile` times what a deployed model gets, OpenMP's own bounded spinning
+passive_waiting(latency=is_latency_command(sys.argv[1:]))
 
 # name -> "module:attribute" of the click command; the module loads only when used.
 COMMANDS = {

@@ -52,6 +52,10 @@ def _check_end_to_end(demo, output: str) -> None:
     assert json.loads((demo / "deploy" / "parity.json").read_text())["within_tolerance"]
     int8 = json.loads((demo / "deploy" / "int8" / "profile.json").read_text())["results"]
     assert [(e["backend"], e["precision"]) for e in int8] == [("onnxruntime", "int8")]
+    # no policy in the environment (_demo): latency under OpenMP's own, training under passive waiting
+    assert "OMP_WAIT_POLICY" not in json.loads((demo / "deploy" / "profile.json").read_text())["numerics"]["environment"]
+    assert json.loads((demo / "run" / "config.json").read_text())["numerics"]["environment"]["OMP_WAIT_POLICY"] == \
+        "PASSIVE"
     assert json.loads((demo / "deploy" / "int8" / "parity.json").read_text())["deployed"]["mIoU"] >= 0
     page = (demo / "report" / "report.html").read_text()
     assert "| int8 |" in (demo / "report" / "report.md").read_text()  # the INT8 row of the latency table

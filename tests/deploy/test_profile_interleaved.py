@@ -36,13 +36,34 @@ def test_backends_take_turns_run_by_run_in_warm_up_and_timed_loop():
     a = clock.runtime("A", [1.0] * 100, log)
     b = clock.runtime("B", [2.0] * 100, log)
     # warm-up: at least 2 cycles and 5 ms per target (10 ms in all: 3 cycles of 3 ms and a 4th);
-    # timed: at least 3 cycles and 0.005 s per target (10 ms: 4 cycles of 3 ms)
+    # timed: at least 3 timed runs each and 0.005 s per target (10 ms): one cycle of
+    # A (untimed) A A A, B (untimed) B B B takes 12 ms and gives 3 timed runs each
     results = time_interleaved([a, b], batch=1, warmup_ms=5, warmup=2, iterations=3, duration_s=0.005, clock=clock)
-    assert log == ["A", "B"] * (4 + 4)
-    assert [r["warmup_runs"] for r in results] == [4, 4] and [r["iterations"] for r in results] == [4, 4]
+    assert log == ["A", "B"] * 4 + ["A"] * 4 + ["B"] * 4
+    assert [r["warmup_runs"] for r in results] == [4, 4] and [r["iterations"] for r in results] == [3, 3]
     assert results[0]["median_ms"] == pytest.approx(1.0) and results[1]["median_ms"] == pytest.approx(2.0)
-    assert results[1]["wall_s"] == pytest.approx(4 * 0.002)  # its own runs, not the loop's
+    assert results[1]["wall_s"] == pytest.approx(3 * 0.002)  # its own timed runs, not the loop's
     assert results[1]["throughput_ips"] == pytest.approx(500.0)
+
+
+def test_the_run_after_another_backends_is_not_timed():
+    """A run right after another backend's is slowed by it (its spinning threads, the caches):
+    scripted here as 3x; each turn's first run is untimed, so no timed run is slowed."""
+    clock, log = FakeClock(), []
+
+    def runtime(name):
+        def compute():
+            slowed = log and log[-1] != name  # the first run after the other backend's
+            log.append(name)
+            clock.now += (3.0 if slowed else 1.0) / 1000.0
+        return Steps(compute=compute)
+
+    results = time_interleaved([runtime("A"), runtime("B")], batch=1, warmup_ms=0, warmup=1, iterations=30,
+                               duration_s=0, clock=clock)
+    assert [r["median_ms"] for r in results] == pytest.approx([1.0, 1.0])
+    assert [r["max_ms"] for r in results] == pytest.approx([1.0, 1.0]) and not any(r["unstable"] for r in results)
+    alone = time_interleaved([runtime("A")], batch=1, warmup_ms=0, warmup=0, iterations=5, duration_s=0, clock=clock)
+    assert alone[0]["iterations"] == 5  # a lone target: every run timed, no turn to switch
 
 
 def test_statistics_of_scripted_durations_and_which_one_is_unstable():
@@ -53,7 +74,8 @@ def test_statistics_of_scripted_durations_and_which_one_is_unstable():
         stalled[i] *= 3.0
     clock, log = FakeClock(), []
     results = time_interleaved([clock.runtime("steady", steady, log), clock.runtime("stalled", stalled, log)],
-                               batch=1, warmup_ms=0, warmup=0, iterations=40, duration_s=0, clock=clock)
+                               batch=1, warmup_ms=0, warmup=0, iterations=40, duration_s=0, clock=clock,
+                               switch_runs=0, timed_runs=1)  # one scripted duration per timed run
     for result, times in zip(results, (steady, stalled)):
         t = np.asarray(times)
         for q in (90, 95, 99):
@@ -111,6 +133,11 @@ def test_every_model_is_profiled_interleaved_and_the_threads_are_printed_first(t
     assert profile["threads"] == 1 and profile["threads_from"] == "--threads"
     assert all(r["threads"] == 1 and r["iterations"] == 3 for r in profile["results"])
     assert "interleaved" in profile["timing"]["method"] and "0.15" in profile["timing"]["unstable_if"]
+    from importlib.metadata import version
+
+    numerics = profile["numerics"]  # what decides the times: threads, OpenMP's wait policy, ISA, versions
+    assert numerics["torch_threads"] == 1 and numerics["onnxruntime"] == version("onnxruntime")
+    assert numerics["onednn_isa"] and "environment" in numerics
     assert result.output.lstrip().startswith("threads: 1 for every backend (--threads)")
     assert "deeplab.onnx" in result.output and "deeplab.pt" in result.output  # the model column
 
