@@ -19,7 +19,8 @@ from trainers.rundir import read_run_config
 
 # Settings that act only from round 1's refinement on.
 BRANCHABLE = ("refine_grabcut", "refine_init", "keep_own_category", "refine_argmax", "refine_predict_at",
-              "refine_crf", "refine_tta", "drop_keeps_previous", "reinit", "rounds", "later_epochs", "threads")
+              "refine_crf", "refine_tta", "drop_keeps_previous", "reinit", "rounds", "later_epochs", "later_lr",
+              "threads")
 # Settings that change round 1's predictions: the branch predicts again when they differ.
 _PREDICTION = ("refine_argmax", "refine_predict_at", "refine_crf", "refine_tta")
 

@@ -109,6 +109,9 @@ class TrainConfig:
     # open: the epochs of rounds 2 and later, which continue from the previous round's
     # weights (None: ``epochs``); fewer keeps later rounds from overfitting their images
     later_epochs: int | None = None
+    # open: the learning rate of rounds 2 and later (None: ``lr``); they continue from a
+    # trained network, as a fine-tuning run does (the paper's 2.5e-4 is a fine-tuning rate)
+    later_lr: float | None = None
     # the data of one round
     batch_size: int = 12
     resize: int = 321  # images resized to 321x321 ...
@@ -157,6 +160,12 @@ class TrainConfig:
         """The epochs round ``r`` trains."""
         return self.epochs if r == 1 or self.later_epochs is None else self.later_epochs
 
+    def optim_of(self, r: int) -> OptimConfig:
+        """The optimiser settings round ``r`` trains with."""
+        if r == 1 or self.later_lr is None:
+            return self.optim
+        return dataclasses.replace(self.optim, lr=self.later_lr)
+
     def updated(self, **changes) -> TrainConfig:
         """This configuration with ``changes`` (flat keys) applied."""
         return TrainConfig.from_flat({**self.to_flat(), **changes})
@@ -175,6 +184,7 @@ STAGES = {"masks": MaskConfig, "optim": OptimConfig, "predict": PredictConfig, "
 FLAT_KEYS = {
     "task": "task", "arch": "arch", "pretrained_backbone": "pretrained_backbone",
     "backbone_weights": "backbone_weights", "rounds": "rounds", "epochs": "epochs", "later_epochs": "later_epochs",
+    "later_lr": "later_lr",
     "batch_size": "batch_size",
     "optimizer": "optim.optimizer", "lr": "optim.lr", "momentum": "optim.momentum",
     "weight_decay": "optim.weight_decay",
@@ -242,7 +252,8 @@ def shipped_recipes() -> dict[str, dict]:
 _JSON_NAMES = {str: "a string", bool: "true/false", int: "an integer", float: "a number", type(None): "null",
                list: "an array", dict: "an object"}
 _EXPECTED = {"str": "a string", "bool": "true or false", "int": "an integer", "float": "a number",
-             "str | None": "a string or null", "int | None": "an integer or null"}
+             "str | None": "a string or null", "int | None": "an integer or null",
+             "float | None": "a number or null"}
 
 
 def check_types(values: dict, where: str) -> dict:
@@ -259,13 +270,15 @@ def check_types(values: dict, where: str) -> dict:
               "int": isinstance(value, int) and not isinstance(value, bool),
               "float": isinstance(value, (int, float)) and not isinstance(value, bool),
               "str | None": value is None or isinstance(value, str),
-              "int | None": value is None or (isinstance(value, int) and not isinstance(value, bool))}[kind]
+              "int | None": value is None or (isinstance(value, int) and not isinstance(value, bool)),
+              "float | None": value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))}[kind]
         if not ok:
             got = _JSON_NAMES.get(type(value), type(value).__name__)
             raise InputError(f"{where}: {key!r} must be {_EXPECTED[kind]}, got {json.dumps(value)} ({got})")
-        if kind == "float" and not math.isfinite(value):  # JSON's NaN / Infinity, or --lr inf
+        number = kind.startswith("float") and value is not None
+        if number and not math.isfinite(value):  # JSON's NaN / Infinity, or --lr inf
             raise InputError(f"{where}: {key!r} must be a finite number, got {json.dumps(value)}")
-        checked[key] = float(value) if kind == "float" else value
+        checked[key] = float(value) if number else value
     return checked
 
 
@@ -288,6 +301,7 @@ def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
         ("rounds", cfg.rounds >= 1, "rounds must be at least 1"),
         ("epochs", cfg.epochs >= 1, "epochs must be at least 1"),
         ("later_epochs", cfg.later_epochs is None or cfg.later_epochs >= 1, "later_epochs must be at least 1"),
+        ("later_lr", cfg.later_lr is None or cfg.later_lr > 0, "later_lr must be above 0"),
         ("batch_size", cfg.batch_size >= 1, "batch_size must be at least 1"),
         ("lr", optim.lr > 0, "lr must be above 0"),
         ("momentum", 0 <= optim.momentum < 1, "momentum must be in [0, 1)"),

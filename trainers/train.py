@@ -67,7 +67,7 @@ def train_model(run: Run, r: int, *, on_epoch_end: Callable[[int, int], None]) -
         raise InputError(f"{run.masks(r - 1)}: every mask was dropped; nothing to train round {r} on")
     total = len(dataset) * (cfg.epochs_of(r) - (resume.epoch if resume else 0))
     with progress(max(total // run.dist.world, 1), f"train round {r}") as advance:
-        losses = train_epochs(wrap(run.dist, model, run.device), partial(_epoch_loader, run, dataset, r), cfg.optim,
+        losses = train_epochs(wrap(run.dist, model, run.device), partial(_epoch_loader, run, dataset, r), cfg.optim_of(r),
                               epochs=cfg.epochs_of(r), round_index=r, device=run.device, resume=resume,
                               on_epoch_end=partial(_save_epoch, run, model, r, on_epoch_end), advance=advance)
     if run.dist.is_main:

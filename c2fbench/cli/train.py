@@ -69,6 +69,8 @@ def _options(task: str):
                      help="Epochs per round (the paper gives rounds, not epochs)."),
         option("--later-epochs", type=click.IntRange(min=1),
                      help="Epochs of rounds 2 and later, which continue from the previous round (default: --epochs)."),
+        option("--later-lr", type=click.FloatRange(min=0, min_open=True),
+                     help="Learning rate of rounds 2 and later, which continue from a trained network (default: --lr)."),
         option("--batch-size", type=click.IntRange(min=1), show_default=shown("batch_size"),
                      help="Images per step (the paper: 12)."),
         option("--lr", type=click.FloatRange(min=0, min_open=True), show_default=shown("lr"),

@@ -14,7 +14,7 @@ from trainers.config import FLAT_KEYS, STAGES, MaskConfig, OptimConfig, TrainCon
 # config.json without them takes at these defaults.
 DEFAULT_CONFIG_JSON = {
     "task": "semantic", "arch": "deeplab_v2_resnet101", "pretrained_backbone": False, "backbone_weights": None,
-    "rounds": 5, "epochs": 2, "later_epochs": None, "batch_size": 12, "optimizer": "sgd", "lr": 0.00025, "momentum": 0.9,
+    "rounds": 5, "epochs": 2, "later_epochs": None, "later_lr": None, "batch_size": 12, "optimizer": "sgd", "lr": 0.00025, "momentum": 0.9,
     "weight_decay": 0.0005, "resize": 321, "crop": 256, "flip": True, "scale_min": 1.0, "scale_max": 1.0,
     "head_lr_mult": 10.0, "poly_power": 0.9, "loss_resolution": "input", "reinit": False, "loader_workers": 0,
     "threads": None, "amp": True, "channels_last": True, "cpu_channels_last": False,
@@ -53,7 +53,8 @@ def test_any_flat_config_round_trips():
     rng = random.Random()
     flip = {bool: lambda v: not v, int: lambda v: v + rng.randint(1, 9), float: lambda v: v + rng.random(),
             str: lambda v: v + "x", type(None): lambda v: "/somewhere"}
-    unset = {"str | None": "/somewhere", "int | None": rng.randint(1, 9)}  # a value for a None default
+    unset = {"str | None": "/somewhere", "int | None": rng.randint(1, 9),  # a value for a None default
+             "float | None": rng.uniform(1e-5, 1e-2)}
     types = flat_types()
     values = {k: unset[types[k]] if v is None else flip[type(v)](v) for k, v in DEFAULT_CONFIG_JSON.items()
               if rng.random() < 0.5}

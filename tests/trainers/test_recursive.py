@@ -210,3 +210,33 @@ def test_later_rounds_train_later_epochs(synth, straight_run, tmp_path):
         resolve_config(recipe=None, config=None, overrides={"later_epochs": 0}, task="semantic")
     with pytest.raises(InputError, match="enhanced_box must be tight or robust"):
         resolve_config(recipe=None, config=None, overrides={"enhanced_box": "loose"}, task="semantic")
+
+
+def test_later_rounds_start_at_later_lr(synth, straight_run, tmp_path):
+    """``later_lr``: rounds 2 and later start their schedule there. Two oracles: the source's
+    own lr written out as later_lr trains round 2 exactly as the straight run did, and a
+    rate of 1e-12 leaves round 2's weights where round 1 left them (Adam's step is at most
+    about the rate; only BatchNorm's running statistics move)."""
+    from c2fbench.models.checkpoint import load_checkpoint
+    from trainers.branch import branch_after_round_one
+
+    straight = [json.loads(line) for line in (straight_run / "metrics.jsonl").read_text().splitlines()]
+    same = branch_after_round_one(straight_run, tmp_path / "same", later_lr=TINY["lr"])
+    assert same.optim_of(1).lr == same.optim_of(2).lr == TINY["lr"]
+    train_recursive(same, images=synth / "imagenet", out=tmp_path / "same", resume=True, workers=1)
+    lines = [json.loads(line) for line in (tmp_path / "same" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["losses"] for line in lines] == [line["losses"] for line in straight]
+
+    still = branch_after_round_one(straight_run, tmp_path / "still", later_lr=1e-12, rounds=2)
+    assert (still.optim_of(1).lr, still.optim_of(2).lr) == (TINY["lr"], 1e-12)
+    train_recursive(still, images=synth / "imagenet", out=tmp_path / "still", resume=True, workers=1)
+    before, _ = load_checkpoint(straight_run / "round-01" / "model.pt")
+    after, _ = load_checkpoint(tmp_path / "still" / "round-02" / "model.pt")
+    moved = max((a - b).abs().max().item() for a, b in zip(after.parameters(), before.parameters()))
+    assert moved < 1e-8
+    assert json.loads((tmp_path / "still" / "config.json").read_text())["later_lr"] == 1e-12
+    for bad, message in ((0, "later_lr must be above 0"), (-1e-3, "later_lr must be above 0"),
+                         ("fast", "'later_lr' must be a number or null"), (float("nan"), "finite number")):
+        with pytest.raises(InputError, match=message):
+            resolve_config(recipe=None, config=None, overrides={"later_lr": bad}, task="semantic")
+    assert resolve_config(recipe=None, config=None, overrides={"later_lr": None}, task="semantic").later_lr is None
