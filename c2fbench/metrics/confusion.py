@@ -167,6 +167,28 @@ def cell_stats(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, count: np.nd
     return stats.reshape(3, n, c).transpose(1, 0, 2).copy()
 
 
+class KeptCells:
+    """Per-image counts kept sparse, as three int64 arrays: image row, cell and count (an
+    image's cell may appear more than once: its counts add). Parts are appended as images come
+    and joined when read, so that keeping one image costs no copy of the others."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, rows: np.ndarray, cells: np.ndarray, counts: np.ndarray) -> None:
+        self._parts.append((rows, cells.astype(np.int64, copy=False), counts.astype(np.int64, copy=False)))
+        if len(self._parts) >= 1024:  # a list of many small arrays costs more than their data
+            self._parts = [self.arrays()]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self._parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        if len(self._parts) > 1:
+            self._parts = [tuple(np.concatenate(a) for a in zip(*self._parts))]
+        return self._parts[0]
+
+
 class ConfusionMatrix:
     """Dataset-level confusion matrix accumulated image by image.
 
@@ -198,7 +220,7 @@ class ConfusionMatrix:
         self.ignore_index = ignore_index
         self.images = ImageIndex(images)
         self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (image rows, cells, counts)
+        self._kept = KeptCells()
 
     def update(self, gt: np.ndarray, pred: np.ndarray, *, image_id: str | None = None) -> np.ndarray:
         """Add one (H, W) pair (see :func:`image_confusion`); returns that image's own (C, C)
@@ -212,19 +234,12 @@ class ConfusionMatrix:
         return m
 
     def _keep(self, rows: np.ndarray, cells: np.ndarray, counts: np.ndarray) -> None:
-        self._parts.append((rows, cells.astype(np.int64, copy=False), counts.astype(np.int64, copy=False)))
-        if len(self._parts) >= 1024:  # a list of many small arrays costs more than their data
-            self._parts = [self.cells()]
+        self._kept.add(rows, cells, counts)
 
     def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The kept per-image counts as three int64 arrays: image row, cell (gt * C + pred)
         and count; an image's cell may appear more than once (its counts add)."""
-        if not self._parts:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty
-        if len(self._parts) > 1:
-            self._parts = [tuple(np.concatenate(a) for a in zip(*self._parts))]
-        return self._parts[0]
+        return self._kept.arrays()
 
     @property
     def per_image(self) -> np.ndarray:
@@ -289,14 +304,15 @@ class ConfusionMatrix:
         if len(self.images):
             dense = reduce_sum(self.per_image).reshape(len(self.images), -1)
             rows, cells = np.nonzero(dense)
-            self._parts = [(rows.astype(np.int64), cells.astype(np.int64), dense[rows, cells])]
+            self._kept = KeptCells()
+            self._kept.add(rows.astype(np.int64), cells.astype(np.int64), dense[rows, cells])
         return self
 
     def reset(self) -> None:
         """Zero the counts (and drop the kept per-image cells), e.g. before each validation epoch;
         the classes and ``images`` stay."""
         self.matrix[:] = 0
-        self._parts = []
+        self._kept = KeptCells()
 
     def compute(self) -> SemanticScores:
         """The scores of the accumulated (C, C) ``matrix``: (C,) per-class IoU and accuracy, and

@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from c2fbench.errors import InputError
-from c2fbench.metrics.confusion import ConfusionMatrix
+from c2fbench.metrics.confusion import ConfusionMatrix, KeptCells
 from c2fbench.metrics.images import ImageIndex
 
 
@@ -56,7 +56,7 @@ class ThresholdSweep:
         self.num_classes, self.thresholds, self.ignore_index = num_classes, t, ignore_index
         self.images = ImageIndex(images)
         self.counts = np.zeros((t.size + 1, num_classes, num_classes), dtype=np.int64)
-        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (image rows, cells, counts)
+        self._kept = KeptCells()
 
     def update(self, gt: np.ndarray, score: np.ndarray, winner: np.ndarray, *, image_id: str | None = None) -> None:
         """Add one image: (H, W) ground truth, the winning class's (H, W) float ``score``
@@ -84,7 +84,7 @@ class ThresholdSweep:
         self.counts += counts.reshape(self.counts.shape)
         if len(self.images):
             nonzero = np.flatnonzero(counts)
-            self._keep(np.full(nonzero.size, self.images.row(image_id), dtype=np.int64), nonzero, counts[nonzero])
+            self._kept.add(np.full(nonzero.size, self.images.row(image_id), dtype=np.int64), nonzero, counts[nonzero])
 
     def _buckets(self, score: np.ndarray) -> np.ndarray:
         """(H, W) intp: how many thresholds lie below each score, compared in the scores'
@@ -100,19 +100,9 @@ class ThresholdSweep:
             bucket += above
         return bucket.astype(np.intp)
 
-    def _keep(self, rows: np.ndarray, cells: np.ndarray, counts: np.ndarray) -> None:
-        self._parts.append((rows, cells.astype(np.int64, copy=False), counts.astype(np.int64, copy=False)))
-        if len(self._parts) >= 1024:
-            self._parts = [self.cells()]
-
     def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Kept per-image counts: image row, cell ((bucket * C + gt) * C + winner), count."""
-        if not self._parts:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty
-        if len(self._parts) > 1:
-            self._parts = [tuple(np.concatenate(a) for a in zip(*self._parts))]
-        return self._parts[0]
+        return self._kept.arrays()
 
     def merge(self, other: "ThresholdSweep") -> "ThresholdSweep":
         """Add ``other``'s counts (a worker's chunk; its images a subset of these, by id)."""
@@ -120,7 +110,7 @@ class ThresholdSweep:
             raise ValueError("cannot merge sweeps of different classes or thresholds")
         if len(self.images):
             rows, cells, counts = other.cells()
-            self._keep(self.images.rows(other.images.ids)[rows], cells, counts)
+            self._kept.add(self.images.rows(other.images.ids)[rows], cells, counts)
         self.counts += other.counts
         return self
 
