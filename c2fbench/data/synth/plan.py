@@ -19,13 +19,27 @@ from c2fbench.data.voc import VOC_CLASSES
 PART_VOC, PART_IMAGENET, PART_OD = 1, 2, 3
 _PLAN = 0  # index reserved for a part's plan generator; images use 1 and up
 
-# Object sizes (longer side / min(H, W)), set so that the mean bounding-box share of the
-# image matches the real datasets' "average object scale" (box area / image area) that
-# the ILSVRC 2012 analysis reports: ImageNet 0.358, PASCAL VOC 0.241
-# (https://image-net.org/challenges/LSVRC/2012/analysis/, section 2.3). Measured on the
-# demo preset (seed 0, before the void band): ImageNet-format main object 0.36, VOC objects 0.24.
-# VOC scenes, by the number of objects in the scene:
-_VOC_SIZES = {1: (0.6, 1.0), 2: (0.5, 0.8), 3: (0.4, 0.65)}
+# VOC scenes follow VOC 2012 segmentation's own statistics:
+# - distinct classes per image: the 1,449 val images hold 1, 2, 3 and 4-5 classes in 927, 374,
+#   122 and 26 images (mean 1.48), counted from the image-level labels of the val split as
+#   shipped by DRS (github.com/qjadud1994/DRS, VOC2012_list/val_cls.txt);
+# - instances of a class in an image that holds it: the per-class mean of VOC 2012 trainval's
+#   masks ("Count on image", github.com/dataset-ninja/pascal-voc-2012, stats/class_balance.json;
+#   6,934 objects in 2,913 images, 1.61 instances per class present), as 1 + Poisson(mean - 1),
+#   at most _MAX_INSTANCES;
+# - object size (longer side / min(H, W)) shrinking with the number of instances in the scene,
+#   set so that the mean bounding-box share of an instance matches the "average object scale"
+#   of the ILSVRC 2012 analysis, PASCAL VOC 0.241 (https://image-net.org/challenges/LSVRC/2012/
+#   analysis/, section 2.3), and a class's area in an image that holds it matches VOC 2012
+#   trainval's 17.3% (the mean over classes of "Area on image", class_balance.json above).
+#   Measured on the demo preset (seed 0, test_synth.py): 0.24 and 17%.
+_VOC_CLASSES_PER_IMAGE = {1: 927, 2: 374, 3: 122, 4: 26}
+_VOC_INSTANCES = dict(zip(VOC_CLASSES[1:], (
+    1.22, 1.37, 1.33, 1.55, 1.95, 1.56, 1.79, 1.14, 2.03, 2.1,
+    1.07, 1.2, 1.39, 1.3, 1.96, 1.93, 2.57, 1.14, 1.13, 1.26,
+)))
+_MAX_INSTANCES = 4
+_VOC_SIZE, _VOC_SIZE_DECAY = (0.75, 1.25), 0.45 # an instance's size range: _VOC_SIZE * n ** -decay
 _IMAGENET_SIZE = (0.58, 0.85)  # the main object of an ImageNet-format image
 _SECOND_OBJECT_SHARE = 0.25  # ImageNet images that also hold a smaller object of another class
 OD_CLASSES = {"Airplane": "aeroplane", "Car": "car", "Horse": "horse"}
@@ -56,25 +70,36 @@ def _size(rng: np.random.Generator, widths: tuple[int, int], heights: tuple[int,
     return int(rng.integers(widths[0], widths[1] + 1)), int(rng.integers(heights[0], heights[1] + 1))
 
 
+def _voc_size(n_instances: int) -> tuple[float, float]:
+    shrink = n_instances ** -_VOC_SIZE_DECAY
+    return _VOC_SIZE[0] * shrink, _VOC_SIZE[1] * shrink
+
+
 def voc_plan(preset: SynthPreset, seed: int) -> dict[str, list[SceneItem]]:
-    """VOC scenes by split (``train``, ``val``): 1-3 objects each, ids ``synth_000001`` up.
+    """VOC scenes by split (``train``, ``val``): 1-4 classes each, each class in 1 to
+    _MAX_INSTANCES instances, ids ``synth_000001`` up.
 
     Classes are dealt from shuffled decks of all 20, per split, so every block of 20
-    consecutive objects holds each class once and a split of 20+ objects covers them all.
+    consecutive classes holds each class once and a split of 20+ of them covers them all.
     """
     rng = _plan_rng(seed, PART_VOC)
     plan: dict[str, list[SceneItem]] = {}
     index = 0
     for split, count in (("train", preset.voc_train), ("val", preset.voc_val)):
-        n_objects = rng.choice([1, 2, 3], size=count, p=[0.4, 0.4, 0.2])
-        n_decks = -(-int(n_objects.sum()) // 20)
+        counts = np.array(list(_VOC_CLASSES_PER_IMAGE.values()), dtype=np.float64)
+        n_classes = rng.choice(list(_VOC_CLASSES_PER_IMAGE), size=count, p=counts / counts.sum())
+        n_decks = -(-int(n_classes.sum()) // 20)
         deck = np.concatenate([rng.permutation(np.arange(1, 21)) for _ in range(n_decks)])
         items, used = [], 0
-        for n in n_objects:
+        for n in n_classes:
             index += 1
             w, h = _size(rng, preset.voc_width, preset.voc_height)
-            objects = tuple(ObjectSpec(int(c), _VOC_SIZES[n]) for c in deck[used: used + n])
+            classes = [int(c) for c in deck[used: used + n]]
             used += n
+            repeats = [1 + min(int(rng.poisson(_VOC_INSTANCES[VOC_CLASSES[c]] - 1)), _MAX_INSTANCES - 1)
+                       for c in classes]
+            size = _voc_size(sum(repeats))
+            objects = tuple(ObjectSpec(c, size) for c, r in zip(classes, repeats) for _ in range(r))
             items.append(SceneItem(f"synth_{index:06d}", w, h, objects, (PART_VOC, index)))
         plan[split] = items
     return plan

@@ -37,7 +37,7 @@ PRESETS: dict[str, SynthPreset] = {
     "demo": SynthPreset(
         name="demo", voc_train=200, voc_val=200, voc_width=(144, 176), voc_height=(112, 144),
         imagenet_per_class=40, imagenet_size=(112, 144),
-        od_full=120, od_subset=100, od_size=(112, 144), void_radius=2,
+        od_full=120, od_subset=100, od_size=(112, 144), void_radius=1,
     ),
 }
 
