@@ -88,8 +88,8 @@ def voc_plan(preset: SynthPreset, seed: int) -> dict[str, list[SceneItem]]:
     rng = _plan_rng(seed, PART_VOC)
     plan: dict[str, list[SceneItem]] = {}
     index = 0
+    counts = np.array(list(_VOC_CLASSES_PER_IMAGE.values()), dtype=np.float64)
     for split, count in (("train", preset.voc_train), ("val", preset.voc_val)):
-        counts = np.array(list(_VOC_CLASSES_PER_IMAGE.values()), dtype=np.float64)
         n_classes = rng.choice(list(_VOC_CLASSES_PER_IMAGE), size=count, p=counts / counts.sum())
         n_decks = -(-int(n_classes.sum()) // 20)
         deck = np.concatenate([rng.permutation(np.arange(1, 21)) for _ in range(n_decks)])
@@ -99,8 +99,8 @@ def voc_plan(preset: SynthPreset, seed: int) -> dict[str, list[SceneItem]]:
             w, h = _size(rng, preset.voc_width, preset.voc_height)
             classes = [int(c) for c in deck[used: used + n]]
             used += n
-            repeats = [1 + min(int(rng.poisson(_VOC_INSTANCES[VOC_CLASSES[c]] - 1)), _MAX_INSTANCES - 1)
-                       for c in classes]
+            extra = [int(rng.poisson(_VOC_INSTANCES[VOC_CLASSES[c]] - 1)) for c in classes]
+            repeats = [1 + min(e, _MAX_INSTANCES - 1) for e in extra]
             size = _voc_size(sum(repeats))
             objects = tuple(ObjectSpec(c, size) for c, r in zip(classes, repeats) for _ in range(r))
             items.append(SceneItem(f"synth_{index:06d}", w, h, objects, (PART_VOC, index)))
