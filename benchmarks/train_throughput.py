@@ -10,6 +10,13 @@ dilated, with the DeepLab v2 head), the demo's network until 2026-12-02.
 
 Ratio = images/s of the first arch over the peer's (> 1: the first trains faster). The
 1-minute load average is printed with the numbers.
+
+With ``--loss-resolutions A B ...`` it times instead the first arch with the loss taken at
+each of those ``loss_resolution`` values (``trainers.train.batch_loss``, as the trainer takes
+it), the values interleaved ``--repeats`` times in one process; the peer is the first value,
+and each ratio is the median images/s over the peer's.
+
+    python benchmarks/train_throughput.py --loss-resolutions input input/3 output --repeats 3
 """
 
 from __future__ import annotations
@@ -20,11 +27,15 @@ import platform
 import time
 
 
-def images_per_second(arch: str, *, size: int, batch: int, steps: int, warmup: int) -> float:
+def images_per_second(arch: str, *, size: int, batch: int, steps: int, warmup: int,
+                      loss_resolution: str | None = None) -> float:
+    """Training images/s of ``arch``: with ``loss_resolution``, the loss as the trainer takes it
+    there; without, on the logits at the input size (the comparison of archs)."""
     import torch
 
     from c2fbench.models import build_model
-    from trainers.train import segmentation_loss
+    from trainers.config import loss_divisor
+    from trainers.train import batch_loss, segmentation_loss
 
     torch.manual_seed(0)
     model = build_model(arch, num_classes=21).train()
@@ -35,7 +46,10 @@ def images_per_second(arch: str, *, size: int, batch: int, steps: int, warmup: i
     for step in range(warmup + steps):
         if step == warmup:
             start = time.perf_counter()
-        loss = segmentation_loss(model(images), labels)
+        if loss_resolution is None:
+            loss = segmentation_loss(model(images), labels)
+        else:
+            loss = batch_loss(model, images, labels, loss_divisor(loss_resolution))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -53,16 +67,38 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--batch", type=int, default=12)
+    parser.add_argument("--loss-resolutions", nargs="+", metavar="VALUE",
+                        help="time the first arch at each loss_resolution (input, output, input/N); peer: the first")
+    parser.add_argument("--repeats", type=int, default=3, help="with --loss-resolutions: interleaved rounds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{args.threads} threads, load average {os.getloadavg()[0]:.2f}")
+    if args.loss_resolutions:
+        _compare_loss_resolutions(args)
+        return
     rates = {}
     for arch in args.archs:
         rates[arch] = images_per_second(arch, size=args.size, batch=args.batch, steps=args.steps, warmup=args.warmup)
         print(f"{arch:32s} {rates[arch]:7.1f} images/s  (batch {args.batch}, {args.size}x{args.size})")
     first, peer = args.archs[0], args.archs[-1]
     print(f"ratio {first} / {peer}: {rates[first] / rates[peer]:.2f}x")
+
+
+def _compare_loss_resolutions(args) -> None:
+    import statistics
+
+    arch, values = args.archs[0], args.loss_resolutions
+    rates = {value: [] for value in values}
+    for _ in range(args.repeats):
+        for value in values:
+            rates[value].append(images_per_second(arch, size=args.size, batch=args.batch, steps=args.steps,
+                                                  warmup=args.warmup, loss_resolution=value))
+    peer = statistics.median(rates[values[0]])
+    for value in values:
+        runs = ", ".join(f"{r:.1f}" for r in rates[value])
+        print(f"{arch} loss at {value:10s} {statistics.median(rates[value]):7.1f} images/s (runs {runs}), "
+              f"{statistics.median(rates[value]) / peer:.2f}x {values[0]}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,9 @@ class OptimConfig:
     poly_power: float = 0.9  # open: poly decay within each round, the common DeepLab recipe
     # open: where the loss is taken. "input": the logits upsampled to the crop; "output": the
     # labels shrunk to the network's output stride, as DeepLab v2 trains (about 1.3x faster on
-    # the CPU demo: no full-size upsampling and softmax; measured in docs/reproduction.md)
+    # the CPU demo: no full-size upsampling and softmax; measured in docs/reproduction.md);
+    # "input/N": both at the crop's size divided by N (rounded up), the logits upsampled
+    # bilinearly and the labels shrunk, so that a small crop gets the label map of a larger one
     loss_resolution: str = "input"
     amp: bool = True  # mixed precision where the device supports it (CUDA)
     channels_last: bool = True  # on CUDA
@@ -288,6 +291,21 @@ def absolute_paths(values: dict) -> dict:
             for k, v in values.items()}
 
 
+_LOSS_RESOLUTION = re.compile(r"input|output|input/[1-9][0-9]{0,3}")
+
+
+def loss_divisor(resolution: str) -> int | None:
+    """What the crop's size is divided by where the loss is taken (``loss_resolution``): 1 for
+    ``input``, N for ``input/N``, None for ``output`` (the network's own output stride).
+
+    >>> loss_divisor("input/3"), loss_divisor("input"), loss_divisor("output")
+    (3, 1, None)
+    """
+    if resolution == "output":
+        return None
+    return int(resolution.partition("/")[2] or 1)
+
+
 def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
     """Ranges and choices of a configuration (types: :func:`check_types`); the error names
     where the value came from (``origin``: key -> source, as trainers.resolve.resolve_config builds)."""
@@ -323,7 +341,8 @@ def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
         ("refine_init", refine.init in ("mask", "rect"), "refine_init must be mask or rect"),
         ("refine_predict_at", predict.at in ("image", "train"), "refine_predict_at must be image or train"),
         ("optimizer", optim.optimizer in ("sgd", "adam"), "optimizer must be sgd or adam"),
-        ("loss_resolution", optim.loss_resolution in ("input", "output"), "loss_resolution must be input or output"),
+        ("loss_resolution", _LOSS_RESOLUTION.fullmatch(str(optim.loss_resolution)) is not None,
+         "loss_resolution must be input, output or input/N (N a positive integer)"),
         ("refine_argmax", predict.argmax in ("all", "label"), "refine_argmax must be all or label"),
         ("coarse_box", masks.coarse_box in ("tight", "robust"), "coarse_box must be tight or robust"),
         ("enhanced_box", masks.enhanced_box in ("tight", "robust"), "enhanced_box must be tight or robust"),

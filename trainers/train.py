@@ -28,7 +28,7 @@ from c2fbench.errors import InputError
 from c2fbench.models import build_model
 from c2fbench.models.checkpoint import load_checkpoint, save_checkpoint
 from trainers.classifier import load_backbone_weights
-from trainers.config import OptimConfig
+from trainers.config import OptimConfig, loss_divisor
 from trainers.data import MaskDataset
 from trainers.distributed import barrier, broadcast_model, wrap
 from trainers.run import NORMALIZATION, Run
@@ -161,6 +161,7 @@ def train_epochs(model: torch.nn.Module, loader_for_epoch: Callable[[int], torch
     steps_per_epoch = len(loader_for_epoch(0))
     total = max(1, epochs * steps_per_epoch)
     use_amp = optim.amp and device.type == "cuda"
+    divisor = loss_divisor(optim.loss_resolution)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     model.train()
     for epoch in range(start, epochs):
@@ -174,8 +175,7 @@ def train_epochs(model: torch.nn.Module, loader_for_epoch: Callable[[int], torch
                 advance(len(images))
                 continue  # an all-void batch has no loss to learn from
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                with output_stride_logits(model, optim.loss_resolution == "output"):
-                    loss = segmentation_loss(model(images), labels)
+                loss = batch_loss(model, images, labels, divisor)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"round {round_index}, epoch {epoch + 1}, step {step + 1}: loss is "
                                        f"{loss.item()}; the last good checkpoint is kept (try a lower --lr)")
@@ -190,10 +190,23 @@ def train_epochs(model: torch.nn.Module, loader_for_epoch: Callable[[int], torch
     return losses
 
 
+def batch_loss(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, divisor: int | None) -> torch.Tensor:
+    """The training loss of one batch where ``loss_resolution`` takes it (its
+    :func:`~trainers.config.loss_divisor`: 1 at the crop, N at the crop's size / N rounded up,
+    with the logits upsampled bilinearly, None at the network's output stride)."""
+    with output_stride_logits(model, divisor != 1):
+        logits = model(images)
+    if divisor not in (None, 1):
+        size = [-(-n // divisor) for n in labels.shape[-2:]]
+        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    return segmentation_loss(logits, labels)
+
+
 def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy ignoring void (255); for one foreground channel (FPN / DFPN), binary
     cross-entropy on the non-void pixels. Logits smaller than the labels (the network's output
-    stride, ``loss_resolution="output"``) are scored against the labels shrunk to their size.
+    stride, ``loss_resolution="output"``, or the size ``"input/N"`` upsamples them to) are
+    scored against the labels shrunk to their size.
 
     Args:
         logits: (B, C, h, w); labels: (B, H, W) int64 class indices (0/1 for one channel).

@@ -115,9 +115,9 @@ def _options(task: str):
                      help="Between-round predictions on the image as it is, or resized to --resize (training scale)."),
         option("--optimizer", type=click.Choice(["sgd", "adam"]), show_default=shown("optimizer"),
                      help="The paper: sgd."),
-        option("--loss-resolution", type=click.Choice(["input", "output"]), show_default=shown("loss_resolution"),
-                     help="The loss on logits upsampled to the crop, or on labels shrunk to the output stride "
-                          "(DeepLab v2's training)."),
+        option("--loss-resolution", metavar="input|output|input/N", show_default=shown("loss_resolution"),
+                     help="The loss on logits upsampled to the crop, on labels shrunk to the output stride "
+                          "(DeepLab v2's training), or both at the crop's size / N."),
         option(flag("drop-keeps-previous"), default=None,
                      show_default=shown("drop_keeps_previous"),
                      help="Not the paper: an image (a) drops keeps its previous round's mask."),

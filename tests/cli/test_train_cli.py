@@ -97,6 +97,12 @@ def test_a_config_file_of_wrong_types_is_refused_naming_key_file_and_type(synth,
     ('{"grabcut_iterations": 0}', ["grabcut_iterations must be at least 1"]),
     ('{"momentum": -5}', ["momentum must be in [0, 1)"]),
     ('{"saliency": "foo"}', ["saliency must be one of"]),
+    ('{"loss_resolution": "half"}', ["loss_resolution must be input, output or input/N"]),
+    ('{"loss_resolution": "input/0"}', ["loss_resolution must be input, output or input/N"]),
+    ('{"loss_resolution": "input/-2"}', ["loss_resolution must be input, output or input/N"]),
+    ('{"loss_resolution": "input/2.5"}', ["loss_resolution must be input, output or input/N"]),
+    ('{"loss_resolution": "input/"}', ["loss_resolution must be input, output or input/N"]),
+    ('{"loss_resolution": " input/3"}', ["loss_resolution must be input, output or input/N"]),
 ])
 def test_a_config_file_of_values_out_of_range_is_refused_naming_the_file(synth, tmp_path, text, fragments):
     (tmp_path / "c.json").write_text(text)
@@ -108,6 +114,20 @@ def test_a_config_file_of_values_out_of_range_is_refused_naming_the_file(synth, 
 def test_lr_inf_on_the_command_line_is_refused(synth, tmp_path):
     assert_refused(deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--lr", "inf"), "'lr' must be a finite number")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("value", ["input/0", "input/x", "stride2", "INPUT"])
+def test_a_bad_loss_resolution_on_the_command_line_is_refused(synth, tmp_path, value):
+    result = deeplab(synth, tmp_path / "run", "--recipe", "tiny", "--loss-resolution", value)
+    assert_refused(result, "loss_resolution must be input, output or input/N")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("value", ["input", "output", "input/1", "input/3", "input/16"])
+def test_every_loss_resolution_of_the_documented_forms_is_taken(value):
+    result = run("train", "deeplab", "--recipe", "tiny", "--loss-resolution", value, "--print-config")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["loss_resolution"] == value
 
 
 def test_a_config_file_with_a_utf8_bom_is_read(tmp_path):

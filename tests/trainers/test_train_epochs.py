@@ -98,3 +98,51 @@ def test_loss_at_the_output_resolution_scores_the_shrunk_labels():
     labels[0, 2, 2] = 255  # a void centre pixel stays void
     by_hand = labels[:, 2::4, 2::4]  # nearest at pixel centres: 8 -> 2 takes pixels 2 and 6
     assert torch.equal(segmentation_loss(logits, labels), F.cross_entropy(logits, by_hand, ignore_index=255))
+
+
+def _bilinear_2_to_4() -> "np.ndarray":
+    """Bilinear upsampling 2 -> 4 with half-pixel centres (align_corners False), by hand: output
+    pixel i samples source coordinate (i + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25, clamped to [0, 1]."""
+    import numpy as np
+
+    return np.array([[1, 0], [0.75, 0.25], [0.25, 0.75], [0, 1]])
+
+
+@pytest.mark.parametrize("resolution, size", [("input/2", 4), ("input/4", 2), ("input", 8), ("input/1", 8)])
+def test_loss_at_a_fraction_of_the_input_upsamples_the_logits_and_shrinks_the_labels(resolution, size):
+    """loss_resolution="input/N" on an 8x8 crop of a stride-4 model (2x2 logits): the logits
+    upsampled bilinearly to ceil(8 / N) and the labels shrunk to it at pixel centres; the first
+    epoch's loss (one batch, taken before the step) equals cross-entropy computed by hand in numpy."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    class Strided(Tiny):
+        upsample = True
+
+        def forward(self, x):
+            out = super().forward(x)[:, :, ::4, ::4]
+            return F.interpolate(out, size=x.shape[-2:], mode="bilinear") if self.upsample else out
+
+    torch.manual_seed(0)
+    model = Strided()
+    images = torch.randn(2, 3, 8, 8)
+    labels = torch.randint(0, 3, (2, 8, 8))
+    labels[1, 5, 5] = labels[0, 0, 0] = 255
+    with torch.no_grad():
+        coarse = super(Strided, model).forward(images)[:, :, ::4, ::4].double().numpy()  # (2, 3, 2, 2)
+    if size == 8:  # the model's own upsampling to the crop (as torch does it: a second code path)
+        logits = F.interpolate(torch.from_numpy(coarse), size=(8, 8), mode="bilinear").numpy()
+        target = labels.numpy()
+    else:
+        a = _bilinear_2_to_4() if size == 4 else np.eye(2)
+        logits = np.einsum("ik,bckl,jl->bcij", a, coarse, a)
+        step = 8 // size
+        target = labels.numpy()[:, step // 2::step, step // 2::step]  # nearest at pixel centres
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    valid = target != 255
+    picked = np.take_along_axis(log_p, np.where(valid, target, 0)[:, None], axis=1)[:, 0]
+    by_hand = -picked[valid].mean()
+    losses = train_epochs(model, lambda epoch: [(images, labels)], OptimConfig(loss_resolution=resolution),
+                          epochs=1, round_index=1, device=torch.device("cpu"))
+    assert losses[0] == pytest.approx(by_hand, rel=1e-5)
+    assert model.upsample  # the model upsamples to the input again after training
