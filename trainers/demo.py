@@ -27,10 +27,11 @@ from rich.table import Table
 from c2fbench.console import (Stages, duration_text, info, out as stdout, plural, progress, progress_callback,
                               success)
 
-# What each step of `c2fbench demo` took in the README's timed run ("What the demo shows":
-# recipe demo, seed 0, 12 min 7 s alone on 2 AVX2 cores of an AMD EPYC, 2026-12-07; the
-# breakdown is in docs/experiment-log.md), in seconds. Only their proportions are used: the
-# estimate scales them by the time this machine took for the stages before (console.Stages).
+# What each step of `c2fbench demo` took in a timed run (the recipe of the morning of
+# 2026-12-07, seed 0, 12 min 7 s alone on 2 AVX2 cores of an AMD EPYC; the breakdown is in
+# docs/experiment-log.md), in seconds. Only their proportions are used: the estimate scales
+# them by the time this machine took for the stages before (console.Stages). Today's recipe
+# (seventh session, AVX-512) spends them in about the same proportions.
 DATA_S = 23  # the synthetic benchmark
 FIRST_MASKS_S = 54  # round 0: coarse masks 2 s, the first GrabCut 52 s
 TRAIN_S = 60  # one round of training; backbone pretraining (not timed) is taken as one too
