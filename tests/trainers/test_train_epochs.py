@@ -146,3 +146,41 @@ def test_loss_at_a_fraction_of_the_input_upsamples_the_logits_and_shrinks_the_la
                           epochs=1, round_index=1, device=torch.device("cpu"))
     assert losses[0] == pytest.approx(by_hand, rel=1e-5)
     assert model.upsample  # the model upsamples to the input again after training
+
+
+def test_loss_at_a_fraction_of_the_input_for_a_foreground_model_is_bce_on_the_shrunk_labels():
+    """The one-channel (FPN / DFPN) loss at input/2: binary cross-entropy of the logits
+    upsampled 2 -> 4 against the labels shrunk at pixel centres, void left out; by hand in numpy."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    class Foreground(torch.nn.Module):
+        upsample = True
+
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Conv2d(3, 1, 3, padding=1)
+
+        def forward(self, x):
+            out = self.body(x)[:, :, ::4, ::4]
+            return F.interpolate(out, size=x.shape[-2:], mode="bilinear") if self.upsample else out
+
+        def param_groups(self):
+            return list(self.body.parameters()), []
+
+    torch.manual_seed(1)
+    model = Foreground()
+    images = torch.randn(2, 3, 8, 8)
+    labels = torch.randint(0, 2, (2, 8, 8))
+    labels[0, 1, 1] = labels[1, 5, 3] = 255  # void at two sampled centres
+    with torch.no_grad():
+        coarse = model.body(images)[:, 0, ::4, ::4].double().numpy()
+    a = _bilinear_2_to_4()
+    logits = np.einsum("ik,bkl,jl->bij", a, coarse, a)
+    target = labels.numpy()[:, 1::2, 1::2]
+    valid = target != 255
+    x, y = logits[valid], target[valid]
+    by_hand = np.mean(np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x))))
+    losses = train_epochs(model, lambda epoch: [(images, labels)], OptimConfig(loss_resolution="input/2"),
+                          epochs=1, round_index=1, device=torch.device("cpu"))
+    assert valid.sum() == 30 and losses[0] == pytest.approx(by_hand, rel=1e-5)
