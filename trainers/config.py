@@ -342,7 +342,7 @@ def validate(cfg: TrainConfig, *, origin: dict | None = None) -> None:
         ("refine_predict_at", predict.at in ("image", "train"), "refine_predict_at must be image or train"),
         ("optimizer", optim.optimizer in ("sgd", "adam"), "optimizer must be sgd or adam"),
         ("loss_resolution", _LOSS_RESOLUTION.fullmatch(str(optim.loss_resolution)) is not None,
-         "loss_resolution must be input, output or input/N (N a positive integer)"),
+         "loss_resolution must be input, output or input/N (N from 1 to 9999)"),
         ("refine_argmax", predict.argmax in ("all", "label"), "refine_argmax must be all or label"),
         ("coarse_box", masks.coarse_box in ("tight", "robust"), "coarse_box must be tight or robust"),
         ("enhanced_box", masks.enhanced_box in ("tight", "robust"), "enhanced_box must be tight or robust"),
