@@ -3,16 +3,17 @@ the bad state; the poly schedule and the head's learning rate."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from trainers.config import OptimConfig
 from trainers.train import TrainingDiverged, make_optimizer, train_epochs
 
 
 class Tiny(torch.nn.Module):
-    def __init__(self, poison: bool = False):
+    def __init__(self, poison: bool = False, classes: int = 3):
         super().__init__()
         self.body = torch.nn.Conv2d(3, 4, 3, padding=1)
-        self.head = torch.nn.Conv2d(4, 3, 1)
+        self.head = torch.nn.Conv2d(4, classes, 1)
         self.poison = poison
 
     def forward(self, x):
@@ -21,6 +22,20 @@ class Tiny(torch.nn.Module):
 
     def param_groups(self):
         return list(self.body.parameters()), list(self.head.parameters())
+
+
+class Strided(Tiny):
+    """Tiny at output stride 4, its logits upsampled bilinearly to the input while ``upsample``
+    (as DeepLabV2 and the FPNs do; trainers.train switches it off for the loss)."""
+
+    upsample = True
+
+    def strided(self, x):
+        return super().forward(x)[:, :, ::4, ::4]
+
+    def forward(self, x):
+        out = self.strided(x)
+        return F.interpolate(out, size=x.shape[-2:], mode="bilinear") if self.upsample else out
 
 
 
@@ -71,16 +86,7 @@ def test_shrunk_labels_are_pil_nearest_at_pixel_centres():
 def test_loss_at_the_output_resolution_scores_the_shrunk_labels():
     """loss_resolution="output": the model is asked for its logits before upsampling and the
     loss equals cross-entropy against the labels shrunk by hand (every 4th pixel's centre)."""
-    import torch.nn.functional as F
-
     from trainers.train import segmentation_loss
-
-    class Strided(Tiny):
-        upsample = True
-
-        def forward(self, x):
-            out = super().forward(x)[:, :, ::4, ::4]
-            return F.interpolate(out, size=x.shape[-2:]) if self.upsample else out
 
     seen = []
 
@@ -114,14 +120,6 @@ def test_loss_at_a_fraction_of_the_input_upsamples_the_logits_and_shrinks_the_la
     upsampled bilinearly to ceil(8 / N) and the labels shrunk to it at pixel centres; the first
     epoch's loss (one batch, taken before the step) equals cross-entropy computed by hand in numpy."""
     import numpy as np
-    import torch.nn.functional as F
-
-    class Strided(Tiny):
-        upsample = True
-
-        def forward(self, x):
-            out = super().forward(x)[:, :, ::4, ::4]
-            return F.interpolate(out, size=x.shape[-2:], mode="bilinear") if self.upsample else out
 
     torch.manual_seed(0)
     model = Strided()
@@ -129,7 +127,7 @@ def test_loss_at_a_fraction_of_the_input_upsamples_the_logits_and_shrinks_the_la
     labels = torch.randint(0, 3, (2, 8, 8))
     labels[1, 5, 5] = labels[0, 0, 0] = 255
     with torch.no_grad():
-        coarse = super(Strided, model).forward(images)[:, :, ::4, ::4].double().numpy()  # (2, 3, 2, 2)
+        coarse = model.strided(images).double().numpy()  # (2, 3, 2, 2)
     if size == 8:  # the model's own upsampling to the crop (as torch does it: a second code path)
         logits = F.interpolate(torch.from_numpy(coarse), size=(8, 8), mode="bilinear").numpy()
         target = labels.numpy()
@@ -152,29 +150,14 @@ def test_loss_at_a_fraction_of_the_input_for_a_foreground_model_is_bce_on_the_sh
     """The one-channel (FPN / DFPN) loss at input/2: binary cross-entropy of the logits
     upsampled 2 -> 4 against the labels shrunk at pixel centres, void left out; by hand in numpy."""
     import numpy as np
-    import torch.nn.functional as F
-
-    class Foreground(torch.nn.Module):
-        upsample = True
-
-        def __init__(self):
-            super().__init__()
-            self.body = torch.nn.Conv2d(3, 1, 3, padding=1)
-
-        def forward(self, x):
-            out = self.body(x)[:, :, ::4, ::4]
-            return F.interpolate(out, size=x.shape[-2:], mode="bilinear") if self.upsample else out
-
-        def param_groups(self):
-            return list(self.body.parameters()), []
 
     torch.manual_seed(1)
-    model = Foreground()
+    model = Strided(classes=1)
     images = torch.randn(2, 3, 8, 8)
     labels = torch.randint(0, 2, (2, 8, 8))
     labels[0, 1, 1] = labels[1, 5, 3] = 255  # void at two sampled centres
     with torch.no_grad():
-        coarse = model.body(images)[:, 0, ::4, ::4].double().numpy()
+        coarse = model.strided(images)[:, 0].double().numpy()
     a = _bilinear_2_to_4()
     logits = np.einsum("ik,bkl,jl->bij", a, coarse, a)
     target = labels.numpy()[:, 1::2, 1::2]
