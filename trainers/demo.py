@@ -19,7 +19,9 @@ time left (:func:`demo_stages`); the demo ends with its total time and three num
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 from rich.table import Table
@@ -43,6 +45,10 @@ BASELINE_S, EVAL_S, DEPLOY_S, REPORT_S = 5, 8, 12, 5
 # (first round trained, what comes before it, what comes between rounds) of the two runs of
 # several rounds: the branch revalidates round 1, and refines with predictions alone
 _STEPS = {"run": (1, FIRST_MASKS_S, PREDICT_S + GRABCUT_S), "branch": (2, VAL_S, PREDICT_S)}
+# With the side runs beside the main run (SideRuns), the shares of the four runs' time one after
+# the other that the main run took and that the side runs had left when it ended: 301 and 17 of
+# 367 s (seed 0, 2 AVX-512 cores of an AMD EPYC, 2026-12-07; docs/experiment-log.md)
+BESIDE_RUN, BESIDE_LEFT = 0.82, 0.05
 
 
 def _synth(data: Path, preset: str, seed: int, workers: int) -> None:
@@ -102,20 +108,25 @@ def branch_message(branch: Path, source: Path, *, existed: bool) -> str:
             "not retrained)")
 
 
-def demo_stages(cfg, *, pretrain: bool) -> Stages:
+def demo_stages(cfg, *, pretrain: bool, beside: bool = False) -> Stages:
     """The demo's stages, ``deploy`` and ``report`` (run by the command) included, weighted by
-    the seconds they took in the README's timed run at ``cfg.rounds`` rounds."""
+    the seconds they took in the README's timed run at ``cfg.rounds`` rounds. ``beside``: the
+    side runs train beside the main run (:class:`SideRuns`), so that little of them is left
+    when it ends."""
     rounds = cfg.rounds
     later = {1: "nothing to refine in a 1-round recipe", 2: "round 2 refined without GrabCut"}.get(
         rounds, f"rounds 2-{rounds} refined without GrabCut") + (", from the run's round 1" if rounds > 1 else "")
     stages = [("data", "synthetic benchmark", DATA_S)]
     if pretrain and cfg.backbone_weights is None:
         stages.append(("pretrain", "backbone pretrained as an image classifier", TRAIN_S))
-    stages += [("run", f"recursive run (coarse masks, GrabCut, {plural(rounds, 'round')} of training)",
-                run_weights(rounds, *_STEPS["run"])[0]),
-               ("branch", f"Fig. 6 ablation ({later})", run_weights(rounds, *_STEPS["branch"])[0]),
-               ("coarse", "Table I (one round on the coarse masks)", TRAIN_S + VAL_S),
-               ("boxes", "Table I (one round on the filled boxes of the enhanced masks)", TRAIN_S + VAL_S),
+    side = {"coarse": TRAIN_S + VAL_S, "boxes": TRAIN_S + VAL_S, "branch": run_weights(rounds, *_STEPS["branch"])[0]}
+    run = run_weights(rounds, *_STEPS["run"])[0]
+    if beside:
+        run, side = (run + sum(side.values())) * BESIDE_RUN, {key: w * BESIDE_LEFT for key, w in side.items()}
+    stages += [("run", f"recursive run (coarse masks, GrabCut, {plural(rounds, 'round')} of training)", run),
+               ("coarse", "Table I (one round on the coarse masks)", side["coarse"]),
+               ("boxes", "Table I (one round on the filled boxes of the enhanced masks)", side["boxes"]),
+               ("branch", f"Fig. 6 ablation ({later})", side["branch"]),
                ("baseline", "colour baseline", BASELINE_S),
                ("eval", "final model scored on val with bootstrap intervals", EVAL_S),
                ("deploy", "deploy (ONNX export, INT8, parity and latency)", DEPLOY_S),
@@ -218,7 +229,8 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     """Everything under ``out``; returns the paths of what it wrote, by name (``data``, ``run``,
     ``run-no-grabcut``, ``run-coarse-masks``, ``run-boxes``, ``colour-baseline``, ``eval``).
     ``stages`` (:func:`demo_stages`, made here if not given) announces each stage; the caller
-    starts its ``deploy`` and ``report``."""
+    starts its ``deploy`` and ``report``. With two or more ``workers`` the side runs train in
+    another process beside the main run (:class:`SideRuns`)."""
     from c2fbench.eval.benchmarks import load_benchmark
     from c2fbench.eval.evaluator import evaluate
     from c2fbench.eval.results import write_eval
@@ -226,34 +238,29 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
     from c2fbench.inference import load_torch_runtime
     from c2fbench.report.figures import eval_figures
     from c2fbench.report.terminal import print_metrics
-    from trainers.branch import branch_after_round_one
-    from trainers.rundir import read_run_config
 
     data = out / "data"
     cfg = demo_config(out, preset=preset, seed=seed, recipe=recipe, pretrain=pretrain, threads=threads)
-    stages = demo_stages(cfg, pretrain=pretrain) if stages is None else stages
+    stages = demo_stages(cfg, pretrain=pretrain, beside=workers > 1) if stages is None else stages
     stages.start("data")
     _synth(data, preset, seed, workers)
     if pretrain and cfg.backbone_weights is None:
         stages.start("pretrain")
         cfg = cfg.updated(backbone_weights=str(_pretrain(cfg, data, out)))
     stages.start("run")
-    rounds = _train(cfg, data, out / "run", workers, on_epoch_end=_round_notes(stages, cfg, "run"))
-    stages.start("branch")
-    existed = (out / "run-no-grabcut" / "config.json").is_file()
-    if not existed:
-        branch_after_round_one(out / "run", out / "run-no-grabcut", refine_grabcut=False)
-    info(branch_message(out / "run-no-grabcut", out / "run", existed=existed))
-    # the branch's own configuration, at this command's thread count
-    branch_cfg = read_run_config(out / "run-no-grabcut").updated(threads=cfg.threads)
-    plain = _train(branch_cfg, data, out / "run-no-grabcut", workers, branch=True,
-                   on_epoch_end=_round_notes(stages, branch_cfg, "branch"))
-    stages.start("coarse")
-    coarse = _train(cfg.updated(rounds=1, enhance_initial=False), data, out / "run-coarse-masks", workers,
-                    masks_from=out / "run")
-    stages.start("boxes")
-    boxes = _train(cfg.updated(rounds=1, initial_boxes=True), data, out / "run-boxes", workers,
-                   masks_from=out / "run")
+    with SideRuns(cfg, data, out, workers, notes=lambda key, c: _round_notes(stages, c, key)) as side:
+        notes = _round_notes(stages, cfg, "run")
+
+        def on_epoch_end(r: int, epoch: int) -> None:
+            notes(r, epoch)
+            side.ready(r)
+
+        rounds = _train(cfg, data, out / "run", workers, on_epoch_end=on_epoch_end)
+        side.ready(cfg.rounds + 1)  # a resumed run trains no epoch: whatever is left goes now
+        results = {}
+        for key in SideRuns.KEYS:
+            stages.start(key)
+            results[key] = side.result(key)
     stages.start("baseline")
     colour = _colour_baseline(data, out / "colour-baseline", workers)
 
@@ -264,12 +271,136 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
         result = evaluate(bench, source, bootstrap=200, advance=advance)
     write_eval(out / "eval-voc-val", result, figures=eval_figures(result))
     print_metrics(result.metrics)
-    _print_summary(rounds, plain, coarse[0], colour)
-    _print_table1(coarse[0], boxes[0], rounds)
+    _print_summary(rounds, results["branch"], results["coarse"][0], colour)
+    _print_table1(results["coarse"][0], results["boxes"][0], rounds)
     success(f"run directory {out / 'run'} (final.pt, metrics.jsonl, masks/); scores in {out / 'eval-voc-val'}")
     return {"data": data, "run": out / "run", "run-no-grabcut": out / "run-no-grabcut",
             "run-coarse-masks": out / "run-coarse-masks", "run-boxes": out / "run-boxes",
             "colour-baseline": out / "colour-baseline" / "eval", "eval": out / "eval-voc-val"}
+
+
+# The side runs: what each trains, in its folder under the demo's --out
+SIDE_FOLDERS = {"coarse": "run-coarse-masks", "boxes": "run-boxes", "branch": "run-no-grabcut"}
+
+
+class SideRuns:
+    """The demo's runs that start from the main run's files: Table I's coarse and boxes
+    rounds (from its round-0 masks) and the Fig. 6 branch (from its round 1).
+
+    With two or more workers they train one after another in one other process, each as soon
+    as the main run's files it starts from are there (:meth:`ready`), so that the two
+    processes keep two cores busy; the side process writes its lines to ``logs/NAME.log``
+    under ``--out``. With one worker each trains in this process when its result is asked
+    for. Every training runs at the recipe's thread count in both cases and its random streams
+    are seeded by its round and epoch (trainers/train.py), so the numbers are the same either
+    way (tests/cli/test_demo_numerics.py runs the tiny demo both ways).
+    """
+
+    KEYS = ("coarse", "boxes", "branch")  # in the order they train
+
+    def __init__(self, cfg, data: Path, out: Path, workers: int, *, notes) -> None:
+        self.cfg, self.data, self.out, self.workers, self.notes = cfg, data, out, workers, notes
+        self.pool = None
+        if workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from c2fbench.parallel import start_method
+
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(start_method()))
+        self.futures: dict = {}
+
+    def __enter__(self) -> "SideRuns":
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if self.pool is None:
+            return
+        if kind is None:
+            self.pool.shutdown()
+            return
+        # the main run failed or was interrupted: stop the side process at once (each of its
+        # runs resumes from its last finished epoch on the next `c2fbench demo`)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+            process.terminate()
+
+    def ready(self, r: int) -> None:
+        """The main run trains round ``r``: its round-0 masks exist from ``r`` = 1 on, and its
+        round 1 is complete from ``r`` = 2 on. Starts (beside) the runs that can start."""
+        for key in self.KEYS:
+            if key not in self.futures and r >= (2 if key == "branch" else 1):
+                if key == "branch":
+                    existed = (self.out / SIDE_FOLDERS[key] / "config.json").is_file()
+                    info(branch_message(self.out / SIDE_FOLDERS[key], self.out / "run", existed=existed))
+                if self.pool is None:
+                    self.futures[key] = None  # trained by result()
+                    continue
+                log = self.out / "logs" / f"{SIDE_FOLDERS[key]}.log"
+                info(f"{SIDE_LABELS[key]} trains beside the main run (its lines in {log})")
+                self.futures[key] = self.pool.submit(side_run, key, self.cfg, self.data, self.out, 1, log)
+
+    def result(self, key: str) -> list[dict]:
+        """The metrics lines of side run ``key``, trained here and now without a side process."""
+        if self.pool is None:
+            return side_run(key, self.cfg, self.data, self.out, self.workers, None, notes=self.notes)
+        lines = self.futures[key].result()
+        info(f"{SIDE_LABELS[key]}: done beside the main run, val mIoU "
+             + ", ".join(f"{line['val']['mIoU']:.2f}" for line in lines) + " by round")
+        return lines
+
+
+SIDE_LABELS = {"coarse": "Table I's round on the coarse masks", "boxes": "Table I's round on the boxes",
+               "branch": "the Fig. 6 ablation"}
+
+
+def side_run(key: str, cfg, data: Path, out: Path, workers: int, log: Path | None, *, notes=None) -> list[dict]:
+    """Train side run ``key`` of :class:`SideRuns` (resumed when started); its metrics lines.
+    ``log``: write this process's output there (the side process), else to the terminal."""
+    with _output_to(log):
+        if key == "coarse":
+            return _train(cfg.updated(rounds=1, enhance_initial=False), data, out / SIDE_FOLDERS[key], workers,
+                          masks_from=out / "run")
+        if key == "boxes":
+            return _train(cfg.updated(rounds=1, initial_boxes=True), data, out / SIDE_FOLDERS[key], workers,
+                          masks_from=out / "run")
+        from trainers.branch import branch_after_round_one
+        from trainers.rundir import read_run_config
+
+        branch = out / SIDE_FOLDERS[key]
+        if not (branch / "config.json").is_file():
+            branch_after_round_one(out / "run", branch, refine_grabcut=False)
+        # the branch's own configuration, at this command's thread count
+        branch_cfg = read_run_config(branch).updated(threads=cfg.threads)
+        return _train(branch_cfg, data, branch, workers, branch=True,
+                      on_epoch_end=(lambda r, e: None) if notes is None else notes("branch", branch_cfg))
+
+
+@contextlib.contextmanager
+def _output_to(log: Path | None):
+    """This process's stdout and stderr (file descriptors 1 and 2, so that every writer
+    follows) appended to ``log`` while in the block; nothing changes for None."""
+    if log is None:
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(log, "a") as file:
+            os.dup2(file.fileno(), 1)
+            os.dup2(file.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 def _print_table1(coarse: dict, boxes: dict, rounds: list[dict]) -> None:

@@ -70,6 +70,26 @@ def _check_end_to_end(demo, output: str) -> None:
     assert "demo done in" in output and "parity on voc-val" in output and "latency torch fp32" in output
 
 
+def _check_side_run_error(demo) -> None:
+    """The error of a run in the side process reaches the command: one line naming the file,
+    exit 2, and the runs already done left as they were."""
+    config = demo / "run-boxes" / "config.json"
+    config.write_text('{"task": ')
+    done = _contents(demo)
+    again = _demo(demo, workers=2)
+    assert again.returncode == 2
+    errors = [line for line in again.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {config}: not valid JSON (Expecting value: line 1 column 10 (char 9))"], \
+        again.stderr[-2000:]
+    assert "Traceback" not in again.stderr
+    assert _contents(demo) == done
+
+
+def _contents(demo) -> dict:
+    """The bytes of every model and metrics file of the demo's runs, by path."""
+    return {p: p.read_bytes() for pattern in ("*.pt", "metrics.jsonl") for p in demo.rglob(pattern)}
+
+
 def _numbers(out) -> dict:
     """Every number the two runs must share: each run's rounds (losses, masks, val) and the final eval."""
     runs = {}
@@ -97,6 +117,10 @@ def test_tiny_demo_end_to_end_and_the_same_numbers_idle_and_with_a_busy_core(tmp
         stop.set()
         spinner.join()
     assert busy.returncode == 0, busy.stderr[-2000:]
+    # one worker trains the side runs after the main run in this process, two beside it in another
+    assert "beside the main run" not in idle.stderr and busy.stderr.count("trains beside the main run") == 3
+    assert sorted(p.name for p in (tmp_path / "busy" / "logs").iterdir()) == [
+        "run-boxes.log", "run-coarse-masks.log", "run-no-grabcut.log"]
     assert _numbers(tmp_path / "busy") == _numbers(tmp_path / "idle")
     # both record and print the same thread count, and the workers each was given
     records = [json.loads((tmp_path / name / "run" / "config.json").read_text())["numerics"] for name in ("idle", "busy")]
@@ -106,3 +130,5 @@ def test_tiny_demo_end_to_end_and_the_same_numbers_idle_and_with_a_busy_core(tmp
     assert all(line.startswith("numerics: torch ") for line in first), first
     line = json.loads((tmp_path / "busy" / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert line["numerics"]["torch_threads"] == records[1]["torch_threads"]
+    # last, as it breaks the busy run's folder: a side run's error
+    _check_side_run_error(tmp_path / "busy")

@@ -74,7 +74,7 @@ def test_the_stage_count_follows_the_recipe_and_pretraining():
     from trainers.demo import demo_stages
 
     demo = demo_stages(_cfg("demo"), pretrain=False)
-    assert demo.keys == ["data", "run", "branch", "coarse", "boxes", "baseline", "eval", "deploy", "report"]
+    assert demo.keys == ["data", "run", "coarse", "boxes", "branch", "baseline", "eval", "deploy", "report"]
     assert "3 rounds" in demo.labels["run"] and "rounds 2-3" in demo.labels["branch"]
     tiny = demo_stages(_cfg("tiny"), pretrain=True)
     assert tiny.keys[:3] == ["data", "pretrain", "run"] and len(tiny.keys) == 10
@@ -95,6 +95,11 @@ def test_the_weights_are_the_readme_timing():
     weights = demo_stages(_cfg("demo"), pretrain=False).weights
     assert weights["run"] == 330 and weights["branch"] == 146 and weights["coarse"] == weights["boxes"] == 64
     assert weights["data"] == 23 and weights["baseline"] + weights["eval"] + weights["deploy"] + weights["report"] == 30
+    # beside (two workers): the main run carries 0.82 of the four runs' 330 + 146 + 64 + 64 s, the
+    # side runs 0.05 of their own
+    beside = demo_stages(_cfg("demo"), pretrain=False, beside=True).weights
+    assert beside["run"] == pytest.approx(0.82 * 604) and beside["branch"] == pytest.approx(0.05 * 146)
+    assert beside["coarse"] == beside["boxes"] == pytest.approx(0.05 * 64) and beside["data"] == 23
 
 
 def test_a_round_note_only_after_the_last_epoch_of_a_round_but_the_last(capsys):

@@ -1,0 +1,55 @@
+"""The demo's side runs (trainers/demo.py SideRuns): when each may start, and where the side
+process's output goes. That they give the main process's numbers is checked end to end in
+tests/cli/test_demo_numerics.py (one worker against two)."""
+
+import subprocess
+import sys
+
+from trainers.demo import SideRuns, _output_to
+
+
+def test_each_side_run_starts_once_the_main_run_files_it_needs_exist(tmp_path, capsys):
+    side = SideRuns(None, tmp_path / "data", tmp_path, 1, notes=None)  # one worker: no side process
+    side.ready(0)  # round 0's masks are being made: nothing can start
+    assert list(side.futures) == []
+    side.ready(1)  # round 1 trains, so the round-0 masks exist: Table I's two rounds
+    assert list(side.futures) == ["coarse", "boxes"]
+    side.ready(1)
+    side.ready(2)  # round 2 trains, so round 1 is complete: the branch
+    assert list(side.futures) == ["coarse", "boxes", "branch"]
+    side.ready(3)
+    assert list(side.futures) == ["coarse", "boxes", "branch"]
+    assert "the Fig. 6 ablation starts in" in capsys.readouterr().err  # said once, when it can start
+
+
+# run in a fresh process: pytest's own capture replaces sys.stdout, which a side process's does not
+OUTPUT_SCRIPT = """
+import os, sys
+from pathlib import Path
+from trainers.demo import _output_to
+log = Path(sys.argv[1])
+print("before", file=sys.stderr, flush=True)
+with _output_to(log):
+    print("python stdout")
+    print("python stderr", file=sys.stderr)
+    os.write(1, b"fd 1\\n")  # what a library writes below Python (OpenCV, oneDNN)
+    os.write(2, b"fd 2\\n")
+with _output_to(log):
+    print("appended")
+print("after")
+"""
+
+
+def test_output_goes_to_the_log_by_file_descriptor_and_comes_back(tmp_path):
+    log = tmp_path / "logs" / "side.log"
+    done = subprocess.run([sys.executable, "-c", OUTPUT_SCRIPT, str(log)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = log.read_text().splitlines()  # Python's buffered lines may come after the descriptors'
+    assert sorted(lines[:4]) == ["fd 1", "fd 2", "python stderr", "python stdout"] and lines[4:] == ["appended"]
+    assert (done.stdout, done.stderr) == ("after\n", "before\n")
+
+
+def test_no_log_changes_nothing(capfd):
+    with _output_to(None):
+        print("here")
+    assert capfd.readouterr().out == "here\n"
