@@ -344,7 +344,14 @@ class SideRuns:
         """The metrics lines of side run ``key``, trained here and now without a side process."""
         if self.pool is None:
             return side_run(key, self.cfg, self.data, self.out, self.workers, None, notes=self.notes)
-        lines = self.futures[key].result()
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            lines = self.futures[key].result()
+        except BrokenProcessPool:  # killed (out of memory, say): no exception of its own came back
+            raise RuntimeError(f"the side process stopped while training {self.out / SIDE_FOLDERS[key]} (killed?); "
+                               "rerun the same `c2fbench demo` to resume it, or with --workers 1 to train the "
+                               "side runs in this process") from None
         info(f"{SIDE_LABELS[key]}: done beside the main run, val mIoU "
              + ", ".join(f"{line['val']['mIoU']:.2f}" for line in lines) + " by round")
         return lines

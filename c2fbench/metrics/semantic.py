@@ -56,8 +56,10 @@ def semantic_scores(matrix: np.ndarray) -> SemanticScores:
     iou = class_iou(m)
     with np.errstate(divide="ignore", invalid="ignore"):
         acc = np.where(gt_count > 0, tp / gt_count, np.nan)
-        freq = gt_count / total[..., None]
-        fwiou = np.nansum(np.where(gt_count > 0, freq * iou, 0.0), axis=-1)
+        # the counts weigh the IoUs before the one division: each product is at most its count
+        # and their sum at most the exact total, so rounding cannot lift fwIoU above 100
+        # (gt_count / total first summed to 1 + 2e-16 for some matrices: 100.00000000000003)
+        fwiou = np.nansum(np.where(gt_count > 0, gt_count * iou, 0.0), axis=-1) / total
         aacc = tp.sum(axis=-1) / total
     return SemanticScores(
         iou=100 * iou,

@@ -43,6 +43,20 @@ def test_fwiou_weights_by_ground_truth_frequency():
     assert semantic_scores(m).fwiou == pytest.approx(100 * (freq * iou).sum())
 
 
+def test_a_perfect_prediction_scores_exactly_100_whatever_the_class_counts():
+    """Found by an unseeded test: the frequencies of these 19 classes (a perfect prediction)
+    summed to 1 + 2e-16, fwIoU was 100.00000000000003, and the report refused eval's file."""
+    counts = [277, 128, 594, 74, 130, 71, 211, 868, 672, 634, 985, 497, 40, 164, 261, 674, 357, 318, 113]
+    assert np.sum(np.array(counts) / sum(counts)) > 1.0  # numpy's pairwise sum of the frequencies
+    s = semantic_scores(np.diag(counts))
+    assert (s.miou, s.aacc, s.macc, s.fwiou) == (100.0, 100.0, 100.0, 100.0)
+    rng = np.random.default_rng(0)
+    for _ in range(2000):  # nor does any matrix score above 100
+        m = np.diag(rng.integers(1, 1000, size=rng.integers(2, 22)))
+        m[0, -1] = rng.integers(0, 3)
+        assert semantic_scores(m).fwiou <= 100.0
+
+
 def test_scores_match_sklearn_on_random_dataset():
     rng = np.random.default_rng()
     c = 6

@@ -4,6 +4,10 @@ tests/cli/test_demo_numerics.py (one worker against two)."""
 
 import subprocess
 import sys
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
 
 from trainers.demo import SideRuns, _output_to
 
@@ -53,3 +57,12 @@ def test_no_log_changes_nothing(capfd):
     with _output_to(None):
         print("here")
     assert capfd.readouterr().out == "here\n"
+
+
+def test_a_side_process_that_died_says_which_run_and_how_to_resume(tmp_path):
+    side = SideRuns(None, tmp_path / "data", tmp_path, 1, notes=None)
+    died = Future()
+    died.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+    side.pool, side.futures["boxes"] = object(), died  # as a pool whose process was killed leaves it
+    with pytest.raises(RuntimeError, match=r"while training .*run-boxes \(killed\?\); rerun the same"):
+        side.result("boxes")
