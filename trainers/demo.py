@@ -5,11 +5,12 @@
    images' own labels (the paper's regime: an ImageNet-classification backbone);
 3. the recursive trainer with the ``demo`` recipe (light backbone, 3 rounds): coarse
    masks, GrabCut, training, refinement, every round scored on the synthetic VOC val split;
-4. the Fig. 6 ablation: the same run refining without GrabCut, branched after round 1;
-5. Table I: the same first round trained on the coarse masks themselves and on the filled
-   bounding boxes of the enhanced masks (both start from the main run's round-0 masks);
-6. a colour-only baseline as the floor;
-7. the final model scored with bootstrap intervals, the per-class table, and a summary.
+4. the side runs (:class:`SideRuns`; with two or more workers in a second process beside
+   step 3): Table I, the same first round trained on the coarse masks themselves and on the
+   filled bounding boxes of the enhanced masks (both from the main run's round-0 masks), and
+   the Fig. 6 ablation, the same run refining without GrabCut, branched after round 1;
+5. a colour-only baseline as the floor;
+6. the final model scored with bootstrap intervals, the per-class table, and a summary.
 
 ``c2fbench demo`` then deploys the final model (``deploy.demo``) and writes the report.
 Each stage is announced as ``[k/N] name`` with the time elapsed and a rough estimate of the
@@ -341,7 +342,8 @@ class SideRuns:
                 self.futures[key] = self.pool.submit(side_run, key, self.cfg, self.data, self.out, 1, log)
 
     def result(self, key: str) -> list[dict]:
-        """The metrics lines of side run ``key``, trained here and now without a side process."""
+        """The metrics lines of side run ``key``: waited for from the side process, or with one
+        worker trained here and now."""
         if self.pool is None:
             return side_run(key, self.cfg, self.data, self.out, self.workers, None, notes=self.notes)
         from concurrent.futures.process import BrokenProcessPool
