@@ -15,7 +15,8 @@ from c2fbench.cli.train import THREADS_OPTION
               help="Size of the synthetic benchmark (tiny: a seconds-long smoke run).")
 @click.option("--recipe", default="demo", show_default=True, help="Training recipe (trainers/recipes/NAME.json).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic data and the runs.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for masks and evaluation; from 2 on, the side runs (Table I, Fig. 6 ablation) "
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for masks and evaluation; from 2 on, the side runs (Table I, Fig. 6 ablation) "
                    "train in one of them beside the main run.  [default: the CPUs this process may use]")
 @THREADS_OPTION
 @click.option("--pretrain", is_flag=True,
@@ -51,7 +52,8 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
     set_threads(cfg.threads)
     workers = workers or default_workers()
     info(numerics_line(numerics(workers=workers)))  # first: what decides every number below
-    stages = demo_stages(cfg, pretrain=pretrain, beside=workers > 1)  # "[k/N] name" lines with a rough estimate of the time left
+    # "[k/N] name" lines with a rough estimate of the time left
+    stages = demo_stages(cfg, pretrain=pretrain, beside=workers > 1)
     paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers, pretrain=pretrain,
                      threads=threads, stages=stages)
     stages.start("deploy")
