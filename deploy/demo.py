@@ -17,10 +17,18 @@ def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, calib_images: P
     """``out/<stem>.onnx`` (dynamic H and W), ``out/parity.json`` on ``benchmark``, ``out/profile.json``
     (torch and onnxruntime at ``shape``, the checkpoint's default backends); with ``calib_images``,
     also ``out/int8/<stem>-int8.onnx`` and its ``parity.json`` and ``profile.json``, all three
-    profiled in one interleaved run. Returns the parity and profile dicts."""
+    profiled in one interleaved run. Returns the parity and profile dicts: :func:`export_and_check`
+    then :func:`profile_deployed`."""
+    result = export_and_check(checkpoint, out, benchmark, calib_images=calib_images, shape=shape, threads=threads)
+    return profile_deployed(result, checkpoint, out, shape=shape, iterations=iterations, threads=threads)
+
+
+def export_and_check(checkpoint: Path, out: Path, benchmark, *, calib_images: Path | None = None,
+                     shape=(1, 3, 128, 128), threads: int | None = None) -> dict:
+    """The files of :func:`deploy_checkpoint` but the profiles, each parity said in one line;
+    returns ``{"parity": ..., "int8_parity": ...}`` (INT8 with ``calib_images``)."""
     from deploy.export import export_onnx
     from deploy.parity import write_parity
-    from deploy.profile import profile_of, write_profile
 
     out = Path(out)
     onnx_path = out / f"{Path(checkpoint).stem}.onnx"
@@ -29,17 +37,26 @@ def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, calib_images: P
     write_parity(out, checked)
     _say_parity(checked, "FP32")
     result = {"parity": checked}
-    more = []
     if calib_images is not None:
         from deploy.quantize import quantize_static_int8
 
-        int8_path = out / "int8" / f"{Path(checkpoint).stem}-int8.onnx"
+        int8_path = _int8_path(checkpoint, out)
         int8_path.parent.mkdir(parents=True, exist_ok=True)
         quantize_static_int8(onnx_path, int8_path, calib_images=calib_images)
         result["int8_parity"] = _parity(checkpoint, int8_path, benchmark, threads)
         write_parity(int8_path.parent, result["int8_parity"])
         _say_parity(result["int8_parity"], "INT8")
-        more = [int8_path]
+    return result
+
+
+def profile_deployed(result: dict, checkpoint: Path, out: Path, *, shape=(1, 3, 128, 128), iterations: int = 30,
+                     threads: int | None = None) -> dict:
+    """``result`` of :func:`export_and_check` with the profiles of PyTorch, ONNX Runtime FP32 and
+    (when ``result`` has it) INT8, timed in one interleaved run and written beside the models."""
+    from deploy.profile import profile_of, write_profile
+
+    out = Path(out)
+    more = [_int8_path(checkpoint, out)] if "int8_parity" in result else []
     # one interleaved run of all three, so that INT8's ratio against ONNX Runtime FP32 (and
     # both against torch) comes from runs that shared the machine's state turn by turn
     timed = _profile_child(checkpoint, more, shape=shape, iterations=iterations, threads=threads)
@@ -48,12 +65,16 @@ def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, calib_images: P
     if any(row.get("unstable") for row in timed["results"]):
         warn("a latency above is unstable: other work shared the CPU, so its speed-ups may not hold; time it again "
              "on idle cores with `c2fbench deploy profile`")
-    result["profile"] = profile_of(timed, checkpoint)
+    result = {**result, "profile": profile_of(timed, checkpoint)}
     write_profile(out, result["profile"])
     if more:
         result["int8_profile"] = profile_of(timed, more[0])
         write_profile(more[0].parent, result["int8_profile"])
     return result
+
+
+def _int8_path(checkpoint: Path, out: Path) -> Path:
+    return Path(out) / "int8" / f"{Path(checkpoint).stem}-int8.onnx"
 
 
 def _profile_child(checkpoint: Path, more: list[Path], *, shape, iterations: int, threads: int | None) -> dict:

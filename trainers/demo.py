@@ -24,6 +24,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from rich.table import Table
 
@@ -41,8 +42,9 @@ TRAIN_S = 60  # one round of training; backbone pretraining (not timed) is taken
 PREDICT_S = 14  # predicting the training images between rounds
 GRABCUT_S = 28  # GrabCut between rounds (25-32 s)
 VAL_S = 4  # each round's val
-# the colour baseline, final eval, deploy and report: 30 s together, split here by guess
-BASELINE_S, EVAL_S, DEPLOY_S, REPORT_S = 5, 8, 12, 5
+# the colour baseline, final eval, deploy (export, INT8 and parity; latency) and report: 30 s
+# together, split here by guess
+BASELINE_S, EVAL_S, DEPLOY_S, LATENCY_S, REPORT_S = 5, 8, 8, 4, 5
 # (first round trained, what comes before it, what comes between rounds) of the two runs of
 # several rounds: the branch revalidates round 1, and refines with predictions alone
 _STEPS = {"run": (1, FIRST_MASKS_S, PREDICT_S + GRABCUT_S), "branch": (2, VAL_S, PREDICT_S)}
@@ -125,12 +127,13 @@ def demo_stages(cfg, *, pretrain: bool, beside: bool = False) -> Stages:
     if beside:
         run, side = (run + sum(side.values())) * BESIDE_RUN, {key: w * BESIDE_LEFT for key, w in side.items()}
     stages += [("run", f"recursive run (coarse masks, GrabCut, {plural(rounds, 'round')} of training)", run),
+               ("eval", "final model scored on val with bootstrap intervals", EVAL_S),
+               ("deploy", "deploy (ONNX export, INT8 and parity)", DEPLOY_S),
+               ("baseline", "colour baseline", BASELINE_S),
                ("coarse", "Table I (one round on the coarse masks)", side["coarse"]),
                ("boxes", "Table I (one round on the filled boxes of the enhanced masks)", side["boxes"]),
                ("branch", f"Fig. 6 ablation ({later})", side["branch"]),
-               ("baseline", "colour baseline", BASELINE_S),
-               ("eval", "final model scored on val with bootstrap intervals", EVAL_S),
-               ("deploy", "deploy (ONNX export, INT8, parity and latency)", DEPLOY_S),
+               ("latency", "latency (PyTorch, ONNX Runtime FP32 and INT8)", LATENCY_S),
                ("report", "report", REPORT_S)]
     return Stages(stages)
 
@@ -226,12 +229,16 @@ def check_rerun(out: Path, cfg, *, preset: str) -> None:
 
 
 def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2, recipe: str = "demo",
-             pretrain: bool = False, threads: int | None = None, stages: Stages | None = None) -> dict:
+             pretrain: bool = False, threads: int | None = None, stages: Stages | None = None,
+             after_run: Callable[[Path], dict] | None = None) -> dict:
     """Everything under ``out``; returns the paths of what it wrote, by name (``data``, ``run``,
-    ``run-no-grabcut``, ``run-coarse-masks``, ``run-boxes``, ``colour-baseline``, ``eval``).
-    ``stages`` (:func:`demo_stages`, made here if not given) announces each stage; the caller
-    starts its ``deploy`` and ``report``. With two or more ``workers`` the side runs train in
-    another process beside the main run (:class:`SideRuns`)."""
+    ``run-no-grabcut``, ``run-coarse-masks``, ``run-boxes``, ``colour-baseline``, ``eval``), and
+    under ``deployed`` what ``after_run`` returned. ``stages`` (:func:`demo_stages`, made here if
+    not given) announces each stage; ``after_run(final.pt)`` (the caller's ``deploy`` stage)
+    runs once the main run's final model is scored, and the caller starts ``latency`` and
+    ``report``. With two or more ``workers`` the side runs train in another process beside the
+    main run (:class:`SideRuns`), and what needs only the main run (the final model's score,
+    ``after_run``, the colour baseline) is done while they finish."""
     from c2fbench.eval.benchmarks import load_benchmark
     from c2fbench.eval.evaluator import evaluate
     from c2fbench.eval.results import write_eval
@@ -258,26 +265,26 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
 
         rounds = _train(cfg, data, out / "run", workers, on_epoch_end=on_epoch_end)
         side.ready(cfg.rounds + 1)  # a resumed run trains no epoch: whatever is left goes now
+        stages.start("eval")
+        bench = load_benchmark("voc-val", data)
+        source = ModelPredictions(load_torch_runtime(out / "run" / "final.pt"))
+        with progress(len(bench.samples), "eval final model") as advance:
+            result = evaluate(bench, source, bootstrap=200, advance=advance)
+        write_eval(out / "eval-voc-val", result, figures=eval_figures(result))
+        print_metrics(result.metrics)
+        deployed = None if after_run is None else after_run(out / "run" / "final.pt")
+        stages.start("baseline")
+        colour = _colour_baseline(data, out / "colour-baseline", workers)
         results = {}
         for key in SideRuns.KEYS:
             stages.start(key)
             results[key] = side.result(key)
-    stages.start("baseline")
-    colour = _colour_baseline(data, out / "colour-baseline", workers)
-
-    stages.start("eval")
-    bench = load_benchmark("voc-val", data)
-    source = ModelPredictions(load_torch_runtime(out / "run" / "final.pt"))
-    with progress(len(bench.samples), "eval final model") as advance:
-        result = evaluate(bench, source, bootstrap=200, advance=advance)
-    write_eval(out / "eval-voc-val", result, figures=eval_figures(result))
-    print_metrics(result.metrics)
     _print_summary(rounds, results["branch"], results["coarse"][0], colour)
     _print_table1(results["coarse"][0], results["boxes"][0], rounds)
     success(f"run directory {out / 'run'} (final.pt, metrics.jsonl, masks/); scores in {out / 'eval-voc-val'}")
     return {"data": data, "run": out / "run", "run-no-grabcut": out / "run-no-grabcut",
             "run-coarse-masks": out / "run-coarse-masks", "run-boxes": out / "run-boxes",
-            "colour-baseline": out / "colour-baseline" / "eval", "eval": out / "eval-voc-val"}
+            "colour-baseline": out / "colour-baseline" / "eval", "eval": out / "eval-voc-val", "deployed": deployed}
 
 
 # The side runs: what each trains, in its folder under the demo's --out

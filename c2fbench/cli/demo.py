@@ -39,7 +39,7 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
     from c2fbench.report.inputs import load_inputs
     from c2fbench.numerics import numerics, numerics_line
     from c2fbench.threads import set_threads
-    from deploy.demo import deploy_checkpoint
+    from deploy.demo import export_and_check, profile_deployed
     from deploy.runtimes import load_runtime
     from trainers.demo import demo_config, demo_ending, demo_stages, run_demo
 
@@ -54,12 +54,16 @@ def demo(out: Path, preset: str, recipe: str, seed: int, workers: int | None, th
     info(numerics_line(numerics(workers=workers)))  # first: what decides every number below
     # "[k/N] name" lines with a rough estimate of the time left
     stages = demo_stages(cfg, pretrain=pretrain, beside=workers > 1)
+
+    def deploy(final: Path) -> dict:  # while the side runs finish: the files and their parity
+        stages.start("deploy")
+        return export_and_check(final, out / "deploy", load_benchmark("voc-val", out / "data"),
+                                calib_images=out / "data" / "imagenet" / "train")
+
     paths = run_demo(out, preset=preset, recipe=recipe, seed=seed, workers=workers, pretrain=pretrain,
-                     threads=threads, stages=stages)
-    stages.start("deploy")
-    deployed = deploy_checkpoint(paths["run"] / "final.pt", out / "deploy",
-                                 load_benchmark("voc-val", paths["data"]),
-                                 calib_images=paths["data"] / "imagenet" / "train")
+                     threads=threads, stages=stages, after_run=deploy)
+    stages.start("latency")  # once the side runs are done, on cores no training shares
+    deployed = profile_deployed(paths["deployed"], paths["run"] / "final.pt", out / "deploy")
     stages.start("report")
     inputs = load_inputs([f"final model={paths['eval']}", f"colour baseline={paths['colour-baseline']}",
                           f"recursive={paths['run']}", f"ablation={paths['run-no-grabcut']}",

@@ -65,7 +65,7 @@ def _check_end_to_end(demo, output: str) -> None:
     assert str((demo / "report" / "report.html").resolve()) in "".join(output.split())
     # issue 28: every stage announced as [k/N], N known up front; the branch is the ablation, not a resume
     stages = [line.split("]")[0] for line in output.splitlines() if line.startswith("[")]
-    assert stages and stages[0] == "[1/10" and stages[-1] == "[10/10", stages  # 10 with --pretrain
+    assert stages and stages[0] == "[1/11" and stages[-1] == "[11/11", stages  # 11 with --pretrain
     assert "resuming the run" not in output and "Fig. 6 ablation" in output
     assert "demo done in" in output and "parity on voc-val" in output and "latency torch fp32" in output
 

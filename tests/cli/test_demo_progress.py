@@ -74,10 +74,11 @@ def test_the_stage_count_follows_the_recipe_and_pretraining():
     from trainers.demo import demo_stages
 
     demo = demo_stages(_cfg("demo"), pretrain=False)
-    assert demo.keys == ["data", "run", "coarse", "boxes", "branch", "baseline", "eval", "deploy", "report"]
+    assert demo.keys == ["data", "run", "eval", "deploy", "baseline", "coarse", "boxes", "branch", "latency",
+                         "report"]
     assert "3 rounds" in demo.labels["run"] and "rounds 2-3" in demo.labels["branch"]
     tiny = demo_stages(_cfg("tiny"), pretrain=True)
-    assert tiny.keys[:3] == ["data", "pretrain", "run"] and len(tiny.keys) == 10
+    assert tiny.keys[:3] == ["data", "pretrain", "run"] and len(tiny.keys) == 11
     assert "2 rounds" in tiny.labels["run"] and "round 2 refined" in tiny.labels["branch"]
     one = demo_stages(_cfg("demo").updated(rounds=1), pretrain=False)
     assert "nothing to refine" in one.labels["branch"] and "from the run" not in one.labels["branch"]
@@ -94,7 +95,7 @@ def test_the_weights_are_the_readme_timing():
     assert total == 4 + 2 * 64 + 14 and ends == {2: 64, 3: 142}
     weights = demo_stages(_cfg("demo"), pretrain=False).weights
     assert weights["run"] == 330 and weights["branch"] == 146 and weights["coarse"] == weights["boxes"] == 64
-    assert weights["data"] == 23 and weights["baseline"] + weights["eval"] + weights["deploy"] + weights["report"] == 30
+    assert weights["data"] == 23 and sum(weights[k] for k in ("baseline", "eval", "deploy", "latency", "report")) == 30
     # beside (two workers): the main run carries 0.82 of the four runs' 330 + 146 + 64 + 64 s, the
     # side runs 0.05 of their own
     beside = demo_stages(_cfg("demo"), pretrain=False, beside=True).weights
