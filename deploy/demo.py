@@ -3,7 +3,7 @@ Runtime on the CPU (the measured defaults of ``deploy quantize``), check both fi
 parity on a benchmark, and profile PyTorch, ONNX Runtime FP32 and INT8 in one interleaved run,
 writing the files ``c2fbench report`` reads (``parity.json``, ``profile.json``; the INT8 ones in
 ``int8/``, whose row keeps its ratio against ONNX Runtime FP32). It says each parity and each
-latency in one line."""
+latency in one line: :func:`export_and_check`, then :func:`profile_deployed`."""
 
 from __future__ import annotations
 
@@ -12,21 +12,12 @@ from pathlib import Path
 from c2fbench.console import info, progress, warn
 
 
-def deploy_checkpoint(checkpoint: Path, out: Path, benchmark, *, calib_images: Path | None = None,
-                      shape=(1, 3, 128, 128), iterations: int = 30, threads: int | None = None) -> dict:
-    """``out/<stem>.onnx`` (dynamic H and W), ``out/parity.json`` on ``benchmark``, ``out/profile.json``
-    (torch and onnxruntime at ``shape``, the checkpoint's default backends); with ``calib_images``,
-    also ``out/int8/<stem>-int8.onnx`` and its ``parity.json`` and ``profile.json``, all three
-    profiled in one interleaved run. Returns the parity and profile dicts: :func:`export_and_check`
-    then :func:`profile_deployed`."""
-    result = export_and_check(checkpoint, out, benchmark, calib_images=calib_images, shape=shape, threads=threads)
-    return profile_deployed(result, checkpoint, out, shape=shape, iterations=iterations, threads=threads)
-
-
 def export_and_check(checkpoint: Path, out: Path, benchmark, *, calib_images: Path | None = None,
                      shape=(1, 3, 128, 128), threads: int | None = None) -> dict:
-    """The files of :func:`deploy_checkpoint` but the profiles, each parity said in one line;
-    returns ``{"parity": ..., "int8_parity": ...}`` (INT8 with ``calib_images``)."""
+    """``out/<stem>.onnx`` (dynamic H and W) and ``out/parity.json`` on ``benchmark``; with
+    ``calib_images``, also ``out/int8/<stem>-int8.onnx`` and its ``parity.json``. Each parity
+    is said in one line; returns ``{"parity": ..., "int8_parity": ...}``. The demo runs this
+    while its side runs finish, and :func:`profile_deployed` once they are done."""
     from deploy.export import export_onnx
     from deploy.parity import write_parity
 

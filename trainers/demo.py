@@ -289,6 +289,8 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
 
 # The side runs: what each trains, in its folder under the demo's --out
 SIDE_FOLDERS = {"coarse": "run-coarse-masks", "boxes": "run-boxes", "branch": "run-no-grabcut"}
+SIDE_LABELS = {"coarse": "Table I's round on the coarse masks", "boxes": "Table I's round on the boxes",
+               "branch": "the Fig. 6 ablation"}
 
 
 class SideRuns:
@@ -330,6 +332,7 @@ class SideRuns:
         # the main run failed or was interrupted: stop the side process at once (each of its
         # runs resumes from its last finished epoch on the next `c2fbench demo`)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        # the executor's own processes (no public way to stop a running task before Python 3.14)
         for process in list((getattr(self.pool, "_processes", None) or {}).values()):
             process.terminate()
 
@@ -364,10 +367,6 @@ class SideRuns:
         info(f"{SIDE_LABELS[key]}: done beside the main run, val mIoU "
              + ", ".join(f"{line['val']['mIoU']:.2f}" for line in lines) + " by round")
         return lines
-
-
-SIDE_LABELS = {"coarse": "Table I's round on the coarse masks", "boxes": "Table I's round on the boxes",
-               "branch": "the Fig. 6 ablation"}
 
 
 def side_run(key: str, cfg, data: Path, out: Path, workers: int, log: Path | None, *, notes=None) -> list[dict]:
