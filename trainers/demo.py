@@ -83,10 +83,13 @@ def _pretrain(cfg, data: Path, out: Path) -> Path:
     return path
 
 
-def _train(cfg, data: Path, run: Path, workers: int, *, masks_from: Path | None = None, branch: bool = False,
-           on_epoch_end=lambda r, e: None) -> list[dict]:
-    """Train (or resume) ``run``; ``masks_from``: a run whose coarse and enhanced masks to start from;
-    ``branch``: ``run`` is the ablation's branch, announced by :func:`branch_message`, not as a resume."""
+def _train(cfg, data: Path, run: Path, workers: int, *, masks_from: Path | None = None,
+           parts: tuple[str, ...] = ("coarse", "enhanced"), branch: bool = False, on_epoch_end=lambda r, e: None,
+           on_masks=lambda part: None) -> list[dict]:
+    """Train (or resume) ``run``; ``masks_from``: a run whose round-0 masks (``parts`` of its
+    ``masks/``) to start from; ``branch``: ``run`` is the ablation's branch, announced by
+    :func:`branch_message`, not as a resume. ``on_epoch_end``, ``on_masks``: as
+    :func:`~trainers.recursive.train_recursive` takes them."""
     from trainers.recursive import train_recursive
     from trainers.rundir import read_log
 
@@ -96,9 +99,10 @@ def _train(cfg, data: Path, run: Path, workers: int, *, masks_from: Path | None 
     elif masks_from is not None:
         from trainers.branch import copy_run_part
 
-        for part in ("masks/coarse", "masks/enhanced"):
-            copy_run_part(masks_from, run, part)
-    train_recursive(cfg, images=data / "imagenet", out=run, resume=resume, workers=workers, on_epoch_end=on_epoch_end)
+        for part in parts:
+            copy_run_part(masks_from, run, f"masks/{part}")
+    train_recursive(cfg, images=data / "imagenet", out=run, resume=resume, workers=workers, on_epoch_end=on_epoch_end,
+                    on_masks=on_masks)
     lines = read_log(run)
     return [lines[r] for r in sorted(lines)]
 
@@ -261,10 +265,11 @@ def run_demo(out: Path, *, preset: str = "demo", seed: int = 0, workers: int = 2
 
         def on_epoch_end(r: int, epoch: int) -> None:
             notes(r, epoch)
-            side.ready(r)
+            if r > 1:
+                side.ready("round 1")
 
-        rounds = _train(cfg, data, out / "run", workers, on_epoch_end=on_epoch_end)
-        side.ready(cfg.rounds + 1)  # a resumed run trains no epoch: whatever is left goes now
+        rounds = _train(cfg, data, out / "run", workers, on_epoch_end=on_epoch_end, on_masks=side.ready)
+        side.ready("round 1")  # a resumed run may train no epoch: whatever is left goes now
         stages.start("eval")
         bench = load_benchmark("voc-val", data)
         source = ModelPredictions(load_torch_runtime(out / "run" / "final.pt"))
@@ -298,15 +303,18 @@ class SideRuns:
     rounds (from its round-0 masks) and the Fig. 6 branch (from its round 1).
 
     With two or more workers they train one after another in one other process, each as soon
-    as the main run's files it starts from are there (:meth:`ready`), so that the two
-    processes keep two cores busy; the side process writes its lines to ``logs/NAME.log``
-    under ``--out``. With one worker each trains in this process when its result is asked
+    as the main run's files it starts from are there (:meth:`ready`: the coarse round while
+    the main run's GrabCut runs), so that the two processes keep two cores busy; the side
+    process writes its lines to ``logs/NAME.log`` under ``--out``. With one worker each trains in this process when its result is asked
     for. Every training runs at the recipe's thread count in both cases and its random streams
     are seeded by its round and epoch (trainers/train.py), so the numbers are the same either
     way (tests/cli/test_demo_numerics.py runs the tiny demo both ways).
     """
 
     KEYS = ("coarse", "boxes", "branch")  # in the order they train
+    # what the main run has made, in order: its coarse masks, its GrabCut-enhanced masks, its round 1
+    MILESTONES = ("coarse", "enhanced", "round 1")
+    NEEDS = {"coarse": "coarse", "boxes": "enhanced", "branch": "round 1"}
 
     def __init__(self, cfg, data: Path, out: Path, workers: int, *, notes) -> None:
         self.cfg, self.data, self.out, self.workers, self.notes = cfg, data, out, workers, notes
@@ -336,11 +344,12 @@ class SideRuns:
         for process in list((getattr(self.pool, "_processes", None) or {}).values()):
             process.terminate()
 
-    def ready(self, r: int) -> None:
-        """The main run trains round ``r``: its round-0 masks exist from ``r`` = 1 on, and its
-        round 1 is complete from ``r`` = 2 on. Starts (beside) the runs that can start."""
+    def ready(self, milestone: str) -> None:
+        """The main run has reached ``milestone`` (one of :attr:`MILESTONES`, each implying the
+        ones before it). Starts (beside) the runs that can start, in :attr:`KEYS` order."""
+        reached = self.MILESTONES.index(milestone)
         for key in self.KEYS:
-            if key not in self.futures and r >= (2 if key == "branch" else 1):
+            if key not in self.futures and self.MILESTONES.index(self.NEEDS[key]) <= reached:
                 if key == "branch":
                     existed = (self.out / SIDE_FOLDERS[key] / "config.json").is_file()
                     info(branch_message(self.out / SIDE_FOLDERS[key], self.out / "run", existed=existed))
@@ -374,8 +383,9 @@ def side_run(key: str, cfg, data: Path, out: Path, workers: int, log: Path | Non
     ``log``: write this process's output there (the side process), else to the terminal."""
     with _output_to(log):
         if key == "coarse":
+            # only the coarse masks: the main run's GrabCut may still be making the enhanced ones
             return _train(cfg.updated(rounds=1, enhance_initial=False), data, out / SIDE_FOLDERS[key], workers,
-                          masks_from=out / "run")
+                          masks_from=out / "run", parts=("coarse",))
         if key == "boxes":
             return _train(cfg.updated(rounds=1, initial_boxes=True), data, out / SIDE_FOLDERS[key], workers,
                           masks_from=out / "run")

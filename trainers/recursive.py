@@ -41,14 +41,16 @@ from trainers.train import train_model
 
 def train_recursive(cfg: TrainConfig | None, *, images: Path, out: Path, resume: bool = False, workers: int = 1,
                     device: str | None = None, on_epoch_end: Callable[[int, int], None] = lambda r, e: None,
-                    say_numerics: bool = False) -> dict:
+                    on_masks: Callable[[str], None] = lambda part: None, say_numerics: bool = False) -> dict:
     """Run (or resume) Algorithm 1; returns the last round's metrics line.
 
     ``images`` is an ImageNet-format folder (semantic task: each image's category is its
     folder's VOC class) or any image folder (foreground task). With ``resume``, ``cfg`` None
     means the run's own configuration; a given ``cfg`` may differ from it only in what
     ``trainers.rundir.RESUMABLE`` allows (more rounds). Every input is checked before
-    ``out`` is written (trainers/preflight.py). ``say_numerics``: print what decides the floats
+    ``out`` is written (trainers/preflight.py). ``on_epoch_end(round, epoch)`` follows each
+    epoch, ``on_masks(part)`` each of the round-0 mask folders ``coarse`` and ``enhanced`` once
+    complete (resumed or made). ``say_numerics``: print what decides the floats
     (c2fbench/numerics.py) once the inputs are checked; it is logged either way.
     """
     out = Path(out)
@@ -64,7 +66,7 @@ def train_recursive(cfg: TrainConfig | None, *, images: Path, out: Path, resume:
         if run.dist.is_main:
             atomic_write_text(out / "config.json", run.cfg.to_json(run.numerics))
         try:
-            initial_masks(run)
+            initial_masks(run, on_masks=on_masks)
             line = run_round(run, 1, on_epoch_end=on_epoch_end)
         except InputError as e:
             # a fresh start whose input fails before round 1 is trained (every image unreadable,

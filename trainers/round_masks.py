@@ -8,6 +8,7 @@ images, finished images are skipped, and the folder records the options that mad
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from c2fbench.console import progress, warn
 from c2fbench.data.images import read_rgb
@@ -26,19 +27,22 @@ from trainers.run import Run
 from trainers.stats import sum_over_ranks
 
 
-def initial_masks(run: Run) -> None:
+def initial_masks(run: Run, *, on_masks: Callable[[str], None] = lambda part: None) -> None:
     """Round-0 label maps: coarse masks, GrabCut, the image's category on the foreground,
-    strategy (a)."""
+    strategy (a). ``on_masks(part)`` is called once each of ``masks/coarse`` and
+    ``masks/enhanced`` is complete."""
     cfg, root = run.cfg.masks, run.out / "masks"
     ids = [s.rel for s in run.samples]
     weights = Path(cfg.student_weights) if cfg.student_weights else None
     _run_masks_job(run, CoarseJob(run.images, root / "coarse", method=cfg.coarse_method, saliency=cfg.saliency,
                                   weights=weights), ids, root / "coarse")
+    on_masks("coarse")
     foreground = root / "coarse"
     if cfg.enhance_initial:
         foreground = root / "enhanced"
         _run_masks_job(run, EnhanceJob(run.images, root / "coarse", foreground, box=cfg.coarse_box,
                                        iterations=run.cfg.refine.iterations, seed=run.cfg.seed), ids, foreground)
+        on_masks("enhanced")
     if cfg.initial_boxes:
         _run_masks_job(run, BoxJob(foreground, root / "boxes", box=cfg.enhanced_box), ids, root / "boxes")
         foreground = root / "boxes"

@@ -14,16 +14,23 @@ from trainers.demo import SideRuns, _output_to
 
 def test_each_side_run_starts_once_the_main_run_files_it_needs_exist(tmp_path, capsys):
     side = SideRuns(None, tmp_path / "data", tmp_path, 1, notes=None)  # one worker: no side process
-    side.ready(0)  # round 0's masks are being made: nothing can start
-    assert list(side.futures) == []
-    side.ready(1)  # round 1 trains, so the round-0 masks exist: Table I's two rounds
+    side.ready("coarse")  # the coarse masks exist, GrabCut is running: Table I's coarse round
+    assert list(side.futures) == ["coarse"]
+    side.ready("enhanced")  # the enhanced masks exist: Table I's boxes round
+    side.ready("enhanced")
     assert list(side.futures) == ["coarse", "boxes"]
-    side.ready(1)
-    side.ready(2)  # round 2 trains, so round 1 is complete: the branch
+    assert "Fig. 6" not in capsys.readouterr().err
+    side.ready("round 1")  # round 1 is complete: the branch
     assert list(side.futures) == ["coarse", "boxes", "branch"]
-    side.ready(3)
+    side.ready("round 1")
     assert list(side.futures) == ["coarse", "boxes", "branch"]
-    assert "the Fig. 6 ablation starts in" in capsys.readouterr().err  # said once, when it can start
+    assert capsys.readouterr().err.count("the Fig. 6 ablation starts in") == 1  # said once, when it can start
+
+
+def test_a_later_milestone_starts_everything_before_it_in_order(tmp_path):
+    side = SideRuns(None, tmp_path / "data", tmp_path, 1, notes=None)  # a resumed main run: no masks made
+    side.ready("round 1")
+    assert list(side.futures) == ["coarse", "boxes", "branch"]
 
 
 # run in a fresh process: pytest's own capture replaces sys.stdout, which a side process's does not
