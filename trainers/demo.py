@@ -307,10 +307,11 @@ class SideRuns:
     With two or more workers they train one after another in one other process, each as soon
     as the main run's files it starts from are there (:meth:`ready`: the coarse round while
     the main run's GrabCut runs), so that the two processes keep two cores busy; the side
-    process writes its lines to ``logs/NAME.log`` under ``--out``. With one worker each trains in this process when its result is asked
-    for. Every training runs at the recipe's thread count in both cases and its random streams
-    are seeded by its round and epoch (trainers/train.py), so the numbers are the same either
-    way (tests/cli/test_demo_numerics.py runs the tiny demo both ways).
+    process writes its lines to ``logs/NAME.log`` under ``--out``. With one worker each
+    trains in this process when its result is asked for. Every training runs at the recipe's
+    thread count in both cases and its random streams are seeded by its round and epoch
+    (trainers/train.py), so the numbers are the same either way
+    (tests/cli/test_demo_numerics.py runs the tiny demo both ways).
     """
 
     KEYS = ("coarse", "boxes", "branch")  # in the order they train

@@ -28,12 +28,28 @@ def synth(tmp_path_factory):
     return root
 
 
+# (part, PNGs in masks/coarse, PNGs in masks/enhanced) at each on_masks call of straight_run
+MASKS_CALLS = []
+
+
+def _pngs(folder):
+    return len(list(folder.rglob("*.png"))) if folder.is_dir() else 0
+
+
 @pytest.fixture(scope="module")
 def straight_run(synth, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "run"
     cfg = TrainConfig.from_flat({**TINY, "val_root": str(synth)})
-    train_recursive(cfg, images=synth / "imagenet", out=out, workers=1)
+    train_recursive(cfg, images=synth / "imagenet", out=out, workers=1, on_masks=lambda part: MASKS_CALLS.append(
+        (part, _pngs(out / "masks" / "coarse"), _pngs(out / "masks" / "enhanced"))))
     return out
+
+
+def test_on_masks_follows_each_complete_round_zero_folder(synth, straight_run):
+    """What the demo starts Table I's rounds on: the coarse masks whole while GrabCut has not
+    started, then the enhanced masks whole; one mask per training image."""
+    images = len([p for p in (synth / "imagenet" / "train").rglob("*") if p.is_file()])
+    assert images > 0 and MASKS_CALLS == [("coarse", images, 0), ("enhanced", images, images)]
 
 
 def test_run_directory_matches_the_contract(straight_run):
