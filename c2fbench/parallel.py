@@ -29,3 +29,22 @@ def pool(workers: int, *, initializer=None, initargs=()):
     """A multiprocessing pool of ``workers`` processes started with :func:`start_method`."""
     ctx = multiprocessing.get_context(start_method())
     return ctx.Pool(workers, initializer=initializer, initargs=initargs)
+
+
+def exit_with_parent() -> None:
+    """A pool's ``initializer``: end this worker as soon as the process that started it ends,
+    however it ends. A SIGTERM or SIGKILL gives that process no chance to stop its workers,
+    and a worker left running would go on writing files a rerun resumes (and holds their
+    locks). Every write being atomic, stopping at any moment loses only the unfinished step."""
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])  # readable once the parent's end of the pipe closes: it has ended
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

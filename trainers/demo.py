@@ -326,9 +326,11 @@ class SideRuns:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            from c2fbench.parallel import start_method
+            from c2fbench.parallel import exit_with_parent, start_method
 
-            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(start_method()))
+            # exit_with_parent: a main process killed outright leaves no side process training on
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(start_method()),
+                                            initializer=exit_with_parent)
         self.futures: dict = {}
 
     def __enter__(self) -> "SideRuns":

@@ -73,3 +73,50 @@ def test_a_side_process_that_died_says_which_run_and_how_to_resume(tmp_path):
     side.pool, side.futures["boxes"] = object(), died  # as a pool whose process was killed leaves it
     with pytest.raises(RuntimeError, match=r"while training .*run-boxes \(killed\?\); rerun the same"):
         side.result("boxes")
+
+
+# a main process with one side worker: prints the worker's pid, then waits to be killed
+KILLED_SCRIPT = """
+import multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from c2fbench.parallel import exit_with_parent
+if __name__ == "__main__":
+    context = multiprocessing.get_context(sys.argv[1])
+    pool = ProcessPoolExecutor(1, mp_context=context, initializer=exit_with_parent)
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 120)  # a side run's training, as far as the worker can tell
+    time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_a_side_worker_ends_when_its_main_process_is_killed(tmp_path, method):
+    """SIGKILL gives the main process no chance to stop its side process; the worker must
+    notice by itself rather than go on writing runs a rerun would resume."""
+    import os
+    import signal
+    import time
+
+    script = tmp_path / "main.py"
+    script.write_text(KILLED_SCRIPT)
+    main = subprocess.Popen([sys.executable, str(script), method], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(main.stdout.readline())
+        os.kill(worker, 0)  # alive while its main process is
+        main.kill()
+        main.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                return
+            with open(f"/proc/{worker}/stat") as stat:  # a zombie waiting for init has ended too
+                if stat.read().split(") ")[-1].startswith("Z"):
+                    return
+            time.sleep(0.1)
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail(f"the side worker ({method}) outlived its killed main process by 20 s")
+    finally:
+        if main.poll() is None:
+            main.kill()
